@@ -1,8 +1,7 @@
 """Logging for rule scripts: everything (including tqdm progress bars) goes to the rule's log.
 
-Bad input is reported as one line naming the case and the file; unexpected errors keep their
-traceback. Snakemake shows the log of a failed job (the shipped profile sets
-``show-failed-logs``), so that one line is what the user reads.
+Bad input is reported as one line naming the case and the file, in the log and on the terminal
+next to Snakemake's error summary; unexpected errors keep their traceback in the log.
 """
 
 from __future__ import annotations
@@ -17,9 +16,16 @@ from .errors import ConfigError, InputError
 log = logging.getLogger("dcesynth")
 
 
+_console = sys.__stderr__
+
+
 def _excepthook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
     if isinstance(exc, (InputError, ConfigError)):
         sys.stderr.write(f"ERROR: {exc}\n")
+        if sys.stderr is not _console and _console is not None:
+            # Also on the terminal, where Snakemake's own error summary appears.
+            _console.write(f"ERROR: {exc}\n")
+            _console.flush()
     else:
         sys.stderr.write("".join(traceback.format_exception(exc_type, exc, tb)))
     sys.stderr.flush()

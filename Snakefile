@@ -1,0 +1,24 @@
+# Pre- to post-contrast breast MRI synthesis (Osuala et al., SPIE Medical Imaging 2024).
+# Thin root: configuration, validation and report live here; every stage is a rules file.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/phantom.smk"
+include: "workflow/rules/preprocess.smk"
+include: "workflow/rules/splits.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_outputs(),

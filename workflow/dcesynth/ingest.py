@@ -1,0 +1,143 @@
+"""Ingest: DICOM series or NIfTI files of one case → ``results/nifti/{case}/{seq}.nii.gz``.
+
+Every post-contrast volume must sit on the pre-contrast grid; where it does not, ingest either
+fails with a clear error or (``resample_mismatched``) resamples it linearly onto that grid.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from . import dicom
+from .errors import InputError
+from .io import geometry_mismatch, write_image
+
+log = logging.getLogger("dcesynth")
+
+
+def check_volume(case: str, path: str | Path, image: sitk.Image) -> None:
+    """Refuse volumes no later stage can use: NaN/Inf, constant (e.g. all zero), too small."""
+    arr = sitk.GetArrayViewFromImage(image)
+    if min(image.GetSize()) < 2:
+        raise InputError(case, path, f"volume of size {list(image.GetSize())} has fewer than 2 voxels along an axis")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise InputError(case, path, f"volume contains {int((~np.isfinite(arr)).sum())} NaN or Inf voxels")
+    if arr.min() == arr.max():
+        raise InputError(case, path, f"volume is constant (every voxel is {arr.min()}): empty image")
+
+
+def _conform(case: str, label: str, image: sitk.Image, reference: sitk.Image, resample: bool, path) -> sitk.Image:
+    problem = geometry_mismatch(reference, image)
+    if problem is None:
+        # Copy the reference geometry bit for bit: tiny float differences in DICOM strings
+        # must not make later stages think the grids differ.
+        image.CopyInformation(reference)
+        return image
+    if not resample:
+        raise InputError(
+            case,
+            path,
+            f"{label} geometry does not match the pre-contrast series: {problem}",
+            "Set 'ingest.resample_mismatched: true' to resample it onto the pre-contrast grid",
+        )
+    log.warning("case %s: %s %s; resampling onto the pre-contrast grid", case, label, problem)
+    return sitk.Resample(image, reference, sitk.Transform(), sitk.sitkLinear, 0.0, image.GetPixelID())
+
+
+def ingest_dicom_case(
+    case: str,
+    case_dir: str | Path,
+    outputs: dict[str, str],
+    include: str,
+    exclude: str | None = None,
+    resample_mismatched: bool = False,
+) -> dict[str, str]:
+    """Identify the DCE series of ``case_dir`` and write one NIfTI per sequence in ``outputs``.
+
+    Returns {seq: series folder name} for the log.
+    """
+    case_dir = Path(case_dir)
+    if not case_dir.is_dir():
+        raise InputError(case, case_dir, "case folder does not exist", "Check 'data.root' and the case sheet")
+    all_series = dicom.find_series(case_dir)
+    dce = dicom.select_dce(all_series, include, exclude)
+    log.info(
+        "case %s: %d series, %d DCE: %s", case, len(all_series), len(dce), "; ".join(s.label for s in dce)
+    )
+    chosen = dicom.assign_sequences(case, case_dir, dce, list(outputs))
+    images = {seq: dicom.read_series(case, s) for seq, s in chosen.items()}
+    _write_case(case, images, {seq: chosen[seq].path for seq in chosen}, outputs, resample_mismatched)
+    return {seq: s.label for seq, s in chosen.items()}
+
+
+def ingest_nifti_case(
+    case: str, inputs: dict[str, str], outputs: dict[str, str], resample_mismatched: bool = False
+) -> None:
+    """Copy NIfTI (or any SimpleITK-readable) volumes of a case, checked like DICOM ones."""
+    images = {}
+    for seq in outputs:
+        path = inputs.get(seq)
+        if not path:
+            raise InputError(case, None, f"the case sheet gives no file for '{seq}'", f"Fill the '{seq}' column")
+        if not Path(path).is_file():
+            raise InputError(case, path, f"{seq} file does not exist", "Check the case sheet")
+        try:
+            images[seq] = sitk.ReadImage(str(path))
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown error"
+            raise InputError(case, path, f"unreadable image ({first})") from None
+        if images[seq].GetNumberOfComponentsPerPixel() != 1 or images[seq].GetDimension() != 3:
+            raise InputError(case, path, "expected a single-channel 3D volume")
+    _write_case(case, images, inputs, outputs, resample_mismatched)
+
+
+def _write_case(case, images, sources, outputs, resample_mismatched) -> None:
+    seqs = list(outputs)
+    ref = images[seqs[0]]
+    for seq in seqs:
+        check_volume(case, sources[seq], images[seq])
+        if seq != seqs[0]:
+            images[seq] = _conform(case, seq, images[seq], ref, resample_mismatched, sources[seq])
+    for seq in seqs:
+        write_image(images[seq], outputs[seq])
+        log.info("case %s: wrote %s %s spacing %s", case, seq, list(images[seq].GetSize()),
+                 [round(s, 4) for s in images[seq].GetSpacing()])
+
+
+def ingest_mask(
+    case: str, mask_path: str | Path, reference_path: str | Path, out_path: str | Path, resample_mismatched: bool = False
+) -> int:
+    """Binarise a tumour mask on the grid of the case's pre-contrast volume; returns its voxel count."""
+    if not Path(mask_path).is_file():
+        raise InputError(case, mask_path, "mask file does not exist", "Check 'data.mask_pattern' or the sheet's 'mask' column")
+    try:
+        mask = sitk.ReadImage(str(mask_path))
+    except RuntimeError:
+        raise InputError(case, mask_path, "unreadable mask file") from None
+    ref = sitk.ReadImage(str(reference_path))
+    problem = geometry_mismatch(ref, mask)
+    if problem is not None:
+        if not resample_mismatched:
+            raise InputError(
+                case,
+                mask_path,
+                f"mask geometry does not match its image: {problem}",
+                "Set 'ingest.resample_mismatched: true' to resample it (nearest neighbour)",
+            )
+        log.warning("case %s: mask %s; resampling (nearest neighbour)", case, problem)
+        mask = sitk.Resample(mask, ref, sitk.Transform(), sitk.sitkNearestNeighbor, 0, mask.GetPixelID())
+    arr = sitk.GetArrayFromImage(mask)
+    if not np.isfinite(arr).all():
+        raise InputError(case, mask_path, "mask contains NaN or Inf")
+    binary = (arr > 0).astype(np.uint8)
+    n = int(binary.sum())
+    if n == 0:
+        raise InputError(case, mask_path, "mask is empty (no tumour voxel)", "Remove the mask or fix the annotation")
+    out = sitk.GetImageFromArray(binary)
+    out.CopyInformation(ref)
+    write_image(out, out_path)
+    return n

@@ -1,0 +1,94 @@
+"""Patient-level splits for synthesis (train/val/test) and segmentation (CV folds, test).
+
+Duke uses the authors' split sheet exactly. Other cohorts get a deterministic split of the same
+shape: cases without masks train the GAN; cases with masks are split into validation and test;
+segmentation runs K-fold CV over the validation cases minus multifocal ones, test held out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConfigError
+
+SYNTHESIS_COLUMNS = ["case_id", "split", "has_mask", "multifocal"]
+SEGMENTATION_COLUMNS = ["case_id", "role", "fold"]
+
+
+def duke_splits(cases: pd.DataFrame, sheet: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The authors' split (``resources/duke_split.tsv``) restricted to the cases at hand."""
+    sheet = sheet.set_index("case_id")
+    unknown = [c for c in cases["case_id"] if c not in sheet.index]
+    if unknown:
+        raise ConfigError(
+            f"splits.method=duke: {len(unknown)} case(s) are not in the Duke split sheet: {', '.join(unknown[:10])}"
+        )
+    rows = sheet.loc[list(cases["case_id"])]
+    synthesis = pd.DataFrame(
+        {
+            "case_id": list(cases["case_id"]),
+            "split": rows["synthesis_split"].to_numpy(),
+            "has_mask": cases["has_mask"].to_numpy(),
+            "multifocal": (rows["segmentation_role"] == "excluded").to_numpy() | cases["multifocal"].to_numpy(),
+        }
+    )
+    role = rows["segmentation_role"].replace("", "none").fillna("none").to_numpy()
+    fold = rows["segmentation_val_fold"].replace("", np.nan).to_numpy()
+    segmentation = pd.DataFrame({"case_id": list(cases["case_id"]), "role": role, "fold": fold})
+    segmentation["fold"] = pd.to_numeric(segmentation["fold"]).astype("Int64")
+    return synthesis, segmentation
+
+
+def generated_splits(
+    cases: pd.DataFrame, test_fraction: float, n_folds: int, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A deterministic split of the Duke shape for any cohort."""
+    rng = np.random.default_rng(seed)
+    masked = [c for c, m in zip(cases["case_id"], cases["has_mask"]) if m]
+    order = list(rng.permutation(masked))
+    n_test = int(round(test_fraction * len(masked))) if len(masked) > 1 else 0
+    n_test = max(1, n_test) if len(masked) > 1 and test_fraction > 0 else n_test
+    test = set(order[:n_test])
+    split = {c: ("test" if c in test else "val") if m else "train" for c, m in zip(cases["case_id"], cases["has_mask"])}
+    multifocal = dict(zip(cases["case_id"], cases["multifocal"]))
+    synthesis = pd.DataFrame(
+        {
+            "case_id": list(cases["case_id"]),
+            "split": [split[c] for c in cases["case_id"]],
+            "has_mask": list(cases["has_mask"]),
+            "multifocal": [multifocal[c] for c in cases["case_id"]],
+        }
+    )
+    cv = [c for c in order[n_test:] if not multifocal[c]]
+    folds = {c: i % n_folds for i, c in enumerate(cv)}
+    role = []
+    for c in cases["case_id"]:
+        if split[c] == "test":
+            role.append("test")
+        elif split[c] == "val":
+            role.append("cv" if c in folds else "excluded")
+        else:
+            role.append("none")
+    segmentation = pd.DataFrame(
+        {"case_id": list(cases["case_id"]), "role": role, "fold": [folds.get(c) for c in cases["case_id"]]}
+    )
+    segmentation["fold"] = segmentation["fold"].astype("Int64")
+    return synthesis, segmentation
+
+
+def check_splits(synthesis: pd.DataFrame, segmentation: pd.DataFrame, n_folds: int) -> list[str]:
+    """Problems that make later stages impossible, as warnings (the splits are still written)."""
+    problems = []
+    counts = synthesis["split"].value_counts()
+    for name in ("train", "val", "test"):
+        if counts.get(name, 0) == 0:
+            problems.append(f"no '{name}' cases for synthesis")
+    cv = segmentation[segmentation["role"] == "cv"]
+    present = set(cv["fold"].dropna().astype(int))
+    if cv.shape[0] and present != set(range(n_folds)):
+        problems.append(f"segmentation folds {sorted(set(range(n_folds)) - present)} have no validation case")
+    leaked = set(synthesis.loc[synthesis["split"] == "train", "case_id"]) & set(cv["case_id"])
+    if leaked:
+        problems.append(f"cases both in GAN training and segmentation CV: {sorted(leaked)[:5]}")
+    return problems

@@ -1,0 +1,76 @@
+# Sheets, config validation, input functions and wildcard constraints shared by every stage.
+from pathlib import Path
+
+from snakemake.utils import validate
+
+from dcesynth import cohort
+from dcesynth.errors import ConfigError
+
+
+validate(config, schema="../../config/schema/config.schema.yaml")
+
+try:
+    CASES = cohort.case_table(config)
+except ConfigError as exc:
+    raise WorkflowError(f"Configuration error: {exc}") from None
+
+validate(CASES, schema="../../config/schema/cases.schema.yaml")
+
+SEQS = cohort.sequences(config["data"]["post_phases"])
+MASKED = [c for c, m in zip(CASES["case_id"], CASES["has_mask"]) if m]
+SOURCE = config["data"]["source"]
+SHIPPED = Path(workflow.basedir) / "resources"
+
+
+wildcard_constraints:
+    case=r"[A-Za-z0-9][A-Za-z0-9._-]*",
+    seq=r"pre|post\d+",
+
+
+def rule_resources(name):
+    """Resources of a rule from config (`resources.<rule>`), with the defaults of `resources.default`."""
+    merged = dict(config["resources"]["default"])
+    merged.update(config["resources"].get(name) or {})
+    return merged
+
+
+def ingest_input(wildcards):
+    """The raw inputs of one case: its DICOM folder, or its NIfTI files from the sheet."""
+    row = CASES.loc[wildcards.case]
+    if SOURCE == "nifti":
+        return {seq: ancient(row[seq]) for seq in SEQS}
+    if SOURCE == "phantom":
+        return {"case_dir": row["case_dir"]}
+    return {"case_dir": ancient(row["case_dir"])}
+
+
+def mask_input(wildcards):
+    row = CASES.loc[wildcards.case]
+    mask = row["mask"] if SOURCE == "phantom" else ancient(row["mask"])
+    return {"mask": mask, "reference": f"results/nifti/{wildcards.case}/pre.nii.gz"}
+
+
+def slice_source(wildcards):
+    stage = "n4" if config["slices"]["use_n4"] else "nifti"
+    return f"results/{stage}/{wildcards.case}/{wildcards.seq}.nii.gz"
+
+
+def split_sheet():
+    return config["splits"]["duke_sheet"] or str(SHIPPED / "duke_split.tsv")
+
+
+def example_cases():
+    """Cases shown in the cohort figure: the first annotated ones (then any)."""
+    n = config["report"]["example_cases"]
+    ordered = MASKED + [c for c in CASES["case_id"] if c not in MASKED]
+    return ordered[:n]
+
+
+def all_outputs():
+    return [
+        *expand("results/slices/{case}/{seq}.npy", case=CASES["case_id"], seq=SEQS),
+        *expand("results/nifti/{case}/mask.nii.gz", case=MASKED),
+        "results/splits/synthesis.tsv",
+        "results/splits/segmentation.tsv",
+        "results/figures/cohort.png",
+    ]

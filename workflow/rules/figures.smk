@@ -1,0 +1,24 @@
+# Figures for the report.
+
+
+rule plot_cohort:
+    input:
+        volumes=expand("results/nifti/{case}/{seq}.nii.gz", case=example_cases(), seq=SEQS),
+        masks=expand("results/nifti/{case}/mask.nii.gz", case=[c for c in example_cases() if c in MASKED]),
+    output:
+        report(
+            "results/figures/cohort.png",
+            caption="../report/cohort.rst",
+            category="Cohort",
+            labels={"figure": "example cases"},
+        ),
+    params:
+        cases=example_cases(),
+        seqs=SEQS,
+        masked=MASKED,
+    log:
+        "logs/plot_cohort/plot_cohort.log",
+    conda:
+        "../../envs/imaging.yaml"
+    script:
+        "../scripts/plot_cohort.py"

@@ -1,0 +1,19 @@
+# The embedded demo cohort: one phantom case per job, written as a real DICOM tree.
+if SOURCE == "phantom":
+    from dcesynth.phantom import plan_cohort
+
+    PHANTOM_SPECS = {s.case_id: s.as_dict() for s in plan_cohort(config["phantom"])}
+
+    rule make_phantom:
+        output:
+            case_dir=directory(f"{config['data']['root']}/{{case}}"),
+            mask=config["data"]["mask_pattern"],
+        params:
+            spec=lambda wildcards: PHANTOM_SPECS[wildcards.case],
+        log:
+            "logs/make_phantom/{case}.log",
+        conda:
+            "../../envs/imaging.yaml"
+        script:
+            "../scripts/make_phantom.py"
+

@@ -1,0 +1,31 @@
+# Patient-level splits: synthesis train/val/test and segmentation CV folds.
+
+
+rule split_cases:
+    input:
+        sheet=split_sheet() if config["splits"]["method"] == "duke" else [],
+    output:
+        synthesis=report(
+            "results/splits/synthesis.tsv",
+            caption="../report/splits.rst",
+            category="Cohort",
+            labels={"table": "synthesis split"},
+        ),
+        segmentation=report(
+            "results/splits/segmentation.tsv",
+            caption="../report/splits.rst",
+            category="Cohort",
+            labels={"table": "segmentation folds"},
+        ),
+    params:
+        cases=CASES[["case_id", "has_mask", "multifocal"]].to_dict("records"),
+        method=config["splits"]["method"],
+        test_fraction=config["splits"]["test_fraction"],
+        n_folds=config["splits"]["n_folds"],
+        seed=config["splits"]["seed"],
+    log:
+        "logs/split_cases/split_cases.log",
+    conda:
+        "../../envs/imaging.yaml"
+    script:
+        "../scripts/split_cases.py"
