@@ -92,7 +92,20 @@ def ingest_nifti_case(
             raise InputError(case, path, f"unreadable image ({first})") from None
         if images[seq].GetNumberOfComponentsPerPixel() != 1 or images[seq].GetDimension() != 3:
             raise InputError(case, path, "expected a single-channel 3D volume")
+        bad = _nonfinite_nifti_voxels(path)
+        if bad:
+            raise InputError(case, path, f"volume contains {bad} NaN or Inf voxels")
     _write_case(case, images, inputs, outputs, resample_mismatched)
+
+
+def _nonfinite_nifti_voxels(path: str | Path) -> int:
+    """NaN/Inf voxels in a NIfTI file, counted with nibabel: ITK's reader silently zeroes NaN."""
+    if not str(path).endswith((".nii", ".nii.gz")):
+        return 0
+    import nibabel as nib
+
+    data = np.asanyarray(nib.load(str(path)).dataobj)
+    return int(data.size - np.isfinite(data).sum()) if data.dtype.kind == "f" else 0
 
 
 def _write_case(case, images, sources, outputs, resample_mismatched) -> None:
@@ -130,9 +143,9 @@ def ingest_mask(
             )
         log.warning("case %s: mask %s; resampling (nearest neighbour)", case, problem)
         mask = sitk.Resample(mask, ref, sitk.Transform(), sitk.sitkNearestNeighbor, 0, mask.GetPixelID())
-    arr = sitk.GetArrayFromImage(mask)
-    if not np.isfinite(arr).all():
+    if _nonfinite_nifti_voxels(mask_path):
         raise InputError(case, mask_path, "mask contains NaN or Inf")
+    arr = sitk.GetArrayFromImage(mask)
     binary = (arr > 0).astype(np.uint8)
     n = int(binary.sum())
     if n == 0:

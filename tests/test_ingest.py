@@ -1,0 +1,97 @@
+"""Ingest of DICOM and NIfTI cases, and its clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pydicom
+import pytest
+import SimpleITK as sitk
+
+from dcesynth import dicom, phantom
+from dcesynth.errors import InputError
+from dcesynth.ingest import ingest_dicom_case, ingest_mask, ingest_nifti_case
+from conftest import TINY, default_config, deep_update
+
+
+@pytest.fixture()
+def case(tmp_path):
+    cfg = deep_update(default_config(), TINY)["phantom"]
+    spec = phantom.plan_cohort(cfg)[0]
+    phantom.write_case(spec, tmp_path / "raw" / spec.case_id, tmp_path / "raw" / "mask.nii.gz")
+    return spec, tmp_path
+
+
+def outputs(tmp_path, seqs=("pre", "post1", "post2")):
+    return {s: str(tmp_path / "out" / f"{s}.nii.gz") for s in seqs}
+
+
+def test_dicom_case_keeps_geometry_and_no_metadata(case):
+    spec, tmp = case
+    out = outputs(tmp)
+    chosen = ingest_dicom_case(spec.case_id, tmp / "raw" / spec.case_id, out, include="dyn|vibrant")
+    assert list(chosen) == ["pre", "post1", "post2"]
+    dce = dicom.select_dce(dicom.find_series(tmp / "raw" / spec.case_id), "dyn|vibrant")
+    for seq, series in zip(out, dce):
+        img = sitk.ReadImage(out[seq])
+        ref = dicom.read_series(spec.case_id, series)
+        assert img.GetSize() == ref.GetSize()
+        assert img.GetSpacing() == pytest.approx(ref.GetSpacing())
+        assert img.GetOrigin() == pytest.approx(ref.GetOrigin(), abs=1e-4)
+        np.testing.assert_array_equal(sitk.GetArrayFromImage(img), sitk.GetArrayFromImage(ref))
+    n = ingest_mask(spec.case_id, tmp / "raw" / "mask.nii.gz", out["pre"], tmp / "out" / "mask.nii.gz")
+    assert n == int(phantom.synthesize_case(spec)["mask"].sum())
+
+
+def test_missing_case_folder(tmp_path):
+    with pytest.raises(InputError, match="case X1: .*X1: case folder does not exist"):
+        ingest_dicom_case("X1", tmp_path / "X1", outputs(tmp_path), include="dyn")
+
+
+def test_post_geometry_mismatch_errors_or_resamples(case):
+    spec, tmp = case
+    dce = dicom.select_dce(dicom.find_series(tmp / "raw" / spec.case_id), "dyn|vibrant")
+    for f in dce[1].path.iterdir():  # shift the phase-1 series by 7 mm
+        ds = pydicom.dcmread(f)
+        ds.ImagePositionPatient = [float(ds.ImagePositionPatient[0]) + 7.0, *ds.ImagePositionPatient[1:]]
+        ds.save_as(f)
+    with pytest.raises(InputError, match=rf"case {spec.case_id}: .*{dce[1].path.name}: post1 geometry does not match"):
+        ingest_dicom_case(spec.case_id, tmp / "raw" / spec.case_id, outputs(tmp), include="dyn|vibrant")
+    out = outputs(tmp)
+    ingest_dicom_case(spec.case_id, tmp / "raw" / spec.case_id, out, include="dyn|vibrant", resample_mismatched=True)
+    pre, post = sitk.ReadImage(out["pre"]), sitk.ReadImage(out["post1"])
+    assert post.GetOrigin() == pre.GetOrigin() and post.GetSize() == pre.GetSize()
+
+
+def nifti(path, arr, spacing=(1.0, 1.0, 2.0)):
+    img = sitk.GetImageFromArray(arr)
+    img.SetSpacing(spacing)
+    sitk.WriteImage(img, str(path))
+    return str(path)
+
+
+def test_nifti_source_checks_values(tmp_path):
+    rng = np.random.default_rng(0)
+    good = rng.random((6, 10, 12)).astype(np.float32)
+    nan = good.copy()
+    nan[2, 3, 4] = np.nan
+    inputs = {"pre": nifti(tmp_path / "pre.nii.gz", good), "post1": nifti(tmp_path / "post1.nii.gz", nan)}
+    with pytest.raises(InputError, match="case N1: .*post1.nii.gz: volume contains 1 NaN or Inf"):
+        ingest_nifti_case("N1", inputs, outputs(tmp_path, ("pre", "post1")))
+    inputs["post1"] = nifti(tmp_path / "zero.nii.gz", np.zeros_like(good))
+    with pytest.raises(InputError, match="zero.nii.gz: volume is constant"):
+        ingest_nifti_case("N1", inputs, outputs(tmp_path, ("pre", "post1")))
+    inputs["post1"] = nifti(tmp_path / "post1b.nii.gz", good * 2)
+    out = outputs(tmp_path, ("pre", "post1"))
+    ingest_nifti_case("N1", inputs, out)
+    np.testing.assert_allclose(sitk.GetArrayFromImage(sitk.ReadImage(out["post1"])), good * 2)
+
+
+def test_mask_checks(tmp_path):
+    ref = nifti(tmp_path / "pre.nii.gz", np.ones((6, 10, 12), np.float32))
+    empty = nifti(tmp_path / "empty.nii.gz", np.zeros((6, 10, 12), np.uint8))
+    with pytest.raises(InputError, match="case M1: .*empty.nii.gz: mask is empty"):
+        ingest_mask("M1", empty, ref, tmp_path / "m.nii.gz")
+    other = nifti(tmp_path / "other.nii.gz", np.ones((6, 10, 12), np.uint8), spacing=(1.0, 1.0, 3.0))
+    with pytest.raises(InputError, match="other.nii.gz: mask geometry does not match its image: spacing"):
+        ingest_mask("M1", other, ref, tmp_path / "m.nii.gz")
+    assert not (tmp_path / "m.nii.gz").exists()
