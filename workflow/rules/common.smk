@@ -6,7 +6,6 @@ from snakemake.utils import validate
 from dcesynth import cohort
 from dcesynth.errors import ConfigError
 
-
 validate(config, schema="../../config/schema/config.schema.yaml")
 
 try:

@@ -3,8 +3,13 @@
 
 rule plot_cohort:
     input:
-        volumes=expand("results/nifti/{case}/{seq}.nii.gz", case=example_cases(), seq=SEQS),
-        masks=expand("results/nifti/{case}/mask.nii.gz", case=[c for c in example_cases() if c in MASKED]),
+        volumes=expand(
+            "results/nifti/{case}/{seq}.nii.gz", case=example_cases(), seq=SEQS
+        ),
+        masks=expand(
+            "results/nifti/{case}/mask.nii.gz",
+            case=[c for c in example_cases() if c in MASKED],
+        ),
     output:
         report(
             "results/figures/cohort.png",
@@ -12,13 +17,13 @@ rule plot_cohort:
             category="Cohort",
             labels={"figure": "example cases"},
         ),
-    params:
-        cases=example_cases(),
-        seqs=SEQS,
-        masked=MASKED,
     log:
         "logs/plot_cohort/plot_cohort.log",
     conda:
         "../../envs/imaging.yaml"
+    params:
+        cases=example_cases(),
+        seqs=SEQS,
+        masked=MASKED,
     script:
         "../scripts/plot_cohort.py"

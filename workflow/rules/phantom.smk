@@ -8,12 +8,11 @@ if SOURCE == "phantom":
         output:
             case_dir=directory(f"{config['data']['root']}/{{case}}"),
             mask=config["data"]["mask_pattern"],
-        params:
-            spec=lambda wildcards: PHANTOM_SPECS[wildcards.case],
         log:
             "logs/make_phantom/{case}.log",
         conda:
             "../../envs/imaging.yaml"
+        params:
+            spec=lambda wildcards: PHANTOM_SPECS[wildcards.case],
         script:
             "../scripts/make_phantom.py"
-

@@ -17,15 +17,15 @@ rule split_cases:
             category="Cohort",
             labels={"table": "segmentation folds"},
         ),
+    log:
+        "logs/split_cases/split_cases.log",
+    conda:
+        "../../envs/imaging.yaml"
     params:
         cases=CASES[["case_id", "has_mask", "multifocal"]].to_dict("records"),
         method=config["splits"]["method"],
         test_fraction=config["splits"]["test_fraction"],
         n_folds=config["splits"]["n_folds"],
         seed=config["splits"]["seed"],
-    log:
-        "logs/split_cases/split_cases.log",
-    conda:
-        "../../envs/imaging.yaml"
     script:
         "../scripts/split_cases.py"

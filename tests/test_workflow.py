@@ -1,0 +1,157 @@
+"""The real workflow, run with Snakemake on the tiny phantom cohort (integration layer)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pydicom
+import pytest
+import SimpleITK as sitk
+
+from dcesynth import dicom, phantom
+from conftest import REPO, make_workdir, run_snakemake, tiny_config
+
+pytestmark = pytest.mark.integration
+
+
+def test_every_stage_produces_its_outputs(tiny_run):
+    wd = tiny_run
+    cfg = tiny_config()
+    specs = phantom.plan_cohort(cfg["phantom"])
+    for spec in specs:
+        for seq in ("pre", "post1", "post2"):
+            nii = sitk.ReadImage(str(wd / "results" / "nifti" / spec.case_id / f"{seq}.nii.gz"))
+            assert nii.GetSize() == (spec.cols, spec.rows, spec.slices)
+            n4 = sitk.ReadImage(str(wd / "results" / "n4" / spec.case_id / f"{seq}.nii.gz"))
+            assert n4.GetSize() == nii.GetSize() and n4.GetOrigin() == nii.GetOrigin()
+            stack = np.load(wd / "results" / "slices" / spec.case_id / f"{seq}.npy", mmap_mode="r")
+            assert stack.shape == (spec.slices, 32, 32) and stack.dtype == np.uint8
+            transform = json.loads((wd / "results" / "slices" / spec.case_id / f"{seq}.json").read_text())
+            assert transform["volume_shape"] == [spec.slices, spec.rows, spec.cols]
+        assert (wd / "results" / "nifti" / spec.case_id / "mask.nii.gz").exists() == spec.has_mask
+    # geometry is exactly what SimpleITK reads from the DICOM series
+    spec = specs[0]
+    series = dicom.select_dce(dicom.find_series(wd / "data" / "phantom" / "dicom" / spec.case_id), "dyn|vibrant")
+    ref = dicom.read_series(spec.case_id, series[0])
+    nii = sitk.ReadImage(str(wd / "results" / "nifti" / spec.case_id / "pre.nii.gz"))
+    assert nii.GetOrigin() == pytest.approx(ref.GetOrigin(), abs=1e-5)
+    assert nii.GetSpacing() == pytest.approx(ref.GetSpacing(), abs=1e-6)
+    syn = pd.read_csv(wd / "results" / "splits" / "synthesis.tsv", sep="\t")
+    assert set(syn["split"]) == {"train", "val", "test"}
+    for rule in ("n4_bias_correction", "extract_slices"):
+        bench = pd.read_csv(wd / "benchmarks" / rule / spec.case_id / "pre.tsv", sep="\t")
+        assert {"s", "max_rss"} <= set(bench.columns)
+    report = (wd / "report.html").read_text(errors="replace")
+    assert "cohort.png" in report and "synthesis.tsv" in report
+
+
+def test_no_planted_identifier_leaves_the_dicom_tree(tiny_run):
+    wd = tiny_run
+    planted = set()
+    for spec in phantom.plan_cohort(tiny_config()["phantom"]):
+        planted |= set(phantom.planted_identifiers(spec).values())
+    # the identifiers are really in the input, so this test can fail
+    one = next((wd / "data" / "phantom" / "dicom").rglob("*.dcm"))
+    assert str(pydicom.dcmread(one).PatientName) in planted
+    needles = [p.encode() for p in planted] + [p.replace("^", " ").encode() for p in planted]
+    checked = 0
+    for top in ("results", "logs", "benchmarks", "report.html"):
+        for f in [wd / top] if (wd / top).is_file() else (wd / top).rglob("*"):
+            if not f.is_file():
+                continue
+            data = f.read_bytes()
+            if f.name.endswith(".gz"):
+                data = gzip.decompress(data)
+            hits = [n.decode() for n in needles if n in data]
+            assert not hits, f"{f.relative_to(wd)} contains {hits}"
+            checked += 1
+    assert checked > 50
+
+
+def test_nothing_to_do_after_a_run(tiny_run):
+    out = run_snakemake(tiny_run, "-n", "--cores", "1")
+    assert "Nothing to be done" in out.stdout + out.stderr
+
+
+def corrupt_cases(root: Path, specs) -> dict[str, str]:
+    """Break four of the cases the way real data breaks; return {case: expected message part}."""
+    series = {s.case_id: dicom.select_dce(dicom.find_series(root / s.case_id), "dyn|vibrant") for s in specs}
+    a, b, c, d = (s.case_id for s in specs[:4])
+    victim = sorted(series[a][1].path.iterdir())[2]
+    victim.write_bytes(victim.read_bytes()[:-300])
+    for s in series[b][1:]:
+        for f in s.path.iterdir():
+            f.unlink()
+        s.path.rmdir()
+    for f in series[c][1].path.iterdir():
+        ds = pydicom.dcmread(f)
+        ds.PixelSpacing = [float(ds.PixelSpacing[0]) * 1.5, float(ds.PixelSpacing[1]) * 1.5]
+        ds.save_as(f)
+    (series[d][0].path / "Thumbs.db").write_bytes(b"\x00\x01not dicom")
+    return {
+        a: f"case {a}: {victim}: truncated DICOM file",
+        b: f"case {b}: {root / b}: only a pre-contrast DCE series found",
+        c: f"case {c}: {series[c][1].path}: post1 geometry does not match the pre-contrast series: spacing",
+        d: f"case {d}: {series[d][0].path / 'Thumbs.db'}: not a DICOM file",
+    }
+
+
+def test_bad_input_fails_alone_with_one_line_errors(tmp_path):
+    cfg = tiny_config()
+    specs = phantom.plan_cohort({**cfg["phantom"], "n_cases": 5})
+    root = tmp_path / "dicom"
+    for s in specs:
+        phantom.write_case(s, root / s.case_id, tmp_path / "masks" / f"{s.case_id}.nii.gz")
+    expected = corrupt_cases(root, specs)
+    cfg["data"].update(source="dicom", root=str(root), mask_pattern=str(tmp_path / "masks" / "{case}.nii.gz"))
+    wd = make_workdir(tmp_path / "wd", cfg)
+    proc = run_snakemake(wd, "--cores", "2", "--keep-going", check=False)
+    assert proc.returncode != 0
+    console = proc.stdout + proc.stderr
+    for case, message in expected.items():
+        log = (wd / "logs" / "ingest" / f"{case}.log").read_text()
+        assert f"ERROR: {message}" in log, log
+        assert f"ERROR: {message}" in console
+        assert "Traceback" not in log  # one line, not a stack trace
+        assert not (wd / "results" / "nifti" / case / "pre.nii.gz").exists()
+    good = specs[4]
+    for seq in ("pre", "post1", "post2"):
+        assert (wd / "results" / "slices" / good.case_id / f"{seq}.npy").exists()
+
+
+def duke_tree(root: Path, ids: list[str]) -> None:
+    cfg = tiny_config()["phantom"]
+    for i, case in enumerate(ids):
+        spec = phantom.plan_cohort({**cfg, "n_cases": i + 1, "post_phases": 2})[i]
+        spec = phantom.CaseSpec(**{**spec.as_dict(), "case_id": case})
+        phantom.write_case(spec, root / case, root.parent / "masks" / f"{case}.nii.gz")
+
+
+def test_duke_config_builds_its_dag(tmp_path):
+    ids = ["Breast_MRI_001", "Breast_MRI_003", "Breast_MRI_005", "Breast_MRI_030"]
+    root = tmp_path / "Duke-Breast-Cancer-MRI"
+    duke_tree(root, ids)
+    (tmp_path / "masks" / "Breast_MRI_003.nii.gz").unlink()  # a training case: no mask
+    wd = make_workdir(tmp_path / "wd", tiny_config())
+    (wd / "site.yaml").write_text(f"data:\n  root: {root}\n  mask_pattern: {tmp_path}/masks/{{case}}.nii.gz\n")
+    proc = run_snakemake(wd, "-n", "--configfile", "config/duke.yaml", "site.yaml")
+    out = proc.stdout
+    assert "make_phantom" not in out
+    for rule, count in (("ingest", 4), ("ingest_mask", 3), ("n4_bias_correction", 8), ("extract_slices", 8)):
+        assert any(line.split()[:2] == [rule, str(count)] for line in out.splitlines()), (rule, out[-2000:])
+
+
+def test_lint_and_format_are_clean():
+    lint = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert lint.returncode == 0 and "Congratulations" in lint.stdout + lint.stderr, lint.stdout + lint.stderr
+    files = [str(REPO / "Snakefile"), *map(str, sorted((REPO / "workflow" / "rules").glob("*.smk")))]
+    fmt = subprocess.run([sys.executable, "-m", "snakefmt", "--check", *files], capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
