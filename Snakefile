@@ -15,6 +15,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/phantom.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/splits.smk"
+include: "workflow/rules/gan.smk"
 include: "workflow/rules/figures.smk"
 
 

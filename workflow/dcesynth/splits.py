@@ -77,6 +77,14 @@ def generated_splits(
     return synthesis, segmentation
 
 
+def make_splits(cases: pd.DataFrame, cfg: dict, duke_sheet: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The splits the config asks for (``splits`` section): Duke's sheet or a generated one."""
+    if cfg["method"] == "duke":
+        sheet = pd.read_csv(duke_sheet, sep="\t", dtype=str, keep_default_na=False)
+        return duke_splits(cases, sheet)
+    return generated_splits(cases, cfg["test_fraction"], cfg["n_folds"], cfg["seed"])
+
+
 def check_splits(synthesis: pd.DataFrame, segmentation: pd.DataFrame, n_folds: int) -> list[str]:
     """Problems that make later stages impossible, as warnings (the splits are still written)."""
     problems = []

@@ -1,9 +1,11 @@
 # Sheets, config validation, input functions and wildcard constraints shared by every stage.
+import re
+import shutil
 from pathlib import Path
 
 from snakemake.utils import validate
 
-from dcesynth import cohort
+from dcesynth import cohort, splits
 from dcesynth.errors import ConfigError
 
 validate(config, schema="../../config/schema/config.schema.yaml")
@@ -21,16 +23,50 @@ SOURCE = config["data"]["source"]
 SHIPPED = Path(workflow.basedir) / "resources"
 
 
+def split_sheet():
+    return config["splits"]["duke_sheet"] or str(SHIPPED / "duke_split.tsv")
+
+
+# The splits are a pure function of the config and the case table: computed here so that input
+# functions know each stage's cases, and written to results/splits/ by split_cases.
+try:
+    SYNTHESIS, SEGMENTATION = splits.make_splits(CASES, config["splits"], split_sheet())
+except ConfigError as exc:
+    raise WorkflowError(f"Configuration error: {exc}") from None
+
+
+def cases_in(split):
+    return SYNTHESIS.loc[SYNTHESIS["split"] == split, "case_id"].tolist()
+
+
+def use_cuda():
+    """Whether GPU rules should ask for a GPU: `device: cuda`, or `auto` where a driver is present."""
+    return config["device"] == "cuda" or (
+        config["device"] == "auto" and shutil.which("nvidia-smi") is not None
+    )
+
+
 wildcard_constraints:
     case=r"[A-Za-z0-9][A-Za-z0-9._-]*",
     seq=r"pre|post\d+",
+    run=re.escape(config["gan"]["run"]),
+    epoch=r"\d+",
 
 
-def rule_resources(name):
+def rule_resources(name, gpu=False):
     """Resources of a rule from config (`resources.<rule>`), with the defaults of `resources.default`."""
     merged = dict(config["resources"]["default"])
     merged.update(config["resources"].get(name) or {})
+    merged.pop("threads", None)
+    if gpu:
+        merged["gpu"] = 1 if use_cuda() else 0
     return merged
+
+
+def rule_threads(name):
+    return (config["resources"].get(name) or {}).get(
+        "threads", config["resources"]["default"].get("threads", 1)
+    )
 
 
 def ingest_input(wildcards):
@@ -54,10 +90,6 @@ def slice_source(wildcards):
     return f"results/{stage}/{wildcards.case}/{wildcards.seq}.nii.gz"
 
 
-def split_sheet():
-    return config["splits"]["duke_sheet"] or str(SHIPPED / "duke_split.tsv")
-
-
 def example_cases():
     """Cases shown in the cohort figure: the first annotated ones (then any)."""
     n = config["report"]["example_cases"]
@@ -72,4 +104,5 @@ def all_outputs():
         "results/splits/synthesis.tsv",
         "results/splits/segmentation.tsv",
         "results/figures/cohort.png",
+        *gan_outputs(),
     ]

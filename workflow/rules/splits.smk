@@ -23,9 +23,6 @@ rule split_cases:
         "../../envs/imaging.yaml"
     params:
         cases=CASES[["case_id", "has_mask", "multifocal"]].to_dict("records"),
-        method=config["splits"]["method"],
-        test_fraction=config["splits"]["test_fraction"],
-        n_folds=config["splits"]["n_folds"],
-        seed=config["splits"]["seed"],
+        splits=config["splits"],
     script:
         "../scripts/split_cases.py"

@@ -1,0 +1,85 @@
+"""Paired slices (pre → post) read by memory map from the slice arrays of ``extract_slices``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def to_model_range(x: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 0–255 → float32 in [-1, 1]."""
+    return torch.as_tensor(np.asarray(x), dtype=torch.float32) / 127.5 - 1.0
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """[-1, 1] → uint8 0–255 (rounded, clipped)."""
+    return ((x.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8).cpu().numpy()
+
+
+class SlicePairs:
+    """All (case, slice) pairs of the given cases; source and targets are sequence names.
+
+    ``files[case][seq]`` is the path of the ``.npy`` stack. Arrays are opened lazily with
+    ``mmap_mode='r'``, so the dataset costs no memory up front whatever the cohort size.
+    """
+
+    def __init__(self, files: dict[str, dict[str, str | Path]], source: str, targets: list[str], channels: int = 3):
+        if channels not in (1, 3):
+            raise ValueError("channels must be 1 or 3")
+        self.files, self.source, self.targets, self.channels = files, source, list(targets), channels
+        self._arrays: dict[tuple[str, str], np.ndarray] = {}
+        self.index: list[tuple[str, int]] = []
+        for case in sorted(files):
+            n = self._array(case, source).shape[0]
+            for t in self.targets:
+                if self._array(case, t).shape != self._array(case, source).shape:
+                    raise ValueError(f"case {case}: {t} slices {self._array(case, t).shape} differ from {source}")
+            self.index += [(case, i) for i in range(n)]
+
+    def _array(self, case: str, seq: str) -> np.ndarray:
+        key = (case, seq)
+        if key not in self._arrays:
+            self._arrays[key] = np.load(self.files[case][seq], mmap_mode="r")
+        return self._arrays[key]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def input_nc(self) -> int:
+        return self.channels
+
+    @property
+    def output_nc(self) -> int:
+        return self.channels if len(self.targets) == 1 else len(self.targets)
+
+    def pair(self, k: int, rotate: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Input (C, H, W) and target (C', H, W) in [-1, 1]; both rotated 90° when ``rotate``."""
+        case, i = self.index[k]
+        x = to_model_range(self._array(case, self.source)[i])[None]
+        ys = [to_model_range(self._array(case, t)[i])[None] for t in self.targets]
+        x = x.expand(self.channels, -1, -1)
+        y = ys[0].expand(self.channels, -1, -1) if len(ys) == 1 else torch.cat(ys)
+        if rotate:
+            x, y = torch.rot90(x, 1, (1, 2)), torch.rot90(y, 1, (1, 2))
+        return x.contiguous(), y.contiguous()
+
+    def batches(self, batch_size: int, generator: torch.Generator, rotate_probability: float, limit: int | None = None):
+        """Shuffled batches for one epoch, drawn from ``generator`` (so an epoch is reproducible)."""
+        order = torch.randperm(len(self), generator=generator).tolist()
+        if limit:
+            order = order[:limit]
+        rot = (torch.rand(len(order), generator=generator) < rotate_probability).tolist()
+        for s in range(0, len(order), batch_size):
+            pairs = [self.pair(k, r) for k, r in zip(order[s : s + batch_size], rot[s : s + batch_size])]
+            yield torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+
+
+def files_by_case(paths: list[str | Path]) -> dict[str, dict[str, str]]:
+    """``{case: {seq: path}}`` from slice-array paths laid out as ``…/{case}/{seq}.npy``."""
+    out: dict[str, dict[str, str]] = {}
+    for p in map(Path, paths):
+        out.setdefault(p.parent.name, {})[p.stem] = str(p)
+    return out

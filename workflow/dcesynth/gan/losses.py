@@ -1,0 +1,102 @@
+"""pix2pixHD losses: LSGAN, discriminator feature matching and the VGG19 perceptual loss.
+
+The VGG19 weights come from a local file (a torchvision ``vgg19`` state dict, or one holding
+only its ``features``); nothing is downloaded. ``mode='random'`` uses a seeded, untrained VGG19
+and must be chosen explicitly; ``'off'`` drops the term.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..errors import ConfigError
+
+# torchvision vgg19().features slices ending at relu1_1, relu2_1, relu3_1, relu4_1, relu5_1
+VGG_SLICES = ((0, 2), (2, 7), (7, 12), (12, 21), (21, 30))
+VGG_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
+
+
+def lsgan_loss(predictions: list[list[torch.Tensor]], target_is_real: bool) -> torch.Tensor:
+    """Least-squares GAN loss summed over the discriminator scales (last feature = prediction)."""
+    loss = 0.0
+    for feats in predictions:
+        pred = feats[-1]
+        target = torch.ones_like(pred) if target_is_real else torch.zeros_like(pred)
+        loss = loss + F.mse_loss(pred, target)
+    return loss
+
+
+def feature_matching_loss(fake: list[list[torch.Tensor]], real: list[list[torch.Tensor]], n_layers: int) -> torch.Tensor:
+    """Σ_D Σ_layers (4/(n_layers+1)) (1/num_D) L1(fake, real), final predictions excluded."""
+    feat_w, d_w = 4.0 / (n_layers + 1), 1.0 / len(fake)
+    loss = 0.0
+    for f_feats, r_feats in zip(fake, real):
+        for f, r in zip(f_feats[:-1], r_feats[:-1]):
+            loss = loss + d_w * feat_w * F.l1_loss(f, r.detach())
+    return loss
+
+
+def sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class VGGLoss(nn.Module):
+    """Weighted L1 between VGG19 features of fake and real images (NVIDIA's weights)."""
+
+    def __init__(self, mode: str = "pretrained", weights: str | None = None, seed: int = 0):
+        super().__init__()
+        from torchvision.models import vgg19
+
+        if mode not in ("pretrained", "random"):
+            raise ConfigError(f"gan.vgg.mode must be pretrained, random or off, not {mode!r}")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            features = vgg19(weights=None).features
+        self.source = {"mode": mode, "file": None, "sha256": None}
+        if mode == "pretrained":
+            if not weights:
+                raise ConfigError(
+                    "gan.vgg.weights: the VGG19 perceptual loss needs a local weights file "
+                    "(torchvision vgg19 state dict); set gan.vgg.weights, or gan.vgg.mode: random|off explicitly"
+                )
+            if not Path(weights).is_file():
+                raise ConfigError(f"gan.vgg.weights: {weights} does not exist")
+            try:
+                state = torch.load(weights, map_location="cpu", weights_only=True)
+            except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
+                raise ConfigError(f"gan.vgg.weights: {weights} is not a readable torch state dict ({exc})") from None
+            state = {k.removeprefix("features."): v for k, v in state.items() if not k.startswith("classifier.")}
+            features.load_state_dict(state)
+            self.source = {"mode": mode, "file": str(weights), "sha256": sha256(weights)}
+        self.slices = nn.ModuleList(nn.Sequential(*features[a:b]) for a, b in VGG_SLICES)
+        for p in self.parameters():
+            p.requires_grad_(False)
+        self.eval()
+
+    def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        out = []
+        for s in self.slices:
+            x = s(x)
+            out.append(x)
+        return out
+
+    def forward(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        # Multi-phase outputs: each channel is a grey image, scored on its own and averaged.
+        if fake.shape[1] not in (1, 3):
+            fake = fake.reshape(-1, 1, *fake.shape[2:])
+            real = real.reshape(-1, 1, *real.shape[2:])
+        with torch.no_grad():
+            real_feats = self._features(real)
+        fake_feats = self._features(fake)
+        return sum(w * F.l1_loss(f, r) for w, f, r in zip(VGG_WEIGHTS, fake_feats, real_feats))

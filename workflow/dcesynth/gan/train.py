@@ -1,0 +1,292 @@
+"""Training pix2pixHD one epoch per call, from a saved state to a saved state.
+
+A state (``epoch_{e}.pt``) holds the generator, the discriminator, both Adam optimisers, the RNG
+state, the epoch and the training config that shaped it, so epoch ``e+1`` continues exactly
+where epoch ``e`` ended. States are written atomically and loaded with ``weights_only=True``; a
+corrupt or truncated state is refused with a message, never loaded half.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from ..errors import ConfigError, InputError
+from ..io import atomic_path, write_table
+from .data import SlicePairs
+from .losses import VGGLoss, feature_matching_loss, lsgan_loss
+from .networks import build_discriminator, build_generator, infer_generator_options
+
+log = logging.getLogger("dcesynth")
+
+LOSS_COLUMNS = ["G_GAN", "G_feat", "G_VGG", "D_real", "D_fake"]
+
+
+def resolve_device(preference: str = "auto") -> torch.device:
+    if preference == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if preference == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: cuda was requested but no CUDA device is available (use auto or cpu)")
+    return torch.device(preference)
+
+
+def learning_rate(epoch: int, lr: float, niter: int, niter_decay: int) -> float:
+    """NVIDIA's schedule: ``lr`` for epochs 1..niter+1, then linear towards 0 over ``niter_decay``."""
+    if niter_decay <= 0 or epoch <= niter + 1:
+        return lr
+    return lr * max(0.0, 1.0 - (epoch - niter - 1) / niter_decay)
+
+
+def model_options(cfg: dict[str, Any], input_nc: int, output_nc: int) -> dict[str, Any]:
+    return {**cfg["generator"], "input_nc": input_nc, "output_nc": output_nc}
+
+
+def channels_for(cfg: dict[str, Any]) -> tuple[int, int]:
+    c = int(cfg["channels"])
+    return c, (c if len(cfg["targets"]) == 1 else len(cfg["targets"]))
+
+
+# --------------------------------------------------------------------------------------------
+# States
+# --------------------------------------------------------------------------------------------
+
+
+def save_state(state: dict[str, Any], path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_state(path: str | Path) -> dict[str, Any]:
+    """Load a training state or generator export; refuse corrupt files with a clear message."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(None, path, "state file does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - truncated zip, bad pickle, wrong format
+        raise InputError(
+            None, path, f"corrupt or truncated state file ({type(exc).__name__})",
+            "Delete it and rerun with --rerun-incomplete to recompute that epoch",
+        ) from None  # fmt: skip
+    if not isinstance(state, dict):
+        raise InputError(None, path, "not a dcesynth state (expected a dict)")
+    return state
+
+
+def init_state(cfg: dict[str, Any], init_generator: str | None = None) -> dict[str, Any]:
+    """Epoch 0: seeded initial networks (or a published generator) and fresh optimisers."""
+    input_nc, output_nc = channels_for(cfg)
+    torch.manual_seed(int(cfg["seed"]))
+    G = build_generator(**model_options(cfg, input_nc, output_nc))
+    D = build_discriminator(input_nc + output_nc, **cfg["discriminator"])
+    for net in (G, D):  # pix2pixHD's init: conv N(0, 0.02), batch-norm weights N(1, 0.02)
+        for m in net.modules():
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+                torch.nn.init.normal_(m.weight, 0.0, 0.02)
+            elif isinstance(m, torch.nn.BatchNorm2d):
+                torch.nn.init.normal_(m.weight, 1.0, 0.02)
+                torch.nn.init.zeros_(m.bias)
+    if init_generator:
+        G.load_state_dict(read_generator_state(init_generator)[1])
+    opt_G, opt_D = _optimisers(G, D, cfg, cfg["lr"])
+    return {
+        "format": "dcesynth-gan-state-1",
+        "epoch": 0,
+        "generator": G.state_dict(),
+        "discriminator": D.state_dict(),
+        "opt_G": opt_G.state_dict(),
+        "opt_D": opt_D.state_dict(),
+        "rng": torch.get_rng_state(),
+        "options": model_options(cfg, input_nc, output_nc),
+        "config": cfg,
+        "meta": {"torch": str(torch.__version__), "init_generator": init_generator},
+    }
+
+
+def _optimisers(G, D, cfg, lr):
+    betas = (float(cfg["beta1"]), 0.999)
+    return torch.optim.Adam(G.parameters(), lr=lr, betas=betas), torch.optim.Adam(D.parameters(), lr=lr, betas=betas)
+
+
+@contextlib.contextmanager
+def _frozen(net: torch.nn.Module):
+    """Skip weight gradients of ``net`` (the generator's loss needs only input gradients)."""
+    flags = [p.requires_grad for p in net.parameters()]
+    for p in net.parameters():
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, f in zip(net.parameters(), flags):
+            p.requires_grad_(f)
+
+
+def train_epoch(
+    state_in: str | Path,
+    state_out: str | Path,
+    losses_out: str | Path,
+    pairs: SlicePairs,
+    cfg: dict[str, Any],
+    epoch: int,
+    device: str = "auto",
+    threads: int = 1,
+) -> dict[str, float]:
+    """Train epoch ``epoch`` from the state of ``epoch - 1``; write the new state and the losses."""
+    dev = resolve_device(device)
+    torch.set_num_threads(max(1, int(threads)))
+    state = load_state(state_in)
+    if int(state["epoch"]) != epoch - 1:
+        raise InputError(None, state_in, f"holds epoch {state['epoch']}, expected {epoch - 1}")
+    if state["options"] != model_options(cfg, *channels_for(cfg)):
+        raise ConfigError("gan.generator / gan.channels / gan.targets differ from the state's; start a new run name")
+    cuda = dev.type == "cuda"
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+    else:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.set_rng_state(state["rng"])
+    gen = torch.Generator().manual_seed(int(cfg["seed"]) * 100003 + epoch)
+
+    G = build_generator(**state["options"])
+    D = build_discriminator(sum(channels_for(cfg)), **cfg["discriminator"])
+    G.load_state_dict(state["generator"])
+    D.load_state_dict(state["discriminator"])
+    mem = torch.channels_last if cuda else torch.contiguous_format
+    G.to(dev, memory_format=mem).train()
+    D.to(dev, memory_format=mem).train()
+    lr = learning_rate(epoch, float(cfg["lr"]), int(cfg["niter"]), int(cfg["niter_decay"]))
+    opt_G, opt_D = _optimisers(G, D, cfg, lr)
+    opt_G.load_state_dict(state["opt_G"])
+    opt_D.load_state_dict(state["opt_D"])
+    for opt in (opt_G, opt_D):
+        for group in opt.param_groups:
+            group["lr"] = lr
+    vgg_cfg = cfg["vgg"]
+    vgg = None
+    if vgg_cfg["mode"] != "off" and float(cfg["lambda_vgg"]) > 0:
+        vgg = VGGLoss(vgg_cfg["mode"], vgg_cfg.get("weights"), seed=int(cfg["seed"])).to(dev, memory_format=mem)
+        if vgg_cfg["mode"] == "random":
+            log.warning("VGG19 perceptual loss with RANDOM (untrained) weights, as configured (gan.vgg.mode: random)")
+    n_layers = int(cfg["discriminator"]["n_layers_D"])
+    lam_gan, lam_feat, lam_vgg = float(cfg["lambda_gan"]), float(cfg["lambda_feat"]), float(cfg["lambda_vgg"])
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext()
+
+    limit = cfg.get("max_pairs_per_epoch")
+    n_pairs = min(len(pairs), int(limit)) if limit else len(pairs)
+    n_iter = math.ceil(n_pairs / int(cfg["batch_size"]))
+    rows = []
+    t0 = time.perf_counter()
+    bar = tqdm(
+        pairs.batches(int(cfg["batch_size"]), gen, float(cfg["rotate_probability"]), limit),
+        total=n_iter, desc=f"epoch {epoch}", mininterval=2.0, ascii=True,
+    )  # fmt: skip
+    for it, (x, y) in enumerate(bar, start=1):
+        x = x.to(dev, memory_format=mem, non_blocking=True)
+        y = y.to(dev, memory_format=mem, non_blocking=True)
+        with autocast:
+            fake = G(x)
+            real_pair = torch.cat([x, y], 1)
+            pred_real = D(real_pair)
+            pred_fake_d = D(torch.cat([x, fake.detach()], 1))
+            loss_d_real = lsgan_loss(pred_real, True)
+            loss_d_fake = lsgan_loss(pred_fake_d, False)
+            with _frozen(D):
+                pred_fake = D(torch.cat([x, fake], 1))
+            loss_g_gan = lsgan_loss(pred_fake, True)
+            loss_g_feat = feature_matching_loss(pred_fake, pred_real, n_layers) * lam_feat
+            loss_g_vgg = vgg(fake.float(), y.float()) * lam_vgg if vgg is not None else torch.zeros((), device=dev)
+        loss_g = loss_g_gan * lam_gan + loss_g_feat + loss_g_vgg
+        loss_d = 0.5 * (loss_d_real + loss_d_fake)
+        opt_G.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_G.step()
+        opt_D.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_D.step()
+        values = [float(v) for v in (loss_g_gan, loss_g_feat, loss_g_vgg, loss_d_real, loss_d_fake)]
+        if not all(math.isfinite(v) for v in values):
+            raise FloatingPointError(f"epoch {epoch} iteration {it}: non-finite loss {values}")
+        rows.append({"epoch": epoch, "iteration": it, **dict(zip(LOSS_COLUMNS, values)), "lr": lr})
+        bar.set_postfix(G=f"{values[0] + values[1] + values[2]:.3f}", D=f"{0.5 * (values[3] + values[4]):.3f}", refresh=False)
+    seconds = time.perf_counter() - t0
+
+    state.update(
+        epoch=epoch,
+        generator={k: v.detach().cpu() for k, v in G.state_dict().items()},
+        discriminator={k: v.detach().cpu() for k, v in D.state_dict().items()},
+        opt_G=_cpu(opt_G.state_dict()),
+        opt_D=_cpu(opt_D.state_dict()),
+        rng=torch.get_rng_state(),
+        config=cfg,
+    )
+    state["meta"] = {**state.get("meta", {}), "vgg": vgg.source if vgg is not None else {"mode": "off"},
+                     "device": dev.type, "torch": str(torch.__version__)}  # fmt: skip
+    table = pd.DataFrame(rows, columns=["epoch", "iteration", *LOSS_COLUMNS, "lr"])
+    save_state(state, state_out)
+    write_table(table, losses_out)
+    means = table[LOSS_COLUMNS].mean().to_dict()
+    log.info("epoch %d: %d iterations in %.1f s, lr %.2e, mean losses %s", epoch, len(rows), seconds, lr,
+             {k: round(v, 4) for k, v in means.items()})  # fmt: skip
+    return means
+
+
+def _cpu(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_cpu(v) for v in obj)
+    return obj
+
+
+# --------------------------------------------------------------------------------------------
+# Generators: export and load (ours and NVIDIA's *_net_G.pth)
+# --------------------------------------------------------------------------------------------
+
+
+def export_generator(state_path: str | Path, out_path: str | Path) -> None:
+    """The generator of a training state alone: options, NVIDIA-keyed state dict, provenance."""
+    state = load_state(state_path)
+    save_state(
+        {
+            "format": "dcesynth-generator-1",
+            "epoch": int(state["epoch"]),
+            "options": state["options"],
+            "state_dict": state["generator"],
+            "meta": state.get("meta", {}),
+        },
+        out_path,
+    )
+
+
+def read_generator_state(path: str | Path, options: dict[str, Any] | None = None):
+    """(options, state dict) from our export, our training state, or a plain NVIDIA ``*_net_G.pth``."""
+    obj = load_state(path)
+    if "state_dict" in obj and "options" in obj:  # our export
+        return obj["options"], obj["state_dict"]
+    if "generator" in obj and "options" in obj:  # our training state
+        return obj["options"], obj["generator"]
+    sd = {k.removeprefix("module."): v for k, v in obj.items()}  # NVIDIA: a bare state dict (maybe DataParallel)
+    if not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise InputError(None, path, "not a generator state dict")
+    return options or infer_generator_options(sd), sd
+
+
+def load_generator(path: str | Path, options: dict[str, Any] | None = None, device: str | torch.device = "cpu"):
+    """A ready-to-use generator (eval mode) from any of the formats ``read_generator_state`` takes."""
+    opts, sd = read_generator_state(path, options)
+    G = build_generator(**opts)
+    try:
+        G.load_state_dict(sd)
+    except RuntimeError as exc:
+        raise InputError(None, path, f"weights do not fit the generator options {opts}: {str(exc).splitlines()[0]}") from None
+    return G.to(device).eval()

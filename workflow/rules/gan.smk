@@ -1,0 +1,135 @@
+# pix2pixHD: one job per training epoch (epoch e from e-1), generator exports, loss log, preview.
+
+GAN = config["gan"]
+RUN = GAN["run"]
+N_EPOCHS = GAN["niter"] + GAN["niter_decay"]
+EVAL_EPOCHS = sorted(
+    set(range(GAN["eval_every"], N_EPOCHS + 1, GAN["eval_every"])) | {N_EPOCHS}
+)
+# Keys that shape training; evaluation-only keys (eval_every, preview) stay out so that changing
+# them reruns no training job.
+GAN_TRAINING = {
+    k: v for k, v in GAN.items() if k not in ("eval_every", "preview", "run")
+}
+GAN_SEQS = [GAN["source"], *GAN["targets"]]
+
+
+def gan_outputs():
+    return [
+        *expand(
+            "results/gan/{run}/generator/epoch_{epoch}.pt", run=RUN, epoch=EVAL_EPOCHS
+        ),
+        f"results/gan/{RUN}/train_log.tsv",
+        f"results/gan/{RUN}/figures/losses.png",
+        f"results/gan/{RUN}/val_preview.tsv",
+    ]
+
+
+def previous_state(wildcards):
+    return f"results/gan/{wildcards.run}/state/epoch_{int(wildcards.epoch) - 1}.pt"
+
+
+rule init_gan:
+    output:
+        temp("results/gan/{run}/state/epoch_0.pt"),
+    log:
+        "logs/init_gan/{run}.log",
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        train=GAN_TRAINING,
+    script:
+        "../scripts/init_gan.py"
+
+
+rule train_gan_epoch:
+    input:
+        state=previous_state,
+        slices=expand(
+            "results/slices/{case}/{seq}.npy", case=cases_in("train"), seq=GAN_SEQS
+        ),
+    output:
+        state=temp("results/gan/{run}/state/epoch_{epoch}.pt"),
+        losses="results/gan/{run}/losses/epoch_{epoch}.tsv",
+    log:
+        "logs/train_gan_epoch/{run}/epoch_{epoch}.log",
+    benchmark:
+        "benchmarks/train_gan_epoch/{run}/epoch_{epoch}.tsv"
+    wildcard_constraints:
+        epoch=r"[1-9]\d*",
+    conda:
+        "../../envs/torch.yaml"
+    threads: rule_threads("train_gan_epoch")
+    resources:
+        **rule_resources("train_gan_epoch", gpu=True),
+    params:
+        train=GAN_TRAINING,
+        device=config["device"],
+    script:
+        "../scripts/train_gan_epoch.py"
+
+
+rule export_generator:
+    input:
+        "results/gan/{run}/state/epoch_{epoch}.pt",
+    output:
+        "results/gan/{run}/generator/epoch_{epoch}.pt",
+    log:
+        "logs/export_generator/{run}/epoch_{epoch}.log",
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/export_generator.py"
+
+
+rule gan_training_log:
+    input:
+        expand(
+            "results/gan/{{run}}/losses/epoch_{epoch}.tsv",
+            epoch=range(1, N_EPOCHS + 1),
+        ),
+    output:
+        table="results/gan/{run}/train_log.tsv",
+        figure=report(
+            "results/gan/{run}/figures/losses.png",
+            caption="../report/gan_losses.rst",
+            category="Synthesis model",
+            labels={"figure": "training losses"},
+        ),
+    log:
+        "logs/gan_training_log/{run}.log",
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/gan_training_log.py"
+
+
+rule preview_gan:
+    input:
+        generator=f"results/gan/{{run}}/generator/epoch_{N_EPOCHS}.pt",
+        slices=expand(
+            "results/slices/{case}/{seq}.npy", case=cases_in("val"), seq=GAN_SEQS
+        ),
+    output:
+        table="results/gan/{run}/val_preview.tsv",
+        figure=report(
+            "results/gan/{run}/figures/val_pairs.png",
+            caption="../report/gan_preview.rst",
+            category="Synthesis model",
+            labels={"figure": "validation pairs"},
+        ),
+    log:
+        "logs/preview_gan/{run}.log",
+    conda:
+        "../../envs/torch.yaml"
+    threads: rule_threads("preview_gan")
+    resources:
+        **rule_resources("preview_gan", gpu=True),
+    params:
+        source=GAN["source"],
+        targets=GAN["targets"],
+        n_figure_pairs=GAN["preview"]["n_figure_pairs"],
+        batch_size=GAN["preview"]["batch_size"],
+        device=config["device"],
+    script:
+        "../scripts/preview_gan.py"

@@ -1,0 +1,9 @@
+from dcesynth import logs
+
+log = logs.from_snakemake(snakemake)
+
+from dcesynth.gan.train import init_state, save_state
+
+cfg = snakemake.params.train
+save_state(init_state(cfg, cfg.get("init_generator")), snakemake.output[0])
+log.info("initial state written (seed %s, generator %s)", cfg["seed"], cfg["generator"])

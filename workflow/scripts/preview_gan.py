@@ -1,0 +1,22 @@
+from dcesynth import logs
+
+log = logs.from_snakemake(snakemake)
+
+from dcesynth.gan.data import files_by_case
+from dcesynth.gan.report import preview
+
+p = snakemake.params
+files = files_by_case(snakemake.input.slices)
+summary = preview(
+    snakemake.input.generator,
+    files,
+    p.source,
+    p.targets,
+    snakemake.output.table,
+    snakemake.output.figure,
+    n_figure_pairs=p.n_figure_pairs,
+    batch_size=p.batch_size,
+    device=p.device,
+    threads=snakemake.threads,
+)
+log.info("validation preview: %s", summary)

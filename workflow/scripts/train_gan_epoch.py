@@ -1,0 +1,21 @@
+from dcesynth import logs
+
+log = logs.from_snakemake(snakemake)
+
+from dcesynth.gan.data import SlicePairs, files_by_case
+from dcesynth.gan.train import train_epoch
+
+cfg = snakemake.params.train
+files = files_by_case(snakemake.input.slices)
+pairs = SlicePairs(files, cfg["source"], cfg["targets"], cfg["channels"])
+log.info("epoch %s: %d training pairs from %d cases", snakemake.wildcards.epoch, len(pairs), len(files))
+train_epoch(
+    snakemake.input.state,
+    snakemake.output.state,
+    snakemake.output.losses,
+    pairs,
+    cfg,
+    int(snakemake.wildcards.epoch),
+    device=snakemake.params.device,
+    threads=snakemake.threads,
+)
