@@ -15,7 +15,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
-# The tiny phantom cohort of the integration tests: 6 small cases, 2 post-contrast phases.
+# The tiny phantom cohort of the integration tests: 6 small cases, 2 post-contrast phases, and a
+# small seeded pix2pixHD (ngf 8, 2 downsamplings, 1 residual block, random VGG19) trained 4 epochs.
 TINY = {
     "data": {"post_phases": 2},
     "phantom": {
@@ -33,6 +34,17 @@ TINY = {
     "slices": {"size": 32},
     "splits": {"n_folds": 2, "test_fraction": 0.25},
     "report": {"example_cases": 2},
+    "device": "cpu",
+    "gan": {
+        "run": "tiny",
+        "generator": {"ngf": 8, "n_downsample_global": 2, "n_blocks_global": 1},
+        "discriminator": {"ndf": 8, "n_layers_D": 2, "num_D": 2},
+        "niter": 2,
+        "niter_decay": 2,
+        "batch_size": 2,
+        "eval_every": 2,
+    },
+    "resources": {"train_gan_epoch": {"threads": 1}, "preview_gan": {"threads": 1}},
 }
 
 

@@ -39,6 +39,36 @@ def cases_in(split):
     return SYNTHESIS.loc[SYNTHESIS["split"] == split, "case_id"].tolist()
 
 
+# The GAN run: its epochs, the epochs whose generator is exported, and the training keys.
+GAN = config["gan"]
+RUN = GAN["run"]
+N_EPOCHS = GAN["niter"] + GAN["niter_decay"]
+EVAL_EPOCHS = sorted(
+    set(range(GAN["eval_every"], N_EPOCHS + 1, GAN["eval_every"])) | {N_EPOCHS}
+)
+# Keys that shape training; evaluation-only keys (eval_every, preview) stay out so that changing
+# them reruns no training job.
+GAN_TRAINING = {
+    k: v for k, v in GAN.items() if k not in ("eval_every", "preview", "run")
+}
+GAN_SEQS = [GAN["source"], *GAN["targets"]]
+
+
+def gan_outputs():
+    return [
+        *expand(
+            "results/gan/{run}/generator/epoch_{epoch}.pt", run=RUN, epoch=EVAL_EPOCHS
+        ),
+        f"results/gan/{RUN}/train_log.tsv",
+        f"results/gan/{RUN}/figures/losses.png",
+        f"results/gan/{RUN}/val_preview.tsv",
+    ]
+
+
+def previous_state(wildcards):
+    return f"results/gan/{wildcards.run}/state/epoch_{int(wildcards.epoch) - 1}.pt"
+
+
 def use_cuda():
     """Whether GPU rules should ask for a GPU: `device: cuda`, or `auto` where a driver is present."""
     return config["device"] == "cuda" or (

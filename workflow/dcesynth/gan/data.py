@@ -10,7 +10,7 @@ import torch
 
 def to_model_range(x: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 0–255 → float32 in [-1, 1]."""
-    return torch.as_tensor(np.asarray(x), dtype=torch.float32) / 127.5 - 1.0
+    return torch.from_numpy(np.array(x, dtype=np.float32)) / 127.5 - 1.0
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:

@@ -211,7 +211,9 @@ def train_epoch(
         opt_D.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_D.step()
-        values = [float(v) for v in (loss_g_gan, loss_g_feat, loss_g_vgg, loss_d_real, loss_d_fake)]
+        # one device sync per iteration for all five terms
+        values = torch.stack([torch.as_tensor(v, device=dev).detach().float() for v in
+                              (loss_g_gan, loss_g_feat, loss_g_vgg, loss_d_real, loss_d_fake)]).tolist()  # fmt: skip
         if not all(math.isfinite(v) for v in values):
             raise FloatingPointError(f"epoch {epoch} iteration {it}: non-finite loss {values}")
         rows.append({"epoch": epoch, "iteration": it, **dict(zip(LOSS_COLUMNS, values)), "lr": lr})

@@ -1,0 +1,172 @@
+"""pix2pixHD: NVIDIA compatibility, losses, schedule, data, deterministic resumable training.
+
+Networks here are small and seeded (ngf 4–8); the fixture generator comes from ../shared/data.
+"""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from dcesynth.errors import ConfigError, InputError
+from dcesynth.gan import build_discriminator, build_generator, load_generator, translate
+from dcesynth.gan import train as T
+from dcesynth.gan.data import SlicePairs, files_by_case
+from dcesynth.gan.losses import VGGLoss, feature_matching_loss, lsgan_loss
+from dcesynth.gan.networks import infer_generator_options
+from conftest import default_config, deep_update, TINY
+
+
+def test_fixture_generator_reproduces_nvidia_output(shared):
+    fx = torch.load(shared / "data" / "pix2pixhd_tiny_global_G_fixture.pt", weights_only=True)
+    G = build_generator(**fx["options"])
+    G.load_state_dict(fx["state_dict"])
+    with torch.no_grad():
+        out = G.eval()(fx["input"])
+    assert torch.allclose(out, fx["output"], atol=1e-5)
+    assert infer_generator_options(fx["state_dict"]) == fx["options"]
+
+
+@pytest.mark.parametrize(
+    "table, net",
+    [
+        ("pix2pixhd_global_G_state_dict.tsv", lambda: build_generator()),
+        ("pix2pixhd_multiscale_D_state_dict.tsv", lambda: build_discriminator(6, ndf=64, n_layers_D=3, num_D=2)),
+    ],
+)
+def test_state_dict_keys_and_shapes_match_nvidia(shared, table, net):
+    rows = list(csv.DictReader(open(shared / "data" / table), delimiter="\t"))
+    sd = net().state_dict()
+    assert list(sd) == [r["key"] for r in rows]
+    assert ["x".join(map(str, sd[r["key"]].shape)) for r in rows] == [r["shape"] for r in rows]
+
+
+def test_nvidia_net_g_file_loads_unchanged(tmp_path, shared):
+    fx = torch.load(shared / "data" / "pix2pixhd_tiny_global_G_fixture.pt", weights_only=True)
+    plain, wrapped = tmp_path / "30_net_G.pth", tmp_path / "dp_net_G.pth"
+    torch.save(fx["state_dict"], plain)
+    torch.save({f"module.{k}": v for k, v in fx["state_dict"].items()}, wrapped)
+    for path in (plain, wrapped):
+        with torch.no_grad():
+            assert torch.allclose(load_generator(path)(fx["input"]), fx["output"], atol=1e-5)
+    with pytest.raises(InputError, match="weights do not fit"):
+        load_generator(plain, options={**fx["options"], "ngf": 16})
+
+
+def test_local_enhancer_and_options():
+    G = build_generator(netG="local", ngf=4, n_downsample_global=2, n_blocks_global=1, n_blocks_local=1)
+    assert G(torch.randn(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+    assert any(k.startswith("model1_1.") for k in G.state_dict())
+    with pytest.raises(ValueError, match="unknown generator options"):
+        build_generator(ngf=4, dropout=True)
+
+
+def test_learning_rate_schedule_matches_pix2pixhd():
+    lrs = [T.learning_rate(e, 2e-4, 100, 100) for e in range(1, 201)]
+    assert lrs[:101] == [2e-4] * 101
+    assert lrs[101] == pytest.approx(2e-4 * 0.99)
+    assert lrs[-1] == pytest.approx(2e-4 / 100)
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+
+
+def test_losses_by_hand():
+    real = [[torch.ones(1, 1, 2, 2) * 0.5, torch.full((1, 1, 2, 2), 0.8)]]
+    fake = [[torch.zeros(1, 1, 2, 2), torch.full((1, 1, 2, 2), 0.3)]]
+    assert lsgan_loss(real, True).item() == pytest.approx(0.2**2)
+    assert lsgan_loss(fake, False).item() == pytest.approx(0.3**2)
+    # one intermediate feature, n_layers=3: weight 4/(3+1) * 1/num_D(1) * L1 = 1 * 0.5
+    assert feature_matching_loss(fake, real, n_layers=3).item() == pytest.approx(0.5)
+
+
+def test_vgg_loss_needs_a_file_or_an_explicit_choice(tmp_path):
+    with pytest.raises(ConfigError, match="gan.vgg.weights"):
+        VGGLoss("pretrained", None)
+    with pytest.raises(ConfigError, match="does not exist"):
+        VGGLoss("pretrained", str(tmp_path / "missing.pth"))
+    from torchvision.models import vgg19
+
+    torch.manual_seed(0)
+    path = tmp_path / "vgg19.pth"
+    torch.save(vgg19(weights=None).state_dict(), path)
+    loss = VGGLoss("pretrained", str(path))
+    assert loss.source["sha256"] and loss.source["file"] == str(path)
+    a, b = torch.rand(1, 1, 32, 32) * 2 - 1, torch.rand(1, 1, 32, 32) * 2 - 1
+    assert loss(a, a).item() == 0.0 and loss(a, b).item() > 0  # grey input works
+    r1, r2 = VGGLoss("random", seed=3), VGGLoss("random", seed=3)
+    assert r1(a, b).item() == r2(a, b).item()
+
+
+@pytest.fixture()
+def slice_files(tmp_path):
+    rng = np.random.default_rng(0)
+    paths = []
+    for case in ("c1", "c2"):
+        (tmp_path / case).mkdir()
+        pre = rng.integers(0, 200, (5, 16, 16), dtype=np.uint8)
+        for seq, arr in (("pre", pre), ("post1", np.clip(pre.astype(int) + 40, 0, 255)), ("post2", 255 - pre)):
+            np.save(tmp_path / case / f"{seq}.npy", arr.astype(np.uint8))
+            paths.append(tmp_path / case / f"{seq}.npy")
+    return files_by_case(paths)
+
+
+def test_slice_pairs(slice_files):
+    pairs = SlicePairs(slice_files, "pre", ["post1"], channels=3)
+    assert len(pairs) == 10 and pairs.output_nc == 3
+    x, y = pairs.pair(0)
+    raw = np.load(slice_files["c1"]["pre"])[0]
+    assert x.shape == (3, 16, 16) and torch.allclose(x[0], torch.tensor(raw / 127.5 - 1, dtype=torch.float32), atol=1e-6)
+    xr, yr = pairs.pair(0, rotate=True)
+    assert torch.equal(xr, torch.rot90(x, 1, (1, 2))) and torch.equal(yr, torch.rot90(y, 1, (1, 2)))
+    multi = SlicePairs(slice_files, "pre", ["post1", "post2"], channels=1)
+    x, y = multi.pair(3)
+    assert x.shape == (1, 16, 16) and y.shape == (2, 16, 16)
+    b1 = [t.clone() for t, _ in pairs.batches(4, torch.Generator().manual_seed(1), 0.5)]
+    b2 = [t.clone() for t, _ in pairs.batches(4, torch.Generator().manual_seed(1), 0.5)]
+    assert len(b1) == 3 and all(torch.equal(a, b) for a, b in zip(b1, b2))
+
+
+def gan_cfg(**kw):
+    cfg = deep_update(default_config(), TINY)["gan"]
+    cfg = {k: v for k, v in cfg.items() if k not in ("eval_every", "preview", "run")}
+    return deep_update(cfg, kw)
+
+
+def test_training_is_deterministic_and_resumable(tmp_path, slice_files):
+    cfg = gan_cfg(generator={"ngf": 4}, discriminator={"ndf": 4})
+    pairs = SlicePairs(slice_files, "pre", ["post1"], 3)
+    T.save_state(T.init_state(cfg), tmp_path / "e0.pt")
+    for tag in ("a", "b"):
+        T.train_epoch(tmp_path / "e0.pt", tmp_path / f"{tag}1.pt", tmp_path / f"{tag}1.tsv", pairs, cfg, 1, "cpu", 1)
+        T.train_epoch(tmp_path / f"{tag}1.pt", tmp_path / f"{tag}2.pt", tmp_path / f"{tag}2.tsv", pairs, cfg, 2, "cpu", 1)
+    a, b = T.load_state(tmp_path / "a2.pt"), T.load_state(tmp_path / "b2.pt")
+    assert a["epoch"] == 2 and a["meta"]["vgg"]["mode"] == "random"
+    for k in a["generator"]:
+        assert torch.equal(a["generator"][k], b["generator"][k]), k
+    assert (tmp_path / "a2.tsv").read_text() == (tmp_path / "b2.tsv").read_text()
+    with pytest.raises(InputError, match="holds epoch 2, expected 1"):
+        T.train_epoch(tmp_path / "a2.pt", tmp_path / "x.pt", tmp_path / "x.tsv", pairs, cfg, 2, "cpu", 1)
+    data = (tmp_path / "a2.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="cut.pt: corrupt or truncated state file"):
+        T.load_state(tmp_path / "cut.pt")
+    assert not (tmp_path / "x.pt").exists()
+    T.export_generator(tmp_path / "a2.pt", tmp_path / "g2.pt")
+    G = load_generator(tmp_path / "g2.pt")
+    stack = np.load(slice_files["c1"]["pre"])
+    out = translate(G, stack, batch_size=2)
+    assert out.shape == (5, 3, 16, 16) and out.dtype == np.uint8
+    with torch.no_grad():
+        direct = G(torch.tensor(stack[:1] / 127.5 - 1, dtype=torch.float32)[:, None].expand(-1, 3, -1, -1))
+    assert np.abs(out[0].astype(int) - np.round((direct[0].numpy() + 1) * 127.5)).max() <= 1
+
+
+def test_changed_model_shape_is_refused(tmp_path, slice_files):
+    cfg = gan_cfg(generator={"ngf": 4}, discriminator={"ndf": 4})
+    T.save_state(T.init_state(cfg), tmp_path / "e0.pt")
+    pairs = SlicePairs(slice_files, "pre", ["post1"], 3)
+    with pytest.raises(ConfigError, match="start a new run name"):
+        T.train_epoch(tmp_path / "e0.pt", tmp_path / "e1.pt", tmp_path / "l.tsv", pairs, gan_cfg(generator={"ngf": 8}), 1)
