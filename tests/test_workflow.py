@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +16,10 @@ import pandas as pd
 import pydicom
 import pytest
 import SimpleITK as sitk
+import torch
 
 from dcesynth import dicom, phantom
+from dcesynth.gan import load_generator
 from conftest import REPO, make_workdir, run_snakemake, tiny_config
 
 pytestmark = pytest.mark.integration
@@ -48,7 +53,56 @@ def test_every_stage_produces_its_outputs(tiny_run):
         bench = pd.read_csv(wd / "benchmarks" / rule / spec.case_id / "pre.tsv", sep="\t")
         assert {"s", "max_rss"} <= set(bench.columns)
     report = (wd / "report.html").read_text(errors="replace")
-    assert "cohort.png" in report and "synthesis.tsv" in report
+    for name in ("cohort.png", "synthesis.tsv", "losses.png", "val_pairs.png"):
+        assert name in report, name
+
+
+def test_gan_chain_outputs(tiny_run):
+    gan = tiny_run / "results" / "gan" / "tiny"
+    assert sorted(p.name for p in (gan / "generator").iterdir()) == ["epoch_2.pt", "epoch_4.pt"]
+    # full training states are temporary: only the last one stays (to extend training later)
+    assert sorted(p.name for p in (gan / "state").iterdir()) == ["epoch_4.pt"]
+    state = torch.load(gan / "state" / "epoch_4.pt", weights_only=True)
+    assert state["epoch"] == 4 and set(state) >= {"generator", "discriminator", "opt_G", "opt_D", "rng", "config"}
+    assert state["meta"]["vgg"]["mode"] == "random"
+    log = pd.read_csv(gan / "train_log.tsv", sep="\t")
+    assert sorted(log["epoch"].unique()) == [1, 2, 3, 4]
+    assert log.groupby("epoch")["lr"].first().tolist() == pytest.approx([2e-4, 2e-4, 2e-4, 1e-4])
+    G = load_generator(gan / "generator" / "epoch_4.pt")
+    assert sum(p.numel() for p in G.parameters()) > 0
+    preview = pd.read_csv(gan / "val_preview.tsv", sep="\t")
+    assert len(preview) >= 1 and np.isfinite(preview["mae_synthetic_vs_real"]).all()
+
+
+def test_evaluation_keys_do_not_rerun_training(tiny_run):
+    (tiny_run / "eval_only.yaml").write_text("gan:\n  eval_every: 4\n  preview:\n    n_figure_pairs: 1\n")
+    out = run_snakemake(tiny_run, "-n", "--configfile", "config/config.yaml", "eval_only.yaml").stdout
+    assert "preview_gan" in out
+    assert "train_gan_epoch" not in out and "init_gan" not in out
+
+
+def test_killed_training_epoch_resumes_to_the_same_result(tmp_path, tiny_run):
+    wd = make_workdir(tmp_path, tiny_config())
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(wd), "--cores", "2"]
+    proc = subprocess.Popen(cmd, cwd=wd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    log = wd / "logs" / "train_gan_epoch" / "tiny" / "epoch_2.log"
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None:
+        if log.exists() and "training pairs" in log.read_text():
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before epoch 2 started"
+    os.killpg(proc.pid, signal.SIGKILL)  # snakemake and its jobs, mid-epoch
+    proc.wait()
+    state_dir = wd / "results" / "gan" / "tiny" / "state"
+    assert not (state_dir / "epoch_2.pt").exists()  # no partial state
+    run_snakemake(wd, "--unlock")
+    run_snakemake(wd, "--cores", "2", "--rerun-incomplete")
+    resumed = torch.load(wd / "results" / "gan" / "tiny" / "generator" / "epoch_4.pt", weights_only=True)
+    reference = torch.load(tiny_run / "results" / "gan" / "tiny" / "generator" / "epoch_4.pt", weights_only=True)
+    assert resumed["epoch"] == 4
+    for k, v in reference["state_dict"].items():
+        assert torch.equal(resumed["state_dict"][k], v), k
 
 
 def test_no_planted_identifier_leaves_the_dicom_tree(tiny_run):

@@ -59,6 +59,8 @@ def gan_outputs():
         *expand(
             "results/gan/{run}/generator/epoch_{epoch}.pt", run=RUN, epoch=EVAL_EPOCHS
         ),
+        # the last full state is a target, so it survives temp() and training can be extended
+        f"results/gan/{RUN}/state/epoch_{N_EPOCHS}.pt",
         f"results/gan/{RUN}/train_log.tsv",
         f"results/gan/{RUN}/figures/losses.png",
         f"results/gan/{RUN}/val_preview.tsv",
