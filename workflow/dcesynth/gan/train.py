@@ -175,10 +175,6 @@ def train_epoch(
         vgg = VGGLoss(vgg_cfg["mode"], vgg_cfg.get("weights"), seed=int(cfg["seed"])).to(dev, memory_format=mem)
         if vgg_cfg["mode"] == "random":
             log.warning("VGG19 perceptual loss with RANDOM (untrained) weights, as configured (gan.vgg.mode: random)")
-    n_layers = int(cfg["discriminator"]["n_layers_D"])
-    lam_gan, lam_feat, lam_vgg = float(cfg["lambda_gan"]), float(cfg["lambda_feat"]), float(cfg["lambda_vgg"])
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext()
-
     limit = cfg.get("max_pairs_per_epoch")
     n_pairs = min(len(pairs), int(limit)) if limit else len(pairs)
     n_iter = math.ceil(n_pairs / int(cfg["batch_size"]))
@@ -189,31 +185,7 @@ def train_epoch(
         total=n_iter, desc=f"epoch {epoch}", mininterval=2.0, ascii=True,
     )  # fmt: skip
     for it, (x, y) in enumerate(bar, start=1):
-        x = x.to(dev, memory_format=mem, non_blocking=True)
-        y = y.to(dev, memory_format=mem, non_blocking=True)
-        with autocast:
-            fake = G(x)
-            real_pair = torch.cat([x, y], 1)
-            pred_real = D(real_pair)
-            pred_fake_d = D(torch.cat([x, fake.detach()], 1))
-            loss_d_real = lsgan_loss(pred_real, True)
-            loss_d_fake = lsgan_loss(pred_fake_d, False)
-            with _frozen(D):
-                pred_fake = D(torch.cat([x, fake], 1))
-            loss_g_gan = lsgan_loss(pred_fake, True)
-            loss_g_feat = feature_matching_loss(pred_fake, pred_real, n_layers) * lam_feat
-            loss_g_vgg = vgg(fake.float(), y.float()) * lam_vgg if vgg is not None else torch.zeros((), device=dev)
-        loss_g = loss_g_gan * lam_gan + loss_g_feat + loss_g_vgg
-        loss_d = 0.5 * (loss_d_real + loss_d_fake)
-        opt_G.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_G.step()
-        opt_D.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_D.step()
-        # one device sync per iteration for all five terms
-        values = torch.stack([torch.as_tensor(v, device=dev).detach().float() for v in
-                              (loss_g_gan, loss_g_feat, loss_g_vgg, loss_d_real, loss_d_fake)]).tolist()  # fmt: skip
+        values = train_step(G, D, vgg, opt_G, opt_D, x, y, cfg, dev, mem)
         if not all(math.isfinite(v) for v in values):
             raise FloatingPointError(f"epoch {epoch} iteration {it}: non-finite loss {values}")
         rows.append({"epoch": epoch, "iteration": it, **dict(zip(LOSS_COLUMNS, values)), "lr": lr})
@@ -238,6 +210,43 @@ def train_epoch(
     log.info("epoch %d: %d iterations in %.1f s, lr %.2e, mean losses %s", epoch, len(rows), seconds, lr,
              {k: round(v, 4) for k, v in means.items()})  # fmt: skip
     return means
+
+
+def train_step(G, D, vgg, opt_G, opt_D, x, y, cfg, dev, mem=torch.contiguous_format, freeze_d: bool = True):
+    """One pix2pixHD iteration (generator step, then discriminator step); returns the 5 loss terms.
+
+    ``freeze_d`` skips the discriminator's weight gradients in the generator's backward pass (the
+    generator's loss needs only gradients with respect to D's input); NVIDIA's code computes
+    them and throws them away. ``freeze_d=False`` is kept as the benchmark baseline.
+    """
+    n_layers = int(cfg["discriminator"]["n_layers_D"])
+    lam_gan, lam_feat, lam_vgg = float(cfg["lambda_gan"]), float(cfg["lambda_feat"]), float(cfg["lambda_vgg"])
+    cuda = dev.type == "cuda"
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext()
+    x = x.to(dev, memory_format=mem, non_blocking=True)
+    y = y.to(dev, memory_format=mem, non_blocking=True)
+    with autocast:
+        fake = G(x)
+        pred_real = D(torch.cat([x, y], 1))
+        pred_fake_d = D(torch.cat([x, fake.detach()], 1))
+        loss_d_real = lsgan_loss(pred_real, True)
+        loss_d_fake = lsgan_loss(pred_fake_d, False)
+        with _frozen(D) if freeze_d else contextlib.nullcontext():
+            pred_fake = D(torch.cat([x, fake], 1))
+        loss_g_gan = lsgan_loss(pred_fake, True)
+        loss_g_feat = feature_matching_loss(pred_fake, pred_real, n_layers) * lam_feat
+        loss_g_vgg = vgg(fake.float(), y.float()) * lam_vgg if vgg is not None else torch.zeros((), device=dev)
+    loss_g = loss_g_gan * lam_gan + loss_g_feat + loss_g_vgg
+    loss_d = 0.5 * (loss_d_real + loss_d_fake)
+    opt_G.zero_grad(set_to_none=True)
+    loss_g.backward()
+    opt_G.step()
+    opt_D.zero_grad(set_to_none=True)
+    loss_d.backward()
+    opt_D.step()
+    # one device sync per iteration for all five terms
+    terms = (loss_g_gan, loss_g_feat, loss_g_vgg, loss_d_real, loss_d_fake)
+    return torch.stack([torch.as_tensor(v, device=dev).detach().float() for v in terms]).tolist()
 
 
 def _cpu(obj):
