@@ -29,8 +29,9 @@ def _peak_mb(dev: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _time(fn, iters: int, dev: torch.device) -> float:
-    fn()  # warm-up (allocations, cudnn autotuning)
+def _time(fn, iters: int, dev: torch.device, warmup: bool = True) -> float:
+    if warmup:
+        fn()  # warm-up (allocations, cudnn autotuning)
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     t = time.perf_counter()
@@ -74,8 +75,12 @@ def main(argv: list[str] | None = None) -> None:
     x = torch.rand(args.batch, 3, args.size, args.size) * 2 - 1
     y = torch.rand(args.batch, 3, args.size, args.size) * 2 - 1
 
-    ours = _time(lambda: train_step(G, D, vgg, opt_G, opt_D, x, y, cfg, dev, mem), args.iters, dev)
-    base = _time(lambda: train_step(G, D, vgg, opt_G, opt_D, x, y, cfg, dev, mem, freeze_d=False), args.iters, dev)
+    # Alternate the two variants iteration by iteration so drift (thermal, other load) hits both alike.
+    ours = base = 0.0
+    for _ in range(args.iters):
+        ours += _time(lambda: train_step(G, D, vgg, opt_G, opt_D, x, y, cfg, dev, mem), 1, dev, warmup=_ == 0)
+        base += _time(lambda: train_step(G, D, vgg, opt_G, opt_D, x, y, cfg, dev, mem, freeze_d=False), 1, dev, warmup=_ == 0)
+    ours, base = ours / args.iters, base / args.iters
     peak_train = _peak_mb(dev)
     G.eval()
     slices = np.random.default_rng(0).integers(0, 256, (max(args.infer_batch, 8), args.size, args.size), dtype=np.uint8)
