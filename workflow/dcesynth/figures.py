@@ -15,12 +15,33 @@ from scipy import ndimage  # noqa: E402
 from .io import atomic_path  # noqa: E402
 
 
-def _views(arr: np.ndarray, spacing_zyx: tuple[float, float, float], centre: tuple[int, int, int]):
-    """Axial (row = anterior→posterior) and sagittal (superior on top) views, with aspect."""
+VIEWS = ("axial", "sagittal", "coronal")
+
+
+def view(arr: np.ndarray, spacing_zyx, centre, name: str) -> tuple[np.ndarray, float]:
+    """One plane through ``centre`` of a (z, y, x) LPS array, with its display aspect.
+
+    Axial: anterior at the top, patient right on the left (radiological). Sagittal and coronal:
+    superior at the top.
+    """
     z, y, x = centre
-    axial = arr[z]
-    sagittal = arr[::-1, :, x]  # (z flipped so superior is up, y)
-    return [(axial, spacing_zyx[1] / spacing_zyx[2]), (sagittal, spacing_zyx[0] / spacing_zyx[1])]
+    if name == "axial":
+        return arr[z], spacing_zyx[1] / spacing_zyx[2]
+    if name == "sagittal":
+        return arr[::-1, :, x], spacing_zyx[0] / spacing_zyx[1]
+    if name == "coronal":
+        return arr[::-1, y, :], spacing_zyx[0] / spacing_zyx[2]
+    raise ValueError(name)
+
+
+def _views(arr, spacing_zyx, centre):
+    return [view(arr, spacing_zyx, centre, n) for n in ("axial", "sagittal")]
+
+
+def mask_centre(mask: np.ndarray | None, shape) -> tuple[int, int, int]:
+    if mask is not None and mask.any():
+        return tuple(int(round(c)) for c in ndimage.center_of_mass(mask > 0))
+    return tuple(s // 2 for s in shape)
 
 
 def plot_cohort(cases: dict[str, dict[str, str]], out_png: str | Path) -> None:
@@ -39,10 +60,7 @@ def plot_cohort(cases: dict[str, dict[str, str]], out_png: str | Path) -> None:
         arrs = {s: sitk.GetArrayFromImage(im).astype(np.float32) for s, im in imgs.items()}
         spacing = imgs["pre"].GetSpacing()[::-1]
         mask = sitk.GetArrayFromImage(sitk.ReadImage(paths["mask"])) if paths.get("mask") else None
-        if mask is not None and mask.any():
-            centre = tuple(int(round(c)) for c in ndimage.center_of_mass(mask > 0))
-        else:
-            centre = tuple(s // 2 for s in arrs["pre"].shape)
+        centre = mask_centre(mask, arrs["pre"].shape)
         vmax = float(np.percentile(arrs["post1"], 99.5))
         panels = {s: arrs[s] for s in seqs}
         panels[cols[-2]] = np.clip(arrs["post1"] - arrs["pre"], 0, None)
@@ -62,6 +80,94 @@ def plot_cohort(cases: dict[str, dict[str, str]], out_png: str | Path) -> None:
             axes[2 * r, len(cols) - 1].text(0.5, 0.5, "no mask", ha="center", va="center", color="w",
                                            transform=axes[2 * r, len(cols) - 1].transAxes)
     fig.tight_layout()
+    _save(fig, out_png)
+
+
+SYNTHESIS_COLUMNS = ("pre", "real post", "synthetic post", "real subtraction", "synthetic subtraction", "mask")
+
+
+def _load(paths: dict[str, str]) -> tuple[dict[str, np.ndarray], tuple[float, float, float]]:
+    imgs = {k: sitk.ReadImage(v) for k, v in paths.items() if v}
+    arrs = {k: sitk.GetArrayFromImage(im).astype(np.float32) for k, im in imgs.items()}
+    return arrs, imgs["pre"].GetSpacing()[::-1]
+
+
+def _windows(arrs: dict[str, np.ndarray]) -> dict[str, float]:
+    """One window for the anatomical images and one for both subtractions (per case)."""
+    anat = float(np.percentile(arrs["real post"], 99.5)) or 1.0
+    sub = float(np.percentile(arrs["real subtraction"], 99.5)) or 1.0
+    return {"pre": anat, "real post": anat, "synthetic post": anat,
+            "real subtraction": sub, "synthetic subtraction": sub, "mask": 1.0}  # fmt: skip
+
+
+def plot_synthesis_grid(cases: dict[str, dict[str, str]], out_png: str | Path, views=VIEWS) -> None:
+    """The paper's Fig. 3: per case and view, pre, real and synthetic post, both subtractions, mask.
+
+    ``cases[case]`` maps the names of SYNTHESIS_COLUMNS to NIfTI paths (mask may be empty). The
+    views cut through the tumour's centre of mass; synthetic sagittal and coronal views come
+    from the 3D volume assembled from axial slices.
+    """
+    rows = [(c, v) for c in cases for v in views]
+    fig, axes = plt.subplots(len(rows), 6, figsize=(12, 2.1 * len(rows)), squeeze=False)
+    for case in cases:
+        arrs, spacing = _load(cases[case])
+        mask = arrs.get("mask")
+        centre = mask_centre(mask, arrs["pre"].shape)
+        win = _windows(arrs)
+        for v in views:
+            r = rows.index((case, v))
+            for c, name in enumerate(SYNTHESIS_COLUMNS):
+                ax = axes[r, c]
+                data = arrs.get(name, np.zeros_like(arrs["pre"]))
+                img, aspect = view(data, spacing, centre, v)
+                ax.imshow(img, cmap="gray", vmin=0, vmax=win[name], aspect=aspect, interpolation="nearest")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if r == 0:
+                    ax.set_title(name, fontsize=8)
+            axes[r, 0].set_ylabel(f"{case}\n{v}", fontsize=7)
+    fig.tight_layout()
+    _save(fig, out_png)
+
+
+def plot_tumour_crops(cases: dict[str, dict[str, str]], out_png: str | Path, margin_mm: float = 15.0) -> None:
+    """The paper's Fig. 5: the tumour region cropped in three planes, mask outline overlaid."""
+    rows = [(c, v) for c in cases for v in VIEWS]
+    cols = SYNTHESIS_COLUMNS[:-1]
+    fig, axes = plt.subplots(len(rows), len(cols), figsize=(10, 2.0 * len(rows)), squeeze=False)
+    for case in cases:
+        arrs, spacing = _load(cases[case])
+        mask = arrs.get("mask")
+        centre = mask_centre(mask, arrs["pre"].shape)
+        if mask is not None and mask.any():
+            idx = np.argwhere(mask > 0)
+            pad = [int(np.ceil(margin_mm / s)) for s in spacing]
+            lo = np.maximum(idx.min(0) - pad, 0)
+            hi = np.minimum(idx.max(0) + pad + 1, mask.shape)
+        else:
+            lo, hi = np.zeros(3, int), np.array(arrs["pre"].shape)
+        box = tuple(slice(a, b) for a, b in zip(lo, hi))
+        local = tuple(int(c - a) for c, a in zip(centre, lo))
+        win = _windows({k: a[box] for k, a in arrs.items()})
+        for v in VIEWS:
+            r = rows.index((case, v))
+            outline, _ = view(mask[box], spacing, local, v) if mask is not None else (None, 1)
+            for c, name in enumerate(cols):
+                ax = axes[r, c]
+                img, aspect = view(arrs[name][box], spacing, local, v)
+                ax.imshow(img, cmap="gray", vmin=0, vmax=win[name], aspect=aspect, interpolation="nearest")
+                if outline is not None and outline.any():
+                    ax.contour(outline, levels=[0.5], colors="tab:red", linewidths=0.6)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if r == 0:
+                    ax.set_title(name, fontsize=8)
+            axes[r, 0].set_ylabel(f"{case}\n{v}", fontsize=7)
+    fig.tight_layout()
+    _save(fig, out_png)
+
+
+def _save(fig, out_png) -> None:
     with atomic_path(out_png) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
