@@ -86,8 +86,9 @@ def plot_cohort(cases: dict[str, dict[str, str]], out_png: str | Path) -> None:
 SYNTHESIS_COLUMNS = ("pre", "real post", "synthetic post", "real subtraction", "synthetic subtraction", "mask")
 
 
-def _load(paths: dict[str, str]) -> tuple[dict[str, np.ndarray], tuple[float, float, float]]:
-    imgs = {k: sitk.ReadImage(v) for k, v in paths.items() if v}
+def _load(paths: dict[str, "str | sitk.Image"]) -> tuple[dict[str, np.ndarray], tuple[float, float, float]]:
+    """Arrays and (z, y, x) spacing from NIfTI paths or SimpleITK images ('' = absent)."""
+    imgs = {k: v if isinstance(v, sitk.Image) else sitk.ReadImage(str(v)) for k, v in paths.items() if v is not None and v != ""}
     arrs = {k: sitk.GetArrayFromImage(im).astype(np.float32) for k, im in imgs.items()}
     return arrs, imgs["pre"].GetSpacing()[::-1]
 
@@ -95,7 +96,9 @@ def _load(paths: dict[str, str]) -> tuple[dict[str, np.ndarray], tuple[float, fl
 def _windows(arrs: dict[str, np.ndarray]) -> dict[str, float]:
     """One window for the anatomical images and one for both subtractions (per case)."""
     anat = float(np.percentile(arrs["real post"], 99.5)) or 1.0
-    sub = float(np.percentile(arrs["real subtraction"], 99.5)) or 1.0
+    # both subtractions share one window; a floor keeps a near-empty subtraction from showing noise
+    sub = max(float(np.percentile(arrs["real subtraction"], 99.9)),
+              float(np.percentile(arrs["synthetic subtraction"], 99.9)), 0.2 * anat)  # fmt: skip
     return {"pre": anat, "real post": anat, "synthetic post": anat,
             "real subtraction": sub, "synthetic subtraction": sub, "mask": 1.0}  # fmt: skip
 

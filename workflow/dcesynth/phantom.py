@@ -30,6 +30,9 @@ from scipy import ndimage
 
 from .io import atomic_path, write_image
 
+# Bumped whenever the generated images change, so that make_phantom reruns (it is a param).
+VERSION = 3
+
 ORDINALS = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th"}
 
 # Enhancement of the tumour relative to its peak, per post-contrast phase (phases 1..4).
@@ -149,6 +152,7 @@ def synthesize_case(spec: CaseSpec) -> dict[str, np.ndarray]:
 
     breast = np.zeros(z.shape, dtype=bool)
     fgt_zone = np.zeros(z.shape, dtype=bool)
+    lateral = np.zeros(z.shape, dtype=bool)
     centres = []
     for side in (-1, 1):
         cx = side * rng.uniform(0.42, 0.5)
@@ -157,6 +161,7 @@ def synthesize_case(spec: CaseSpec) -> dict[str, np.ndarray]:
         e = ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 + (z / rz) ** 2
         breast |= (e < 1) & (y <= wall + 0.02)
         fgt_zone |= (e < 0.55) & (y <= wall - 0.05)
+        lateral |= (e < 1) & ((x - cx) * side > 0.72 * rx)
         centres.append((cx, cy, rx, ry, rz))
     skin = breast & ~ndimage.binary_erosion(breast, iterations=1)
 
@@ -216,6 +221,10 @@ def synthesize_case(spec: CaseSpec) -> dict[str, np.ndarray]:
     base[skin] = 0.30
     base[vessels] = 0.26
     base[primary | satellites] = 0.47
+    # Incomplete fat suppression at the lateral edges of the field (B0 inhomogeneity): bright,
+    # unenhancing fat in every phase, so pre and post volumes share a similar intensity maximum.
+    fs_failure = lateral & breast & ~skin & ~fgt & ~vessels & ~primary & ~satellites
+    base[fs_failure] = rng.uniform(1.05, 1.25)
 
     # Bias field (coil sensitivity): smooth, multiplicative, the same in every phase.
     coef = rng.uniform(-0.18, 0.18, size=4)
@@ -234,7 +243,7 @@ def synthesize_case(spec: CaseSpec) -> dict[str, np.ndarray]:
         sig[fgt] += 0.04 + 0.03 * k  # mild, progressive background parenchymal enhancement
         vessel_amp = 0.75 * (1.0, 0.85, 0.75, 0.7)[k - 1]
         sig[vessels] += vessel_amp
-        sig[heart] += vessel_amp * 1.1
+        sig[heart] += vessel_amp * 0.5  # partly out of plane/FOV: the tumour stays the brightest
         sig[muscle] += 0.06
         tum_amp = peak * amplitude[k - 1]
         if spec.enhancement == "rim":

@@ -108,3 +108,32 @@ def subtraction_volumes(
     pre = stack_volume(pre_slices, pre_transform, ref)
     write_image(subtraction(stack_volume(real_slices, pre_transform, ref), pre), out_real)
     write_image(subtraction(stack_volume(synthetic_slices, pre_transform, ref), pre), out_synthetic)
+
+
+def figure_volumes(inputs, cases: list[str], source: str, target: str) -> dict[str, dict[str, sitk.Image | str]]:
+    """Per case, the images of the synthesis figures on one 0–255 scale (see SYNTHESIS_COLUMNS).
+
+    ``inputs`` holds the rule's named input lists (slices, transforms, references, synthetic,
+    subtractions, masks); files are matched to cases by their folder name.
+    """
+
+    def pick(paths, case, name=None):
+        for p in map(Path, paths):
+            if case in p.parts and (name is None or p.name == name):
+                return p
+        return None
+
+    out = {}
+    for case in cases:
+        ref = sitk.ReadImage(str(pick(inputs.references, case)))
+        transform = pick(inputs.transforms, case)
+        mask = pick(inputs.masks, case)
+        out[case] = {
+            "pre": stack_volume(pick(inputs.slices, case, f"{source}.npy"), transform, ref),
+            "real post": stack_volume(pick(inputs.slices, case, f"{target}.npy"), transform, ref),
+            "synthetic post": stack_volume(pick(inputs.synthetic, case), transform, ref),
+            "real subtraction": str(pick(inputs.subtractions, case, f"real_{target}.nii.gz")),
+            "synthetic subtraction": str(pick(inputs.subtractions, case, f"synthetic_{target}.nii.gz")),
+            "mask": str(mask) if mask else "",
+        }
+    return out

@@ -64,6 +64,21 @@ def gan_outputs():
         f"results/gan/{RUN}/train_log.tsv",
         f"results/gan/{RUN}/figures/losses.png",
         f"results/gan/{RUN}/val_preview.tsv",
+        *expand(
+            "results/synthetic/{run}/{case}/{seq}.nii.gz",
+            run=RUN,
+            case=SYNTH_CASES,
+            seq=GAN["targets"],
+        ),
+        *expand(
+            "results/subtraction/{run}/{case}/{kind}_{seq}.nii.gz",
+            run=RUN,
+            case=SYNTH_CASES,
+            kind=["real", "synthetic"],
+            seq=GAN["targets"],
+        ),
+        f"results/figures/{RUN}/synthesis_grid.png",
+        f"results/figures/{RUN}/tumour_crops.png",
     ]
 
 
@@ -117,9 +132,59 @@ def mask_input(wildcards):
     return {"mask": mask, "reference": f"results/nifti/{wildcards.case}/pre.nii.gz"}
 
 
+SLICE_STAGE = "n4" if config["slices"]["use_n4"] else "nifti"
+
+
 def slice_source(wildcards):
-    stage = "n4" if config["slices"]["use_n4"] else "nifti"
-    return f"results/{stage}/{wildcards.case}/{wildcards.seq}.nii.gz"
+    return f"results/{SLICE_STAGE}/{wildcards.case}/{wildcards.seq}.nii.gz"
+
+
+def synthesis_generator(wildcards):
+    """The generator used for synthesis: `synthesis.epoch`, or the last epoch when null."""
+    epoch = config["synthesis"]["epoch"] or N_EPOCHS
+    return f"results/gan/{wildcards.run}/generator/epoch_{epoch}.pt"
+
+
+SYNTH_CASES = cases_in("val") + cases_in("test")
+
+
+def figure_cases():
+    """Cases in the synthesis figures: the configured ones, then seeded random test cases."""
+    import random
+
+    chosen = [c for c in config["report"]["synthesis_cases"] if c in SYNTH_CASES]
+    pool = sorted(set(cases_in("test")) - set(chosen))
+    rng = random.Random(config["report"]["seed"])
+    chosen += rng.sample(pool, min(config["report"]["random_cases"], len(pool)))
+    return chosen or SYNTH_CASES[:1]
+
+
+def synthesis_figure_inputs(wildcards):
+    src, tgt = GAN["source"], GAN["targets"][0]
+    cases = figure_cases()
+    return {
+        "slices": expand("results/slices/{case}/{seq}.npy", case=cases, seq=[src, tgt]),
+        "transforms": expand("results/slices/{case}/{src}.json", case=cases, src=src),
+        "references": expand(
+            f"results/{SLICE_STAGE}/{{case}}/{src}.nii.gz", case=cases
+        ),
+        "synthetic": expand(
+            "results/synthetic/{run}/{case}/{tgt}.npy",
+            run=wildcards.run,
+            case=cases,
+            tgt=tgt,
+        ),
+        "subtractions": expand(
+            "results/subtraction/{run}/{case}/{kind}_{tgt}.nii.gz",
+            run=wildcards.run,
+            case=cases,
+            kind=["real", "synthetic"],
+            tgt=tgt,
+        ),
+        "masks": expand(
+            "results/nifti/{case}/mask.nii.gz", case=[c for c in cases if c in MASKED]
+        ),
+    }
 
 
 def example_cases():

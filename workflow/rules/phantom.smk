@@ -1,6 +1,6 @@
 # The embedded demo cohort: one phantom case per job, written as a real DICOM tree.
 if SOURCE == "phantom":
-    from dcesynth.phantom import plan_cohort
+    from dcesynth.phantom import VERSION as PHANTOM_VERSION, plan_cohort
 
     PHANTOM_SPECS = {s.case_id: s.as_dict() for s in plan_cohort(config["phantom"])}
 
@@ -14,5 +14,6 @@ if SOURCE == "phantom":
             "../../envs/imaging.yaml"
         params:
             spec=lambda wildcards: PHANTOM_SPECS[wildcards.case],
+            version=PHANTOM_VERSION,
         script:
             "../scripts/make_phantom.py"

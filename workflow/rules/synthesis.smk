@@ -1,0 +1,82 @@
+# Synthetic post-contrast volumes on their source grid, subtraction volumes, and the figures.
+
+
+rule synthesize_volume:
+    input:
+        generator=synthesis_generator,
+        slices=f"results/slices/{{case}}/{GAN['source']}.npy",
+        transform=f"results/slices/{{case}}/{GAN['source']}.json",
+        reference=f"results/{SLICE_STAGE}/{{case}}/{GAN['source']}.nii.gz",
+        target_transforms=expand(
+            "results/slices/{{case}}/{seq}.json", seq=GAN["targets"]
+        ),
+    output:
+        volumes=expand(
+            "results/synthetic/{{run}}/{{case}}/{seq}.nii.gz", seq=GAN["targets"]
+        ),
+        slices=expand(
+            "results/synthetic/{{run}}/{{case}}/{seq}.npy", seq=GAN["targets"]
+        ),
+    log:
+        "logs/synthesize_volume/{run}/{case}.log",
+    benchmark:
+        "benchmarks/synthesize_volume/{run}/{case}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: rule_threads("synthesize_volume")
+    resources:
+        **rule_resources("synthesize_volume", gpu=True),
+    params:
+        targets=GAN["targets"],
+        intensity=config["synthesis"]["intensity"],
+        batch_size=config["synthesis"]["batch_size"],
+        device=config["device"],
+    script:
+        "../scripts/synthesize_volume.py"
+
+
+rule subtract_volumes:
+    input:
+        pre=f"results/slices/{{case}}/{GAN['source']}.npy",
+        real="results/slices/{case}/{seq}.npy",
+        synthetic="results/synthetic/{run}/{case}/{seq}.npy",
+        transform=f"results/slices/{{case}}/{GAN['source']}.json",
+        reference=f"results/{SLICE_STAGE}/{{case}}/{GAN['source']}.nii.gz",
+    output:
+        real="results/subtraction/{run}/{case}/real_{seq}.nii.gz",
+        synthetic="results/subtraction/{run}/{case}/synthetic_{seq}.nii.gz",
+    log:
+        "logs/subtract_volumes/{run}/{case}/{seq}.log",
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/subtract_volumes.py"
+
+
+rule plot_synthesis:
+    input:
+        unpack(synthesis_figure_inputs),
+    output:
+        grid=report(
+            "results/figures/{run}/synthesis_grid.png",
+            caption="../report/synthesis_grid.rst",
+            category="Synthetic contrast",
+            labels={"figure": "Fig. 3: synthesis grid"},
+        ),
+        crops=report(
+            "results/figures/{run}/tumour_crops.png",
+            caption="../report/tumour_crops.rst",
+            category="Synthetic contrast",
+            labels={"figure": "Fig. 5: tumour crops"},
+        ),
+    log:
+        "logs/plot_synthesis/{run}.log",
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        cases=figure_cases(),
+        target=GAN["targets"][0],
+        source=GAN["source"],
+        margin_mm=config["report"]["crop_margin_mm"],
+    script:
+        "../scripts/plot_synthesis.py"

@@ -1,0 +1,19 @@
+from dcesynth import logs
+
+log = logs.from_snakemake(snakemake)
+
+from dcesynth.synthesis import synthesize_case
+
+targets = snakemake.params.targets
+synthesize_case(
+    snakemake.input.generator,
+    snakemake.input.slices,
+    snakemake.input.transform,
+    snakemake.input.reference,
+    {t: {"volume": v, "slices": s} for t, v, s in zip(targets, snakemake.output.volumes, snakemake.output.slices)},
+    target_transforms=dict(zip(targets, snakemake.input.target_transforms)),
+    intensity=snakemake.params.intensity,
+    batch_size=snakemake.params.batch_size,
+    device=snakemake.params.device,
+    threads=snakemake.threads,
+)
