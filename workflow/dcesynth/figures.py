@@ -95,7 +95,7 @@ def _load(paths: dict[str, "str | sitk.Image"]) -> tuple[dict[str, np.ndarray], 
 
 def _windows(arrs: dict[str, np.ndarray]) -> dict[str, float]:
     """One window for the anatomical images and one for both subtractions (per case)."""
-    anat = float(np.percentile(arrs["real post"], 99.5)) or 1.0
+    anat = max(float(np.percentile(arrs["real post"], 99.5)), float(np.percentile(arrs["pre"], 99.5))) or 1.0
     # both subtractions share one window; a floor keeps a near-empty subtraction from showing noise
     sub = max(float(np.percentile(arrs["real subtraction"], 99.9)),
               float(np.percentile(arrs["synthetic subtraction"], 99.9)), 0.2 * anat)  # fmt: skip

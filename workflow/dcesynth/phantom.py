@@ -31,7 +31,7 @@ from scipy import ndimage
 from .io import atomic_path, write_image
 
 # Bumped whenever the generated images change, so that make_phantom reruns (it is a param).
-VERSION = 3
+VERSION = 5
 
 ORDINALS = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th"}
 
@@ -152,7 +152,6 @@ def synthesize_case(spec: CaseSpec) -> dict[str, np.ndarray]:
 
     breast = np.zeros(z.shape, dtype=bool)
     fgt_zone = np.zeros(z.shape, dtype=bool)
-    lateral = np.zeros(z.shape, dtype=bool)
     centres = []
     for side in (-1, 1):
         cx = side * rng.uniform(0.42, 0.5)
@@ -161,7 +160,6 @@ def synthesize_case(spec: CaseSpec) -> dict[str, np.ndarray]:
         e = ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 + (z / rz) ** 2
         breast |= (e < 1) & (y <= wall + 0.02)
         fgt_zone |= (e < 0.55) & (y <= wall - 0.05)
-        lateral |= (e < 1) & ((x - cx) * side > 0.72 * rx)
         centres.append((cx, cy, rx, ry, rz))
     skin = breast & ~ndimage.binary_erosion(breast, iterations=1)
 
@@ -221,10 +219,6 @@ def synthesize_case(spec: CaseSpec) -> dict[str, np.ndarray]:
     base[skin] = 0.30
     base[vessels] = 0.26
     base[primary | satellites] = 0.47
-    # Incomplete fat suppression at the lateral edges of the field (B0 inhomogeneity): bright,
-    # unenhancing fat in every phase, so pre and post volumes share a similar intensity maximum.
-    fs_failure = lateral & breast & ~skin & ~fgt & ~vessels & ~primary & ~satellites
-    base[fs_failure] = rng.uniform(1.05, 1.25)
 
     # Bias field (coil sensitivity): smooth, multiplicative, the same in every phase.
     coef = rng.uniform(-0.18, 0.18, size=4)

@@ -29,18 +29,35 @@ def read_transform(path: str | Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
-def synthetic_stacks(generator: torch.nn.Module, pre: np.ndarray, n_targets: int, batch_size: int) -> list[np.ndarray]:
+def synthetic_stacks(
+    generator: torch.nn.Module, pre: np.ndarray, n_targets: int, batch_size: int, progress: bool = False
+) -> list[np.ndarray]:
     """Synthetic uint8 slice stacks ``(n, H, W)``, one per target phase.
 
     A single-target model with several output channels (grey stacked to 3) gives the mean of
     its channels; a multi-phase model gives one channel per phase.
     """
-    out = translate(generator, pre, batch_size=batch_size, progress=True)
+    out = translate(generator, pre, batch_size=batch_size, progress=progress)
     if n_targets == 1:
         return [np.rint(out.astype(np.float32).mean(axis=1)).astype(np.uint8)]
     if out.shape[1] != n_targets:
         raise ValueError(f"the generator has {out.shape[1]} output channels for {n_targets} targets")
     return [out[:, k] for k in range(n_targets)]
+
+
+def stack_to_volume(
+    stack: np.ndarray, transform: dict, reference: sitk.Image, intensity: str = "uint8", target_transform: dict | None = None
+) -> sitk.Image:
+    """The inverse path of synthesis: a slice stack on the source grid with the chosen intensity.
+
+    With ``intensity='source'`` the 0–255 values map to the range ``target_transform`` (the
+    real post-contrast volume's extraction) recorded, so that a real post-contrast stack comes
+    back as the real volume up to quantisation.
+    """
+    t = dict(transform)
+    if intensity == "source":
+        t["intensity_min"], t["intensity_max"] = target_transform["intensity_min"], target_transform["intensity_max"]
+    return restore_volume(stack, t, reference, intensity=intensity)
 
 
 def synthesize_case(
@@ -65,13 +82,10 @@ def synthesize_case(
     transform = read_transform(pre_transform)
     ref = sitk.ReadImage(str(reference))
     pre = np.load(pre_slices)
-    stacks = synthetic_stacks(G, pre, len(outputs), batch_size)
+    stacks = synthetic_stacks(G, pre, len(outputs), batch_size, progress=True)
     for (target, paths), stack in zip(outputs.items(), stacks):
-        t = dict(transform)
-        if intensity == "source":
-            real_t = read_transform(target_transforms[target])
-            t["intensity_min"], t["intensity_max"] = real_t["intensity_min"], real_t["intensity_max"]
-        volume = restore_volume(stack, t, ref, intensity=intensity)
+        real_t = read_transform(target_transforms[target]) if intensity == "source" else None
+        volume = stack_to_volume(stack, transform, ref, intensity, real_t)
         write_npy(stack, paths["slices"])
         write_image(volume, paths["volume"])
         log.info("%s: %d synthetic slices → %s %s", target, len(stack), list(volume.GetSize()), paths["volume"])
@@ -85,36 +99,36 @@ def subtraction(post: sitk.Image, pre: sitk.Image) -> sitk.Image:
     return out
 
 
-def stack_volume(stack_path: str | Path, transform_path: str | Path, reference: sitk.Image) -> sitk.Image:
-    """A slice stack back on its source grid, on the 0–255 scale the model works in."""
-    return restore_volume(np.load(stack_path), read_transform(transform_path), reference, intensity="uint8")
-
-
 def subtraction_volumes(
-    pre_slices: str | Path,
-    real_slices: str | Path,
+    pre: str | Path,
+    real_post: str | Path,
     synthetic_slices: str | Path,
     pre_transform: str | Path,
-    reference: str | Path,
+    post_transform: str | Path,
     out_real: str | Path,
     out_synthetic: str | Path,
 ) -> None:
-    """Real and synthetic subtraction volumes (post − pre, ≥ 0) on the 0–255 model scale.
+    """Real and synthetic subtraction volumes (post − pre, negatives clipped) in source units.
 
-    Pre and real post are restored from their slice stacks like the synthetic post, so the
-    three share one scale and one interpolation path, as the paper's PNG-based subtractions.
+    The real subtraction is the difference of the two (N4-corrected) volumes, as a radiologist
+    sees it; the synthetic post is first mapped to the real post's intensity range recorded at
+    extraction. (The paper subtracted separately min-max-normalised PNGs, where a bright
+    enhancing structure rescales the whole post-contrast image and hides enhancement.)
     """
-    ref = sitk.ReadImage(str(reference))
-    pre = stack_volume(pre_slices, pre_transform, ref)
-    write_image(subtraction(stack_volume(real_slices, pre_transform, ref), pre), out_real)
-    write_image(subtraction(stack_volume(synthetic_slices, pre_transform, ref), pre), out_synthetic)
+    pre_img = sitk.ReadImage(str(pre))
+    write_image(subtraction(sitk.ReadImage(str(real_post)), pre_img), out_real)
+    synthetic = stack_to_volume(
+        np.load(synthetic_slices), read_transform(pre_transform), pre_img, "source", read_transform(post_transform)
+    )
+    write_image(subtraction(synthetic, pre_img), out_synthetic)
 
 
 def figure_volumes(inputs, cases: list[str], source: str, target: str) -> dict[str, dict[str, sitk.Image | str]]:
-    """Per case, the images of the synthesis figures on one 0–255 scale (see SYNTHESIS_COLUMNS).
+    """Per case, the images of the synthesis figures in source units (see SYNTHESIS_COLUMNS).
 
-    ``inputs`` holds the rule's named input lists (slices, transforms, references, synthetic,
-    subtractions, masks); files are matched to cases by their folder name.
+    ``inputs`` holds the rule's named input lists (volumes, transforms, synthetic, subtractions,
+    masks); files are matched to cases by their folder name. The synthetic post is mapped to
+    the real post's intensity range, so one window serves pre, real and synthetic post.
     """
 
     def pick(paths, case, name=None):
@@ -125,13 +139,14 @@ def figure_volumes(inputs, cases: list[str], source: str, target: str) -> dict[s
 
     out = {}
     for case in cases:
-        ref = sitk.ReadImage(str(pick(inputs.references, case)))
-        transform = pick(inputs.transforms, case)
+        pre = sitk.ReadImage(str(pick(inputs.volumes, case, f"{source}.nii.gz")))
+        post_t = read_transform(pick(inputs.transforms, case, f"{target}.json"))
+        pre_t = read_transform(pick(inputs.transforms, case, f"{source}.json"))
         mask = pick(inputs.masks, case)
         out[case] = {
-            "pre": stack_volume(pick(inputs.slices, case, f"{source}.npy"), transform, ref),
-            "real post": stack_volume(pick(inputs.slices, case, f"{target}.npy"), transform, ref),
-            "synthetic post": stack_volume(pick(inputs.synthetic, case), transform, ref),
+            "pre": pre,
+            "real post": str(pick(inputs.volumes, case, f"{target}.nii.gz")),
+            "synthetic post": stack_to_volume(np.load(pick(inputs.synthetic, case)), pre_t, pre, "source", post_t),
             "real subtraction": str(pick(inputs.subtractions, case, f"real_{target}.nii.gz")),
             "synthetic subtraction": str(pick(inputs.subtractions, case, f"synthetic_{target}.nii.gz")),
             "mask": str(mask) if mask else "",

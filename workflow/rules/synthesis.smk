@@ -37,11 +37,11 @@ rule synthesize_volume:
 
 rule subtract_volumes:
     input:
-        pre=f"results/slices/{{case}}/{GAN['source']}.npy",
-        real="results/slices/{case}/{seq}.npy",
+        pre=f"results/{SLICE_STAGE}/{{case}}/{GAN['source']}.nii.gz",
+        real=f"results/{SLICE_STAGE}/{{case}}/{{seq}}.nii.gz",
         synthetic="results/synthetic/{run}/{case}/{seq}.npy",
-        transform=f"results/slices/{{case}}/{GAN['source']}.json",
-        reference=f"results/{SLICE_STAGE}/{{case}}/{GAN['source']}.nii.gz",
+        pre_transform=f"results/slices/{{case}}/{GAN['source']}.json",
+        post_transform="results/slices/{case}/{seq}.json",
     output:
         real="results/subtraction/{run}/{case}/real_{seq}.nii.gz",
         synthetic="results/subtraction/{run}/{case}/synthetic_{seq}.nii.gz",

@@ -1,0 +1,27 @@
+"""The benchmark scripts run (tiny sizes) and print the figures the notes quote."""
+
+from __future__ import annotations
+
+from dcesynth.bench import preprocess, synthesis, train_step
+
+
+def test_preprocess_bench(capsys):
+    preprocess.main(["--rows", "40", "--cols", "48", "--slices", "10", "--size", "64", "--shrink", "2"])
+    out = capsys.readouterr().out
+    for key in ("validated_read_s=", "ratio=", "n4_s=", "ms_per_slice=", "peak_rss_mb="):
+        assert key in out
+
+
+def test_train_step_bench(capsys):
+    train_step.main(["--size", "32", "--ngf", "4", "--ndf", "4", "--n-downsample", "1", "--n-blocks", "1",
+                     "--iters", "1", "--batch", "2", "--device", "cpu"])  # fmt: skip
+    out = capsys.readouterr().out
+    for key in ("s_per_iter=", "s_per_pair_batch2=", "ratio_vs_batch1=", "peak_memory_mb=", "infer_s_per_slice="):
+        assert key in out
+
+
+def test_synthesis_bench(capsys):
+    synthesis.main(["--size", "32", "--ngf", "4", "--n-downsample", "1", "--n-blocks", "1", "--slices", "4",
+                    "--batches", "1,2", "--device", "cpu"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert "best_batch=" in out and "inverse_transform_s=" in out

@@ -1,0 +1,212 @@
+"""Image quality metrics, batched in torch, on the paper's 0–255 scale; Fréchet distance; SAMe.
+
+Pixel metrics take two tensors shaped (N, C, H, W) and return the N per-pair values, so mean and
+sd can be reported. SSIM uses an 11×11 Gaussian window (σ 1.5) applied separably and population
+statistics; averaged over the reflect-padded image it equals torchmetrics' SSIM (the authors'
+tool), over the valid region scikit-image's ``structural_similarity(gaussian_weights=True,
+sigma=1.5, use_sample_covariance=False)``. MS-SSIM follows torchmetrics (relu-normalised,
+reflect-padded). The tests cross-check each against those libraries.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.nn import functional as F
+
+MS_SSIM_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+def _check(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    if a.shape != b.shape or a.ndim != 4:
+        raise ValueError(f"expected two (N, C, H, W) tensors of one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    return a.double() if a.dtype == torch.float64 else a.float(), b.to(a.dtype if a.dtype == torch.float64 else torch.float32)
+
+
+def mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    a, b = _check(a, b)
+    return ((a - b) ** 2).flatten(1).mean(1)
+
+
+def mae(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    a, b = _check(a, b)
+    return (a - b).abs().flatten(1).mean(1)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor, data_range: float = 255.0) -> torch.Tensor:
+    return 10 * torch.log10(data_range**2 / mse(a, b))
+
+
+def _gauss(size: int, sigma: float, dtype, device) -> torch.Tensor:
+    d = torch.arange((1 - size) / 2, (1 + size) / 2, 1.0, dtype=dtype, device=device)
+    g = torch.exp(-((d / sigma) ** 2) / 2)
+    return g / g.sum()
+
+
+def _blur(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """Separable Gaussian filter per channel, valid region only."""
+    c = x.shape[1]
+    x = F.conv2d(x, g.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(x, g.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def _ssim_maps(a, b, data_range, kernel, sigma, pad: bool):
+    g = _gauss(kernel, sigma, a.dtype, a.device)
+    if pad:
+        p = (kernel - 1) // 2
+        a = F.pad(a, (p, p, p, p), mode="reflect")
+        b = F.pad(b, (p, p, p, p), mode="reflect")
+    n = a.shape[0]
+    mu = _blur(torch.cat([a, b, a * a, b * b, a * b]), g).split(n)
+    mu_a2, mu_b2, mu_ab = mu[0] ** 2, mu[1] ** 2, mu[0] * mu[1]
+    var_a = torch.clamp(mu[2] - mu_a2, min=0)
+    var_b = torch.clamp(mu[3] - mu_b2, min=0)
+    cov = mu[4] - mu_ab
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    cs = (2 * cov + c2) / (var_a + var_b + c2)
+    return ((2 * mu_ab + c1) / (mu_a2 + mu_b2 + c1)) * cs, cs
+
+
+def ssim(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    data_range: float = 255.0,
+    kernel: int = 11,
+    sigma: float = 1.5,
+    padding: str = "reflect",
+) -> torch.Tensor:
+    """Mean SSIM per pair. ``padding='reflect'`` averages the map over the whole image after
+    reflect padding (torchmetrics, which the authors used); ``'valid'`` averages only where the
+    window fits (scikit-image)."""
+    if padding not in ("reflect", "valid"):
+        raise ValueError("padding must be 'reflect' or 'valid'")
+    a, b = _check(a, b)
+    s, _ = _ssim_maps(a, b, data_range, kernel, sigma, pad=padding == "reflect")
+    return s.flatten(1).mean(1)
+
+
+def ms_ssim(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    data_range: float = 255.0,
+    kernel: int = 11,
+    sigma: float = 1.5,
+    betas: Iterable[float] = MS_SSIM_BETAS,
+) -> torch.Tensor:
+    """Multi-scale SSIM; images must be larger than (kernel − 1)·(len(betas) − 1)² pixels."""
+    a, b = _check(a, b)
+    betas = tuple(betas)
+    if min(a.shape[-2:]) // max(1, len(betas) - 1) ** 2 <= kernel - 1:
+        raise ValueError(f"images of {tuple(a.shape[-2:])} are too small for {len(betas)} MS-SSIM scales; pass fewer betas")
+    values = []
+    for i in range(len(betas)):
+        last = i == len(betas) - 1
+        s, cs = _ssim_maps(a, b, data_range, kernel, sigma, pad=True)
+        p = (kernel - 1) // 2
+        if last:
+            values.append(torch.relu(s.flatten(1).mean(1)))
+        else:
+            values.append(torch.relu(cs[..., p:-p, p:-p].flatten(1).mean(1)))
+            a, b = F.avg_pool2d(a, 2), F.avg_pool2d(b, 2)
+    stack = torch.stack(values)
+    return torch.prod(stack ** torch.tensor(betas, dtype=stack.dtype, device=stack.device).view(-1, 1), dim=0)
+
+
+def ms_ssim_betas(size: int, kernel: int = 11) -> tuple[float, ...]:
+    """The first k paper betas (renormalised) that images of ``size`` pixels allow."""
+    for k in range(len(MS_SSIM_BETAS), 0, -1):
+        if size // max(1, k - 1) ** 2 > kernel - 1:
+            b = np.array(MS_SSIM_BETAS[:k])
+            return tuple(float(v) for v in b / b.sum())
+    raise ValueError(f"images of {size} pixels are too small for SSIM with an {kernel}-pixel window")
+
+
+def minmax_per_image(x: torch.Tensor, data_range: float = 255.0) -> torch.Tensor:
+    """Each image rescaled to [0, data_range] (the authors normalised before scoring)."""
+    flat = x.float().flatten(1)
+    lo, hi = flat.min(1).values, flat.max(1).values
+    scale = torch.where(hi > lo, hi - lo, torch.ones_like(hi))
+    return ((flat - lo[:, None]) / scale[:, None] * data_range).view_as(x)
+
+
+PIXEL_METRICS = {"ssim": ssim, "ms_ssim": ms_ssim, "psnr": psnr, "mse": mse, "mae": mae}
+HIGHER_IS_BETTER = {"ssim", "ms_ssim", "psnr"}
+
+
+def pixel_metrics(
+    real: np.ndarray, fake: np.ndarray, batch_size: int = 64, normalize: bool = True, names=tuple(PIXEL_METRICS)
+) -> dict[str, np.ndarray]:
+    """Per-pair metrics of uint8 stacks (N, H, W) on the 0–255 scale, computed in batches."""
+    out: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    betas = ms_ssim_betas(min(real.shape[-2:])) if "ms_ssim" in names else None
+    for s in range(0, len(real), batch_size):
+        a = torch.from_numpy(np.asarray(real[s : s + batch_size], dtype=np.float32))[:, None]
+        b = torch.from_numpy(np.asarray(fake[s : s + batch_size], dtype=np.float32))[:, None]
+        if normalize:
+            a, b = minmax_per_image(a), minmax_per_image(b)
+        for n in names:
+            fn = PIXEL_METRICS[n]
+            v = fn(a, b, betas=betas) if n == "ms_ssim" else fn(a, b)
+            out[n].append(v.numpy())
+    return {n: np.concatenate(v) if v else np.zeros(0) for n, v in out.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# Fréchet distance
+# --------------------------------------------------------------------------------------------
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
+    """‖μ1 − μ2‖² + tr(Σ1 + Σ2 − 2 (Σ1 Σ2)^½), with tr((Σ1 Σ2)^½) from a symmetric eigenproblem.
+
+    tr((Σ1 Σ2)^½) = Σ √λ(Σ1^½ Σ2 Σ1^½), which is real and stable where ``sqrtm`` of the
+    non-symmetric product returns complex noise; the tests cross-check it against
+    ``scipy.linalg.sqrtm`` and the closed form for diagonal covariances.
+    """
+    mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
+    s1, s2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2).astype(np.float64)
+    w, v = np.linalg.eigh((s1 + s1.T) / 2)
+    root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    m = root1 @ s2 @ root1
+    eig = np.linalg.eigvalsh((m + m.T) / 2)
+    tr_covmean = float(np.sqrt(np.clip(eig, 0, None)).sum())
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * tr_covmean)
+
+
+def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    f = np.asarray(features, dtype=np.float64)
+    return f.mean(0), np.cov(f, rowvar=False)
+
+
+# --------------------------------------------------------------------------------------------
+# SAMe
+# --------------------------------------------------------------------------------------------
+
+
+def same(table: pd.DataFrame, metrics: list[str], higher_is_better: set[str] | frozenset[str]) -> pd.Series:
+    """Scaled Aggregate Measure: per metric, min-max scale over the rows (epochs) to [0, 1] so that
+    lower is better (higher-is-better metrics reversed after scaling); the mean over metrics.
+    A metric that is constant over the rows contributes 0."""
+    scaled = [_scaled(table[m].astype(float), m in higher_is_better) for m in metrics]
+    return pd.concat(scaled, axis=1).mean(axis=1).rename("same")
+
+
+def same_rank(table: pd.DataFrame, metrics: list[str], higher_is_better: set[str] | frozenset[str]) -> pd.Series:
+    """SAMe on ranks: each metric's rank among the rows scaled to [0, 1] (best 0), averaged.
+    One outlier epoch moves the others' ranks by at most one place, not their scale."""
+    n = len(table)
+    parts = []
+    for m in metrics:
+        r = table[m].astype(float).rank(method="average", ascending=m not in higher_is_better)
+        parts.append((r - 1) / (n - 1) if n > 1 else r * 0)
+    return pd.concat(parts, axis=1).mean(axis=1).rename("same_rank")
+
+
+def _scaled(v: pd.Series, higher_is_better: bool) -> pd.Series:
+    span = v.max() - v.min()
+    s = (v - v.min()) / span if span > 0 else v * 0
+    return 1 - s if higher_is_better and span > 0 else s
