@@ -17,6 +17,7 @@ include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/splits.smk"
 include: "workflow/rules/gan.smk"
 include: "workflow/rules/synthesis.smk"
+include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/figures.smk"
 
 

@@ -79,6 +79,8 @@ def gan_outputs():
         ),
         f"results/figures/{RUN}/synthesis_grid.png",
         f"results/figures/{RUN}/tumour_crops.png",
+        f"results/metrics/{RUN}/epochs.tsv",
+        f"results/tables/{RUN}/table1.tsv",
     ]
 
 
@@ -140,9 +142,12 @@ def slice_source(wildcards):
 
 
 def synthesis_generator(wildcards):
-    """The generator used for synthesis: `synthesis.epoch`, or the last epoch when null."""
-    epoch = config["synthesis"]["epoch"] or N_EPOCHS
-    return f"results/gan/{wildcards.run}/generator/epoch_{epoch}.pt"
+    """The generator used for synthesis: `synthesis.epoch`, or the one SAMe chose when null."""
+    if config["synthesis"]["epoch"] is None:
+        return f"results/gan/{wildcards.run}/generator_best.pt"
+    return (
+        f"results/gan/{wildcards.run}/generator/epoch_{config['synthesis']['epoch']}.pt"
+    )
 
 
 SYNTH_CASES = cases_in("val") + cases_in("test")
@@ -163,10 +168,11 @@ def synthesis_figure_inputs(wildcards):
     src, tgt = GAN["source"], GAN["targets"][0]
     cases = figure_cases()
     return {
-        "slices": expand("results/slices/{case}/{seq}.npy", case=cases, seq=[src, tgt]),
-        "transforms": expand("results/slices/{case}/{src}.json", case=cases, src=src),
-        "references": expand(
-            f"results/{SLICE_STAGE}/{{case}}/{src}.nii.gz", case=cases
+        "volumes": expand(
+            f"results/{SLICE_STAGE}/{{case}}/{{seq}}.nii.gz", case=cases, seq=[src, tgt]
+        ),
+        "transforms": expand(
+            "results/slices/{case}/{seq}.json", case=cases, seq=[src, tgt]
         ),
         "synthetic": expand(
             "results/synthetic/{run}/{case}/{tgt}.npy",

@@ -1,0 +1,99 @@
+"""Evaluation: seeded samples, FID extractor weights, SAMe selection, Table 1 rows (small arrays)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from dcesynth import evaluation as E
+from dcesynth.errors import ConfigError
+from dcesynth.gan import build_generator
+from conftest import REPO, default_config
+
+
+@pytest.fixture()
+def files(tmp_path):
+    rng = np.random.default_rng(0)
+    out = {}
+    for case in ("a", "b", "c", "d"):
+        (tmp_path / case).mkdir()
+        pre = rng.integers(0, 200, (6, 48, 48), dtype=np.uint8)
+        post = np.clip(pre.astype(int) + 30, 0, 255).astype(np.uint8)
+        out[case] = {}
+        for seq, arr in (("pre", pre), ("post1", post), ("syn", np.clip(post.astype(int) - 5, 0, 255).astype(np.uint8))):
+            np.save(tmp_path / case / f"{seq}.npy", arr)
+            out[case][seq] = str(tmp_path / case / f"{seq}.npy")
+    return out
+
+
+def metrics_cfg(**kw):
+    cfg = default_config()["metrics"]
+    cfg.update(n_pixel_pairs=10, n_fid_pairs=8, **kw)
+    return cfg
+
+
+def test_sample_is_seeded_and_capped(files):
+    a = E.sample_slices(files, "pre", 10, seed=1)
+    assert a == E.sample_slices(files, "pre", 10, seed=1) and len(a) == 10
+    assert a != E.sample_slices(files, "pre", 10, seed=2)
+    assert len(E.sample_slices(files, "pre", None, 1)) == 24
+
+
+def test_inception_weights_are_local_files(tmp_path):
+    with pytest.raises(ConfigError, match="metrics.fid_imagenet.weights"):
+        E.InceptionFeatures("pretrained", None, "metrics.fid_imagenet")
+    from torchvision.models import inception_v3
+
+    torch.manual_seed(0)
+    path = tmp_path / "inception.pth"
+    torch.save(inception_v3(weights=None, aux_logits=True, init_weights=True).state_dict(), path)
+    net = E.InceptionFeatures("pretrained", str(path), "metrics.fid_imagenet")
+    assert net.source.startswith("pretrained:inception.pth:sha256=")
+    feats = E.InceptionFeatures("random", None, "k", seed=3)(np.zeros((2, 32, 32), np.uint8) + 100)
+    assert feats.shape == (2, 2048) and np.isfinite(feats).all()
+
+
+def test_evaluate_and_select_best_epoch(tmp_path, files):
+    torch.manual_seed(0)
+    gens, tables = {}, {}
+    for epoch in (2, 4, 6):
+        G = build_generator(ngf=4, n_downsample_global=1, n_blocks_global=1)
+        gens[epoch] = tmp_path / f"g{epoch}.pt"
+        torch.save({"options": {"ngf": 4, "n_downsample_global": 1, "n_blocks_global": 1}, "state_dict": G.state_dict()}, gens[epoch])
+        tables[epoch] = tmp_path / f"e{epoch}.tsv"
+        t = E.evaluate_generator(gens[epoch], files, "pre", "post1", metrics_cfg(), tables[epoch], device="cpu")
+        assert set(t["metric"]) == {"ssim", "ms_ssim", "psnr", "mse", "mae", "fid_imagenet"}
+        assert t.loc[t["metric"] == "fid_imagenet", "source"].item().startswith("UNTRAINED")
+        assert t.loc[t["metric"] == "ssim", "n"].item() == 10
+    best = E.select_best_epoch(tables, gens, ["ssim", "mse", "mae", "fid_imagenet"], "same", tmp_path / "epochs.tsv",
+                               tmp_path / "best.json", tmp_path / "best.pt", tmp_path / "fig.png")  # fmt: skip
+    table = pd.read_csv(tmp_path / "epochs.tsv", sep="\t")
+    assert best == int(table.loc[table["same"].idxmin(), "epoch"])
+    assert json.loads((tmp_path / "best.json").read_text())["epoch"] == best
+    assert (tmp_path / "best.pt").read_bytes() == gens[best].read_bytes()
+    with pytest.raises(ConfigError, match="were not computed"):
+        E.select_best_epoch(tables, gens, ["lpips"], "same", *(tmp_path / n for n in ("x.tsv", "x.json", "x.pt", "x.png")))
+
+
+def test_quality_table_rows(files):
+    synthetic = {c: f["syn"] for c, f in files.items()}
+    split = {"val": {c: files[c] for c in ("a", "b")}, "test": {c: files[c] for c in ("c", "d")}}
+    t = E.quality_table(split, synthetic, "pre", "post1", "best", metrics_cfg(fid_imagenet={"mode": "off", "weights": None, "seed": 0}), "cpu")
+    assert t["comparison"].tolist()[:3] == ["real_post_vs_syn_post_best", "real_post_vs_real_pre", "real_subt_vs_syn_subt_best"]
+    assert t["dataset"].tolist() == ["val"] * 3 + ["test"] * 3 + ["split_test"] * 2
+    val = t.set_index(["comparison", "dataset"])
+    # synthetic = real - 5 everywhere, pre = real - 30: per-image normalisation keeps both close,
+    # but the synthetic pair must still beat the pre-contrast pair on every pixel metric
+    assert val.loc[("real_post_vs_syn_post_best", "val"), "mae"] <= val.loc[("real_post_vs_real_pre", "val"), "mae"]
+    assert val.loc[("real_post_vs_syn_post_best", "val"), "n_pairs"] == 12
+
+
+def test_paper_tables_are_read_whole():
+    t1 = E.read_paper_table(REPO / "resources" / "paper_table1.tsv")
+    assert t1.shape == (10, 11)
+    row = t1.set_index(["comparison", "dataset"]).loc[("real_post_vs_syn_post_ep30", "val")]
+    assert row["ssim"] == pytest.approx(0.699) and row["same"] == pytest.approx(0.077)

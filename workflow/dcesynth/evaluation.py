@@ -1,0 +1,320 @@
+"""Evaluation of synthetic slices: per-epoch metrics, SAMe epoch selection, the paper's Table 1.
+
+Feature extractors (FID) load weights from local files named in config; ``mode: random`` runs a
+seeded untrained network and every output row says so (``source`` column), ``off`` skips FID.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.nn import functional as F
+
+from . import metrics as M
+from .errors import ConfigError
+from .gan.infer import translate
+from .gan.losses import sha256
+from .gan.train import load_generator, resolve_device
+from .io import atomic_path, write_json, write_table
+
+log = logging.getLogger("dcesynth")
+
+TABLE_COLUMNS = ["metric", "mean", "sd", "n", "source"]
+
+
+class InceptionFeatures(torch.nn.Module):
+    """2048-d pool features of torchvision's Inception v3 (ImageNet layout) for grey slices.
+
+    Weights: a local torchvision ``inception_v3`` state dict (``mode='pretrained'``), or a seeded
+    untrained network (``mode='random'``, an explicit choice recorded in ``source``).
+    """
+
+    def __init__(self, mode: str, weights: str | None, key: str, seed: int = 0):
+        super().__init__()
+        from torchvision.models import inception_v3
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = inception_v3(weights=None, aux_logits=True, init_weights=True)
+        if mode == "pretrained":
+            if not weights:
+                raise ConfigError(f"{key}.weights: FID needs a local Inception v3 state dict; set it, or {key}.mode: random|off")
+            if not Path(weights).is_file():
+                raise ConfigError(f"{key}.weights: {weights} does not exist")
+            net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+            self.source = f"pretrained:{Path(weights).name}:sha256={sha256(weights)[:16]}"
+        elif mode == "random":
+            # He-initialised convolutions keep activations O(1) through the 90+ layers (torchvision's
+            # own init is meant for training with batch statistics and explodes in eval mode).
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                for m in net.modules():
+                    if isinstance(m, torch.nn.Conv2d):
+                        torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            self.source = f"UNTRAINED (seeded random Inception v3, seed {seed})"
+        else:
+            raise ConfigError(f"{key}.mode must be pretrained, random or off, not {mode!r}")
+        net.fc = torch.nn.Identity()
+        net.aux_logits, net.AuxLogits = False, None
+        self.net = net.eval()
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+
+    @torch.inference_mode()
+    def forward(self, slices: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        dev = self.mean.device
+        out = []
+        for s in range(0, len(slices), batch_size):
+            x = torch.from_numpy(np.asarray(slices[s : s + batch_size], dtype=np.float32)).to(dev)[:, None] / 255.0
+            x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False).expand(-1, 3, -1, -1)
+            out.append(self.net((x - self.mean) / self.std).double().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, 2048))
+
+
+def fid_extractor(cfg: dict[str, Any], key: str = "metrics.fid_imagenet") -> InceptionFeatures | None:
+    if cfg["mode"] == "off":
+        return None
+    return InceptionFeatures(cfg["mode"], cfg.get("weights"), key, seed=int(cfg.get("seed", 0)))
+
+
+def sample_slices(files: dict[str, dict[str, str]], seq: str, n: int | None, seed: int) -> list[tuple[str, int]]:
+    """A fixed, seeded sample of (case, slice) over the given cases (all when n is None or larger)."""
+    index = []
+    for case in sorted(files):
+        k = np.load(files[case][seq], mmap_mode="r").shape[0]
+        index += [(case, i) for i in range(k)]
+    if n is None or n >= len(index):
+        return index
+    rng = np.random.default_rng(seed)
+    return [index[i] for i in sorted(rng.choice(len(index), size=n, replace=False))]
+
+
+def gather(files: dict[str, dict[str, str]], seq: str, sample: list[tuple[str, int]]) -> np.ndarray:
+    arrays = {c: np.load(files[c][seq], mmap_mode="r") for c in {c for c, _ in sample}}
+    return np.stack([arrays[c][i] for c, i in sample]) if sample else np.zeros((0, 1, 1), np.uint8)
+
+
+def _mean_sd(v: np.ndarray) -> tuple[float, float]:
+    with np.errstate(invalid="ignore"):  # PSNR of identical images is inf; its sd is then nan
+        return float(np.mean(v)), float(np.std(v))
+
+
+def _rows(values: dict[str, np.ndarray], source: str = "analytic") -> list[dict]:
+    return [{"metric": k, "mean": _mean_sd(v)[0], "sd": _mean_sd(v)[1], "n": int(len(v)), "source": source}
+            for k, v in values.items()]  # fmt: skip
+
+
+def fid(extractor: InceptionFeatures, real: np.ndarray, fake: np.ndarray) -> float:
+    mu1, s1 = M.feature_statistics(extractor(real))
+    mu2, s2 = M.feature_statistics(extractor(fake))
+    return M.frechet_distance(mu1, s1, mu2, s2)
+
+
+def evaluate_generator(
+    generator_path: str | Path,
+    files: dict[str, dict[str, str]],
+    source: str,
+    target: str,
+    cfg: dict[str, Any],
+    out_table: str | Path,
+    device: str = "auto",
+    threads: int = 1,
+) -> pd.DataFrame:
+    """Metrics of one generator on a seeded sample of validation pairs (``metrics`` config)."""
+    torch.set_num_threads(max(1, int(threads)))
+    dev = resolve_device(device)
+    G = load_generator(generator_path, device=dev)
+    n_pix, n_fid = cfg["n_pixel_pairs"], cfg["n_fid_pairs"]
+    sample = sample_slices(files, source, max(n_pix or 0, n_fid or 0) or None, int(cfg["seed"]))
+    pre = gather(files, source, sample)
+    real = gather(files, target, sample)
+    fake = np.rint(translate(G, pre, int(cfg["batch_size"])).astype(np.float32).mean(1)).astype(np.uint8)
+    rows = _rows(M.pixel_metrics(real[:n_pix], fake[:n_pix], int(cfg["batch_size"]), cfg["normalize_per_image"]))
+    extractor = fid_extractor(cfg["fid_imagenet"])
+    if extractor is not None:
+        value = fid(extractor.to(dev), real[:n_fid], fake[:n_fid])
+        rows.append({"metric": "fid_imagenet", "mean": value, "sd": float("nan"), "n": min(len(real), n_fid or len(real)),
+                     "source": extractor.source})  # fmt: skip
+    table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    write_table(table, out_table)
+    return table
+
+
+def epoch_table(paths: dict[int, str | Path]) -> pd.DataFrame:
+    """One row per evaluated epoch, one column per metric mean."""
+    rows = []
+    for epoch, p in sorted(paths.items()):
+        t = pd.read_csv(p, sep="\t")
+        rows.append({"epoch": int(epoch), **dict(zip(t["metric"], t["mean"]))})
+    return pd.DataFrame(rows)
+
+
+def select_best_epoch(
+    epoch_tables: dict[int, str | Path],
+    generators: dict[int, str | Path],
+    same_metrics: list[str],
+    criterion: str,
+    out_epochs: str | Path,
+    out_best: str | Path,
+    out_generator: str | Path,
+    out_figure: str | Path,
+) -> int:
+    """SAMe (and its rank variant) over the evaluated epochs; the best generator is copied."""
+    table = epoch_table(epoch_tables)
+    missing = [m for m in same_metrics if m not in table.columns]
+    if missing:
+        raise ConfigError(f"metrics.same_metrics: {missing} were not computed (is the feature extractor off?)")
+    hib = M.HIGHER_IS_BETTER & set(same_metrics)
+    table["same"] = M.same(table, same_metrics, hib).to_numpy()
+    table["same_rank"] = M.same_rank(table, same_metrics, hib).to_numpy()
+    best = int(table.loc[table[criterion].idxmin(), "epoch"])
+    write_table(table, out_epochs)
+    write_json(
+        {"epoch": best, "criterion": criterion, "metrics": same_metrics,
+         "same": float(table.loc[table["epoch"] == best, "same"].iloc[0]),
+         "same_rank": float(table.loc[table["epoch"] == best, "same_rank"].iloc[0])},
+        out_best,
+    )  # fmt: skip
+    with atomic_path(out_generator) as tmp:
+        shutil.copyfile(generators[best], tmp)
+    plot_epochs(table, same_metrics, best, out_figure)
+    return best
+
+
+def plot_epochs(table: pd.DataFrame, same_metrics: list[str], best: int, out_png: str | Path) -> None:
+    """The paper's Fig. 4: every metric and SAMe per epoch, the chosen epoch marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = [c for c in table.columns if c != "epoch"]
+    fig, axes = plt.subplots(1, len(cols), figsize=(2.6 * len(cols), 2.8), squeeze=False)
+    for ax, c in zip(axes[0], cols):
+        ax.plot(table["epoch"], table[c], marker="o", ms=3, color="tab:red" if c.startswith("same") else "tab:blue")
+        ax.axvline(best, color="grey", ls="--", lw=1)
+        ax.set_title(c + (" (in SAMe)" if c in same_metrics else ""), fontsize=8)
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.suptitle(f"validation metrics per epoch; chosen epoch {best} (lowest SAMe)", fontsize=9)
+    fig.tight_layout()
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+def read_best(path: str | Path) -> int:
+    return int(json.loads(Path(path).read_text())["epoch"])
+
+
+# --------------------------------------------------------------------------------------------
+# Table 1
+# --------------------------------------------------------------------------------------------
+
+
+def _pair_row(comparison, dataset, real, fake, cfg, extractor, pixel=True) -> dict:
+    row: dict[str, Any] = {"comparison": comparison, "dataset": dataset, "n_pairs": int(len(real))}
+    if pixel and len(real):
+        n = cfg["n_pixel_pairs"] or len(real)
+        vals = M.pixel_metrics(real[:n], fake[:n], int(cfg["batch_size"]), cfg["normalize_per_image"])
+        for k, v in vals.items():
+            row[k], row[f"{k}_sd"] = _mean_sd(v)
+    if extractor is not None and len(real) > 1:
+        n = cfg["n_fid_pairs"] or len(real)
+        row["fid_imagenet"] = fid(extractor, real[:n], fake[:n])
+        row["fid_imagenet_source"] = extractor.source
+    return row
+
+
+def quality_table(
+    files: dict[str, dict[str, dict[str, str]]],
+    synthetic: dict[str, str],
+    source: str,
+    target: str,
+    label: str,
+    cfg: dict[str, Any],
+    device: str = "auto",
+) -> pd.DataFrame:
+    """The rows of the paper's Table 1 (and its PSNR/MS-SSIM extension) for each split in
+    ``files`` ({split: {case: {seq: path}}}): real post vs synthetic post, real post vs real pre,
+    real vs synthetic subtraction (slice-based, as the paper), and on the test split the
+    'split test' rows (two disjoint halves of the patients; FID only)."""
+    extractor = fid_extractor(cfg["fid_imagenet"])
+    if extractor is not None:
+        extractor = extractor.to(resolve_device(device))
+    rows = []
+    for split, by_case in files.items():
+        sample = sample_slices(by_case, source, None, int(cfg["seed"]))
+        pre, real = gather(by_case, source, sample), gather(by_case, target, sample)
+        syn_files = {c: {"syn": synthetic[c]} for c in by_case}
+        fake = gather(syn_files, "syn", sample)
+        rows.append(_pair_row(f"real_post_vs_syn_post_{label}", split, real, fake, cfg, extractor))
+        rows.append(_pair_row("real_post_vs_real_pre", split, real, pre, cfg, extractor))
+        sub = lambda a: np.clip(a.astype(np.int16) - pre.astype(np.int16), 0, 255).astype(np.uint8)  # noqa: E731
+        rows.append(_pair_row(f"real_subt_vs_syn_subt_{label}", split, sub(real), sub(fake), cfg, extractor))
+        if split == "test" and len(by_case) >= 2:
+            cases = sorted(by_case)
+            order = np.random.default_rng(int(cfg["seed"])).permutation(len(cases))
+            half_a = {cases[i]: by_case[cases[i]] for i in order[: len(cases) // 2]}
+            half_b = {cases[i]: by_case[cases[i]] for i in order[len(cases) // 2 :]}
+            sa = sample_slices(half_a, target, None, int(cfg["seed"]))
+            sb = sample_slices(half_b, target, None, int(cfg["seed"]))
+            real_a = gather(half_a, target, sa)
+            fake_b = gather({c: {"syn": synthetic[c]} for c in half_b}, "syn", sb)
+            real_b = gather(half_b, target, sb)
+            n = min(len(real_a), len(real_b))
+            rows.append(_pair_row(f"real_post_vs_syn_post_{label}", "split_test", real_a[:n], fake_b[:n], cfg, extractor, pixel=False))
+            rows.append(_pair_row("real_post_vs_real_post", "split_test", real_a[:n], real_b[:n], cfg, extractor, pixel=False))
+    return pd.DataFrame(rows)
+
+
+def tumour_region_table(
+    cases: dict[str, dict[str, str]], source: str, target: str, margin_mm: float, split_of: dict[str, str]
+) -> pd.DataFrame:
+    """Per annotated case: MAE/MSE of synthetic and of pre-contrast against real post-contrast
+    inside the tumour mask dilated by ``margin_mm`` and inside the mask's bounding box, on the
+    0–255 model scale (volumes restored from the slice stacks)."""
+    import SimpleITK as sitk
+    from scipy import ndimage
+
+    from .synthesis import read_transform, stack_to_volume
+
+    rows = []
+    for case, p in sorted(cases.items()):
+        mask_img = sitk.ReadImage(p["mask"])
+        t = read_transform(p["transform"])
+        vol = {k: sitk.GetArrayFromImage(stack_to_volume(np.load(p[k]), t, mask_img)) for k in ("pre", "real", "synthetic")}
+        mask = sitk.GetArrayFromImage(mask_img) > 0
+        spacing = mask_img.GetSpacing()[::-1]
+        dilated = ndimage.distance_transform_edt(~mask, sampling=spacing) <= margin_mm
+        idx = np.argwhere(mask)
+        box = np.zeros_like(mask)
+        box[tuple(slice(a, b + 1) for a, b in zip(idx.min(0), idx.max(0)))] = True
+        for region, sel in (("mask_dilated", dilated), ("bounding_box", box)):
+            real = vol["real"][sel]
+            rows.append({
+                "case_id": case, "split": split_of.get(case, ""), "region": region, "voxels": int(sel.sum()),
+                "mae_synthetic": float(np.abs(vol["synthetic"][sel] - real).mean()),
+                "mae_pre": float(np.abs(vol["pre"][sel] - real).mean()),
+                "mse_synthetic": float(((vol["synthetic"][sel] - real) ** 2).mean()),
+                "mse_pre": float(((vol["pre"][sel] - real) ** 2).mean()),
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def read_paper_table(path: str | Path) -> pd.DataFrame:
+    """A published table shipped in resources/ (some rows carry extra trailing tabs)."""
+    lines = [ln.rstrip("\n").split("\t") for ln in Path(path).read_text().splitlines() if ln.strip()]
+    header = lines[0]
+    rows = [(r + [""] * len(header))[: len(header)] for r in lines[1:]]
+    df = pd.DataFrame(rows, columns=header).replace("", np.nan)
+    for c in header[2:]:
+        df[c] = pd.to_numeric(df[c])
+    return df

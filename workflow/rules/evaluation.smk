@@ -1,0 +1,121 @@
+# Per-epoch validation metrics, SAMe epoch selection, and the paper's Table 1.
+
+
+rule evaluate_epoch:
+    input:
+        generator="results/gan/{run}/generator/epoch_{epoch}.pt",
+        slices=expand(
+            "results/slices/{case}/{seq}.npy", case=cases_in("val"), seq=GAN_SEQS
+        ),
+    output:
+        "results/metrics/{run}/val/epoch_{epoch}.tsv",
+    log:
+        "logs/evaluate_epoch/{run}/epoch_{epoch}.log",
+    benchmark:
+        "benchmarks/evaluate_epoch/{run}/epoch_{epoch}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: rule_threads("evaluate_epoch")
+    resources:
+        **rule_resources("evaluate_epoch", gpu=True),
+    params:
+        metrics=config["metrics"],
+        source=GAN["source"],
+        target=GAN["targets"][0],
+        device=config["device"],
+    script:
+        "../scripts/evaluate_epoch.py"
+
+
+rule select_best_epoch:
+    input:
+        tables=expand(
+            "results/metrics/{{run}}/val/epoch_{epoch}.tsv", epoch=EVAL_EPOCHS
+        ),
+        generators=expand(
+            "results/gan/{{run}}/generator/epoch_{epoch}.pt", epoch=EVAL_EPOCHS
+        ),
+    output:
+        epochs=report(
+            "results/metrics/{run}/epochs.tsv",
+            caption="../report/epochs.rst",
+            category="Epoch selection (SAMe)",
+            labels={"table": "metrics per epoch"},
+        ),
+        best="results/metrics/{run}/best_epoch.json",
+        generator="results/gan/{run}/generator_best.pt",
+        figure=report(
+            "results/metrics/{run}/figures/epochs.png",
+            caption="../report/epochs.rst",
+            category="Epoch selection (SAMe)",
+            labels={"figure": "Fig. 4: metrics and SAMe per epoch"},
+        ),
+    log:
+        "logs/select_best_epoch/{run}.log",
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        epochs=EVAL_EPOCHS,
+        same_metrics=config["metrics"]["same_metrics"],
+        criterion=config["metrics"]["selection"],
+    script:
+        "../scripts/select_best_epoch.py"
+
+
+rule image_quality_tables:
+    input:
+        slices=expand("results/slices/{case}/{seq}.npy", case=SYNTH_CASES, seq=GAN_SEQS),
+        transforms=expand(
+            "results/slices/{case}/{seq}.json", case=SYNTH_CASES, seq=GAN["source"]
+        ),
+        synthetic=expand(
+            "results/synthetic/{{run}}/{case}/{seq}.npy",
+            case=SYNTH_CASES,
+            seq=GAN["targets"][0],
+        ),
+        masks=expand(
+            "results/nifti/{case}/mask.nii.gz",
+            case=[c for c in SYNTH_CASES if c in MASKED],
+        ),
+        paper=[
+            str(SHIPPED / "paper_table1.tsv"),
+            str(SHIPPED / "paper_extra_metrics.tsv"),
+        ],
+    output:
+        table1=report(
+            "results/tables/{run}/table1.tsv",
+            caption="../report/table1.rst",
+            category="Image quality (Table 1)",
+            labels={"table": "this run", "cohort": config["data"]["source"]},
+        ),
+        tumour=report(
+            "results/tables/{run}/tumour_region.tsv",
+            caption="../report/tumour_region.rst",
+            category="Image quality (Table 1)",
+            labels={"table": "tumour region", "cohort": config["data"]["source"]},
+        ),
+        paper=report(
+            "results/tables/{run}/paper_table1.tsv",
+            caption="../report/paper_table1.rst",
+            category="Image quality (Table 1)",
+            labels={"table": "paper (Duke)", "cohort": "Duke (published)"},
+        ),
+    log:
+        "logs/image_quality_tables/{run}.log",
+    conda:
+        "../../envs/torch.yaml"
+    threads: rule_threads("evaluate_epoch")
+    params:
+        metrics=config["metrics"],
+        source=GAN["source"],
+        target=GAN["targets"][0],
+        label=(
+            "best"
+            if config["synthesis"]["epoch"] is None
+            else f"ep{config['synthesis']['epoch']}"
+        ),
+        val=cases_in("val"),
+        test=cases_in("test"),
+        device=config["device"],
+    script:
+        "../scripts/image_quality_tables.py"
