@@ -44,6 +44,7 @@ TINY = {
         "batch_size": 2,
         "eval_every": 2,
     },
+    "metrics": {"n_pixel_pairs": 40, "n_fid_pairs": 8},
     "resources": {"train_gan_epoch": {"threads": 1}, "preview_gan": {"threads": 1}},
 }
 

@@ -25,3 +25,13 @@ def test_synthesis_bench(capsys):
                     "--batches", "1,2", "--device", "cpu"])  # fmt: skip
     out = capsys.readouterr().out
     assert "best_batch=" in out and "inverse_transform_s=" in out
+
+
+def test_metrics_bench(capsys):
+    from dcesynth.bench import metrics
+
+    metrics.main(["--pairs", "3", "--size", "64", "--fid-images", "2"])
+    out = capsys.readouterr().out
+    assert "speedup=" in out and "max_abs_diff=" in out and "fid_features_images_per_s=" in out
+    diff = float(out.split("max_abs_diff=")[1].split()[0])
+    assert diff < 1e-3  # ours and torchmetrics agree on the same pairs

@@ -74,10 +74,35 @@ def test_gan_chain_outputs(tiny_run):
     assert len(preview) >= 1 and np.isfinite(preview["mae_synthetic_vs_real"]).all()
 
 
+def test_evaluation_outputs(tiny_run):
+    run = tiny_run / "results"
+    epochs = pd.read_csv(run / "metrics" / "tiny" / "epochs.tsv", sep="\t")
+    assert epochs["epoch"].tolist() == [2, 4]
+    assert {"ssim", "mse", "mae", "fid_imagenet", "same", "same_rank"} <= set(epochs.columns)
+    assert sorted(epochs["same"].round(9).tolist())[0] == 0.0  # min-max scaled: the best epoch scores 0
+    best = json.loads((run / "metrics" / "tiny" / "best_epoch.json").read_text())["epoch"]
+    assert best in (2, 4)
+    assert (run / "gan" / "tiny" / "generator_best.pt").read_bytes() == (
+        run / "gan" / "tiny" / "generator" / f"epoch_{best}.pt"
+    ).read_bytes()
+    val = pd.read_csv(run / "metrics" / "tiny" / "val" / "epoch_2.tsv", sep="\t")
+    assert val.loc[val["metric"] == "fid_imagenet", "source"].item().startswith("UNTRAINED")
+    table1 = pd.read_csv(run / "tables" / "tiny" / "table1.tsv", sep="\t")
+    assert set(table1["dataset"]) == {"val", "test"} or set(table1["dataset"]) == {"val", "test", "split_test"}
+    assert {"ssim", "ms_ssim", "psnr", "mse", "mae", "fid_imagenet", "n_pairs"} <= set(table1.columns)
+    region = pd.read_csv(run / "tables" / "tiny" / "tumour_region.tsv", sep="\t")
+    assert set(region["region"]) == {"mask_dilated", "bounding_box"} and (region["voxels"] > 0).all()
+    report = (tiny_run / "report.html").read_text(errors="replace")
+    for name in ("epochs.png", "table1.tsv", "paper_table1.tsv", "tumour_region.tsv"):
+        assert name in report, name
+
+
 def test_evaluation_keys_do_not_rerun_training(tiny_run):
-    (tiny_run / "eval_only.yaml").write_text("gan:\n  eval_every: 4\n  preview:\n    n_figure_pairs: 1\n")
+    (tiny_run / "eval_only.yaml").write_text(
+        "gan:\n  eval_every: 4\n  preview:\n    n_figure_pairs: 1\nmetrics:\n  n_pixel_pairs: 7\n  selection: same_rank\n"
+    )
     out = run_snakemake(tiny_run, "-n", "--configfile", "config/config.yaml", "eval_only.yaml").stdout
-    assert "preview_gan" in out
+    assert "preview_gan" in out and "evaluate_epoch" in out and "select_best_epoch" in out
     assert "train_gan_epoch" not in out and "init_gan" not in out
 
 
