@@ -31,7 +31,7 @@ from scipy import ndimage
 from .io import atomic_path, write_image
 
 # Bumped whenever the generated images change, so that make_phantom reruns (it is a param).
-VERSION = 5
+VERSION = 6
 
 ORDINALS = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th"}
 
@@ -218,7 +218,7 @@ def synthesize_case(spec: CaseSpec) -> dict[str, np.ndarray]:
     base[fgt] = 0.40 + 0.05 * texture[fgt]
     base[skin] = 0.30
     base[vessels] = 0.26
-    base[primary | satellites] = 0.47
+    base[primary | satellites] = 0.56
 
     # Bias field (coil sensitivity): smooth, multiplicative, the same in every phase.
     coef = rng.uniform(-0.18, 0.18, size=4)
