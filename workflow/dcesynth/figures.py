@@ -68,12 +68,7 @@ def plot_cohort(cases: dict[str, dict[str, str]], out_png: str | Path) -> None:
         for c, name in enumerate(cols):
             for v, (view, aspect) in enumerate(_views(panels[name], spacing, centre)):
                 ax = axes[2 * r + v, c]
-                kw = {"vmin": 0, "vmax": 1} if name == "mask" else {"vmin": 0, "vmax": vmax}
-                ax.imshow(view, cmap="gray", aspect=aspect, interpolation="nearest", **kw)
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if r == 0 and v == 0:
-                    ax.set_title(name, fontsize=8)
+                _panel(ax, view, aspect, 1 if name == "mask" else vmax, name if r == 0 and v == 0 else None)
                 if c == 0:
                     ax.set_ylabel(f"{case}\n{'axial' if v == 0 else 'sagittal'}", fontsize=7)
         if mask is None:
@@ -120,14 +115,8 @@ def plot_synthesis_grid(cases: dict[str, dict[str, str]], out_png: str | Path, v
         for v in views:
             r = rows.index((case, v))
             for c, name in enumerate(SYNTHESIS_COLUMNS):
-                ax = axes[r, c]
-                data = arrs.get(name, np.zeros_like(arrs["pre"]))
-                img, aspect = view(data, spacing, centre, v)
-                ax.imshow(img, cmap="gray", vmin=0, vmax=win[name], aspect=aspect, interpolation="nearest")
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if r == 0:
-                    ax.set_title(name, fontsize=8)
+                img, aspect = view(arrs.get(name, np.zeros_like(arrs["pre"])), spacing, centre, v)
+                _panel(axes[r, c], img, aspect, win[name], name if r == 0 else None)
             axes[r, 0].set_ylabel(f"{case}\n{v}", fontsize=7)
     fig.tight_layout()
     _save(fig, out_png)
@@ -156,18 +145,22 @@ def plot_tumour_crops(cases: dict[str, dict[str, str]], out_png: str | Path, mar
             r = rows.index((case, v))
             outline, _ = view(mask[box], spacing, local, v) if mask is not None else (None, 1)
             for c, name in enumerate(cols):
-                ax = axes[r, c]
                 img, aspect = view(arrs[name][box], spacing, local, v)
-                ax.imshow(img, cmap="gray", vmin=0, vmax=win[name], aspect=aspect, interpolation="nearest")
-                if outline is not None and outline.any():
-                    ax.contour(outline, levels=[0.5], colors="tab:red", linewidths=0.6)
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if r == 0:
-                    ax.set_title(name, fontsize=8)
+                _panel(axes[r, c], img, aspect, win[name], name if r == 0 else None, outline)
             axes[r, 0].set_ylabel(f"{case}\n{v}", fontsize=7)
     fig.tight_layout()
     _save(fig, out_png)
+
+
+def _panel(ax, img, aspect, vmax, title=None, outline=None) -> None:
+    """One grey image panel without ticks, optionally titled and with a mask outline."""
+    ax.imshow(img, cmap="gray", vmin=0, vmax=vmax, aspect=aspect, interpolation="nearest")
+    if outline is not None and outline.any():
+        ax.contour(outline, levels=[0.5], colors="tab:red", linewidths=0.6)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=8)
 
 
 def _save(fig, out_png) -> None:
