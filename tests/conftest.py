@@ -32,7 +32,7 @@ TINY = {
     },
     "n4": {"iterations": [10, 10]},
     "slices": {"size": 32},
-    "splits": {"n_folds": 2, "test_fraction": 0.25},
+    "splits": {"n_folds": 2, "test_fraction": 0.6},
     "report": {"example_cases": 2},
     "device": "cpu",
     "gan": {

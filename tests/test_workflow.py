@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -103,6 +104,17 @@ def test_evaluation_keys_do_not_rerun_training(tiny_run):
     )
     out = run_snakemake(tiny_run, "-n", "--configfile", "config/config.yaml", "eval_only.yaml").stdout
     assert "preview_gan" in out and "evaluate_epoch" in out and "select_best_epoch" in out
+    assert "train_gan_epoch" not in out and "init_gan" not in out
+
+
+def test_adding_a_case_runs_only_its_jobs_and_the_aggregates(tiny_run):
+    """Phantom_007 is annotated and drawn into the test split: no other case's job, no training."""
+    (tiny_run / "one_more.yaml").write_text("phantom:\n  n_cases: 7\n")
+    out = run_snakemake(tiny_run, "-n", "--configfile", "config/config.yaml", "one_more.yaml").stdout
+    cases = set(re.findall(r"wildcards: (?:run=\w+, )?case=([\w.-]+)", out))
+    assert cases == {"Phantom_007"}, cases
+    for rule in ("make_phantom", "ingest", "ingest_mask", "synthesize_volume", "split_cases", "image_quality_tables"):
+        assert rule in out, rule
     assert "train_gan_epoch" not in out and "init_gan" not in out
 
 

@@ -7,6 +7,8 @@ segmentation runs K-fold CV over the validation cases minus multifocal ones, tes
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 
@@ -40,16 +42,24 @@ def duke_splits(cases: pd.DataFrame, sheet: pd.DataFrame) -> tuple[pd.DataFrame,
     return synthesis, segmentation
 
 
+def _unit(seed: int, case: str, purpose: str) -> float:
+    """A uniform number in [0, 1) fixed by (seed, case, purpose): no other case can change it."""
+    digest = hashlib.sha256(f"{seed}:{case}:{purpose}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
 def generated_splits(
     cases: pd.DataFrame, test_fraction: float, n_folds: int, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A deterministic split of the Duke shape for any cohort."""
-    rng = np.random.default_rng(seed)
+    """A deterministic split of the Duke shape for any cohort.
+
+    Each annotated case goes to test when its own hash-drawn number is below ``test_fraction``,
+    so adding cases never moves existing ones between train, validation and test (a small cohort
+    can draw no test case: ``check_splits`` warns). CV folds are dealt round-robin in hash order
+    over the validation cases minus multifocal ones.
+    """
     masked = [c for c, m in zip(cases["case_id"], cases["has_mask"]) if m]
-    order = list(rng.permutation(masked))
-    n_test = int(round(test_fraction * len(masked))) if len(masked) > 1 else 0
-    n_test = max(1, n_test) if len(masked) > 1 and test_fraction > 0 else n_test
-    test = set(order[:n_test])
+    test = {c for c in masked if _unit(seed, c, "test") < test_fraction}
     split = {c: ("test" if c in test else "val") if m else "train" for c, m in zip(cases["case_id"], cases["has_mask"])}
     multifocal = dict(zip(cases["case_id"], cases["multifocal"]))
     synthesis = pd.DataFrame(
@@ -60,7 +70,7 @@ def generated_splits(
             "multifocal": [multifocal[c] for c in cases["case_id"]],
         }
     )
-    cv = [c for c in order[n_test:] if not multifocal[c]]
+    cv = sorted((c for c in masked if c not in test and not multifocal[c]), key=lambda c: _unit(seed, c, "fold"))
     folds = {c: i % n_folds for i, c in enumerate(cv)}
     role = []
     for c in cases["case_id"]:

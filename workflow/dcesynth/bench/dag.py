@@ -1,0 +1,83 @@
+"""Benchmark of the DAG at Duke scale: dry run and up-to-date no-op run on 922 cases.
+
+    python -m dcesynth.bench.dag --cases 922
+
+Builds a Duke-shaped tree in a temporary folder (case folders named as in the Duke split sheet,
+each with placeholder DCE series folders: enough for a dry run, which reads no DICOM), then times
+``snakemake -n --configfile config/duke.yaml site.yaml``. It then creates every output as an
+empty file, lets ``snakemake --touch`` order their times, and times a dry run and a real
+``--cores 1`` run that find nothing to do. Baseline in the same run: the dry run of a 10-case tree,
+so the ratio shows how the parse and DAG cost grows with the cohort.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def make_tree(root: Path, ids: list[str], post_phases: int = 1) -> None:
+    for case in ids:
+        study = root / "dicom" / case / "01-01-1990-NA-MRI BREAST BILATERAL W  WO-12345"
+        for k, name in enumerate(["ax dyn pre"] + [f"ax dyn {k}st pass" for k in range(1, post_phases + 1)]):
+            (study / f"{3 + k}.000000-{name}-1000{k}").mkdir(parents=True, exist_ok=True)
+    (root / "masks").mkdir(exist_ok=True)
+
+
+def snakemake(workdir: Path, *args: str) -> tuple[float, str]:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+           "--configfile", str(REPO / "config" / "duke.yaml"), str(workdir / "site.yaml"), *args]  # fmt: skip
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"snakemake {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+    return time.perf_counter() - t, proc.stdout + proc.stderr
+
+
+def workdir_for(root: Path, ids: list[str]) -> Path:
+    make_tree(root, ids)
+    wd = root / "wd"
+    (wd / "config").mkdir(parents=True, exist_ok=True)
+    (wd / "config" / "config.yaml").write_text((REPO / "config" / "config.yaml").read_text())
+    (wd / "site.yaml").write_text(f"data:\n  root: {root / 'dicom'}\n  mask_pattern: {root / 'masks'}/{{case}}.nii.gz\n")
+    return wd
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cases", type=int, default=922)
+    args = ap.parse_args(argv)
+    with open(REPO / "resources" / "duke_split.tsv") as fh:
+        ids = [r["case_id"] for r in csv.DictReader(fh, delimiter="\t")][: args.cases]
+    with tempfile.TemporaryDirectory() as tmp:
+        small = workdir_for(Path(tmp) / "small", ids[:10])
+        t_small, _ = snakemake(small, "-n", "--quiet", "rules")
+        wd = workdir_for(Path(tmp) / "full", ids)
+        t_dry, out = snakemake(wd, "-n", "--quiet", "rules")
+        total = re.search(r"^total\s+(\d+)", out, re.M)
+        _, summary = snakemake(wd, "--summary")
+        for line in summary.splitlines()[1:]:
+            path = line.split("\t")[0]
+            if path and not path.startswith(("/", "Building", "Assuming")) and "\t" in line:
+                p = wd / path
+                p.parent.mkdir(parents=True, exist_ok=True)
+                p.touch()
+        snakemake(wd, "--touch", "--cores", "1", "--quiet", "all")
+        t_noop_dry, out_noop = snakemake(wd, "-n")
+        t_noop, _ = snakemake(wd, "--cores", "1")
+    print(f"cases={len(ids)} jobs={total.group(1) if total else '?'}")
+    print(f"dry_run_s={t_dry:.1f} dry_run_10_cases_s={t_small:.1f} ratio={t_dry / t_small:.1f}")
+    print(f"noop_dry_run_s={t_noop_dry:.1f} noop_run_s={t_noop:.1f} "
+          f"nothing_to_do={'Nothing to be done' in out_noop}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
