@@ -15,7 +15,7 @@ from torch.nn import functional as F
 from dcesynth.errors import ConfigError, InputError
 from dcesynth.gan import build_discriminator, build_generator, load_generator, translate
 from dcesynth.gan import train as T
-from dcesynth.gan.data import SlicePairs, files_by_case
+from dcesynth.gan.data import SlicePairs, files_by_case, read_manifest, write_manifest
 from dcesynth.gan.losses import VGGLoss, feature_matching_loss, lsgan_loss
 from dcesynth.gan.networks import infer_generator_options
 from conftest import default_config, deep_update, TINY
@@ -170,3 +170,11 @@ def test_changed_model_shape_is_refused(tmp_path, slice_files):
     pairs = SlicePairs(slice_files, "pre", ["post1"], 3)
     with pytest.raises(ConfigError, match="start a new run name"):
         T.train_epoch(tmp_path / "e0.pt", tmp_path / "e1.pt", tmp_path / "l.tsv", pairs, gan_cfg(generator={"ngf": 8}), 1)
+
+
+def test_manifest_round_trip(tmp_path, slice_files):
+    paths = [p for case in slice_files.values() for p in case.values()]
+    assert write_manifest(paths, tmp_path / "pairs.tsv") == len(paths)
+    assert read_manifest(tmp_path / "pairs.tsv") == slice_files
+    table = (tmp_path / "pairs.tsv").read_text().splitlines()
+    assert table[0].split("\t") == ["case_id", "seq", "path", "n_slices"] and table[1].endswith("\t5")

@@ -4,9 +4,7 @@
 rule evaluate_epoch:
     input:
         generator="results/gan/{run}/generator/epoch_{epoch}.pt",
-        slices=expand(
-            "results/slices/{case}/{seq}.npy", case=cases_in("val"), seq=GAN_SEQS
-        ),
+        pairs="results/gan/{run}/pairs/val.tsv",
     output:
         "results/metrics/{run}/val/epoch_{epoch}.tsv",
     log:

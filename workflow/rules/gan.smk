@@ -1,6 +1,25 @@
 # pix2pixHD: one job per training epoch (epoch e from e-1), generator exports, loss log, preview.
 
 
+rule list_slice_pairs:
+    input:
+        lambda wildcards: expand(
+            "results/slices/{case}/{seq}.npy",
+            case=cases_in(wildcards.split),
+            seq=GAN_SEQS,
+        ),
+    output:
+        "results/gan/{run}/pairs/{split}.tsv",
+    log:
+        "logs/list_slice_pairs/{run}/{split}.log",
+    wildcard_constraints:
+        split="train|val|test",
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/list_slice_pairs.py"
+
+
 rule init_gan:
     output:
         temp("results/gan/{run}/state/epoch_0.pt"),
@@ -17,9 +36,9 @@ rule init_gan:
 rule train_gan_epoch:
     input:
         state=previous_state,
-        slices=expand(
-            "results/slices/{case}/{seq}.npy", case=cases_in("train"), seq=GAN_SEQS
-        ),
+        # one manifest of the training slice arrays instead of every array per epoch: a Duke-size
+        # chain of 200 epochs would otherwise resolve 200 x 1336 inputs when the DAG is built
+        pairs="results/gan/{run}/pairs/train.tsv",
     output:
         state=temp("results/gan/{run}/state/epoch_{epoch}.pt"),
         losses="results/gan/{run}/losses/epoch_{epoch}.tsv",

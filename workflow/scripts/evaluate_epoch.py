@@ -3,11 +3,11 @@ from dcesynth import logs
 log = logs.from_snakemake(snakemake)
 
 from dcesynth.evaluation import evaluate_generator
-from dcesynth.gan.data import files_by_case
+from dcesynth.gan.data import read_manifest
 
 p = snakemake.params
 table = evaluate_generator(
-    snakemake.input.generator, files_by_case(snakemake.input.slices), p.source, p.target, p.metrics,
+    snakemake.input.generator, read_manifest(snakemake.input.pairs), p.source, p.target, p.metrics,
     snakemake.output[0], device=p.device, threads=snakemake.threads,
 )  # fmt: skip
 log.info("epoch %s:\n%s", snakemake.wildcards.epoch, table.to_string(index=False))

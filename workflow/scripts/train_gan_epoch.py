@@ -2,11 +2,11 @@ from dcesynth import logs
 
 log = logs.from_snakemake(snakemake)
 
-from dcesynth.gan.data import SlicePairs, files_by_case
+from dcesynth.gan.data import SlicePairs, read_manifest
 from dcesynth.gan.train import train_epoch
 
 cfg = snakemake.params.train
-files = files_by_case(snakemake.input.slices)
+files = read_manifest(snakemake.input.pairs)
 pairs = SlicePairs(files, cfg["source"], cfg["targets"], cfg["channels"])
 log.info("epoch %s: %d training pairs from %d cases", snakemake.wildcards.epoch, len(pairs), len(files))
 train_epoch(

@@ -83,3 +83,26 @@ def files_by_case(paths: list[str | Path]) -> dict[str, dict[str, str]]:
     for p in map(Path, paths):
         out.setdefault(p.parent.name, {})[p.stem] = str(p)
     return out
+
+
+def write_manifest(paths: list[str | Path], out: str | Path) -> int:
+    """A TSV of slice arrays (case_id, seq, path, n_slices): one input for a chain of jobs."""
+    import pandas as pd
+
+    from ..io import write_table
+
+    rows = [
+        {"case_id": Path(p).parent.name, "seq": Path(p).stem, "path": str(p),
+         "n_slices": int(np.load(p, mmap_mode="r").shape[0])}
+        for p in paths
+    ]  # fmt: skip
+    write_table(pd.DataFrame(rows, columns=["case_id", "seq", "path", "n_slices"]), out)
+    return len(rows)
+
+
+def read_manifest(path: str | Path) -> dict[str, dict[str, str]]:
+    """``{case: {seq: path}}`` from a manifest written by ``write_manifest``."""
+    import pandas as pd
+
+    table = pd.read_csv(path, sep="\t", dtype=str)
+    return files_by_case(table["path"].tolist())

@@ -1,0 +1,8 @@
+from dcesynth import logs
+
+log = logs.from_snakemake(snakemake)
+
+from dcesynth.gan.data import write_manifest
+
+n = write_manifest(snakemake.input, snakemake.output[0])
+log.info("%d slice arrays listed", n)
