@@ -10,7 +10,6 @@ import csv
 import numpy as np
 import pytest
 import torch
-from torch.nn import functional as F
 
 from dcesynth.errors import ConfigError, InputError
 from dcesynth.gan import build_discriminator, build_generator, load_generator, translate

@@ -2,7 +2,6 @@ from dcesynth import logs
 
 log = logs.from_snakemake(snakemake)
 
-import shutil
 from pathlib import Path
 
 from dcesynth.evaluation import quality_table, read_paper_table, tumour_region_table
