@@ -67,3 +67,14 @@ def test_case_table_from_dicom_root_and_sheet(tmp_path):
     cfg["data"]["cases"] = None
     with pytest.raises(ConfigError, match="data.root: .*nowhere is not a folder"):
         cohort.case_table(cfg)
+
+
+def test_nifti_sheet_needs_sequence_columns(tmp_path):
+    sheet = tmp_path / "cases.tsv"
+    sheet.write_text("case_id\tpre\tpost1\nN1\ta.nii.gz\tb.nii.gz\n")
+    cfg = default_config()
+    cfg["data"].update(source="nifti", cases=str(sheet), post_phases=2, mask_pattern=None)
+    with pytest.raises(ConfigError, match=r"needs columns \['post2'\]"):
+        cohort.case_table(cfg)
+    cfg["data"]["post_phases"] = 1
+    assert cohort.case_table(cfg)["pre"].tolist() == ["a.nii.gz"]

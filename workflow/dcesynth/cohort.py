@@ -76,6 +76,9 @@ def case_table(config: dict[str, Any]) -> pd.DataFrame:
                 )
         else:
             df["case_dir"] = ""
+            missing_cols = [c for c in sequences(data["post_phases"]) if c not in df.columns]
+            if missing_cols:
+                raise ConfigError(f"data.cases: the nifti source needs columns {missing_cols} in {sheet}")
         if "mask" not in df.columns:
             df["mask"] = ""
         if "multifocal" not in df.columns:
