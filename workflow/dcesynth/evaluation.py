@@ -6,7 +6,6 @@ seeded untrained network and every output row says so (``source`` column), ``off
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from pathlib import Path
@@ -19,10 +18,10 @@ from torch.nn import functional as F
 
 from . import metrics as M
 from .errors import ConfigError
-from .gan.infer import translate
 from .gan.losses import sha256
 from .gan.train import load_generator, resolve_device
 from .io import atomic_path, write_json, write_table
+from .synthesis import synthetic_stacks
 
 log = logging.getLogger("dcesynth")
 
@@ -126,8 +125,12 @@ def evaluate_generator(
     out_table: str | Path,
     device: str = "auto",
     threads: int = 1,
+    n_targets: int = 1,
 ) -> pd.DataFrame:
-    """Metrics of one generator on a seeded sample of validation pairs (``metrics`` config)."""
+    """Metrics of one generator on a seeded sample of validation pairs (``metrics`` config).
+
+    ``target`` is the first of the model's ``n_targets`` phases (a multi-phase model is scored
+    on its first output channel)."""
     torch.set_num_threads(max(1, int(threads)))
     dev = resolve_device(device)
     G = load_generator(generator_path, device=dev)
@@ -135,7 +138,7 @@ def evaluate_generator(
     sample = sample_slices(files, source, max(n_pix or 0, n_fid or 0) or None, int(cfg["seed"]))
     pre = gather(files, source, sample)
     real = gather(files, target, sample)
-    fake = np.rint(translate(G, pre, int(cfg["batch_size"])).astype(np.float32).mean(1)).astype(np.uint8)
+    fake = synthetic_stacks(G, pre, n_targets, int(cfg["batch_size"]))[0]
     rows = _rows(M.pixel_metrics(real[:n_pix], fake[:n_pix], int(cfg["batch_size"]), cfg["normalize_per_image"]))
     extractor = fid_extractor(cfg["fid_imagenet"])
     if extractor is not None:
@@ -209,9 +212,6 @@ def plot_epochs(table: pd.DataFrame, same_metrics: list[str], best: int, out_png
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
 
-
-def read_best(path: str | Path) -> int:
-    return int(json.loads(Path(path).read_text())["epoch"])
 
 
 # --------------------------------------------------------------------------------------------

@@ -34,10 +34,6 @@ def view(arr: np.ndarray, spacing_zyx, centre, name: str) -> tuple[np.ndarray, f
     raise ValueError(name)
 
 
-def _views(arr, spacing_zyx, centre):
-    return [view(arr, spacing_zyx, centre, n) for n in ("axial", "sagittal")]
-
-
 def mask_centre(mask: np.ndarray | None, shape) -> tuple[int, int, int]:
     if mask is not None and mask.any():
         return tuple(int(round(c)) for c in ndimage.center_of_mass(mask > 0))
@@ -66,11 +62,12 @@ def plot_cohort(cases: dict[str, dict[str, str]], out_png: str | Path) -> None:
         panels[cols[-2]] = np.clip(arrs["post1"] - arrs["pre"], 0, None)
         panels["mask"] = mask if mask is not None else np.zeros_like(arrs["pre"])
         for c, name in enumerate(cols):
-            for v, (view, aspect) in enumerate(_views(panels[name], spacing, centre)):
+            for v, plane in enumerate(("axial", "sagittal")):
+                img, aspect = view(panels[name], spacing, centre, plane)
                 ax = axes[2 * r + v, c]
-                _panel(ax, view, aspect, 1 if name == "mask" else vmax, name if r == 0 and v == 0 else None)
+                _panel(ax, img, aspect, 1 if name == "mask" else vmax, name if r == 0 and v == 0 else None)
                 if c == 0:
-                    ax.set_ylabel(f"{case}\n{'axial' if v == 0 else 'sagittal'}", fontsize=7)
+                    ax.set_ylabel(f"{case}\n{plane}", fontsize=7)
         if mask is None:
             axes[2 * r, len(cols) - 1].text(0.5, 0.5, "no mask", ha="center", va="center", color="w",
                                            transform=axes[2 * r, len(cols) - 1].transAxes)

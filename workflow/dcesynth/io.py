@@ -69,16 +69,6 @@ def write_table(df, path: str | Path) -> None:
         df.to_csv(tmp, sep="\t", index=False)
 
 
-def geometry(image: sitk.Image) -> dict[str, list[float] | list[int]]:
-    """The geometry that must survive every stage: size, spacing, origin, direction."""
-    return {
-        "size": list(image.GetSize()),
-        "spacing": list(image.GetSpacing()),
-        "origin": list(image.GetOrigin()),
-        "direction": list(image.GetDirection()),
-    }
-
-
 def geometry_mismatch(a: sitk.Image, b: sitk.Image, rtol: float = 1e-4, atol_mm: float = 1e-3) -> str | None:
     """Describe how the grids of ``a`` and ``b`` differ, or return None when they agree."""
     if a.GetSize() != b.GetSize():

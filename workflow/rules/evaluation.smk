@@ -20,6 +20,7 @@ rule evaluate_epoch:
         metrics=config["metrics"],
         source=GAN["source"],
         target=GAN["targets"][0],
+        n_targets=len(GAN["targets"]),
         device=config["device"],
     script:
         "../scripts/evaluate_epoch.py"

@@ -23,7 +23,5 @@ rule plot_cohort:
         "../../envs/imaging.yaml"
     params:
         cases=example_cases(),
-        seqs=SEQS,
-        masked=MASKED,
     script:
         "../scripts/plot_cohort.py"

@@ -2,12 +2,12 @@ from dcesynth import logs
 
 log = logs.from_snakemake(snakemake)
 
+from pathlib import Path
+
 from dcesynth.figures import plot_cohort
 
-p = snakemake.params
-cases = {
-    case: {**{seq: f"results/nifti/{case}/{seq}.nii.gz" for seq in p.seqs},
-           "mask": f"results/nifti/{case}/mask.nii.gz" if case in p.masked else ""}
-    for case in p.cases
-}
-plot_cohort(cases, snakemake.output[0])
+# results/nifti/{case}/{seq}.nii.gz, in the order of params.cases; cases without a mask get ""
+by_case = {case: {"mask": ""} for case in snakemake.params.cases}
+for path in [*snakemake.input.volumes, *snakemake.input.masks]:
+    by_case[Path(path).parent.name][Path(path).name.removesuffix(".nii.gz")] = path
+plot_cohort(by_case, snakemake.output[0])
