@@ -19,6 +19,7 @@ include: "workflow/rules/gan.smk"
 include: "workflow/rules/synthesis.smk"
 include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/segmentation.smk"
 
 
 rule all:

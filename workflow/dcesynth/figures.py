@@ -164,3 +164,21 @@ def _save(fig, out_png) -> None:
     with atomic_path(out_png) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
+
+
+def plot_segmentation(table, out_png: str | Path) -> None:
+    """Dice per experiment row (Tables 2 and 3): this run's fold ensemble beside the paper's value."""
+    labels = [f"{r.experiment}: {r.train_on}\n→ {r.test_on}" for r in table.itertuples()]
+    y = np.arange(len(table))
+    fig, ax = plt.subplots(figsize=(7.5, 0.42 * len(table) + 1.4))
+    ax.barh(y - 0.2, table["dice"], height=0.4, color="tab:blue", label=f"this run ({table['cohort'].iloc[0]})",
+            xerr=table["dice_sd"].fillna(0), error_kw={"elinewidth": 0.8})
+    ax.barh(y + 0.2, table["paper_dice"], height=0.4, color="tab:grey", label="paper (Duke)")
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("Dice (mean over test cases; bars: sd)")
+    ax.legend(loc="lower right", fontsize=7)
+    ax.set_title("Tumour segmentation: nnU-Net fold ensemble per training set and test domain", fontsize=9)
+    fig.tight_layout()
+    _save(fig, out_png)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from dcesynth import cohort, splits
+from dcesynth import cohort, segmentation, splits
 from dcesynth.errors import ConfigError
 
 validate(config, schema="../../config/schema/config.schema.yaml")
@@ -208,4 +208,88 @@ def all_outputs():
         "results/splits/segmentation.tsv",
         "results/figures/cohort.png",
         *gan_outputs(),
+        *segmentation_outputs(),
+    ]
+
+
+# Tumour segmentation (nnU-Net): scenarios, the CV and test cases, and nnU-Net's folder names.
+SEG = config["segmentation"]
+try:
+    segmentation.check_scenarios(SEG["scenarios"])
+except ConfigError as exc:
+    raise WorkflowError(f"Configuration error: {exc}") from None
+SEG_CV = SEGMENTATION.loc[SEGMENTATION["role"] == "cv", ["case_id", "fold"]].astype(
+    {"fold": int}
+)
+SEG_TEST = SEGMENTATION.loc[SEGMENTATION["role"] == "test", "case_id"].tolist()
+SEG_FOLDS = list(range(config["splits"]["n_folds"]))
+SEG_PAIRS = [(s, d) for s, spec in SEG["scenarios"].items() for d in spec["test_on"]]
+SEG_MODEL = f"{SEG['trainer']}__{SEG['plans']}__{SEG['configuration']}"
+SEG_IMAGES = {
+    "real_pre": f"results/{SLICE_STAGE}/{{case}}/{GAN['source']}.nii.gz",
+    "real_post": f"results/{SLICE_STAGE}/{{case}}/{GAN['targets'][0]}.nii.gz",
+    "syn_post": f"results/synthetic/{{run}}/{{case}}/{GAN['targets'][0]}.nii.gz",
+    "label": "results/nifti/{case}/mask.nii.gz",
+}
+
+
+wildcard_constraints:
+    scenario="|".join(re.escape(s) for s in SEG["scenarios"]),
+    domain="|".join(segmentation.TEST_DOMAINS),
+    image="|".join([*segmentation.SOURCES, segmentation.LABEL]),
+    dataset=r"Dataset\d{3}_\w+",
+    model=re.escape(SEG_MODEL),
+    fold=r"\d+",
+
+
+def nnunet_dataset_name(scenario):
+    return segmentation.dataset_name(SEG["scenarios"][scenario]["id"], scenario)
+
+
+def nnunet_model_dir(run, scenario):
+    return f"results/segmentation/{run}/{scenario}/nnUNet_results/{nnunet_dataset_name(scenario)}/{SEG_MODEL}"
+
+
+def nnunet_checkpoints(wildcards):
+    model = nnunet_model_dir(wildcards.run, wildcards.scenario)
+    return [f"{model}/fold_{f}/checkpoint_final.pth" for f in SEG_FOLDS]
+
+
+def crop_input(wildcards):
+    source = SEG_IMAGES[wildcards.image].format(case=wildcards.case, run=wildcards.run)
+    return {"image": source, "mask": f"results/nifti/{wildcards.case}/mask.nii.gz"}
+
+
+def crop_path(run, case, image):
+    return f"results/segmentation/{run}/crops/{case}/{image}.nii.gz"
+
+
+def nnunet_dataset_input(wildcards):
+    """Crops of the CV cases in the scenario's sources (+ labels), and the test cases' crops."""
+    run, sources = wildcards.run, segmentation.scenario_sources(wildcards.scenario)
+    cv = SEG_CV["case_id"].tolist()
+    return {
+        "images": [crop_path(run, c, s) for c in cv for s in sources],
+        "labels": [crop_path(run, c, segmentation.LABEL) for c in cv],
+        "tests": [
+            crop_path(run, c, d)
+            for d in SEG["scenarios"][wildcards.scenario]["test_on"]
+            for c in SEG_TEST
+        ],
+    }
+
+
+def segmentation_metric_tables(wildcards):
+    return [
+        f"results/segmentation/{wildcards.run}/{s}/metrics_{d}.tsv"
+        for s, d in SEG_PAIRS
+    ]
+
+
+def segmentation_outputs():
+    if not SEG["enabled"]:
+        return []
+    return [
+        f"results/tables/{RUN}/segmentation.tsv",
+        f"results/figures/{RUN}/segmentation_dice.png",
     ]

@@ -1,0 +1,173 @@
+"""Unit tests of the segmentation stage: breast crops, nnU-Net folds, HD95, scenario checks, tables."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+from scipy import ndimage
+
+from dcesynth import segmentation
+from dcesynth.errors import ConfigError, InputError
+
+
+def _volume(direction=None, origin=(-120.0, 35.5, -60.0), spacing=(0.8, 0.7, 2.5), tumour_x=(40, 48)):
+    """An oblique 64x40x12 volume with a tumour box in one breast, and its mask."""
+    arr = np.random.default_rng(0).normal(100, 10, (12, 40, 64)).astype(np.float32)
+    mask = np.zeros(arr.shape, np.uint8)
+    mask[4:8, 15:22, tumour_x[0]:tumour_x[1]] = 1
+    arr[mask > 0] += 200
+    img, msk = sitk.GetImageFromArray(arr), sitk.GetImageFromArray(mask)
+    for im in (img, msk):
+        im.SetSpacing(spacing)
+        im.SetOrigin(origin)
+        if direction is not None:
+            im.SetDirection(direction)
+    return img, msk
+
+
+def _physical_centre(mask: sitk.Image) -> np.ndarray:
+    com_zyx = ndimage.center_of_mass(sitk.GetArrayFromImage(mask) > 0)
+    return np.array(mask.TransformContinuousIndexToPhysicalPoint([float(c) for c in com_zyx[::-1]]))
+
+
+def _rotation(deg):
+    t = np.deg2rad(deg)
+    return (np.cos(t), -np.sin(t), 0.0, np.sin(t), np.cos(t), 0.0, 0.0, 0.0, 1.0)
+
+
+@pytest.mark.parametrize("direction", [None, _rotation(12)])
+@pytest.mark.parametrize("tumour_x", [(40, 48), (5, 12)])
+def test_crop_keeps_physical_position_of_tumour(direction, tumour_x):
+    img, msk = _volume(direction, tumour_x=tumour_x)
+    crop_img = segmentation.crop_breast(img, msk)
+    crop_msk = segmentation.crop_breast(msk, msk, label=True)
+    assert crop_img.GetSize() == (32, 40, 12)  # one half, left-right
+    assert sitk.GetArrayViewFromImage(crop_msk).sum() == sitk.GetArrayViewFromImage(msk).sum()
+    np.testing.assert_allclose(_physical_centre(crop_msk), _physical_centre(msk), atol=1e-6)
+    # a voxel of the crop holds the intensity the uncropped image has at the same physical point
+    point = crop_img.TransformIndexToPhysicalPoint((3, 17, 5))
+    assert crop_img[3, 17, 5] == pytest.approx(img[img.TransformPhysicalPointToIndex(point)])
+    if tumour_x[0] > 32:
+        assert crop_img.GetOrigin() != img.GetOrigin()  # the reference code's defect: origin kept
+
+
+def test_crop_resampled_to_isotropic_keeps_tumour_position():
+    img, msk = _volume()
+    crop = segmentation.crop_breast(msk, msk, resample_mm=1.0, label=True)
+    assert crop.GetSpacing() == (1.0, 1.0, 1.0)
+    assert crop.GetSize() == (round(32 * 0.8), round(40 * 0.7), round(12 * 2.5))
+    # nearest-neighbour resampling moves the centre by at most about half a source voxel
+    assert np.abs(_physical_centre(crop) - _physical_centre(msk)).max() < 1.3
+    assert set(np.unique(sitk.GetArrayViewFromImage(crop))) == {0, 1}
+
+
+def test_crop_refuses_empty_mask_and_other_grid():
+    img, msk = _volume()
+    empty = sitk.Image(msk.GetSize(), sitk.sitkUInt8)
+    empty.CopyInformation(msk)
+    with pytest.raises(InputError, match="mask is empty"):
+        segmentation.crop_breast(img, empty, case="C1")
+    moved = sitk.Image(msk)
+    moved.SetOrigin((0.0, 0.0, 0.0))
+    with pytest.raises(InputError, match="grids differ"):
+        segmentation.crop_breast(img, moved, case="C1")
+
+
+def test_fold_splits_keep_every_copy_of_a_case_in_its_fold():
+    cv = pd.DataFrame({"case_id": [f"C{i}" for i in range(7)], "fold": [0, 1, 2, 0, 1, 2, 0]})
+    sources = ["real_pre", "syn_post"]
+    splits = segmentation.fold_splits(cv, sources, 3)
+    assert len(splits) == 3
+    for k, fold in enumerate(splits):
+        train_cases = {i.split("__")[0] for i in fold["train"]}
+        val_cases = {i.split("__")[0] for i in fold["val"]}
+        assert not train_cases & val_cases
+        assert val_cases == set(cv.loc[cv["fold"] == k, "case_id"])
+        assert train_cases | val_cases == set(cv["case_id"])
+        assert len(fold["train"]) == 2 * len(train_cases) and len(fold["val"]) == 2 * len(val_cases)
+    with pytest.raises(ConfigError, match="fold 3"):
+        segmentation.fold_splits(cv, sources, 4)
+
+
+def test_hd95_hand_computed():
+    a = np.zeros((5, 20, 20), bool)
+    b = np.zeros_like(a)
+    a[:, 5, :] = True  # two parallel planes 4 rows apart: every surface distance is 4 rows
+    b[:, 9, :] = True
+    assert segmentation.hd95(a, b, (3.0, 0.5, 0.5)) == pytest.approx(2.0)
+    assert segmentation.hd95(a, a, (3.0, 0.5, 0.5)) == 0.0
+    c = np.zeros_like(a)
+    c[1, 5, 5] = True
+    d = np.zeros_like(a)
+    d[4, 5, 9] = True  # single voxels: 3 slices of 3 mm and 4 columns of 0.5 mm apart
+    assert segmentation.hd95(c, d, (3.0, 0.5, 0.5)) == pytest.approx(np.hypot(9.0, 2.0))
+    assert np.isnan(segmentation.hd95(c, np.zeros_like(c), (1, 1, 1)))
+
+
+def test_case_metrics_dice_from_nnunet(tmp_path):
+    ref = np.zeros((6, 10, 10), np.uint8)
+    ref[2:4, 2:6, 2:6] = 1  # 32 voxels
+    pred = np.zeros_like(ref)
+    pred[2:4, 2:6, 4:8] = 1  # 32 voxels, 16 shared
+    for name, arr in (("ref", ref), ("pred", pred)):
+        im = sitk.GetImageFromArray(arr)
+        im.SetSpacing((1.0, 1.0, 2.0))
+        sitk.WriteImage(im, str(tmp_path / f"{name}.nii.gz"))
+    m = segmentation.case_metrics(tmp_path / "ref.nii.gz", tmp_path / "pred.nii.gz")
+    assert m["dice"] == pytest.approx(2 * 16 / 64)
+    assert m["tumour_voxels"] == 32 and m["predicted_voxels"] == 32
+    assert m["hd95_mm"] == pytest.approx(2.0)
+
+
+def test_scenarios_are_checked():
+    segmentation.check_scenarios({"real_pre+syn_post": {"id": 502, "test_on": ["real_post"]}})
+    assert segmentation.scenario_sources("real_post+real_pre+syn_post") == ["real_post", "real_pre", "syn_post"]
+    assert segmentation.dataset_name(7, "real_pre+syn_post") == "Dataset007_real_pre_plus_syn_post"
+    with pytest.raises(ConfigError, match="real_pst"):
+        segmentation.check_scenarios({"real_pst": {"id": 1, "test_on": ["real_pre"]}})
+    with pytest.raises(ConfigError, match="share dataset id"):
+        segmentation.check_scenarios({"real_pre": {"id": 1, "test_on": ["real_pre"]}, "syn_post": {"id": 1, "test_on": ["real_pre"]}})
+    with pytest.raises(ConfigError, match="syn_post"):
+        segmentation.check_scenarios({"real_pre": {"id": 1, "test_on": ["syn_post"]}})
+
+
+def test_segmentation_table_follows_paper_rows(shared):
+    paper = pd.read_csv(shared / "data" / "paper_segmentation_dice.tsv", sep="\t")
+    scenarios = {"real_pre": {"id": 1}, "syn_post": {"id": 3}, "real_post+real_pre": {"id": 6}}
+    rows = []
+    for s, d in [("real_pre", "real_pre"), ("real_pre", "real_post"), ("syn_post", "real_pre"), ("syn_post", "real_post"),
+                 ("real_post+real_pre", "real_pre")]:
+        for case, dice in (("A", 0.5), ("B", 0.7)):
+            rows.append({"scenario": s, "test_on": d, "case_id": case, "dice": dice, "hd95_mm": 3.0})
+    table = segmentation.segmentation_table(pd.DataFrame(rows), paper, scenarios, "phantom")
+    # syn_post on real_post is in two paper blocks (2 and 3), syn_post on real_pre in blocks 1 and 4
+    assert list(zip(table["experiment"], table["train_on"], table["test_on"])) == [
+        ("1", "real_pre", "real_pre"), ("1", "syn_post", "real_pre"), ("2", "real_pre", "real_post"),
+        ("2", "syn_post", "real_post"), ("3", "syn_post", "real_post"), ("4", "syn_post", "real_pre"),
+        ("extra", "real_post+real_pre", "real_pre"),
+    ]
+    assert table["dice"].tolist() == pytest.approx([0.6] * 7)
+    assert table.loc[0, "paper_dice"] == pytest.approx(0.569)
+    assert np.isnan(table["paper_dice"].iloc[-1])
+    assert (table["n_cases"] == 2).all() and (table["cohort"] == "phantom").all()
+
+
+def test_raw_dataset_layout(tmp_path):
+    img, msk = _volume()
+    sitk.WriteImage(img, str(tmp_path / "img.nii.gz"))
+    sitk.WriteImage(msk, str(tmp_path / "lab.nii.gz"))
+    i, lab = str(tmp_path / "img.nii.gz"), str(tmp_path / "lab.nii.gz")
+    training = {("C1", "real_pre"): (i, lab), ("C1", "syn_post"): (i, lab), ("C2", "real_pre"): (i, lab)}
+    meta = segmentation.write_raw_dataset(tmp_path / "raw" / "Dataset001_x", training, {"real_post": {"T1": i}}, "MRI", "d")
+    root = tmp_path / "raw" / "Dataset001_x"
+    assert sorted(p.name for p in (root / "imagesTr").iterdir()) == [
+        "C1__real_pre_0000.nii.gz", "C1__syn_post_0000.nii.gz", "C2__real_pre_0000.nii.gz"]
+    assert sorted(p.name for p in (root / "labelsTr").iterdir()) == [
+        "C1__real_pre.nii.gz", "C1__syn_post.nii.gz", "C2__real_pre.nii.gz"]
+    assert [p.name for p in (root / "imagesTs_real_post").iterdir()] == ["T1_0000.nii.gz"]
+    assert json.loads((root / "dataset.json").read_text()) == meta
+    assert meta["numTraining"] == 3 and meta["labels"] == {"background": 0, "tumour": 1}

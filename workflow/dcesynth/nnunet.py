@@ -1,0 +1,179 @@
+"""Driving nnU-Net v2 from rules: its folders, threads and device per job, and its own CLI and API.
+
+Each rule points ``nnUNet_raw``, ``nnUNet_preprocessed`` and ``nnUNet_results`` at one scenario's
+folder under ``results/segmentation/``, so scenarios never share nnU-Net state and can run in
+parallel. Thread counts follow the rule's ``threads`` (nnU-Net's own CLI would take every core).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+TRAINERS = Path(__file__).resolve().parent / "nnunet_trainers"
+
+log = logging.getLogger("dcesynth")
+
+
+def environment(root: str | Path, threads: int) -> dict[str, str]:
+    """Set (and return) nnU-Net's environment for one job rooted at ``root``."""
+    root = Path(root).resolve()
+    threads = max(1, int(threads))
+    env = {
+        "nnUNet_raw": str(root / "nnUNet_raw"),
+        "nnUNet_preprocessed": str(root / "nnUNet_preprocessed"),
+        "nnUNet_results": str(root / "nnUNet_results"),
+        "nnUNet_extTrainer": str(TRAINERS),
+        # data augmentation workers beside the main process: none on one thread
+        "nnUNet_n_proc_DA": str(threads - 1),
+        "nnUNet_def_n_proc": str(threads),
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+        "nnUNet_compile": "false",
+    }
+    os.environ.update(env)
+    return env
+
+
+def torch_device(device: str):
+    """The torch device for nnU-Net: ``auto`` is CUDA when available."""
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        from .errors import ConfigError
+
+        raise ConfigError("device: cuda, but torch sees no CUDA device on this node")
+    return torch.device(device)
+
+
+def _executable(name: str) -> str:
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        raise RuntimeError(f"{name} not found beside {sys.executable} or on PATH: is nnunetv2 installed?")
+    return found
+
+
+def run_cli(args: list[str], log_path: str | Path | None) -> None:
+    """Run one of nnU-Net's console commands, its output appended to the rule's log."""
+    cmd = [_executable(args[0]), *args[1:]]
+    log.info("running %s", " ".join(cmd))
+    sink = open(log_path, "a") if log_path else None  # noqa: SIM115
+    try:
+        proc = subprocess.run(cmd, stdout=sink, stderr=subprocess.STDOUT, env=os.environ.copy(), check=False)
+    finally:
+        if sink:
+            sink.close()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{args[0]} failed with exit code {proc.returncode}; its output is in the log above")
+
+
+def plan_and_preprocess(dataset_id: int, configuration: str, threads: int, log_path: str | Path | None) -> None:
+    """``nnUNetv2_plan_and_preprocess`` with its dataset integrity check."""
+    run_cli(
+        [
+            "nnUNetv2_plan_and_preprocess",
+            "-d", str(dataset_id),
+            "-c", configuration,
+            "--verify_dataset_integrity",
+            "-np", str(threads),
+            "-npfp", str(threads),
+            "--no_pbar",
+        ],
+        log_path,
+    )
+
+
+STAMP = ".dcesynth_inputs"
+
+
+def prepare_fold(fold_dir: str | Path, preprocessed: str | Path, dataset: str, trainer: str, configuration: str) -> bool:
+    """Make a fold folder ready; True when an interrupted run of the same inputs can be resumed.
+
+    The fold folder is stamped with a hash of what it was trained from (plans, dataset.json, folds,
+    trainer). A checkpoint left by a killed job resumes only under the same stamp; anything else in
+    the folder (another dataset, other plans) is cleared so that nothing stale is continued.
+    """
+    fold_dir = Path(fold_dir)
+    pre = Path(preprocessed) / dataset
+    h = hashlib.sha256(f"{trainer}:{configuration}".encode())
+    for name in ("nnUNetPlans.json", "dataset.json", "splits_final.json"):
+        f = pre / name
+        h.update(f.read_bytes() if f.exists() else b"")
+    stamp = h.hexdigest()
+    stamp_file = fold_dir / STAMP
+    if stamp_file.exists() and stamp_file.read_text().strip() == stamp and (fold_dir / "checkpoint_latest.pth").exists():
+        return True
+    if fold_dir.exists():
+        shutil.rmtree(fold_dir)
+    fold_dir.mkdir(parents=True)
+    stamp_file.write_text(stamp + "\n")
+    return False
+
+
+def _run_in_child(command: str, args: dict, log_path: str | Path | None) -> None:
+    """Run ``python -m dcesynth.nnunet <command>`` with its output in the log.
+
+    nnU-Net starts worker pools with the ``spawn`` method, which re-imports the parent's main
+    module: a Snakemake script (no ``__main__`` guard, no ``snakemake`` object in the child) cannot
+    be that module, so nnU-Net's API runs in a child process whose main module is this one.
+    """
+    cmd = [sys.executable, "-m", "dcesynth.nnunet", command, json.dumps(args)]
+    log.info("running nnU-Net %s: %s", command, json.dumps(args))
+    sink = open(log_path, "a") if log_path else None  # noqa: SIM115
+    try:
+        proc = subprocess.run(cmd, stdout=sink, stderr=subprocess.STDOUT, env=os.environ.copy(), check=False)
+    finally:
+        if sink:
+            sink.close()
+    if proc.returncode != 0:
+        raise RuntimeError(f"nnU-Net {command} failed with exit code {proc.returncode}; its output is in the log above")
+
+
+def train(dataset_id: int, configuration: str, fold: int, trainer: str, plans: str, threads: int, device: str,
+          resume: bool, log_path: str | Path | None = None) -> None:
+    """One fold with nnU-Net's ``run_training`` (the API behind ``nnUNetv2_train``)."""
+    _run_in_child("train", dict(dataset_id=dataset_id, configuration=configuration, fold=fold, trainer=trainer,
+                                plans=plans, threads=threads, device=device, resume=resume), log_path)
+
+
+def predict(model_dir: str | Path, folds: list[int], images: str | Path, out_dir: str | Path, threads: int,
+            device: str, tta: bool, step_size: float, log_path: str | Path | None = None) -> None:
+    """Ensemble of the folds on a folder of images with nnU-Net's ``nnUNetPredictor`` (no post-processing)."""
+    _run_in_child("predict", dict(model_dir=str(model_dir), folds=list(folds), images=str(images),
+                                  out_dir=str(out_dir), threads=threads, device=device, tta=tta,
+                                  step_size=step_size), log_path)
+
+
+def _train(dataset_id, configuration, fold, trainer, plans, threads, device, resume) -> None:
+    import torch
+    from nnunetv2.run.run_training import run_training
+
+    dev = torch_device(device)
+    torch.set_num_threads(int(threads) if dev.type == "cpu" else 1)
+    run_training(str(dataset_id), configuration, fold, trainer, plans, continue_training=resume, device=dev)
+
+
+def _predict(model_dir, folds, images, out_dir, threads, device, tta, step_size) -> None:
+    import torch
+    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+    dev = torch_device(device)
+    torch.set_num_threads(int(threads) if dev.type == "cpu" else 1)
+    predictor = nnUNetPredictor(tile_step_size=step_size, use_mirroring=tta, device=dev, allow_tqdm=False)
+    predictor.initialize_from_trained_model_folder(model_dir, use_folds=tuple(folds))
+    predictor.predict_from_files(images, out_dir, save_probabilities=False, overwrite=True,
+                                 num_processes_preprocessing=1, num_processes_segmentation_export=1)
+
+
+if __name__ == "__main__":
+    command, arguments = sys.argv[1], json.loads(sys.argv[2])
+    {"train": _train, "predict": _predict}[command](**arguments)

@@ -1,0 +1,265 @@
+"""Tumour segmentation experiments (the paper's Tables 2 and 3): breast crops, nnU-Net v2 raw
+datasets with patient-level folds, and the Dice / HD95 evaluation of the fold ensembles.
+
+nnU-Net itself is only driven (``dcesynth.nnunet``), never re-implemented here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk
+from scipy import ndimage
+
+from . import io
+from .errors import ConfigError, InputError
+
+# Images a training set can be made of, and the domains a model can be tested on.
+SOURCES = ("real_pre", "real_post", "syn_post")
+TEST_DOMAINS = ("real_pre", "real_post")
+LABEL = "label"
+
+
+def scenario_sources(name: str) -> list[str]:
+    """The training images of a scenario named like ``real_pre+syn_post``."""
+    parts = name.split("+")
+    bad = [p for p in parts if p not in SOURCES]
+    if bad or len(set(parts)) != len(parts) or not parts:
+        raise ConfigError(
+            f"segmentation.scenarios: '{name}' is not a '+'-joined set of {', '.join(SOURCES)}"
+        )
+    return parts
+
+
+def dataset_name(dataset_id: int, scenario: str) -> str:
+    """nnU-Net's folder name for a scenario's dataset, e.g. Dataset501_real_pre_plus_syn_post."""
+    return f"Dataset{int(dataset_id):03d}_{scenario.replace('+', '_plus_')}"
+
+
+def check_scenarios(scenarios: dict) -> None:
+    """Scenario names parse, test domains are known, and no two scenarios share a dataset id."""
+    ids: dict[int, str] = {}
+    for name, spec in scenarios.items():
+        scenario_sources(name)
+        for domain in spec["test_on"]:
+            if domain not in TEST_DOMAINS:
+                raise ConfigError(f"segmentation.scenarios.{name}.test_on: '{domain}' is not one of {', '.join(TEST_DOMAINS)}")
+        if spec["id"] in ids:
+            raise ConfigError(f"segmentation.scenarios: '{name}' and '{ids[spec['id']]}' share dataset id {spec['id']}")
+        ids[spec["id"]] = name
+
+
+# --- single-breast crop ------------------------------------------------------------------------------
+
+def left_right_axis(image: sitk.Image) -> int:
+    """The index axis (0 = x/columns) whose direction is closest to the patient's left-right axis."""
+    direction = np.asarray(image.GetDirection()).reshape(image.GetDimension(), image.GetDimension())
+    return int(np.argmax(np.abs(direction[0, :])))
+
+
+def tumour_half(mask: sitk.Image, case: str | None = None) -> tuple[list[int], list[int]]:
+    """Index and size of the half image (split left-right at the middle) holding the tumour's centre of mass."""
+    arr = sitk.GetArrayViewFromImage(mask)  # z, y, x
+    if not arr.any():
+        raise InputError(case, None, "the tumour mask is empty: the tumour side cannot be chosen", "check the mask file")
+    com_zyx = ndimage.center_of_mass(arr > 0)
+    axis = left_right_axis(mask)
+    com = com_zyx[::-1][axis]  # in index order x, y, z
+    size = list(mask.GetSize())
+    index = [0] * len(size)
+    half = size[axis] // 2
+    if com < half:
+        size[axis] = half
+    else:
+        index[axis] = half
+        size[axis] = size[axis] - half
+    return index, size
+
+
+def resample_isotropic(image: sitk.Image, spacing_mm: float, label: bool) -> sitk.Image:
+    """Resample onto a grid of ``spacing_mm`` voxels with the same origin and direction."""
+    old_size = np.asarray(image.GetSize())
+    old_spacing = np.asarray(image.GetSpacing())
+    new_size = np.maximum(1, np.round(old_size * old_spacing / spacing_mm)).astype(int)
+    interpolator = sitk.sitkNearestNeighbor if label else sitk.sitkLinear
+    return sitk.Resample(
+        image,
+        [int(s) for s in new_size],
+        sitk.Transform(),
+        interpolator,
+        image.GetOrigin(),
+        [float(spacing_mm)] * image.GetDimension(),
+        image.GetDirection(),
+        0,
+        image.GetPixelID(),
+    )
+
+
+def crop_breast(
+    image: sitk.Image, mask: sitk.Image, resample_mm: float | None = None, label: bool = False, case: str | None = None
+) -> sitk.Image:
+    """The tumour-side breast of ``image``; every voxel keeps its physical position.
+
+    ``RegionOfInterest`` moves the origin to the first kept voxel (the reference code kept the
+    uncropped origin, shifting the crop in space). Optionally resampled to isotropic voxels.
+    """
+    problem = io.geometry_mismatch(image, mask)
+    if problem:
+        raise InputError(case, None, f"image and tumour mask grids differ ({problem})", "ingest the mask on the image's grid")
+    index, size = tumour_half(mask, case)
+    cropped = sitk.RegionOfInterest(image, size, index)
+    if label:
+        cropped = sitk.Cast(cropped > 0, sitk.sitkUInt8)
+    else:
+        cropped = sitk.Cast(cropped, sitk.sitkFloat32)
+    if resample_mm:
+        cropped = resample_isotropic(cropped, resample_mm, label)
+    return cropped
+
+
+# --- nnU-Net raw dataset ------------------------------------------------------------------------------
+
+def training_identifier(case: str, source: str) -> str:
+    """nnU-Net identifier of one training image: every copy of a case carries the case id."""
+    return f"{case}__{source}"
+
+
+def fold_splits(cv: pd.DataFrame, sources: list[str], n_folds: int) -> list[dict[str, list[str]]]:
+    """nnU-Net's ``splits_final.json``: fold k validates on the cases of fold k, every copy of them.
+
+    ``cv`` has columns case_id and fold. No copy of a case can be on both sides of a fold.
+    """
+    out = []
+    for k in range(n_folds):
+        val_cases = sorted(cv.loc[cv["fold"] == k, "case_id"])
+        train_cases = sorted(cv.loc[cv["fold"] != k, "case_id"])
+        if not val_cases or not train_cases:
+            raise ConfigError(f"segmentation fold {k} has no {'validation' if not val_cases else 'training'} case: use fewer splits.n_folds")
+        out.append(
+            {
+                "train": [training_identifier(c, s) for c in train_cases for s in sources],
+                "val": [training_identifier(c, s) for c in val_cases for s in sources],
+            }
+        )
+    return out
+
+
+def _link_or_copy(src: str | Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def write_raw_dataset(
+    folder: str | Path,
+    training: dict[tuple[str, str], tuple[str, str]],
+    tests: dict[str, dict[str, str]],
+    channel_name: str,
+    description: str,
+) -> dict:
+    """Write an nnU-Net v2 raw dataset folder atomically and return its dataset.json.
+
+    ``training`` maps (case, source) to (image file, label file); ``tests`` maps a test domain to
+    {case: image file}, written to ``imagesTs_<domain>``.
+    """
+    folder = Path(folder)
+    with io.atomic_path(folder) as tmp:
+        (tmp / "imagesTr").mkdir(parents=True)
+        (tmp / "labelsTr").mkdir()
+        for (case, source), (image, label) in sorted(training.items()):
+            ident = training_identifier(case, source)
+            _link_or_copy(image, tmp / "imagesTr" / f"{ident}_0000.nii.gz")
+            _link_or_copy(label, tmp / "labelsTr" / f"{ident}.nii.gz")
+        for domain, cases in tests.items():
+            (tmp / f"imagesTs_{domain}").mkdir()
+            for case, image in sorted(cases.items()):
+                _link_or_copy(image, tmp / f"imagesTs_{domain}" / f"{case}_0000.nii.gz")
+        meta = {
+            "channel_names": {"0": channel_name},
+            "labels": {"background": 0, "tumour": 1},
+            "numTraining": len(training),
+            "file_ending": ".nii.gz",
+            "description": description,
+        }
+        io.write_json(meta, tmp / "dataset.json")
+    return meta
+
+
+# --- evaluation ---------------------------------------------------------------------------------------
+
+def _surface(mask: np.ndarray) -> np.ndarray:
+    return mask & ~ndimage.binary_erosion(mask, structure=np.ones((3,) * mask.ndim), border_value=0)
+
+
+def hd95(reference: np.ndarray, prediction: np.ndarray, spacing_zyx) -> float:
+    """95th-percentile symmetric Hausdorff distance in mm between two binary masks (MedPy's hd95).
+
+    The larger of the two directed 95th percentiles of surface-voxel distances. NaN when either
+    mask is empty (reported, not silently zero).
+    """
+    ref, pred = reference.astype(bool), prediction.astype(bool)
+    if not ref.any() or not pred.any():
+        return float("nan")
+    ref_s, pred_s = _surface(ref), _surface(pred)
+    to_ref = ndimage.distance_transform_edt(~ref_s, sampling=spacing_zyx)
+    to_pred = ndimage.distance_transform_edt(~pred_s, sampling=spacing_zyx)
+    return float(max(np.percentile(to_ref[pred_s], 95), np.percentile(to_pred[ref_s], 95)))
+
+
+def case_metrics(reference: str | Path, prediction: str | Path) -> dict:
+    """Dice (nnU-Net's ``compute_metrics``) and HD95 of one predicted case against its label."""
+    from nnunetv2.evaluation.evaluate_predictions import compute_metrics
+    from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
+
+    ref_img, pred_img = io.read_image(reference), io.read_image(prediction)
+    problem = io.geometry_mismatch(ref_img, pred_img)
+    if problem:
+        raise InputError(None, prediction, f"not on its label's grid ({problem})", "rerun nnunet_predict")
+    nn = compute_metrics(str(reference), str(prediction), SimpleITKIO(), [1])
+    m = nn["metrics"][1]
+    ref = sitk.GetArrayFromImage(ref_img) > 0
+    pred = sitk.GetArrayFromImage(pred_img) > 0
+    return {
+        "dice": float(m["Dice"]),
+        "hd95_mm": hd95(ref, pred, ref_img.GetSpacing()[::-1]),
+        "tumour_voxels": int(m["n_ref"]),
+        "predicted_voxels": int(m["n_pred"]),
+    }
+
+
+def segmentation_table(per_case: pd.DataFrame, paper: pd.DataFrame, scenarios: dict, cohort: str) -> pd.DataFrame:
+    """Tables 2 and 3: one row per (experiment, training set, test domain) with the paper's Dice beside.
+
+    ``per_case`` has columns scenario, test_on, case_id, dice, hd95_mm. Rows follow the paper's
+    experiment blocks; scenario/domain pairs the paper did not run come last as experiment "extra".
+    """
+    summary = (
+        per_case.groupby(["scenario", "test_on"])
+        .agg(
+            dice=("dice", "mean"),
+            dice_sd=("dice", "std"),
+            hd95_mm=("hd95_mm", "mean"),
+            hd95_sd=("hd95_mm", "std"),
+            hd95_undefined=("hd95_mm", lambda s: int(s.isna().sum())),
+            n_cases=("case_id", "nunique"),
+        )
+        .reset_index()
+    )
+    paper = paper.rename(columns={"train_on": "scenario", "dice": "paper_dice"})
+    paper["experiment"] = paper["experiment"].astype(str)
+    rows = paper.merge(summary, on=["scenario", "test_on"], how="inner")
+    done = set(zip(rows["scenario"], rows["test_on"]))
+    extra = summary[[(s, t) not in done for s, t in zip(summary["scenario"], summary["test_on"])]].copy()
+    extra["experiment"] = "extra"
+    extra["paper_dice"] = np.nan
+    table = pd.concat([rows, extra], ignore_index=True)
+    table["dataset_id"] = [scenarios[s]["id"] for s in table["scenario"]]
+    table["cohort"] = cohort
+    cols = ["experiment", "scenario", "test_on", "dice", "dice_sd", "hd95_mm", "hd95_sd", "hd95_undefined",
+            "n_cases", "paper_dice", "dataset_id", "cohort"]
+    return table[cols].rename(columns={"scenario": "train_on"})

@@ -1,0 +1,164 @@
+# Tumour segmentation with nnU-Net v2 (the paper's Tables 2 and 3): single-breast crops, one
+# nnU-Net dataset per training scenario, plan, one training job per fold, fold-ensemble prediction
+# per test domain, Dice / HD95 per case and the tables.
+
+
+rule crop_breast:
+    input:
+        unpack(crop_input),
+    output:
+        "results/segmentation/{run}/crops/{case}/{image}.nii.gz",
+    log:
+        "logs/crop_breast/{run}/{case}/{image}.log",
+    conda:
+        "../../envs/imaging.yaml"
+    params:
+        resample_mm=SEG["resample_mm"],
+    script:
+        "../scripts/crop_breast.py"
+
+
+rule nnunet_dataset:
+    input:
+        unpack(nnunet_dataset_input),
+    output:
+        raw=directory("results/segmentation/{run}/{scenario}/nnUNet_raw"),
+        splits="results/segmentation/{run}/{scenario}/splits_final.json",
+    log:
+        "logs/nnunet_dataset/{run}/{scenario}.log",
+    conda:
+        "../../envs/nnunet.yaml"
+    params:
+        dataset=lambda wc: nnunet_dataset_name(wc.scenario),
+        sources=lambda wc: segmentation.scenario_sources(wc.scenario),
+        cv=SEG_CV.to_dict("records"),
+        n_folds=config["splits"]["n_folds"],
+        channel_name=SEG["channel_name"],
+    script:
+        "../scripts/nnunet_dataset.py"
+
+
+rule nnunet_plan:
+    input:
+        raw="results/segmentation/{run}/{scenario}/nnUNet_raw",
+        splits="results/segmentation/{run}/{scenario}/splits_final.json",
+    output:
+        directory("results/segmentation/{run}/{scenario}/nnUNet_preprocessed"),
+    log:
+        "logs/nnunet_plan/{run}/{scenario}.log",
+    benchmark:
+        "benchmarks/nnunet_plan/{run}/{scenario}.tsv"
+    conda:
+        "../../envs/nnunet.yaml"
+    threads: rule_threads("nnunet_plan")
+    resources:
+        **rule_resources("nnunet_plan"),
+    params:
+        dataset=lambda wc: nnunet_dataset_name(wc.scenario),
+        dataset_id=lambda wc: SEG["scenarios"][wc.scenario]["id"],
+        configuration=SEG["configuration"],
+    script:
+        "../scripts/nnunet_plan.py"
+
+
+rule nnunet_train:
+    input:
+        preprocessed="results/segmentation/{run}/{scenario}/nnUNet_preprocessed",
+    output:
+        "results/segmentation/{run}/{scenario}/nnUNet_results/{dataset}/{model}/fold_{fold}/checkpoint_final.pth",
+    log:
+        "logs/nnunet_train/{run}/{scenario}/{dataset}/{model}/fold_{fold}.log",
+    benchmark:
+        "benchmarks/nnunet_train/{run}/{scenario}/{dataset}/{model}/fold_{fold}.tsv"
+    conda:
+        "../../envs/nnunet.yaml"
+    threads: rule_threads("nnunet_train")
+    resources:
+        **rule_resources("nnunet_train", gpu=True),
+    params:
+        dataset_id=lambda wc: SEG["scenarios"][wc.scenario]["id"],
+        configuration=SEG["configuration"],
+        trainer=SEG["trainer"],
+        plans=SEG["plans"],
+        device=config["device"],
+    script:
+        "../scripts/nnunet_train.py"
+
+
+rule nnunet_predict:
+    input:
+        checkpoints=nnunet_checkpoints,
+        raw="results/segmentation/{run}/{scenario}/nnUNet_raw",
+    output:
+        expand(
+            "results/segmentation/{{run}}/{{scenario}}/predictions/{{domain}}/{case}.nii.gz",
+            case=SEG_TEST,
+        ),
+    log:
+        "logs/nnunet_predict/{run}/{scenario}/{domain}.log",
+    benchmark:
+        "benchmarks/nnunet_predict/{run}/{scenario}/{domain}.tsv"
+    conda:
+        "../../envs/nnunet.yaml"
+    threads: rule_threads("nnunet_predict")
+    resources:
+        **rule_resources("nnunet_predict", gpu=True),
+    params:
+        dataset=lambda wc: nnunet_dataset_name(wc.scenario),
+        model_dir=lambda wc: nnunet_model_dir(wc.run, wc.scenario),
+        folds=SEG_FOLDS,
+        tta=SEG["tta"],
+        step_size=SEG["step_size"],
+        device=config["device"],
+    script:
+        "../scripts/nnunet_predict.py"
+
+
+rule segmentation_metrics:
+    input:
+        predictions=expand(
+            "results/segmentation/{{run}}/{{scenario}}/predictions/{{domain}}/{case}.nii.gz",
+            case=SEG_TEST,
+        ),
+        labels=expand(
+            "results/segmentation/{{run}}/crops/{case}/label.nii.gz", case=SEG_TEST
+        ),
+    output:
+        "results/segmentation/{run}/{scenario}/metrics_{domain}.tsv",
+    log:
+        "logs/segmentation_metrics/{run}/{scenario}/{domain}.log",
+    conda:
+        "../../envs/nnunet.yaml"
+    params:
+        cases=SEG_TEST,
+    script:
+        "../scripts/segmentation_metrics.py"
+
+
+rule segmentation_tables:
+    input:
+        metrics=segmentation_metric_tables,
+        paper=str(SHIPPED / "paper_segmentation_dice.tsv"),
+    output:
+        table=report(
+            "results/tables/{run}/segmentation.tsv",
+            caption="../report/segmentation.rst",
+            category="Tumour segmentation (Tables 2, 3)",
+            labels={"table": "this run beside the paper", "cohort": config["data"]["source"]},
+        ),
+        cases="results/tables/{run}/segmentation_cases.tsv",
+        figure=report(
+            "results/figures/{run}/segmentation_dice.png",
+            caption="../report/segmentation.rst",
+            category="Tumour segmentation (Tables 2, 3)",
+            labels={"figure": "Dice per experiment"},
+        ),
+    log:
+        "logs/segmentation_tables/{run}.log",
+    conda:
+        "../../envs/nnunet.yaml"
+    params:
+        scenarios=SEG["scenarios"],
+        cohort=config["data"]["source"],
+    script:
+        "../scripts/segmentation_tables.py"

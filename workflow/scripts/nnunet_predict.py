@@ -1,0 +1,20 @@
+from dcesynth import logs
+
+log = logs.from_snakemake(snakemake)
+
+import shutil
+from pathlib import Path
+
+from dcesynth import io, nnunet
+
+p, wc = snakemake.params, snakemake.wildcards
+root = Path(snakemake.input.raw).parent
+nnunet.environment(root, snakemake.threads)
+images = Path(snakemake.input.raw) / p.dataset / f"imagesTs_{wc.domain}"
+out_dir = Path(snakemake.output[0]).parent
+with io.atomic_path(out_dir) as tmp:
+    nnunet.predict(p.model_dir, p.folds, images, tmp, snakemake.threads, p.device, p.tta, p.step_size, snakemake.log[0])
+    missing = [f for f in snakemake.output if not (tmp / Path(f).name).exists()]
+    if missing:
+        raise RuntimeError(f"nnU-Net wrote no prediction for {missing}")
+log.info("%s on %s: ensemble of folds %s, %d cases", wc.scenario, wc.domain, p.folds, len(snakemake.output))
