@@ -162,8 +162,9 @@ def test_raw_dataset_layout(tmp_path):
     sitk.WriteImage(msk, str(tmp_path / "lab.nii.gz"))
     i, lab = str(tmp_path / "img.nii.gz"), str(tmp_path / "lab.nii.gz")
     training = {("C1", "real_pre"): (i, lab), ("C1", "syn_post"): (i, lab), ("C2", "real_pre"): (i, lab)}
-    meta = segmentation.write_raw_dataset(tmp_path / "raw" / "Dataset001_x", training, {"real_post": {"T1": i}}, "MRI", "d")
     root = tmp_path / "raw" / "Dataset001_x"
+    meta = segmentation.write_training_set(root, training, "MRI", "d")
+    segmentation.write_test_images(root / "imagesTs_real_post", {"T1": i})
     assert sorted(p.name for p in (root / "imagesTr").iterdir()) == [
         "C1__real_pre_0000.nii.gz", "C1__syn_post_0000.nii.gz", "C2__real_pre_0000.nii.gz"]
     assert sorted(p.name for p in (root / "labelsTr").iterdir()) == [
@@ -171,3 +172,4 @@ def test_raw_dataset_layout(tmp_path):
     assert [p.name for p in (root / "imagesTs_real_post").iterdir()] == ["T1_0000.nii.gz"]
     assert json.loads((root / "dataset.json").read_text()) == meta
     assert meta["numTraining"] == 3 and meta["labels"] == {"background": 0, "tumour": 1}
+    assert sorted(p.name for p in root.iterdir()) == ["dataset.json", "imagesTr", "imagesTs_real_post", "labelsTr"]

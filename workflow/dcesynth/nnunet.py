@@ -95,7 +95,7 @@ def plan_and_preprocess(dataset_id: int, configuration: str, threads: int, log_p
 STAMP = ".dcesynth_inputs"
 
 
-def prepare_fold(fold_dir: str | Path, preprocessed: str | Path, dataset: str, trainer: str, configuration: str) -> bool:
+def prepare_fold(fold_dir: str | Path, preprocessed: str | Path, trainer: str, configuration: str) -> bool:
     """Make a fold folder ready; True when an interrupted run of the same inputs can be resumed.
 
     The fold folder is stamped with a hash of what it was trained from (plans, dataset.json, folds,
@@ -103,7 +103,7 @@ def prepare_fold(fold_dir: str | Path, preprocessed: str | Path, dataset: str, t
     the folder (another dataset, other plans) is cleared so that nothing stale is continued.
     """
     fold_dir = Path(fold_dir)
-    pre = Path(preprocessed) / dataset
+    pre = Path(preprocessed)
     h = hashlib.sha256(f"{trainer}:{configuration}".encode())
     for name in ("nnUNetPlans.json", "dataset.json", "splits_final.json"):
         f = pre / name

@@ -155,39 +155,45 @@ def _link_or_copy(src: str | Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
-def write_raw_dataset(
-    folder: str | Path,
+def write_training_set(
+    dataset_dir: str | Path,
     training: dict[tuple[str, str], tuple[str, str]],
-    tests: dict[str, dict[str, str]],
     channel_name: str,
     description: str,
 ) -> dict:
-    """Write an nnU-Net v2 raw dataset folder atomically and return its dataset.json.
+    """Write the training part of an nnU-Net v2 raw dataset (imagesTr, labelsTr, dataset.json).
 
-    ``training`` maps (case, source) to (image file, label file); ``tests`` maps a test domain to
-    {case: image file}, written to ``imagesTs_<domain>``.
+    ``training`` maps (case, source) to (image file, label file). Each folder is written
+    atomically; the dataset.json is returned.
     """
-    folder = Path(folder)
-    with io.atomic_path(folder) as tmp:
-        (tmp / "imagesTr").mkdir(parents=True)
-        (tmp / "labelsTr").mkdir()
+    dataset_dir = Path(dataset_dir)
+    with io.atomic_path(dataset_dir / "imagesTr") as images, io.atomic_path(dataset_dir / "labelsTr") as labels:
+        images.mkdir()
+        labels.mkdir()
         for (case, source), (image, label) in sorted(training.items()):
             ident = training_identifier(case, source)
-            _link_or_copy(image, tmp / "imagesTr" / f"{ident}_0000.nii.gz")
-            _link_or_copy(label, tmp / "labelsTr" / f"{ident}.nii.gz")
-        for domain, cases in tests.items():
-            (tmp / f"imagesTs_{domain}").mkdir()
-            for case, image in sorted(cases.items()):
-                _link_or_copy(image, tmp / f"imagesTs_{domain}" / f"{case}_0000.nii.gz")
-        meta = {
-            "channel_names": {"0": channel_name},
-            "labels": {"background": 0, "tumour": 1},
-            "numTraining": len(training),
-            "file_ending": ".nii.gz",
-            "description": description,
-        }
-        io.write_json(meta, tmp / "dataset.json")
+            _link_or_copy(image, images / f"{ident}_0000.nii.gz")
+            _link_or_copy(label, labels / f"{ident}.nii.gz")
+    meta = {
+        "channel_names": {"0": channel_name},
+        "labels": {"background": 0, "tumour": 1},
+        "numTraining": len(training),
+        "file_ending": ".nii.gz",
+        "description": description,
+    }
+    io.write_json(meta, dataset_dir / "dataset.json")
     return meta
+
+
+def write_test_images(folder: str | Path, cases: dict[str, str]) -> None:
+    """An ``imagesTs_<domain>`` folder: {case: image} as nnU-Net's ``<case>_0000.nii.gz`` files.
+
+    Kept apart from the training set so that adding a test case never retrains a model.
+    """
+    with io.atomic_path(folder) as tmp:
+        tmp.mkdir()
+        for case, image in sorted(cases.items()):
+            _link_or_copy(image, tmp / f"{case}_0000.nii.gz")
 
 
 # --- evaluation ---------------------------------------------------------------------------------------

@@ -255,6 +255,11 @@ def nnunet_checkpoints(wildcards):
     return [f"{model}/fold_{f}/checkpoint_final.pth" for f in SEG_FOLDS]
 
 
+def nnunet_test_folder(wildcards):
+    name = nnunet_dataset_name(wildcards.scenario)
+    return f"results/segmentation/{wildcards.run}/{wildcards.scenario}/nnUNet_raw/{name}/imagesTs_{wildcards.domain}"
+
+
 def crop_input(wildcards):
     source = SEG_IMAGES[wildcards.image].format(case=wildcards.case, run=wildcards.run)
     return {"image": source, "mask": f"results/nifti/{wildcards.case}/mask.nii.gz"}
@@ -271,11 +276,6 @@ def nnunet_dataset_input(wildcards):
     return {
         "images": [crop_path(run, c, s) for c in cv for s in sources],
         "labels": [crop_path(run, c, segmentation.LABEL) for c in cv],
-        "tests": [
-            crop_path(run, c, d)
-            for d in SEG["scenarios"][wildcards.scenario]["test_on"]
-            for c in SEG_TEST
-        ],
     }
 
 

@@ -22,14 +22,19 @@ rule nnunet_dataset:
     input:
         unpack(nnunet_dataset_input),
     output:
-        raw=directory("results/segmentation/{run}/{scenario}/nnUNet_raw"),
-        splits="results/segmentation/{run}/{scenario}/splits_final.json",
+        images=directory(
+            "results/segmentation/{run}/{scenario}/nnUNet_raw/{dataset}/imagesTr"
+        ),
+        labels=directory(
+            "results/segmentation/{run}/{scenario}/nnUNet_raw/{dataset}/labelsTr"
+        ),
+        meta="results/segmentation/{run}/{scenario}/nnUNet_raw/{dataset}/dataset.json",
+        splits="results/segmentation/{run}/{scenario}/nnUNet_raw/{dataset}/splits_final.json",
     log:
-        "logs/nnunet_dataset/{run}/{scenario}.log",
+        "logs/nnunet_dataset/{run}/{scenario}/{dataset}.log",
     conda:
         "../../envs/nnunet.yaml"
     params:
-        dataset=lambda wc: nnunet_dataset_name(wc.scenario),
         sources=lambda wc: segmentation.scenario_sources(wc.scenario),
         cv=SEG_CV.to_dict("records"),
         n_folds=config["splits"]["n_folds"],
@@ -38,23 +43,44 @@ rule nnunet_dataset:
         "../scripts/nnunet_dataset.py"
 
 
+rule nnunet_test_images:
+    input:
+        expand(
+            "results/segmentation/{{run}}/crops/{case}/{{domain}}.nii.gz",
+            case=SEG_TEST,
+        ),
+    output:
+        directory(
+            "results/segmentation/{run}/{scenario}/nnUNet_raw/{dataset}/imagesTs_{domain}"
+        ),
+    log:
+        "logs/nnunet_test_images/{run}/{scenario}/{dataset}/{domain}.log",
+    conda:
+        "../../envs/nnunet.yaml"
+    params:
+        cases=SEG_TEST,
+    script:
+        "../scripts/nnunet_test_images.py"
+
+
 rule nnunet_plan:
     input:
-        raw="results/segmentation/{run}/{scenario}/nnUNet_raw",
-        splits="results/segmentation/{run}/{scenario}/splits_final.json",
+        images="results/segmentation/{run}/{scenario}/nnUNet_raw/{dataset}/imagesTr",
+        labels="results/segmentation/{run}/{scenario}/nnUNet_raw/{dataset}/labelsTr",
+        meta="results/segmentation/{run}/{scenario}/nnUNet_raw/{dataset}/dataset.json",
+        splits="results/segmentation/{run}/{scenario}/nnUNet_raw/{dataset}/splits_final.json",
     output:
-        directory("results/segmentation/{run}/{scenario}/nnUNet_preprocessed"),
+        directory("results/segmentation/{run}/{scenario}/nnUNet_preprocessed/{dataset}"),
     log:
-        "logs/nnunet_plan/{run}/{scenario}.log",
+        "logs/nnunet_plan/{run}/{scenario}/{dataset}.log",
     benchmark:
-        "benchmarks/nnunet_plan/{run}/{scenario}.tsv"
+        "benchmarks/nnunet_plan/{run}/{scenario}/{dataset}.tsv"
     conda:
         "../../envs/nnunet.yaml"
     threads: rule_threads("nnunet_plan")
     resources:
         **rule_resources("nnunet_plan"),
     params:
-        dataset=lambda wc: nnunet_dataset_name(wc.scenario),
         dataset_id=lambda wc: SEG["scenarios"][wc.scenario]["id"],
         configuration=SEG["configuration"],
     script:
@@ -63,7 +89,7 @@ rule nnunet_plan:
 
 rule nnunet_train:
     input:
-        preprocessed="results/segmentation/{run}/{scenario}/nnUNet_preprocessed",
+        preprocessed="results/segmentation/{run}/{scenario}/nnUNet_preprocessed/{dataset}",
     output:
         "results/segmentation/{run}/{scenario}/nnUNet_results/{dataset}/{model}/fold_{fold}/checkpoint_final.pth",
     log:
@@ -88,7 +114,7 @@ rule nnunet_train:
 rule nnunet_predict:
     input:
         checkpoints=nnunet_checkpoints,
-        raw="results/segmentation/{run}/{scenario}/nnUNet_raw",
+        images=nnunet_test_folder,
     output:
         expand(
             "results/segmentation/{{run}}/{{scenario}}/predictions/{{domain}}/{case}.nii.gz",
@@ -104,7 +130,6 @@ rule nnunet_predict:
     resources:
         **rule_resources("nnunet_predict", gpu=True),
     params:
-        dataset=lambda wc: nnunet_dataset_name(wc.scenario),
         model_dir=lambda wc: nnunet_model_dir(wc.run, wc.scenario),
         folds=SEG_FOLDS,
         tta=SEG["tta"],
@@ -144,7 +169,10 @@ rule segmentation_tables:
             "results/tables/{run}/segmentation.tsv",
             caption="../report/segmentation.rst",
             category="Tumour segmentation (Tables 2, 3)",
-            labels={"table": "this run beside the paper", "cohort": config["data"]["source"]},
+            labels={
+                "table": "this run beside the paper",
+                "cohort": config["data"]["source"],
+            },
         ),
         cases="results/tables/{run}/segmentation_cases.tsv",
         figure=report(

@@ -8,9 +8,8 @@ from pathlib import Path
 from dcesynth import io, nnunet
 
 p, wc = snakemake.params, snakemake.wildcards
-root = Path(snakemake.input.raw).parent
-nnunet.environment(root, snakemake.threads)
-images = Path(snakemake.input.raw) / p.dataset / f"imagesTs_{wc.domain}"
+images = Path(snakemake.input.images)
+nnunet.environment(images.parents[2], snakemake.threads)
 out_dir = Path(snakemake.output[0]).parent
 with io.atomic_path(out_dir) as tmp:
     nnunet.predict(p.model_dir, p.folds, images, tmp, snakemake.threads, p.device, p.tta, p.step_size, snakemake.log[0])
