@@ -1,0 +1,115 @@
+"""The nnU-Net stage of the real workflow on the tiny phantom cohort (integration layer)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+from scipy import ndimage
+
+from dcesynth import segmentation
+from conftest import TINY_SCENARIOS
+
+pytestmark = pytest.mark.integration
+
+
+def _seg_dir(wd: Path) -> Path:
+    return wd / "results" / "segmentation" / "tiny"
+
+
+def _dataset_dir(wd: Path, kind: str, scenario: str) -> Path:
+    return _seg_dir(wd) / scenario / kind / segmentation.dataset_name(TINY_SCENARIOS[scenario]["id"], scenario)
+
+
+def test_tables_have_every_configured_row(tiny_run):
+    table = pd.read_csv(tiny_run / "results" / "tables" / "tiny" / "segmentation.tsv", sep="\t", dtype={"experiment": str})
+    rows = list(zip(table["experiment"], table["train_on"], table["test_on"]))
+    assert rows == [("1", "real_pre", "real_pre"), ("2", "real_pre", "real_post"), ("2", "real_pre+syn_post", "real_post")]
+    assert table["paper_dice"].tolist() == pytest.approx([0.569, 0.484, 0.663])
+    assert table["dice"].between(0, 1).all() and (table["cohort"] == "phantom").all()
+    per_case = pd.read_csv(tiny_run / "results" / "tables" / "tiny" / "segmentation_cases.tsv", sep="\t")
+    seg = pd.read_csv(tiny_run / "results" / "splits" / "segmentation.tsv", sep="\t")
+    test_cases = set(seg.loc[seg["role"] == "test", "case_id"])
+    assert test_cases and set(per_case["case_id"]) == test_cases
+    assert len(per_case) == 3 * len(test_cases)
+    assert (tiny_run / "results" / "figures" / "tiny" / "segmentation_dice.png").stat().st_size > 10_000
+    report = (tiny_run / "report.html").read_text(errors="replace")
+    assert "segmentation.tsv" in report and "segmentation_dice.png" in report
+
+
+def test_no_case_is_on_both_sides_of_a_fold(tiny_run):
+    seg = pd.read_csv(tiny_run / "results" / "splits" / "segmentation.tsv", sep="\t")
+    cv = seg[seg["role"] == "cv"]
+    for scenario in TINY_SCENARIOS:
+        # the folds nnU-Net trained with: splits_final.json beside the plans
+        splits = json.loads((_dataset_dir(tiny_run, "nnUNet_preprocessed", scenario) / "splits_final.json").read_text())
+        images = {p.name.removesuffix("_0000.nii.gz") for p in (_dataset_dir(tiny_run, "nnUNet_raw", scenario) / "imagesTr").glob("*.nii.gz")}
+        assert len(images) == len(cv) * len(segmentation.scenario_sources(scenario))
+        seen_in_val = []
+        for k, fold in enumerate(splits):
+            train = {i.split("__")[0] for i in fold["train"]}
+            val = {i.split("__")[0] for i in fold["val"]}
+            assert not train & val, (scenario, k)
+            assert val == set(cv.loc[cv["fold"] == k, "case_id"])
+            assert set(fold["train"]) | set(fold["val"]) == images
+            seen_in_val += fold["val"]
+        assert sorted(seen_in_val) == sorted(images)  # every copy validated exactly once
+        test = set(seg.loc[seg["role"] == "test", "case_id"])
+        assert not {i.split("__")[0] for i in images} & test
+
+
+def test_crops_keep_the_tumour_where_it_was(tiny_run):
+    seg = pd.read_csv(tiny_run / "results" / "splits" / "segmentation.tsv", sep="\t")
+    for case in seg.loc[seg["role"].isin(["cv", "test"]), "case_id"]:
+        full = sitk.ReadImage(str(tiny_run / "results" / "nifti" / case / "mask.nii.gz"))
+        crop = sitk.ReadImage(str(_seg_dir(tiny_run) / "crops" / case / "label.nii.gz"))
+        centres = []
+        for im in (full, crop):
+            com = ndimage.center_of_mass(sitk.GetArrayFromImage(im) > 0)
+            centres.append(im.TransformContinuousIndexToPhysicalPoint([float(c) for c in com[::-1]]))
+        np.testing.assert_allclose(centres[1], centres[0], atol=1e-4)
+        assert crop.GetSize()[0] < full.GetSize()[0]
+        image = sitk.ReadImage(str(_seg_dir(tiny_run) / "crops" / case / "real_pre.nii.gz"))
+        assert image.GetSize() == crop.GetSize() and image.GetOrigin() == pytest.approx(crop.GetOrigin())
+
+
+def test_predictions_are_on_the_label_grid(tiny_run):
+    seg = pd.read_csv(tiny_run / "results" / "splits" / "segmentation.tsv", sep="\t")
+    for case in seg.loc[seg["role"] == "test", "case_id"]:
+        label = sitk.ReadImage(str(_seg_dir(tiny_run) / "crops" / case / "label.nii.gz"))
+        for scenario, spec in TINY_SCENARIOS.items():
+            for domain in spec["test_on"]:
+                pred = sitk.ReadImage(str(_seg_dir(tiny_run) / scenario / "predictions" / domain / f"{case}.nii.gz"))
+                assert pred.GetSize() == label.GetSize()
+                assert pred.GetOrigin() == pytest.approx(label.GetOrigin(), abs=1e-4)
+                assert set(np.unique(sitk.GetArrayViewFromImage(pred))) <= {0, 1}
+
+
+def test_datasets_pass_nnunet_integrity_check(tiny_run, tmp_path):
+    for scenario in TINY_SCENARIOS:
+        log = (tiny_run / "logs" / "nnunet_plan" / "tiny" / scenario / f"{_dataset_dir(tiny_run, 'x', scenario).name}.log").read_text()
+        assert "--verify_dataset_integrity" in log and "verify_dataset_integrity Done" in log
+    # and once more by hand, on a copy, with nnU-Net's own command
+    scenario = "real_pre+syn_post"
+    raw = _dataset_dir(tiny_run, "nnUNet_raw", scenario)
+    shutil.copytree(raw, tmp_path / "raw" / raw.name)
+    env = {**os.environ, "nnUNet_raw": str(tmp_path / "raw"), "nnUNet_preprocessed": str(tmp_path / "pre"),
+           "nnUNet_results": str(tmp_path / "res")}
+    exe = Path(sys.executable).parent / "nnUNetv2_extract_fingerprint"
+    cmd = [str(exe), "-d", str(TINY_SCENARIOS[scenario]["id"]), "--verify_dataset_integrity", "-np", "1"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # a label whose shape differs from its image's is caught by the same check
+    victim = sorted((tmp_path / "raw" / raw.name / "labelsTr").glob("*.nii.gz"))[0]
+    im = sitk.ReadImage(str(victim))
+    sitk.WriteImage(im[:-1, :, :], str(victim))
+    proc = subprocess.run([*cmd, "--clean"], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
