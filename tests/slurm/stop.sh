@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Stop the test cluster started by start.sh (its daemons and any job left in its queue).
+set -uo pipefail
+DIR=${SLURM_TEST_DIR:-/tmp/dcesynth-slurm}
+export SLURM_CONF=$DIR/slurm.conf
+scancel --user="$(id -un)" >/dev/null 2>&1
+for pidfile in "$DIR/slurmd.pid" "$DIR/slurmctld.pid"; do
+    [ -s "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null
+done
+pkill -x slurmd 2>/dev/null
+pkill -x slurmctld 2>/dev/null
+pkill -x munged 2>/dev/null
+exit 0

@@ -1,0 +1,83 @@
+"""The tiny workflow through a real single-node SLURM with the shipped profile (integration layer).
+
+``tests/slurm/start.sh`` installs Debian's slurm packages when missing (root and the Debian
+registry needed) and starts slurmctld/slurmd on 127.0.0.1; ``stop.sh`` stops them. Where that is
+impossible the tests skip, except under CI (``CI=true``), where a missing SLURM is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import REPO, make_workdir, tiny_config
+
+pytestmark = pytest.mark.integration
+
+SLURM_DIR = Path(os.environ.get("SLURM_TEST_DIR", "/tmp/dcesynth-slurm"))
+PROFILE = REPO / "workflow" / "profiles" / "slurm"
+# The shipped profile, with status checks tightened for a cluster that answers at once.
+FAST = ["--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "2", "--latency-wait", "5"]
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    proc = subprocess.run(["bash", str(REPO / "tests" / "slurm" / "start.sh")], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "SLURM_TEST_DIR": str(SLURM_DIR)})
+    if proc.returncode != 0:
+        message = f"single-node SLURM did not start: {proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    env = {**os.environ, "SLURM_CONF": str(SLURM_DIR / "slurm.conf"), "PYTHONUNBUFFERED": "1"}
+    yield env
+    subprocess.run(["bash", str(REPO / "tests" / "slurm" / "stop.sh")], env=env, timeout=120)
+
+
+def _snakemake(wd: Path, env: dict, *args: str, timeout: int) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(wd),
+           "--workflow-profile", str(PROFILE), *FAST, *args]
+    return subprocess.run(cmd, cwd=wd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_tiny_workflow_runs_through_slurm(slurm, tmp_path):
+    wd = make_workdir(tmp_path, tiny_config())
+    proc = _snakemake(wd, slurm, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-6000:]
+    for out in ("results/tables/tiny/table1.tsv", "results/tables/tiny/segmentation.tsv",
+                "results/metrics/tiny/best_epoch.json", "results/figures/tiny/synthesis_grid.png"):
+        assert (wd / out).exists(), out
+    table = pd.read_csv(wd / "results" / "tables" / "tiny" / "segmentation.tsv", sep="\t")
+    assert len(table) == 3
+    # every job went through sbatch: one SLURM log folder per rule that ran
+    slurm_logs = wd / ".snakemake" / "slurm_logs"
+    for rule in ("make_phantom", "ingest", "train_gan_epoch", "synthesize_volume", "nnunet_plan", "nnunet_train",
+                 "nnunet_predict", "segmentation_tables"):
+        assert (slurm_logs / f"rule_{rule}").is_dir(), rule
+    assert "has been submitted with SLURM jobid" in proc.stdout + proc.stderr
+    # and the workflow is complete: nothing left to do
+    dry = _snakemake(wd, slurm, "-n", timeout=300)
+    assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr
+
+
+def test_a_failing_slurm_job_fails_the_run(slurm, tmp_path):
+    wd = make_workdir(tmp_path, tiny_config())
+    ok = _snakemake(wd, slurm, "data/phantom/dicom/Phantom_002", timeout=600)
+    assert ok.returncode == 0, ok.stdout[-3000:] + ok.stderr[-3000:]
+    dce = [p for p in (wd / "data" / "phantom" / "dicom" / "Phantom_002").rglob("1-003.dcm")
+           if re.search("dyn|vibrant", p.parent.name, re.I)]
+    victim = sorted(dce)[0]
+    victim.write_bytes(victim.read_bytes()[:2000])  # truncated pre-contrast slice
+    start = time.monotonic()
+    proc = _snakemake(wd, slurm, "results/nifti/Phantom_002/pre.nii.gz", timeout=600)
+    assert proc.returncode != 0
+    assert time.monotonic() - start < 300  # failed, did not hang
+    out = proc.stdout + proc.stderr
+    assert "Error in rule ingest" in out and "truncated" in out
