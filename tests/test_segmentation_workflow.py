@@ -113,3 +113,40 @@ def test_datasets_pass_nnunet_integrity_check(tiny_run, tmp_path):
     sitk.WriteImage(im[:-1, :, :], str(victim))
     proc = subprocess.run([*cmd, "--clean"], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
+
+
+def test_killed_fold_resumes_from_its_last_epoch(tmp_path):
+    """Kill Snakemake and its nnU-Net fold after the first epoch; --rerun-incomplete continues it."""
+    import signal
+    import time
+
+    from conftest import REPO, make_workdir, run_snakemake, tiny_config
+
+    wd = make_workdir(tmp_path, tiny_config())
+    fold_dir = _dataset_dir(wd, "nnUNet_results", "real_pre") / "nnUNetTrainer_dcesynth_tiny__nnUNetPlans__3d_fullres" / "fold_0"
+    target = str((fold_dir / "checkpoint_final.pth").relative_to(wd))
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(wd), "--cores", "2", target]
+    proc = subprocess.Popen(cmd, cwd=wd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.time() + 600
+    started = False
+    while time.time() < deadline and proc.poll() is None:
+        logs = list(fold_dir.glob("training_log_*.txt"))
+        if logs and "Epoch 1\n" in logs[0].read_text():
+            started = True
+            break
+        time.sleep(0.05)
+    assert started and proc.poll() is None, "the fold ended before its second epoch started"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (fold_dir / "checkpoint_final.pth").exists()
+    assert (fold_dir / "checkpoint_latest.pth").exists()
+    run_snakemake(wd, "--unlock")
+    run_snakemake(wd, "--cores", "2", "--rerun-incomplete", target)
+    log = (wd / "logs" / "nnunet_train" / "tiny" / "real_pre" / fold_dir.parents[1].name / fold_dir.parent.name / "fold_0.log").read_text()
+    assert "resuming from its last checkpoint" in log
+    assert (fold_dir / "checkpoint_final.pth").stat().st_size > 0
+    lines = [line for f in sorted(fold_dir.glob("training_log_*.txt")) for line in f.read_text().splitlines()]
+    assert sum(line.endswith(": Epoch 0") for line in lines) == 1  # the first epoch is not repeated
+    assert sum(line.endswith(": Epoch 1") for line in lines) == 2  # the killed second epoch is run again
+    assert lines[-1].endswith("Training done.") or any(line.endswith("Training done.") for line in lines)

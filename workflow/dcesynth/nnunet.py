@@ -21,8 +21,13 @@ TRAINERS = Path(__file__).resolve().parent / "nnunet_trainers"
 log = logging.getLogger("dcesynth")
 
 
-def environment(root: str | Path, threads: int) -> dict[str, str]:
-    """Set (and return) nnU-Net's environment for one job rooted at ``root``."""
+def environment(root: str | Path, threads: int, training: bool = True) -> dict[str, str]:
+    """Set (and return) nnU-Net's environment for one job rooted at ``root``.
+
+    Training and prediction keep ``threads - 1`` data-augmentation workers beside the main
+    process (none on one thread); planning gets ``threads`` (its VRAM estimate sets torch's thread
+    count from that number, which must be positive).
+    """
     root = Path(root).resolve()
     threads = max(1, int(threads))
     env = {
@@ -30,8 +35,7 @@ def environment(root: str | Path, threads: int) -> dict[str, str]:
         "nnUNet_preprocessed": str(root / "nnUNet_preprocessed"),
         "nnUNet_results": str(root / "nnUNet_results"),
         "nnUNet_extTrainer": str(TRAINERS),
-        # data augmentation workers beside the main process: none on one thread
-        "nnUNet_n_proc_DA": str(threads - 1),
+        "nnUNet_n_proc_DA": str(threads - 1 if training else threads),
         "nnUNet_def_n_proc": str(threads),
         "OMP_NUM_THREADS": str(threads),
         "MKL_NUM_THREADS": str(threads),
@@ -110,7 +114,8 @@ def prepare_fold(fold_dir: str | Path, preprocessed: str | Path, trainer: str, c
         h.update(f.read_bytes() if f.exists() else b"")
     stamp = h.hexdigest()
     stamp_file = fold_dir / STAMP
-    if stamp_file.exists() and stamp_file.read_text().strip() == stamp and (fold_dir / "checkpoint_latest.pth").exists():
+    latest = fold_dir / "checkpoint_latest.pth"
+    if stamp_file.exists() and stamp_file.read_text().strip() == stamp and _complete_checkpoint(latest):
         return True
     if fold_dir.exists():
         shutil.rmtree(fold_dir)
@@ -136,6 +141,17 @@ def _run_in_child(command: str, args: dict, log_path: str | Path | None) -> None
             sink.close()
     if proc.returncode != 0:
         raise RuntimeError(f"nnU-Net {command} failed with exit code {proc.returncode}; its output is in the log above")
+
+
+def _complete_checkpoint(path: Path) -> bool:
+    """A torch checkpoint written to the end (a zip archive whose members all read back)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.testzip() is None
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def train(dataset_id: int, configuration: str, fold: int, trainer: str, plans: str, threads: int, device: str,
