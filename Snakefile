@@ -1,5 +1,8 @@
 # Pre- to post-contrast breast MRI synthesis (Osuala et al., SPIE Medical Imaging 2024).
 # Thin root: configuration, validation and report live here; every stage is a rules file.
+import sys
+from pathlib import Path
+
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -20,6 +23,13 @@ include: "workflow/rules/synthesis.smk"
 include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/segmentation.smk"
+
+
+onerror:
+    # With --keep-going several cases can fail: list them once at the end of the run.
+    from dcesynth.logs import failure_summary
+
+    print(failure_summary(Path(log).read_text(errors="replace")), file=sys.stderr)
 
 
 rule all:

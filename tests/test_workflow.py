@@ -214,6 +214,8 @@ def test_bad_input_fails_alone_with_one_line_errors(tmp_path):
         assert f"ERROR: {message}" in console
         assert "Traceback" not in log  # one line, not a stack trace
         assert not (wd / "results" / "nifti" / case / "pre.nii.gz").exists()
+    # the summary at the end names every failed case once
+    assert f"Cases with a failed job: {', '.join(sorted(expected))}" in proc.stderr
     good = specs[4]
     for seq in ("pre", "post1", "post2"):
         assert (wd / "results" / "slices" / good.case_id / f"{seq}.npy").exists()

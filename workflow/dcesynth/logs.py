@@ -47,3 +47,45 @@ def setup(log_path: str | None = None, level: int = logging.INFO) -> logging.Log
 def from_snakemake(smk) -> logging.Logger:
     """Set up logging for a rule script from its ``snakemake`` object."""
     return setup(smk.log[0] if len(smk.log) else None)
+
+
+def failed_jobs(snakemake_log: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, wildcards) of every failed job in the text of a Snakemake run log.
+
+    Error blocks name the rule and the job id; the job's start block (same id) has its wildcards.
+    """
+    import re
+
+    wildcards: dict[str, dict[str, str]] = {}
+    failed: list[tuple[str, str]] = []
+    for block in re.split(r"\n(?=\S)", snakemake_log):
+        jobid = re.search(r"^\s+jobid: (\d+)$", block, re.M)
+        if not jobid:
+            continue
+        m = re.match(r"(?:\[.*?\]\n)?Error in rule (\S+):", block)
+        if m:
+            failed.append((m.group(1), jobid.group(1)))
+            continue
+        wc = re.search(r"^\s+wildcards: (.+)$", block, re.M)
+        if wc:
+            wildcards[jobid.group(1)] = dict(kv.split("=", 1) for kv in wc.group(1).split(", ") if "=" in kv)
+    return [(rule, wildcards.get(jobid, {})) for rule, jobid in failed]
+
+
+def failure_summary(snakemake_log: str) -> str:
+    """The end-of-run summary: failed jobs by rule, and the cases they belong to."""
+    jobs = failed_jobs(snakemake_log)
+    if not jobs:
+        return ""
+    lines = [f"dcesynth: {len(jobs)} job(s) failed:"]
+    for rule, wc in jobs:
+        detail = ", ".join(f"{k}={v}" for k, v in wc.items())
+        lines.append(f"  {rule}" + (f" ({detail})" if detail else ""))
+    cases = sorted({wc["case"] for _, wc in jobs if "case" in wc})
+    if cases:
+        lines.append(f"Cases with a failed job: {', '.join(cases)}")
+        lines.append(
+            "Outputs of the other cases are complete; tables, figures and nnU-Net datasets wait for every case."
+            " Fix these cases (their logs say how) or leave them out of the case sheet, then rerun."
+        )
+    return "\n".join(lines)
