@@ -31,7 +31,7 @@ from scipy import ndimage
 from .io import atomic_path, write_image
 
 # Bumped whenever the generated images change, so that make_phantom reruns (it is a param).
-VERSION = 6
+VERSION = 7
 
 ORDINALS = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th"}
 
@@ -265,21 +265,48 @@ def synthesize_case(spec: CaseSpec) -> dict[str, np.ndarray]:
 # --------------------------------------------------------------------------------------------
 
 
+# Attributes of the Basic Application Level Confidentiality Profile (DICOM PS3.15 Annex E,
+# Table E.1-1) that hold names, ids, addresses, free text, dates or times, with their VR. The
+# phantom plants a distinctive fake value in every one of them (UIDs are planted as real UIDs).
+BASIC_PROFILE = {
+    "PatientName": "PN", "PatientID": "LO", "PatientBirthDate": "DA", "PatientBirthTime": "TM",
+    "OtherPatientIDs": "LO", "OtherPatientNames": "PN", "PatientBirthName": "PN", "PatientMotherBirthName": "PN",
+    "PatientAddress": "LO", "PatientTelephoneNumbers": "SH", "MilitaryRank": "LO", "BranchOfService": "LO",
+    "EthnicGroup": "SH", "Occupation": "SH", "AdditionalPatientHistory": "LT", "PatientComments": "LT",
+    "MedicalRecordLocator": "LO", "IssuerOfPatientID": "LO", "CountryOfResidence": "LO", "RegionOfResidence": "LO",
+    "PatientReligiousPreference": "LO", "LastMenstrualDate": "DA", "AdmittingDiagnosesDescription": "LO",
+    "AdmissionID": "LO", "InstitutionName": "LO", "InstitutionAddress": "ST", "InstitutionalDepartmentName": "LO",
+    "ReferringPhysicianName": "PN", "ReferringPhysicianAddress": "ST", "ReferringPhysicianTelephoneNumbers": "SH",
+    "PerformingPhysicianName": "PN", "NameOfPhysiciansReadingStudy": "PN", "OperatorsName": "PN",
+    "PhysiciansOfRecord": "PN", "RequestingPhysician": "PN", "ResponsiblePerson": "PN", "ResponsibleOrganization": "LO",
+    "ContentCreatorName": "PN", "AccessionNumber": "SH", "StudyID": "SH", "RequestedProcedureID": "SH",
+    "PerformedProcedureStepID": "SH", "RequestedProcedureDescription": "LO", "PerformedProcedureStepDescription": "LO",
+    "StudyDescription": "LO", "ProtocolName": "LO", "DerivationDescription": "ST", "ImageComments": "LT",
+    "StationName": "SH", "DeviceSerialNumber": "LO", "StudyDate": "DA", "SeriesDate": "DA", "AcquisitionDate": "DA",
+    "ContentDate": "DA", "StudyTime": "TM", "SeriesTime": "TM", "AcquisitionTime": "TM", "ContentTime": "TM",
+}  # fmt: skip
+
+
 def planted_identifiers(spec: CaseSpec) -> dict[str, str]:
-    """Fake patient identifiers written into every DICOM header of a case.
+    """Fake identifiers written into every DICOM header of a case, one per basic-profile attribute.
 
     They must never reach any output, log or report; the privacy tests search for them.
     """
     n = spec.index + 1
-    return {
-        "PatientName": f"Phantomova^Jana^{n:03d}",
-        "PatientID": f"PID{spec.seed % 1000:03d}X{n:05d}",
-        "PatientBirthDate": f"19{50 + n % 40:02d}0{1 + n % 9}1{n % 10}",
-        "InstitutionName": "Saint Phantom Breast Imaging Institute",
-        "ReferringPhysicianName": f"Referrer^Robert^{n:03d}",
-        "AccessionNumber": f"ACC{n:07d}",
-        "StudyDate": f"20{10 + n % 10:02d}0{1 + n % 9}2{n % 8}",
-    }
+    out = {}
+    for i, (keyword, vr) in enumerate(BASIC_PROFILE.items()):
+        token = f"Zq{i:02d}x{n:03d}"
+        if vr == "PN":
+            out[keyword] = f"Phantomova^{token}^Jana"
+        elif vr == "DA":
+            out[keyword] = f"19{10 + (7 * i + n) % 80:02d}{1 + i % 12:02d}{10 + (i + n) % 18:02d}"
+        elif vr == "TM":
+            out[keyword] = f"{i % 24:02d}{(n + i) % 60:02d}{n % 60:02d}.{700000 + 997 * i + n}"
+        elif vr == "SH":
+            out[keyword] = token
+        else:
+            out[keyword] = f"{token} confidential {keyword}"
+    return out
 
 
 def _series_plan(spec: CaseSpec, rng: np.random.Generator) -> list[tuple[int, str, str]]:
@@ -346,10 +373,6 @@ def _write_series(
         ds.PatientSex = "F"
         for key, value in idents.items():
             setattr(ds, key, value)
-        ds.StudyTime = "101500"
-        ds.SeriesDate = idents["StudyDate"]
-        ds.StudyID = "1"
-        ds.StudyDescription = "MRI BREAST BILATERAL W WO"
         ds.SeriesDescription = description
         ds.SeriesNumber = number
         ds.InstanceNumber = i + 1
