@@ -135,8 +135,10 @@ def test_scenarios_are_checked():
         segmentation.check_scenarios({"real_pre": {"id": 1, "test_on": ["syn_post"]}})
 
 
-def test_segmentation_table_follows_paper_rows(shared):
-    paper = pd.read_csv(shared / "data" / "paper_segmentation_dice.tsv", sep="\t")
+def test_segmentation_table_follows_paper_rows():
+    from conftest import REPO
+
+    paper = pd.read_csv(REPO / "resources" / "paper_segmentation_dice.tsv", sep="\t")
     scenarios = {"real_pre": {"id": 1}, "syn_post": {"id": 3}, "real_post+real_pre": {"id": 6}}
     rows = []
     for s, d in [("real_pre", "real_pre"), ("real_pre", "real_post"), ("syn_post", "real_pre"), ("syn_post", "real_post"),

@@ -218,10 +218,10 @@ try:
     segmentation.check_scenarios(SEG["scenarios"])
 except ConfigError as exc:
     raise WorkflowError(f"Configuration error: {exc}") from None
-SEG_CV = SEGMENTATION.loc[SEGMENTATION["role"] == "cv", ["case_id", "fold"]].astype(
-    {"fold": int}
-)
-SEG_TEST = SEGMENTATION.loc[SEGMENTATION["role"] == "test", "case_id"].tolist()
+# Only cases whose tumour mask is present take part (a split sheet can name more).
+_SEG = SEGMENTATION[SEGMENTATION["case_id"].isin(set(MASKED))]
+SEG_CV = _SEG.loc[_SEG["role"] == "cv", ["case_id", "fold"]].astype({"fold": int})
+SEG_TEST = _SEG.loc[_SEG["role"] == "test", "case_id"].tolist()
 SEG_FOLDS = list(range(config["splits"]["n_folds"]))
 SEG_PAIRS = [(s, d) for s, spec in SEG["scenarios"].items() for d in spec["test_on"]]
 SEG_MODEL = f"{SEG['trainer']}__{SEG['plans']}__{SEG['configuration']}"

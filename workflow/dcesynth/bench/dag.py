@@ -24,12 +24,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[3]
 
 
-def make_tree(root: Path, ids: list[str], post_phases: int = 1) -> None:
+def make_tree(root: Path, ids: list[str], post_phases: int = 1, annotated: set[str] = frozenset()) -> None:
+    (root / "masks").mkdir(parents=True, exist_ok=True)
     for case in ids:
+        if case in annotated:
+            (root / "masks" / f"{case}.nii.gz").touch()  # existence is all a dry run reads
         study = root / "dicom" / case / "01-01-1990-NA-MRI BREAST BILATERAL W  WO-12345"
         for k, name in enumerate(["ax dyn pre"] + [f"ax dyn {k}st pass" for k in range(1, post_phases + 1)]):
             (study / f"{3 + k}.000000-{name}-1000{k}").mkdir(parents=True, exist_ok=True)
-    (root / "masks").mkdir(exist_ok=True)
 
 
 def snakemake(workdir: Path, *args: str) -> tuple[float, str]:
@@ -42,8 +44,8 @@ def snakemake(workdir: Path, *args: str) -> tuple[float, str]:
     return time.perf_counter() - t, proc.stdout + proc.stderr
 
 
-def workdir_for(root: Path, ids: list[str]) -> Path:
-    make_tree(root, ids)
+def workdir_for(root: Path, ids: list[str], annotated: set[str] = frozenset()) -> Path:
+    make_tree(root, ids, annotated=annotated)
     wd = root / "wd"
     (wd / "config").mkdir(parents=True, exist_ok=True)
     (wd / "config" / "config.yaml").write_text((REPO / "config" / "config.yaml").read_text())
@@ -56,11 +58,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cases", type=int, default=922)
     args = ap.parse_args(argv)
     with open(REPO / "resources" / "duke_split.tsv") as fh:
-        ids = [r["case_id"] for r in csv.DictReader(fh, delimiter="\t")][: args.cases]
+        rows = list(csv.DictReader(fh, delimiter="\t"))[: args.cases]
+    ids = [r["case_id"] for r in rows]
+    # the annotated cases (validation and test of the synthesis split) get a tumour mask file
+    annotated = {r["case_id"] for r in rows if r["synthesis_split"] in ("val", "test")}
     with tempfile.TemporaryDirectory() as tmp:
-        small = workdir_for(Path(tmp) / "small", ids[:10])
+        small = workdir_for(Path(tmp) / "small", ids[:10], annotated)
         t_small, _ = snakemake(small, "-n", "--quiet", "rules")
-        wd = workdir_for(Path(tmp) / "full", ids)
+        wd = workdir_for(Path(tmp) / "full", ids, annotated)
         t_dry, out = snakemake(wd, "-n", "--quiet", "rules")
         total = re.search(r"^total\s+(\d+)", out, re.M)
         _, summary = snakemake(wd, "--summary")
