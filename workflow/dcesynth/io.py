@@ -43,9 +43,35 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 def write_image(image: sitk.Image, path: str | Path) -> None:
-    """Write a SimpleITK image atomically (NIfTI when the name ends in .nii.gz)."""
+    """Write a SimpleITK image atomically (NIfTI when the name ends in .nii.gz).
+
+    ITK's NIfTI writer only prints an error when the disk fills up (``NWAD: wrote only 0 of N
+    bytes``) and returns normally, so the file is read back before it replaces ``path``.
+    """
     with atomic_path(path) as tmp:
         sitk.WriteImage(image, str(tmp), useCompression=True)
+        _check_written(tmp, image, path)
+
+
+def _check_written(tmp: Path, image: sitk.Image, path: str | Path) -> None:
+    """Raise OSError unless ``tmp`` holds at least the image's voxel bytes (ITK's reader would
+    silently zero-fill a truncated file, so the stream itself is checked)."""
+    import gzip
+    import zlib
+
+    n = int(np.prod(image.GetSize())) * image.GetNumberOfComponentsPerPixel() * image.GetSizeOfPixelComponent()
+    if tmp.name.endswith(".gz"):
+        size = 0
+        try:
+            with gzip.open(tmp, "rb") as fh:
+                while chunk := fh.read(1 << 22):
+                    size += len(chunk)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise OSError(f"{path}: the written image is incomplete (disk full?): {exc}") from None
+    else:
+        size = tmp.stat().st_size
+    if size < n:
+        raise OSError(f"{path}: only {size} of at least {n} bytes were written (disk full?)")
 
 
 def read_image(path: str | Path) -> sitk.Image:

@@ -1,0 +1,54 @@
+"""Atomic outputs on a really full disk: a small tmpfs mounted for the test (needs root; CI runs as root)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+import torch
+
+from dcesynth import io
+from dcesynth.gan.train import save_state
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    mnt = tmp_path / "small_fs"
+    mnt.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"cannot mount a small tmpfs in CI: {proc.stderr}")
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {proc.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def _noise(shape=(48, 64, 64)):
+    return np.random.default_rng(0).normal(size=shape).astype(np.float32)  # 786 kB, incompressible
+
+
+def test_disk_full_leaves_no_partial_file(full_disk):
+    small = sitk.GetImageFromArray(np.zeros((4, 4, 4), np.float32))
+    io.write_image(small, full_disk / "volume.nii.gz")  # fits
+    before = (full_disk / "volume.nii.gz").read_bytes()
+    writers = [
+        (lambda p: io.write_image(sitk.GetImageFromArray(_noise()), p), "volume.nii.gz"),  # overwrite fails
+        (lambda p: io.write_image(sitk.GetImageFromArray(_noise()), p), "new.nii.gz"),
+        (lambda p: io.write_npy(_noise(), p), "slices.npy"),
+        (lambda p: io.write_table(pd.DataFrame({"x": _noise((200_000,))}), p), "table.tsv"),
+        (lambda p: io.write_json({"x": _noise((60_000,)).tolist()}, p), "meta.json"),
+        (lambda p: save_state({"w": torch.from_numpy(_noise())}, p), "state_epoch_3.pt"),
+    ]
+    for write, name in writers:
+        with pytest.raises((OSError, RuntimeError)):
+            write(full_disk / name)
+        leftovers = sorted(p.name for p in full_disk.iterdir())
+        assert leftovers == ["volume.nii.gz"], (name, leftovers)  # no partial or temporary file
+    assert (full_disk / "volume.nii.gz").read_bytes() == before  # the old output is untouched
