@@ -29,7 +29,10 @@ onerror:
     # With --keep-going several cases can fail: list them once at the end of the run.
     from dcesynth.logs import failure_summary
 
-    print(failure_summary(Path(log).read_text(errors="replace")), file=sys.stderr)
+    for path in [log] if isinstance(log, str) else log:  # Snakemake 9 passes a list
+        print(
+            failure_summary(Path(path).read_text(errors="replace")), file=sys.stderr
+        )
 
 
 rule all:
