@@ -35,6 +35,10 @@ def test_tables_have_every_configured_row(tiny_run):
     assert rows == [("1", "real_pre", "real_pre"), ("2", "real_pre", "real_post"), ("2", "real_pre+syn_post", "real_post")]
     assert table["paper_dice"].tolist() == pytest.approx([0.569, 0.484, 0.663])
     assert table["dice"].between(0, 1).all() and (table["cohort"] == "phantom").all()
+    table2 = pd.read_csv(tiny_run / "results" / "tables" / "tiny" / "segmentation_table2.tsv", sep="\t")
+    assert len(table2) == 3  # all three rows are experiments 1 and 2
+    table3 = pd.read_csv(tiny_run / "results" / "tables" / "tiny" / "segmentation_table3.tsv", sep="\t")
+    assert table3.empty
     per_case = pd.read_csv(tiny_run / "results" / "tables" / "tiny" / "segmentation_cases.tsv", sep="\t")
     seg = pd.read_csv(tiny_run / "results" / "splits" / "segmentation.tsv", sep="\t")
     test_cases = set(seg.loc[seg["role"] == "test", "case_id"])
@@ -42,7 +46,8 @@ def test_tables_have_every_configured_row(tiny_run):
     assert len(per_case) == 3 * len(test_cases)
     assert (tiny_run / "results" / "figures" / "tiny" / "segmentation_dice.png").stat().st_size > 10_000
     report = (tiny_run / "report.html").read_text(errors="replace")
-    assert "segmentation.tsv" in report and "segmentation_dice.png" in report
+    for name in ("segmentation.tsv", "segmentation_table2.tsv", "segmentation_table3.tsv", "segmentation_dice.png"):
+        assert name in report, name
 
 
 def test_no_case_is_on_both_sides_of_a_fold(tiny_run):

@@ -174,6 +174,24 @@ rule segmentation_tables:
                 "cohort": config["data"]["source"],
             },
         ),
+        table2=report(
+            "results/tables/{run}/segmentation_table2.tsv",
+            caption="../report/segmentation.rst",
+            category="Tumour segmentation (Tables 2, 3)",
+            labels={
+                "table": "Table 2: experiments 1-2 (trained on pre)",
+                "cohort": config["data"]["source"],
+            },
+        ),
+        table3=report(
+            "results/tables/{run}/segmentation_table3.tsv",
+            caption="../report/segmentation.rst",
+            category="Tumour segmentation (Tables 2, 3)",
+            labels={
+                "table": "Table 3: experiments 3-4 (trained on post)",
+                "cohort": config["data"]["source"],
+            },
+        ),
         cases="results/tables/{run}/segmentation_cases.tsv",
         figure=report(
             "results/figures/{run}/segmentation_dice.png",
