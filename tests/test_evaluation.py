@@ -97,3 +97,51 @@ def test_paper_tables_are_read_whole():
     assert t1.shape == (10, 11)
     row = t1.set_index(["comparison", "dataset"]).loc[("real_post_vs_syn_post_ep30", "val")]
     assert row["ssim"] == pytest.approx(0.699) and row["same"] == pytest.approx(0.077)
+
+
+def test_lpips_backbone_from_a_local_file_matches_lpips_own_wiring(tmp_path):
+    import lpips as lpips_lib
+    from torchvision.models import alexnet
+
+    from dcesynth.evaluation import LPIPSNet
+
+    torch.manual_seed(3)
+    tv = alexnet(weights=None).eval()
+    weights = tmp_path / "alexnet.pth"
+    torch.save(tv.state_dict(), weights)
+    ours = LPIPSNet("pretrained", "alex", str(weights), "metrics.lpips")
+    assert ours.source.startswith("lpips-0.1 alex, pretrained:alexnet.pth:sha256=")
+    # reference: the lpips library's own wiring, its slices holding torchvision's feature modules
+    ref = lpips_lib.LPIPS(net="alex", pnet_rand=True, verbose=False).eval()
+    for name, sl in ref.net.named_children():
+        for idx in list(sl._modules):
+            sl._modules[idx] = tv.features[int(idx)]
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (5, 40, 40)).astype(np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-40, 40, a.shape), 0, 255).astype(np.uint8)
+    got = ours(a, b, batch_size=2, normalize=False)
+    with torch.no_grad():
+        x = torch.from_numpy(a).float()[:, None].expand(-1, 3, -1, -1) / 127.5 - 1
+        y = torch.from_numpy(b).float()[:, None].expand(-1, 3, -1, -1) / 127.5 - 1
+        expected = ref(x, y).flatten().numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
+    assert np.all(got > 0)
+    np.testing.assert_allclose(ours(a, a, normalize=False), 0.0, atol=1e-7)
+
+
+def test_lpips_weights_errors_name_the_key(tmp_path):
+    from torchvision.models import vgg16
+
+    from dcesynth.evaluation import LPIPSNet, lpips_network
+
+    with pytest.raises(ConfigError, match="metrics.lpips.weights"):
+        LPIPSNet("pretrained", "alex", None, "metrics.lpips")
+    with pytest.raises(ConfigError, match="does not exist"):
+        LPIPSNet("pretrained", "alex", str(tmp_path / "nope.pth"), "metrics.lpips")
+    wrong = tmp_path / "vgg16.pth"
+    torch.save(vgg16(weights=None).state_dict(), wrong)
+    with pytest.raises(ConfigError, match="not a torchvision backbone"):
+        LPIPSNet("pretrained", "alex", str(wrong), "metrics.lpips")
+    net = lpips_network({"mode": "random", "net": "alex", "weights": None, "seed": 1})
+    assert "UNTRAINED" in net.source
+    assert lpips_network({"mode": "off", "net": "alex", "weights": None, "seed": 1}) is None

@@ -90,7 +90,10 @@ def test_evaluation_outputs(tiny_run):
     assert val.loc[val["metric"] == "fid_imagenet", "source"].item().startswith("UNTRAINED")
     table1 = pd.read_csv(run / "tables" / "tiny" / "table1.tsv", sep="\t")
     assert set(table1["dataset"]) == {"val", "test"} or set(table1["dataset"]) == {"val", "test", "split_test"}
-    assert {"ssim", "ms_ssim", "psnr", "mse", "mae", "fid_imagenet", "n_pairs"} <= set(table1.columns)
+    assert {"ssim", "ms_ssim", "psnr", "mse", "mae", "fid_imagenet", "lpips", "n_pairs"} <= set(table1.columns)
+    pixel_rows = table1[table1["dataset"] != "split_test"]
+    assert pixel_rows["lpips_source"].str.contains("UNTRAINED").all()  # the untrained backbone is stated
+    assert pixel_rows["lpips"].between(0, 2).all()
     region = pd.read_csv(run / "tables" / "tiny" / "tumour_region.tsv", sep="\t")
     assert set(region["region"]) == {"mask_dilated", "bounding_box"} and (region["voxels"] > 0).all()
     report = (tiny_run / "report.html").read_text(errors="replace")

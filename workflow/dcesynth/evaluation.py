@@ -77,6 +77,73 @@ class InceptionFeatures(torch.nn.Module):
         return np.concatenate(out) if out else np.zeros((0, 2048))
 
 
+class LPIPSNet(torch.nn.Module):
+    """LPIPS from the ``lpips`` package: its shipped linear layers on a backbone from a local file.
+
+    The package would download the torchvision backbone; here the backbone is built untrained and
+    then loaded from ``weights`` (a torchvision ``alexnet`` / ``vgg16`` state dict, its
+    ``features.<i>`` entries mapped onto LPIPS' slices), or kept as a seeded untrained network
+    (``mode='random'``, recorded in ``source``).
+    """
+
+    def __init__(self, mode: str, net: str, weights: str | None, key: str, seed: int = 0):
+        super().__init__()
+        import warnings
+
+        import lpips
+
+        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # lpips passes torchvision's deprecated pretrained=False
+            torch.manual_seed(seed)
+            model = lpips.LPIPS(net=net, pnet_rand=True, verbose=False)
+        if mode == "pretrained":
+            if not weights:
+                raise ConfigError(f"{key}.weights: LPIPS needs a local torchvision {net} state dict; set it, or {key}.mode: random|off")
+            if not Path(weights).is_file():
+                raise ConfigError(f"{key}.weights: {weights} does not exist")
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            model.net.load_state_dict(backbone_state(model.net.state_dict(), state, weights))
+            self.source = f"lpips-0.1 {net}, pretrained:{Path(weights).name}:sha256={sha256(weights)[:16]}"
+        elif mode == "random":
+            self.source = f"lpips-0.1 {net}, UNTRAINED backbone (seeded, seed {seed})"
+        else:
+            raise ConfigError(f"{key}.mode must be pretrained, random or off, not {mode!r}")
+        self.model = model.eval()
+
+    @torch.inference_mode()
+    def forward(self, real: np.ndarray, fake: np.ndarray, batch_size: int = 32, normalize: bool = True) -> np.ndarray:
+        """Per-pair LPIPS of two uint8 stacks (N, H, W) on the 0–255 scale."""
+        dev = next(self.model.parameters()).device
+        out = []
+        for s in range(0, len(real), batch_size):
+            a = torch.from_numpy(np.asarray(real[s : s + batch_size], dtype=np.float32)).to(dev)[:, None]
+            b = torch.from_numpy(np.asarray(fake[s : s + batch_size], dtype=np.float32)).to(dev)[:, None]
+            if normalize:
+                a, b = M.minmax_per_image(a), M.minmax_per_image(b)
+            out.append(M.lpips(self.model, a, b).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros(0)
+
+
+def backbone_state(target: dict, torchvision_state: dict, name: str = "weights") -> dict:
+    """Map a torchvision ``features.<i>.<param>`` state dict onto LPIPS' ``slice<k>.<i>.<param>`` keys."""
+    out, missing = {}, []
+    for k in target:
+        src = "features." + k.split(".", 1)[1]
+        if src in torchvision_state and torchvision_state[src].shape == target[k].shape:
+            out[k] = torchvision_state[src]
+        else:
+            missing.append(src)
+    if missing:
+        raise ConfigError(f"{name}: not a torchvision backbone for this LPIPS net (missing or misshaped: {', '.join(missing[:4])})")
+    return out
+
+
+def lpips_network(cfg: dict[str, Any] | None, key: str = "metrics.lpips") -> LPIPSNet | None:
+    if not cfg or cfg["mode"] == "off":
+        return None
+    return LPIPSNet(cfg["mode"], cfg["net"], cfg.get("weights"), key, seed=int(cfg.get("seed", 0)))
+
+
 def fid_extractor(cfg: dict[str, Any], key: str = "metrics.fid_imagenet") -> InceptionFeatures | None:
     if cfg["mode"] == "off":
         return None
@@ -219,13 +286,17 @@ def plot_epochs(table: pd.DataFrame, same_metrics: list[str], best: int, out_png
 # --------------------------------------------------------------------------------------------
 
 
-def _pair_row(comparison, dataset, real, fake, cfg, extractor, pixel=True) -> dict:
+def _pair_row(comparison, dataset, real, fake, cfg, extractor, pixel=True, lpips_net=None) -> dict:
     row: dict[str, Any] = {"comparison": comparison, "dataset": dataset, "n_pairs": int(len(real))}
     if pixel and len(real):
         n = cfg["n_pixel_pairs"] or len(real)
         vals = M.pixel_metrics(real[:n], fake[:n], int(cfg["batch_size"]), cfg["normalize_per_image"])
         for k, v in vals.items():
             row[k], row[f"{k}_sd"] = _mean_sd(v)
+        if lpips_net is not None:
+            values = lpips_net(real[:n], fake[:n], int(cfg["batch_size"]), cfg["normalize_per_image"])
+            row["lpips"], row["lpips_sd"] = _mean_sd(values)
+            row["lpips_source"] = lpips_net.source
     if extractor is not None and len(real) > 1:
         n = cfg["n_fid_pairs"] or len(real)
         row["fid_imagenet"] = fid(extractor, real[:n], fake[:n])
@@ -249,16 +320,19 @@ def quality_table(
     extractor = fid_extractor(cfg["fid_imagenet"])
     if extractor is not None:
         extractor = extractor.to(resolve_device(device))
+    lpips_net = lpips_network(cfg.get("lpips"))
+    if lpips_net is not None:
+        lpips_net = lpips_net.to(resolve_device(device))
     rows = []
     for split, by_case in files.items():
         sample = sample_slices(by_case, source, None, int(cfg["seed"]))
         pre, real = gather(by_case, source, sample), gather(by_case, target, sample)
         syn_files = {c: {"syn": synthetic[c]} for c in by_case}
         fake = gather(syn_files, "syn", sample)
-        rows.append(_pair_row(f"real_post_vs_syn_post_{label}", split, real, fake, cfg, extractor))
-        rows.append(_pair_row("real_post_vs_real_pre", split, real, pre, cfg, extractor))
+        rows.append(_pair_row(f"real_post_vs_syn_post_{label}", split, real, fake, cfg, extractor, lpips_net=lpips_net))
+        rows.append(_pair_row("real_post_vs_real_pre", split, real, pre, cfg, extractor, lpips_net=lpips_net))
         sub = lambda a: np.clip(a.astype(np.int16) - pre.astype(np.int16), 0, 255).astype(np.uint8)  # noqa: E731
-        rows.append(_pair_row(f"real_subt_vs_syn_subt_{label}", split, sub(real), sub(fake), cfg, extractor))
+        rows.append(_pair_row(f"real_subt_vs_syn_subt_{label}", split, sub(real), sub(fake), cfg, extractor, lpips_net=lpips_net))
         if split == "test" and len(by_case) >= 2:
             cases = sorted(by_case)
             order = np.random.default_rng(int(cfg["seed"])).permutation(len(cases))

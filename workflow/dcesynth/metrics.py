@@ -146,6 +146,17 @@ def minmax_per_image(x: torch.Tensor, data_range: float = 255.0) -> torch.Tensor
     return ((flat - lo[:, None]) / scale[:, None] * data_range).view_as(x)
 
 
+def lpips(model: torch.nn.Module, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-pair LPIPS of (N, C, H, W) tensors on the 0–255 scale with an ``lpips.LPIPS`` model.
+
+    Grey images are repeated to 3 channels and scaled to [-1, 1], the range LPIPS expects.
+    """
+    a, b = _check(a, b)
+    if a.shape[1] == 1:
+        a, b = a.expand(-1, 3, -1, -1), b.expand(-1, 3, -1, -1)
+    return model(a / 127.5 - 1.0, b / 127.5 - 1.0).flatten()
+
+
 PIXEL_METRICS = {"ssim": ssim, "ms_ssim": ms_ssim, "psnr": psnr, "mse": mse, "mae": mae}
 HIGHER_IS_BETTER = {"ssim", "ms_ssim", "psnr"}
 
