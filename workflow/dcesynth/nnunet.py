@@ -66,9 +66,8 @@ def _executable(name: str) -> str:
     return found
 
 
-def run_cli(args: list[str], log_path: str | Path | None) -> None:
-    """Run one of nnU-Net's console commands, its output appended to the rule's log."""
-    cmd = [_executable(args[0]), *args[1:]]
+def _run(cmd: list[str], what: str, log_path: str | Path | None) -> None:
+    """Run ``cmd`` with its output appended to the rule's log; a failure names ``what``."""
     log.info("running %s", " ".join(cmd))
     sink = open(log_path, "a") if log_path else None  # noqa: SIM115
     try:
@@ -77,7 +76,12 @@ def run_cli(args: list[str], log_path: str | Path | None) -> None:
         if sink:
             sink.close()
     if proc.returncode != 0:
-        raise RuntimeError(f"{args[0]} failed with exit code {proc.returncode}; its output is in the log above")
+        raise RuntimeError(f"{what} failed with exit code {proc.returncode}; its output is in the log above")
+
+
+def run_cli(args: list[str], log_path: str | Path | None) -> None:
+    """Run one of nnU-Net's console commands, its output appended to the rule's log."""
+    _run([_executable(args[0]), *args[1:]], args[0], log_path)
 
 
 def plan_and_preprocess(dataset_id: int, configuration: str, threads: int, log_path: str | Path | None) -> None:
@@ -131,27 +135,7 @@ def _run_in_child(command: str, args: dict, log_path: str | Path | None) -> None
     module: a Snakemake script (no ``__main__`` guard, no ``snakemake`` object in the child) cannot
     be that module, so nnU-Net's API runs in a child process whose main module is this one.
     """
-    cmd = [sys.executable, "-m", "dcesynth.nnunet", command, json.dumps(args)]
-    log.info("running nnU-Net %s: %s", command, json.dumps(args))
-    sink = open(log_path, "a") if log_path else None  # noqa: SIM115
-    try:
-        proc = subprocess.run(cmd, stdout=sink, stderr=subprocess.STDOUT, env=os.environ.copy(), check=False)
-    finally:
-        if sink:
-            sink.close()
-    if proc.returncode != 0:
-        raise RuntimeError(f"nnU-Net {command} failed with exit code {proc.returncode}; its output is in the log above")
-
-
-def _complete_checkpoint(path: Path) -> bool:
-    """A torch checkpoint written to the end (a zip archive whose members all read back)."""
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(path) as z:
-            return z.testzip() is None
-    except (OSError, zipfile.BadZipFile):
-        return False
+    _run([sys.executable, "-m", "dcesynth.nnunet", command, json.dumps(args)], f"nnU-Net {command}", log_path)
 
 
 def train(dataset_id: int, configuration: str, fold: int, trainer: str, plans: str, threads: int, device: str,
