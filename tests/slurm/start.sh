@@ -67,8 +67,9 @@ KillWait=5
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM_MB State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
-mkdir -p /etc/slurm
-ln -sf "$CONF" /etc/slurm/slurm.conf
+# Only through SLURM_CONF (the tests pass it on): a system-wide /etc/slurm/slurm.conf would make
+# every later `scontrol` wait ~9 s for this controller once it is stopped, and the SLURM executor
+# plugin calls scontrol whenever Snakemake starts.
 export SLURM_CONF=$CONF
 
 pgrep -x slurmctld >/dev/null || slurmctld -f "$CONF"

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
+DIRECTORY_OUTPUT = re.compile(r"/(imagesTr|labelsTr|imagesTs_\w+)$|/nnUNet_preprocessed/Dataset\w+$")
 
 
 def make_tree(root: Path, ids: list[str], post_phases: int = 1, annotated: set[str] = frozenset()) -> None:
@@ -73,8 +74,11 @@ def main(argv: list[str] | None = None) -> None:
             path = line.split("\t")[0]
             if path and not path.startswith(("/", "Building", "Assuming")) and "\t" in line:
                 p = wd / path
-                p.parent.mkdir(parents=True, exist_ok=True)
-                p.touch()
+                if DIRECTORY_OUTPUT.search(path):  # the nnU-Net folders are directory() outputs
+                    p.mkdir(parents=True, exist_ok=True)
+                else:
+                    p.parent.mkdir(parents=True, exist_ok=True)
+                    p.touch()
         snakemake(wd, "--touch", "--cores", "1", "--quiet", "all")
         t_noop_dry, out_noop = snakemake(wd, "-n")
         t_noop, _ = snakemake(wd, "--cores", "1")
