@@ -67,9 +67,11 @@ KillWait=5
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM_MB State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
-# Only through SLURM_CONF (the tests pass it on): a system-wide /etc/slurm/slurm.conf would make
-# every later `scontrol` wait ~9 s for this controller once it is stopped, and the SLURM executor
-# plugin calls scontrol whenever Snakemake starts.
+# Job steps inside a batch job find the config only at the default path; stop.sh removes this link
+# again (a link to a stopped controller makes every `scontrol` wait ~9 s, and the SLURM executor
+# plugin calls scontrol whenever Snakemake starts).
+mkdir -p /etc/slurm
+ln -sf "$CONF" /etc/slurm/slurm.conf
 export SLURM_CONF=$CONF
 
 pgrep -x slurmctld >/dev/null || slurmctld -f "$CONF"
