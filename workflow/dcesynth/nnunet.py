@@ -138,6 +138,17 @@ def _run_in_child(command: str, args: dict, log_path: str | Path | None) -> None
     _run([sys.executable, "-m", "dcesynth.nnunet", command, json.dumps(args)], f"nnU-Net {command}", log_path)
 
 
+def _complete_checkpoint(path: Path) -> bool:
+    """A torch checkpoint written to the end (a zip archive whose members all read back)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.testzip() is None
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
 def train(dataset_id: int, configuration: str, fold: int, trainer: str, plans: str, threads: int, device: str,
           resume: bool, log_path: str | Path | None = None) -> None:
     """One fold with nnU-Net's ``run_training`` (the API behind ``nnUNetv2_train``)."""
