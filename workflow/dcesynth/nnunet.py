@@ -45,19 +45,6 @@ def environment(root: str | Path, threads: int, training: bool = True) -> dict[s
     return env
 
 
-def torch_device(device: str):
-    """The torch device for nnU-Net: ``auto`` is CUDA when available."""
-    import torch
-
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        from .errors import ConfigError
-
-        raise ConfigError("device: cuda, but torch sees no CUDA device on this node")
-    return torch.device(device)
-
-
 def _executable(name: str) -> str:
     beside = Path(sys.executable).parent / name
     found = str(beside) if beside.exists() else shutil.which(name)
@@ -168,7 +155,9 @@ def _train(dataset_id, configuration, fold, trainer, plans, threads, device, res
     import torch
     from nnunetv2.run.run_training import run_training
 
-    dev = torch_device(device)
+    from .gan.train import resolve_device
+
+    dev = resolve_device(device)
     torch.set_num_threads(int(threads) if dev.type == "cpu" else 1)
     run_training(str(dataset_id), configuration, fold, trainer, plans, continue_training=resume, device=dev)
 
@@ -177,7 +166,9 @@ def _predict(model_dir, folds, images, out_dir, threads, device, tta, step_size)
     import torch
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
-    dev = torch_device(device)
+    from .gan.train import resolve_device
+
+    dev = resolve_device(device)
     torch.set_num_threads(int(threads) if dev.type == "cpu" else 1)
     predictor = nnUNetPredictor(tile_step_size=step_size, use_mirroring=tta, device=dev, allow_tqdm=False)
     predictor.initialize_from_trained_model_folder(model_dir, use_folds=tuple(folds))
