@@ -31,7 +31,7 @@ from scipy import ndimage
 from .io import atomic_path, write_image
 
 # Bumped whenever the generated images change, so that make_phantom reruns (it is a param).
-VERSION = 7
+VERSION = 8
 
 ORDINALS = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th"}
 
@@ -287,26 +287,75 @@ BASIC_PROFILE = {
 }  # fmt: skip
 
 
+# Beyond the plain attributes: numbers and ages, identifiers inside sequences, and a private block.
+# Each key names where the value sits: a keyword, "Sequence/Keyword" (first item) or "private/0xEE"
+# (element EE of the private block PRIVATE_CREATOR in group 0x0011).
+BASIC_PROFILE_MORE = {
+    "PatientAge": "AS", "PatientSize": "DS", "PatientWeight": "DS",
+    "OtherPatientIDsSequence/PatientID": "LO", "OtherPatientIDsSequence/IssuerOfPatientID": "LO",
+    "RequestAttributesSequence/RequestedProcedureID": "SH",
+    "RequestAttributesSequence/ScheduledProcedureStepID": "SH",
+    "ReferringPhysicianIdentificationSequence/InstitutionName": "LO",
+    "ReferringPhysicianIdentificationSequence/PersonTelephoneNumbers": "LO",
+    "private/0x01": "LO", "private/0x02": "UT",
+}  # fmt: skip
+PRIVATE_CREATOR = "DCESYNTH PHANTOM"
+
+
 def planted_identifiers(spec: CaseSpec) -> dict[str, str]:
     """Fake identifiers written into every DICOM header of a case, one per basic-profile attribute.
 
-    They must never reach any output, log or report; the privacy tests search for them.
+    Every value is distinctive enough to be searched for as bytes (ages like ``047Y``, sizes and
+    weights with five decimals); they must never reach any output, log or report, and the privacy
+    tests search for them. Coded attributes (PatientSex) are planted too but cannot be searched.
     """
     n = spec.index + 1
     out = {}
-    for i, (keyword, vr) in enumerate(BASIC_PROFILE.items()):
+    for i, (key, vr) in enumerate({**BASIC_PROFILE, **BASIC_PROFILE_MORE}.items()):
         token = f"Zq{i:02d}x{n:03d}"
         if vr == "PN":
-            out[keyword] = f"Phantomova^{token}^Jana"
+            out[key] = f"Phantomova^{token}^Jana"
         elif vr == "DA":
-            out[keyword] = f"19{10 + (7 * i + n) % 80:02d}{1 + i % 12:02d}{10 + (i + n) % 18:02d}"
+            out[key] = f"19{10 + (7 * i + n) % 80:02d}{1 + i % 12:02d}{10 + (i + n) % 18:02d}"
         elif vr == "TM":
-            out[keyword] = f"{i % 24:02d}{(n + i) % 60:02d}{n % 60:02d}.{700000 + 997 * i + n}"
+            out[key] = f"{i % 24:02d}{(n + i) % 60:02d}{n % 60:02d}.{700000 + 997 * i + n}"
+        elif vr == "AS":
+            out[key] = f"{(17 * n) % 60 + 25:03d}Y"
+        elif vr == "DS":  # metres and kilograms
+            whole = 1 if key == "PatientSize" else 50 + (3 * n) % 40
+            out[key] = f"{whole}.{(7919 * n + 31 * i) % 90000 + 10000:05d}"
         elif vr == "SH":
-            out[keyword] = token
+            out[key] = token
         else:
-            out[keyword] = f"{token} confidential {keyword}"
+            out[key] = f"{token} confidential {key.split('/')[-1]}"
     return out
+
+
+def plant_identifiers(ds: Any, idents: dict[str, str]) -> None:
+    """Write the planted identifiers of :func:`planted_identifiers` into a pydicom dataset."""
+    from pydicom.dataset import Dataset
+
+    ds.PatientSex = "F"
+    block = ds.private_block(0x0011, PRIVATE_CREATOR, create=True)
+    for key, value in idents.items():
+        where, _, keyword = key.rpartition("/")
+        if where == "private":
+            block.add_new(int(keyword, 16), BASIC_PROFILE_MORE[key], value)
+        elif where:
+            if where not in ds:
+                setattr(ds, where, [Dataset()])
+            setattr(getattr(ds, where)[0], keyword, value)
+        else:
+            setattr(ds, keyword, value)
+
+
+def planted_value(ds: Any, key: str) -> str:
+    """The value a dataset holds at a key of :func:`planted_identifiers` (for the tests)."""
+    where, _, keyword = key.rpartition("/")
+    if where == "private":
+        return str(ds.private_block(0x0011, PRIVATE_CREATOR)[int(keyword, 16)].value)
+    item = getattr(ds, where)[0] if where else ds
+    return str(item.data_element(keyword).value)
 
 
 def _series_plan(spec: CaseSpec, rng: np.random.Generator) -> list[tuple[int, str, str]]:
@@ -370,9 +419,7 @@ def _write_series(
         ds.FrameOfReferenceUID = frame_uid
         ds.Modality = "MR"
         ds.Manufacturer = "dcesynth phantom"
-        ds.PatientSex = "F"
-        for key, value in idents.items():
-            setattr(ds, key, value)
+        plant_identifiers(ds, idents)
         ds.SeriesDescription = description
         ds.SeriesNumber = number
         ds.InstanceNumber = i + 1
