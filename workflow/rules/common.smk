@@ -137,10 +137,6 @@ def mask_input(wildcards):
 SLICE_STAGE = "n4" if config["slices"]["use_n4"] else "nifti"
 
 
-def slice_source(wildcards):
-    return f"results/{SLICE_STAGE}/{wildcards.case}/{wildcards.seq}.nii.gz"
-
-
 def synthesis_generator(wildcards):
     """The generator used for synthesis: `synthesis.epoch`, or the one SAMe chose when null."""
     if config["synthesis"]["epoch"] is None:
@@ -202,8 +198,6 @@ def example_cases():
 
 def all_outputs():
     return [
-        *expand("results/slices/{case}/{seq}.npy", case=CASES["case_id"], seq=SEQS),
-        *expand("results/nifti/{case}/mask.nii.gz", case=MASKED),
         "results/splits/synthesis.tsv",
         "results/splits/segmentation.tsv",
         "results/figures/cohort.png",
@@ -231,12 +225,12 @@ SEG_IMAGES = {
     "syn_post": f"results/synthetic/{{run}}/{{case}}/{GAN['targets'][0]}.nii.gz",
     "label": "results/nifti/{case}/mask.nii.gz",
 }
+REAL_CROPS = ["real_pre", "real_post", segmentation.LABEL]
 
 
 wildcard_constraints:
     scenario="|".join(re.escape(s) for s in SEG["scenarios"]),
     domain="|".join(segmentation.TEST_DOMAINS),
-    image="|".join([*segmentation.SOURCES, segmentation.LABEL]),
     dataset=r"Dataset\d{3}_\w+",
     model=re.escape(SEG_MODEL),
     fold=r"\d+",
@@ -260,9 +254,16 @@ def nnunet_test_folder(wildcards):
     return f"results/segmentation/{wildcards.run}/{wildcards.scenario}/nnUNet_raw/{name}/imagesTs_{wildcards.domain}"
 
 
-def crop_input(wildcards):
-    source = SEG_IMAGES[wildcards.image].format(case=wildcards.case, run=wildcards.run)
-    return {"image": source, "mask": f"results/nifti/{wildcards.case}/mask.nii.gz"}
+def crop_input(wildcards, images):
+    """The volumes a crop job cuts (``label`` is the mask itself) and the mask that places the cut."""
+    mask = f"results/nifti/{wildcards.case}/mask.nii.gz"
+    return {
+        **{
+            i: SEG_IMAGES[i].format(case=wildcards.case, run=wildcards.run)
+            for i in images
+        },
+        "mask": mask,
+    }
 
 
 def crop_path(run, case, image):

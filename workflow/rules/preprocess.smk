@@ -36,15 +36,17 @@ rule ingest_mask:
         "../scripts/ingest_mask.py"
 
 
+# N4 and slicing run one job per case over all its sequences (not one per volume): at Duke scale
+# that is 1844 jobs fewer, and Snakemake's per-job cost dominates an up-to-date run.
 rule n4_bias_correction:
     input:
-        "results/nifti/{case}/{seq}.nii.gz",
+        **{seq: f"results/nifti/{{case}}/{seq}.nii.gz" for seq in SEQS},
     output:
-        "results/n4/{case}/{seq}.nii.gz",
+        **{seq: f"results/n4/{{case}}/{seq}.nii.gz" for seq in SEQS},
     log:
-        "logs/n4_bias_correction/{case}/{seq}.log",
+        "logs/n4_bias_correction/{case}.log",
     benchmark:
-        "benchmarks/n4_bias_correction/{case}/{seq}.tsv"
+        "benchmarks/n4_bias_correction/{case}.tsv"
     conda:
         "../../envs/imaging.yaml"
     threads: 1
@@ -60,19 +62,20 @@ rule n4_bias_correction:
 
 rule extract_slices:
     input:
-        slice_source,
+        **{seq: f"results/{SLICE_STAGE}/{{case}}/{seq}.nii.gz" for seq in SEQS},
     output:
-        slices="results/slices/{case}/{seq}.npy",
-        transform="results/slices/{case}/{seq}.json",
+        **{f"{seq}_slices": f"results/slices/{{case}}/{seq}.npy" for seq in SEQS},
+        **{f"{seq}_transform": f"results/slices/{{case}}/{seq}.json" for seq in SEQS},
     log:
-        "logs/extract_slices/{case}/{seq}.log",
+        "logs/extract_slices/{case}.log",
     benchmark:
-        "benchmarks/extract_slices/{case}/{seq}.tsv"
+        "benchmarks/extract_slices/{case}.tsv"
     conda:
         "../../envs/imaging.yaml"
     resources:
         **rule_resources("extract_slices"),
     params:
+        seqs=SEQS,
         size=config["slices"]["size"],
         slice_range=config["slices"]["range"],
         clip_percentiles=config["slices"]["clip_percentiles"],

@@ -3,19 +3,33 @@
 # per test domain, Dice / HD95 per case and the tables.
 
 
+# One job per case for the real volumes and the label, one for the synthetic volume (which waits
+# for the GAN): real-only scenarios need not wait, and the DAG stays small at Duke scale.
 rule crop_breast:
     input:
-        unpack(crop_input),
+        unpack(lambda wildcards: crop_input(wildcards, REAL_CROPS)),
     output:
-        "results/segmentation/{run}/crops/{case}/{image}.nii.gz",
+        **{
+            i: f"results/segmentation/{{run}}/crops/{{case}}/{i}.nii.gz"
+            for i in REAL_CROPS
+        },
     log:
-        "logs/crop_breast/{run}/{case}/{image}.log",
+        "logs/crop_breast/{run}/{case}.log",
     conda:
         "../../envs/imaging.yaml"
     params:
         resample_mm=SEG["resample_mm"],
     script:
         "../scripts/crop_breast.py"
+
+
+use rule crop_breast as crop_synthetic with:
+    input:
+        unpack(lambda wildcards: crop_input(wildcards, ["syn_post"])),
+    output:
+        syn_post="results/segmentation/{run}/crops/{case}/syn_post.nii.gz",
+    log:
+        "logs/crop_synthetic/{run}/{case}.log",
 
 
 rule nnunet_dataset:

@@ -1,4 +1,6 @@
-# Synthetic post-contrast volumes on their source grid, subtraction volumes, and the figures.
+# Synthetic post-contrast volumes on their source grid with their subtraction volumes, and the
+# figures. Subtractions are written by the synthesis job (a second per-case job for a few array
+# operations cost the DAG more than the work).
 
 
 rule synthesize_volume:
@@ -10,12 +12,23 @@ rule synthesize_volume:
         target_transforms=expand(
             "results/slices/{{case}}/{seq}.json", seq=GAN["targets"]
         ),
+        real=expand(
+            f"results/{SLICE_STAGE}/{{{{case}}}}/{{seq}}.nii.gz", seq=GAN["targets"]
+        ),
     output:
         volumes=expand(
             "results/synthetic/{{run}}/{{case}}/{seq}.nii.gz", seq=GAN["targets"]
         ),
         slices=expand(
             "results/synthetic/{{run}}/{{case}}/{seq}.npy", seq=GAN["targets"]
+        ),
+        real_subtractions=expand(
+            "results/subtraction/{{run}}/{{case}}/real_{seq}.nii.gz",
+            seq=GAN["targets"],
+        ),
+        synthetic_subtractions=expand(
+            "results/subtraction/{{run}}/{{case}}/synthetic_{seq}.nii.gz",
+            seq=GAN["targets"],
         ),
     log:
         "logs/synthesize_volume/{run}/{case}.log",
@@ -33,24 +46,6 @@ rule synthesize_volume:
         device=config["device"],
     script:
         "../scripts/synthesize_volume.py"
-
-
-rule subtract_volumes:
-    input:
-        pre=f"results/{SLICE_STAGE}/{{case}}/{GAN['source']}.nii.gz",
-        real=f"results/{SLICE_STAGE}/{{case}}/{{seq}}.nii.gz",
-        synthetic="results/synthetic/{run}/{case}/{seq}.npy",
-        pre_transform=f"results/slices/{{case}}/{GAN['source']}.json",
-        post_transform="results/slices/{case}/{seq}.json",
-    output:
-        real="results/subtraction/{run}/{case}/real_{seq}.nii.gz",
-        synthetic="results/subtraction/{run}/{case}/synthetic_{seq}.nii.gz",
-    log:
-        "logs/subtract_volumes/{run}/{case}/{seq}.log",
-    conda:
-        "../../envs/torch.yaml"
-    script:
-        "../scripts/subtract_volumes.py"
 
 
 rule plot_synthesis:

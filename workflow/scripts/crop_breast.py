@@ -4,12 +4,16 @@ log = logs.from_snakemake(snakemake)
 
 from dcesynth import io, segmentation
 
-wc = snakemake.wildcards
-image = io.read_image(snakemake.input.image)
+case = snakemake.wildcards.case
 mask = io.read_image(snakemake.input.mask)
-crop = segmentation.crop_breast(
-    image, mask, snakemake.params.resample_mm, label=wc.image == segmentation.LABEL, case=wc.case
-)
-io.write_image(crop, snakemake.output[0])
-log.info("%s/%s: tumour-side breast %s voxels, spacing %s mm", wc.case, wc.image, crop.GetSize(),
-         tuple(round(s, 3) for s in crop.GetSpacing()))
+for name, path in snakemake.output.items():
+    crop = segmentation.crop_breast(
+        io.read_image(snakemake.input[name]),
+        mask,
+        snakemake.params.resample_mm,
+        label=name == segmentation.LABEL,
+        case=case,
+    )
+    io.write_image(crop, path)
+    log.info("%s/%s: tumour-side breast %s voxels, spacing %s mm", case, name, crop.GetSize(),
+             tuple(round(s, 3) for s in crop.GetSpacing()))  # fmt: skip

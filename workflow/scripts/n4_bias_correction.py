@@ -5,11 +5,12 @@ log = logs.from_snakemake(snakemake)
 from dcesynth.io import read_image, write_image
 from dcesynth.n4 import n4_correct
 
-corrected, _ = n4_correct(
-    read_image(snakemake.input[0]),
-    shrink_factor=snakemake.params.shrink_factor,
-    iterations=snakemake.params.iterations,
-    convergence_threshold=snakemake.params.convergence_threshold,
-)
-write_image(corrected, snakemake.output[0])
-log.info("N4-corrected %s/%s", snakemake.wildcards.case, snakemake.wildcards.seq)
+for seq, path in snakemake.output.items():
+    corrected, _ = n4_correct(
+        read_image(snakemake.input[seq]),
+        shrink_factor=snakemake.params.shrink_factor,
+        iterations=snakemake.params.iterations,
+        convergence_threshold=snakemake.params.convergence_threshold,
+    )
+    write_image(corrected, path)
+    log.info("N4-corrected %s/%s", snakemake.wildcards.case, seq)

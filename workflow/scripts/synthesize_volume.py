@@ -2,7 +2,7 @@ from dcesynth import logs
 
 log = logs.from_snakemake(snakemake)
 
-from dcesynth.synthesis import synthesize_case
+from dcesynth.synthesis import subtraction_volumes, synthesize_case
 
 targets = snakemake.params.targets
 synthesize_case(
@@ -17,3 +17,9 @@ synthesize_case(
     device=snakemake.params.device,
     threads=snakemake.threads,
 )
+
+i, o = snakemake.input, snakemake.output
+for k, target in enumerate(targets):
+    subtraction_volumes(i.reference, i.real[k], o.slices[k], i.transform, i.target_transforms[k],
+                        o.real_subtractions[k], o.synthetic_subtractions[k])  # fmt: skip
+    log.info("subtractions of %s/%s written", snakemake.wildcards.case, target)
