@@ -66,10 +66,11 @@ def test_evaluate_and_select_best_epoch(tmp_path, files):
         torch.save({"options": {"ngf": 4, "n_downsample_global": 1, "n_blocks_global": 1}, "state_dict": G.state_dict()}, gens[epoch])
         tables[epoch] = tmp_path / f"e{epoch}.tsv"
         t = E.evaluate_generator(gens[epoch], files, "pre", "post1", metrics_cfg(), tables[epoch], device="cpu")
-        assert set(t["metric"]) == {"ssim", "ms_ssim", "psnr", "mse", "mae", "fid_imagenet"}
-        assert t.loc[t["metric"] == "fid_imagenet", "source"].item().startswith("UNTRAINED")
+        assert set(t["metric"]) == {"ssim", "ms_ssim", "psnr", "mse", "mae", "fid_imagenet", "fid_radimagenet"}
+        for fid in ("fid_imagenet", "fid_radimagenet"):
+            assert t.loc[t["metric"] == fid, "source"].item().startswith("UNTRAINED")
         assert t.loc[t["metric"] == "ssim", "n"].item() == 10
-    best = E.select_best_epoch(tables, gens, ["ssim", "mse", "mae", "fid_imagenet"], "same", tmp_path / "epochs.tsv",
+    best = E.select_best_epoch(tables, gens, ["ssim", "mse", "mae", "fid_imagenet", "fid_radimagenet"], "same", tmp_path / "epochs.tsv",
                                tmp_path / "best.json", tmp_path / "best.pt", tmp_path / "fig.png")  # fmt: skip
     table = pd.read_csv(tmp_path / "epochs.tsv", sep="\t")
     assert best == int(table.loc[table["same"].idxmin(), "epoch"])

@@ -1,6 +1,7 @@
 """Evaluation of synthetic slices: per-epoch metrics, SAMe epoch selection, the paper's Table 1.
 
-Feature extractors (FID) load weights from local files named in config; ``mode: random`` runs a
+Feature extractors (FID_ImageNet: torchvision Inception v3; FID_RadImageNet: Keras InceptionV3
+rebuilt in torch, :mod:`dcesynth.radimagenet`) load weights from local files named in config; ``mode: random`` runs a
 seeded untrained network and every output row says so (``source`` column), ``off`` skips FID.
 """
 
@@ -77,6 +78,49 @@ class InceptionFeatures(torch.nn.Module):
         return np.concatenate(out) if out else np.zeros((0, 2048))
 
 
+class RadImageNetFeatures(torch.nn.Module):
+    """2048-d features of Keras' InceptionV3 (``include_top=False, pooling="avg"``) with RadImageNet
+    weights, rebuilt in torch (:mod:`dcesynth.radimagenet`): slices resized to 299 px, scaled to
+    [-1, 1], grey repeated to 3 channels, as the authors' FID_RadImageNet.
+
+    Weights: the published Keras ``.h5`` (converted on load) or our converted ``.pt``
+    (``mode='pretrained'``), or a seeded untrained network (``mode='random'``, recorded in ``source``).
+    """
+
+    def __init__(self, mode: str, weights: str | None, key: str, seed: int = 0):
+        super().__init__()
+        from .radimagenet import KerasInceptionV3, load_weights
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = KerasInceptionV3()
+            for m in net.modules():
+                if isinstance(m, torch.nn.Conv2d):
+                    torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+        if mode == "pretrained":
+            if not weights:
+                raise ConfigError(f"{key}.weights: FID_RadImageNet needs the RadImageNet InceptionV3 weights "
+                                  f"(RadImageNet-InceptionV3_notop.h5 or its converted .pt); set it, or {key}.mode: random|off")  # fmt: skip
+            net.load_state_dict(load_weights(weights, key))
+            self.source = f"pretrained:{Path(weights).name}:sha256={sha256(weights)[:16]}"
+        elif mode == "random":
+            self.source = f"UNTRAINED (seeded random Keras InceptionV3, seed {seed})"
+        else:
+            raise ConfigError(f"{key}.mode must be pretrained, random or off, not {mode!r}")
+        self.net = net.eval()
+        self.register_buffer("_device", torch.zeros(0))
+
+    @torch.inference_mode()
+    def forward(self, slices: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        dev = self._device.device
+        out = []
+        for s in range(0, len(slices), batch_size):
+            x = torch.from_numpy(np.asarray(slices[s : s + batch_size], dtype=np.float32)).to(dev)[:, None] / 127.5 - 1.0
+            x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False).expand(-1, 3, -1, -1)
+            out.append(self.net(x).double().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, 2048))
+
+
 class LPIPSNet(torch.nn.Module):
     """LPIPS from the ``lpips`` package: its shipped linear layers on a backbone from a local file.
 
@@ -144,10 +188,17 @@ def lpips_network(cfg: dict[str, Any] | None, key: str = "metrics.lpips") -> LPI
     return LPIPSNet(cfg["mode"], cfg["net"], cfg.get("weights"), key, seed=int(cfg.get("seed", 0)))
 
 
-def fid_extractor(cfg: dict[str, Any], key: str = "metrics.fid_imagenet") -> InceptionFeatures | None:
-    if cfg["mode"] == "off":
-        return None
-    return InceptionFeatures(cfg["mode"], cfg.get("weights"), key, seed=int(cfg.get("seed", 0)))
+FID_NETWORKS = {"fid_imagenet": InceptionFeatures, "fid_radimagenet": RadImageNetFeatures}
+
+
+def fid_extractors(cfg: dict[str, Any], device: str = "cpu") -> dict[str, torch.nn.Module]:
+    """The FID feature extractors the metrics config turns on, by metric name, on ``device``."""
+    out = {}
+    for name, cls in FID_NETWORKS.items():
+        c = cfg.get(name)
+        if c and c["mode"] != "off":
+            out[name] = cls(c["mode"], c.get("weights"), f"metrics.{name}", seed=int(c.get("seed", 0))).to(device)
+    return out
 
 
 def sample_slices(files: dict[str, dict[str, str]], seq: str, n: int | None, seed: int) -> list[tuple[str, int]]:
@@ -177,7 +228,7 @@ def _rows(values: dict[str, np.ndarray], source: str = "analytic") -> list[dict]
             for k, v in values.items()]  # fmt: skip
 
 
-def fid(extractor: InceptionFeatures, real: np.ndarray, fake: np.ndarray) -> float:
+def fid(extractor: torch.nn.Module, real: np.ndarray, fake: np.ndarray) -> float:
     mu1, s1 = M.feature_statistics(extractor(real))
     mu2, s2 = M.feature_statistics(extractor(fake))
     return M.frechet_distance(mu1, s1, mu2, s2)
@@ -207,10 +258,9 @@ def evaluate_generator(
     real = gather(files, target, sample)
     fake = synthetic_stacks(G, pre, n_targets, int(cfg["batch_size"]))[0]
     rows = _rows(M.pixel_metrics(real[:n_pix], fake[:n_pix], int(cfg["batch_size"]), cfg["normalize_per_image"]))
-    extractor = fid_extractor(cfg["fid_imagenet"])
-    if extractor is not None:
-        value = fid(extractor.to(dev), real[:n_fid], fake[:n_fid])
-        rows.append({"metric": "fid_imagenet", "mean": value, "sd": float("nan"), "n": min(len(real), n_fid or len(real)),
+    for name, extractor in fid_extractors(cfg, dev).items():
+        value = fid(extractor, real[:n_fid], fake[:n_fid])
+        rows.append({"metric": name, "mean": value, "sd": float("nan"), "n": min(len(real), n_fid or len(real)),
                      "source": extractor.source})  # fmt: skip
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     write_table(table, out_table)
@@ -286,7 +336,7 @@ def plot_epochs(table: pd.DataFrame, same_metrics: list[str], best: int, out_png
 # --------------------------------------------------------------------------------------------
 
 
-def _pair_row(comparison, dataset, real, fake, cfg, extractor, pixel=True, lpips_net=None) -> dict:
+def _pair_row(comparison, dataset, real, fake, cfg, extractors, pixel=True, lpips_net=None) -> dict:
     row: dict[str, Any] = {"comparison": comparison, "dataset": dataset, "n_pairs": int(len(real))}
     if pixel and len(real):
         n = cfg["n_pixel_pairs"] or len(real)
@@ -297,10 +347,11 @@ def _pair_row(comparison, dataset, real, fake, cfg, extractor, pixel=True, lpips
             values = lpips_net(real[:n], fake[:n], int(cfg["batch_size"]), cfg["normalize_per_image"])
             row["lpips"], row["lpips_sd"] = _mean_sd(values)
             row["lpips_source"] = lpips_net.source
-    if extractor is not None and len(real) > 1:
-        n = cfg["n_fid_pairs"] or len(real)
-        row["fid_imagenet"] = fid(extractor, real[:n], fake[:n])
-        row["fid_imagenet_source"] = extractor.source
+    for name, extractor in extractors.items():
+        if len(real) > 1:
+            n = cfg["n_fid_pairs"] or len(real)
+            row[name] = fid(extractor, real[:n], fake[:n])
+            row[f"{name}_source"] = extractor.source
     return row
 
 
@@ -317,9 +368,7 @@ def quality_table(
     ``files`` ({split: {case: {seq: path}}}): real post vs synthetic post, real post vs real pre,
     real vs synthetic subtraction (slice-based, as the paper), and on the test split the
     'split test' rows (two disjoint halves of the patients; FID only)."""
-    extractor = fid_extractor(cfg["fid_imagenet"])
-    if extractor is not None:
-        extractor = extractor.to(resolve_device(device))
+    extractors = fid_extractors(cfg, resolve_device(device))
     lpips_net = lpips_network(cfg.get("lpips"))
     if lpips_net is not None:
         lpips_net = lpips_net.to(resolve_device(device))
@@ -329,10 +378,10 @@ def quality_table(
         pre, real = gather(by_case, source, sample), gather(by_case, target, sample)
         syn_files = {c: {"syn": synthetic[c]} for c in by_case}
         fake = gather(syn_files, "syn", sample)
-        rows.append(_pair_row(f"real_post_vs_syn_post_{label}", split, real, fake, cfg, extractor, lpips_net=lpips_net))
-        rows.append(_pair_row("real_post_vs_real_pre", split, real, pre, cfg, extractor, lpips_net=lpips_net))
+        rows.append(_pair_row(f"real_post_vs_syn_post_{label}", split, real, fake, cfg, extractors, lpips_net=lpips_net))
+        rows.append(_pair_row("real_post_vs_real_pre", split, real, pre, cfg, extractors, lpips_net=lpips_net))
         sub = lambda a: np.clip(a.astype(np.int16) - pre.astype(np.int16), 0, 255).astype(np.uint8)  # noqa: E731
-        rows.append(_pair_row(f"real_subt_vs_syn_subt_{label}", split, sub(real), sub(fake), cfg, extractor, lpips_net=lpips_net))
+        rows.append(_pair_row(f"real_subt_vs_syn_subt_{label}", split, sub(real), sub(fake), cfg, extractors, lpips_net=lpips_net))
         if split == "test" and len(by_case) >= 2:
             cases = sorted(by_case)
             order = np.random.default_rng(int(cfg["seed"])).permutation(len(cases))
@@ -344,8 +393,8 @@ def quality_table(
             fake_b = gather({c: {"syn": synthetic[c]} for c in half_b}, "syn", sb)
             real_b = gather(half_b, target, sb)
             n = min(len(real_a), len(real_b))
-            rows.append(_pair_row(f"real_post_vs_syn_post_{label}", "split_test", real_a[:n], fake_b[:n], cfg, extractor, pixel=False))
-            rows.append(_pair_row("real_post_vs_real_post", "split_test", real_a[:n], real_b[:n], cfg, extractor, pixel=False))
+            rows.append(_pair_row(f"real_post_vs_syn_post_{label}", "split_test", real_a[:n], fake_b[:n], cfg, extractors, pixel=False))
+            rows.append(_pair_row("real_post_vs_real_post", "split_test", real_a[:n], real_b[:n], cfg, extractors, pixel=False))
     return pd.DataFrame(rows)
 
 
