@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
+import torch
 from scipy import ndimage
 
-from dcesynth import segmentation
+from dcesynth import nnunet, segmentation
 from dcesynth.errors import ConfigError, InputError
 
 
@@ -175,3 +176,16 @@ def test_raw_dataset_layout(tmp_path):
     assert json.loads((root / "dataset.json").read_text()) == meta
     assert meta["numTraining"] == 3 and meta["labels"] == {"background": 0, "tumour": 1}
     assert sorted(p.name for p in root.iterdir()) == ["dataset.json", "imagesTr", "imagesTs_real_post", "labelsTr"]
+
+
+def test_truncated_nnunet_checkpoint_is_refused_before_prediction(tmp_path):
+    model = tmp_path / "nnUNetTrainer__nnUNetPlans__3d_fullres"
+    for f in (0, 1):
+        (model / f"fold_{f}").mkdir(parents=True)
+        torch.save({"network_weights": {"w": torch.randn(64, 64)}, "current_epoch": 5}, model / f"fold_{f}" / "checkpoint_final.pth")
+    bad = model / "fold_1" / "checkpoint_final.pth"
+    assert nnunet._complete_checkpoint(bad)
+    bad.write_bytes(bad.read_bytes()[:-200])
+    assert not nnunet._complete_checkpoint(bad)
+    with pytest.raises(InputError, match=r"fold_1/checkpoint_final.pth: corrupt or truncated nnU-Net checkpoint\. delete it"):
+        nnunet.predict(model, [0, 1], tmp_path / "imagesTs", tmp_path / "out", 1, "cpu", False, 0.5)

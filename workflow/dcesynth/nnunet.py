@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .errors import InputError
+
 TRAINERS = Path(__file__).resolve().parent / "nnunet_trainers"
 
 log = logging.getLogger("dcesynth")
@@ -145,7 +147,17 @@ def train(dataset_id: int, configuration: str, fold: int, trainer: str, plans: s
 
 def predict(model_dir: str | Path, folds: list[int], images: str | Path, out_dir: str | Path, threads: int,
             device: str, tta: bool, step_size: float, log_path: str | Path | None = None) -> None:
-    """Ensemble of the folds on a folder of images with nnU-Net's ``nnUNetPredictor`` (no post-processing)."""
+    """Ensemble of the folds on a folder of images with nnU-Net's ``nnUNetPredictor`` (no post-processing).
+
+    Every fold's ``checkpoint_final.pth`` is checked first: a truncated or corrupt one is refused
+    with one line naming it (nnU-Net would fail deep inside torch.load, or not at all for a file
+    cut inside a tensor).
+    """
+    for f in folds:
+        ckpt = Path(model_dir) / f"fold_{f}" / "checkpoint_final.pth"
+        if not _complete_checkpoint(ckpt):
+            raise InputError(None, ckpt, "corrupt or truncated nnU-Net checkpoint",
+                             "delete it and rerun: Snakemake then trains this fold again")  # fmt: skip
     _run_in_child("predict", dict(model_dir=str(model_dir), folds=list(folds), images=str(images),
                                   out_dir=str(out_dir), threads=threads, device=device, tta=tta,
                                   step_size=step_size), log_path)
