@@ -197,7 +197,11 @@ def example_cases():
 
 
 def all_outputs():
+    """Final outputs only (intermediate per-case files follow from them: fewer targets, faster
+    DAG), plus every tumour mask, so that each mask given is checked even if no stage uses it.
+    """
     return [
+        *expand("results/nifti/{case}/mask.nii.gz", case=MASKED),
         "results/splits/synthesis.tsv",
         "results/splits/segmentation.tsv",
         "results/figures/cohort.png",

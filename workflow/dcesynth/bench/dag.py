@@ -5,7 +5,8 @@
 Builds a Duke-shaped tree in a temporary folder (case folders named as in the Duke split sheet,
 each with placeholder DCE series folders: enough for a dry run, which reads no DICOM), then times
 ``snakemake -n --configfile config/duke.yaml site.yaml``. It then creates every output as an
-empty file, lets ``snakemake --touch`` order their times, and times a dry run and a real
+empty file, lets ``snakemake --touch -F`` order their times and record their metadata as a real
+run would, and times a dry run and a real
 ``--cores 1`` run that find nothing to do. Baseline in the same run: the dry run of a 10-case tree,
 so the ratio shows how the parse and DAG cost grows with the cohort.
 """
@@ -79,7 +80,9 @@ def main(argv: list[str] | None = None) -> None:
                 else:
                     p.parent.mkdir(parents=True, exist_ok=True)
                     p.touch()
-        snakemake(wd, "--touch", "--cores", "1", "--quiet", "all")
+        # -F: every job is "run" by touching, so every output gets its metadata record, as after
+        # a real run (without it most jobs have none and the no-op run reads far fewer records)
+        snakemake(wd, "--touch", "-F", "--cores", "1", "--quiet", "all")
         t_noop_dry, out_noop = snakemake(wd, "-n")
         t_noop, _ = snakemake(wd, "--cores", "1")
     print(f"cases={len(ids)} jobs={total.group(1) if total else '?'}")
