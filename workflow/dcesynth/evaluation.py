@@ -23,6 +23,7 @@ from .gan.losses import sha256
 from .gan.train import load_generator, resolve_device
 from .io import atomic_path, write_json, write_table
 from .synthesis import synthetic_stacks
+from .weights import load_state_dict
 
 log = logging.getLogger("dcesynth")
 
@@ -46,9 +47,7 @@ class InceptionFeatures(torch.nn.Module):
         if mode == "pretrained":
             if not weights:
                 raise ConfigError(f"{key}.weights: FID needs a local Inception v3 state dict; set it, or {key}.mode: random|off")
-            if not Path(weights).is_file():
-                raise ConfigError(f"{key}.weights: {weights} does not exist")
-            net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+            net.load_state_dict(load_state_dict(weights, f"{key}.weights"))
             self.source = f"pretrained:{Path(weights).name}:sha256={sha256(weights)[:16]}"
         elif mode == "random":
             # He-initialised convolutions keep activations O(1) through the 90+ layers (torchvision's
@@ -143,9 +142,7 @@ class LPIPSNet(torch.nn.Module):
         if mode == "pretrained":
             if not weights:
                 raise ConfigError(f"{key}.weights: LPIPS needs a local torchvision {net} state dict; set it, or {key}.mode: random|off")
-            if not Path(weights).is_file():
-                raise ConfigError(f"{key}.weights: {weights} does not exist")
-            state = torch.load(weights, map_location="cpu", weights_only=True)
+            state = load_state_dict(weights, f"{key}.weights")
             model.net.load_state_dict(backbone_state(model.net.state_dict(), state, weights))
             self.source = f"lpips-0.1 {net}, pretrained:{Path(weights).name}:sha256={sha256(weights)[:16]}"
         elif mode == "random":

@@ -143,7 +143,11 @@ def read_keras_h5(path: str | Path) -> list[tuple[str, dict[str, np.ndarray]]]:
     import h5py
 
     out = []
-    with h5py.File(path, "r") as f:
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise ConfigError(f"{path}: not a readable HDF5 file ({exc}); download it again") from None
+    with f:
         g = f["model_weights"] if "model_weights" in f else f
         if "layer_names" not in g.attrs:
             raise ConfigError(f"{path}: not a Keras HDF5 weights file (no layer_names attribute)")
@@ -190,12 +194,12 @@ def convert_keras_h5(path: str | Path) -> dict[str, torch.Tensor]:
 
 def load_weights(path: str | Path, key: str) -> dict[str, torch.Tensor]:
     """A state dict from our converted ``.pt`` or directly from the Keras ``.h5``."""
+    from .weights import load_state_dict
+
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{key}.weights: {path} does not exist")
-    if path.suffix.lower() in (".h5", ".hdf5"):
+    if path.suffix.lower() in (".h5", ".hdf5") and path.is_file():
         return convert_keras_h5(path)
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return load_state_dict(path, f"{key}.weights")
 
 
 def main(argv: list[str] | None = None) -> None:

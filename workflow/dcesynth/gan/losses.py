@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import ConfigError
+from ..weights import load_state_dict
 
 # torchvision vgg19().features slices ending at relu1_1, relu2_1, relu3_1, relu4_1, relu5_1
 VGG_SLICES = ((0, 2), (2, 7), (7, 12), (12, 21), (21, 30))
@@ -68,12 +69,7 @@ class VGGLoss(nn.Module):
                     "gan.vgg.weights: the VGG19 perceptual loss needs a local weights file "
                     "(torchvision vgg19 state dict); set gan.vgg.weights, or gan.vgg.mode: random|off explicitly"
                 )
-            if not Path(weights).is_file():
-                raise ConfigError(f"gan.vgg.weights: {weights} does not exist")
-            try:
-                state = torch.load(weights, map_location="cpu", weights_only=True)
-            except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
-                raise ConfigError(f"gan.vgg.weights: {weights} is not a readable torch state dict ({exc})") from None
+            state = load_state_dict(weights, "gan.vgg.weights")
             state = {k.removeprefix("features."): v for k, v in state.items() if not k.startswith("classifier.")}
             features.load_state_dict(state)
             self.source = {"mode": mode, "file": str(weights), "sha256": sha256(weights)}
