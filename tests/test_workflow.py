@@ -329,3 +329,19 @@ def test_killed_synthesis_resumes_to_the_same_volume(tmp_path, tiny_run):
     run_snakemake(wd, "--cores", "1", "--rerun-incomplete", target)
     again = sitk.GetArrayFromImage(sitk.ReadImage(str(wd / target)))
     np.testing.assert_array_equal(again, reference)
+
+
+@pytest.mark.parametrize(
+    "override, words",
+    [
+        ({"metrics": {"n_fid_pairs": 1}}, ["n_fid_pairs", "1 is less than the minimum of 2"]),
+        ({"metrics": {"fid_radimagenet": {"mode": "sometimes"}}}, ["sometimes", "is not one of"]),
+    ],
+)
+def test_config_values_out_of_range_are_refused_at_parse(tmp_path, override, words):
+    wd = make_workdir(tmp_path, tiny_config(**override))
+    proc = run_snakemake(wd, "-n", check=False, timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "Error validating config file" in out, out[-2000:]
+    for w in words:
+        assert w in out, (w, out[-2000:])
