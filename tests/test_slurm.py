@@ -62,7 +62,7 @@ def test_tiny_workflow_runs_through_slurm(slurm, tmp_path):
     local = set(re.findall(r"^localrule (\w+):", run_log, re.M))
     submitted = re.findall(r"^Job \d+ has been submitted with SLURM jobid \d+", run_log, re.M)
     assert local == {"all"}, local
-    assert len(submitted) == len(re.findall(r"^rule \w+:", run_log, re.M)) > 100
+    assert len(submitted) == len(re.findall(r"^rule \w+:", run_log, re.M)) > 50
     for rule in ("make_phantom", "ingest", "train_gan_epoch", "synthesize_volume", "nnunet_plan", "nnunet_train",
                  "nnunet_predict", "segmentation_tables"):
         assert f"rule {rule}:" in run_log, rule
