@@ -377,9 +377,9 @@ def planted_identifiers(spec: CaseSpec) -> dict[str, str]:
     with many digits); none may reach any output, log or report — the privacy tests search for
     them. Coded attributes (PatientSex) are planted too but cannot be searched.
     """
-    n = spec.index + 1
     from pydicom.datadict import dictionary_keyword, dictionary_VR
 
+    n = spec.index + 1
     fields = {**BASIC_PROFILE, **BASIC_PROFILE_MORE}
     fields |= {f"tag/{t:08X}": dictionary_VR(t) for t in profile_tags()}
     out = {}
