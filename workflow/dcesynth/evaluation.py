@@ -30,6 +30,20 @@ log = logging.getLogger("dcesynth")
 TABLE_COLUMNS = ["metric", "mean", "sd", "n", "source"]
 
 
+def _pretrained(mode: str, weights: str | None, key: str, needs: str) -> bool:
+    """Whether a network loads weights (``mode: pretrained``) or stays a seeded untrained one
+    (``random``); a pretrained network without a weights file, or another mode, is a config error."""
+    if mode not in ("pretrained", "random"):
+        raise ConfigError(f"{key}.mode must be pretrained, random or off, not {mode!r}")
+    if mode == "pretrained" and not weights:
+        raise ConfigError(f"{key}.weights: {needs}; set it, or {key}.mode: random|off")
+    return mode == "pretrained"
+
+
+def _provenance(weights: str) -> str:
+    return f"pretrained:{Path(weights).name}:sha256={sha256(weights)[:16]}"
+
+
 class InceptionFeatures(torch.nn.Module):
     """2048-d pool features of torchvision's Inception v3 (ImageNet layout) for grey slices.
 
@@ -44,12 +58,10 @@ class InceptionFeatures(torch.nn.Module):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = inception_v3(weights=None, aux_logits=True, init_weights=True)
-        if mode == "pretrained":
-            if not weights:
-                raise ConfigError(f"{key}.weights: FID needs a local Inception v3 state dict; set it, or {key}.mode: random|off")
+        if _pretrained(mode, weights, key, "FID needs a local Inception v3 state dict"):
             net.load_state_dict(load_state_dict(weights, f"{key}.weights"))
-            self.source = f"pretrained:{Path(weights).name}:sha256={sha256(weights)[:16]}"
-        elif mode == "random":
+            self.source = _provenance(weights)
+        else:
             # He-initialised convolutions keep activations O(1) through the 90+ layers (torchvision's
             # own init is meant for training with batch statistics and explodes in eval mode).
             with torch.random.fork_rng(devices=[]):
@@ -58,8 +70,6 @@ class InceptionFeatures(torch.nn.Module):
                     if isinstance(m, torch.nn.Conv2d):
                         torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
             self.source = f"UNTRAINED (seeded random Inception v3, seed {seed})"
-        else:
-            raise ConfigError(f"{key}.mode must be pretrained, random or off, not {mode!r}")
         net.fc = torch.nn.Identity()
         net.aux_logits, net.AuxLogits = False, None
         self.net = net.eval()
@@ -96,16 +106,12 @@ class RadImageNetFeatures(torch.nn.Module):
             for m in net.modules():
                 if isinstance(m, torch.nn.Conv2d):
                     torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-        if mode == "pretrained":
-            if not weights:
-                raise ConfigError(f"{key}.weights: FID_RadImageNet needs the RadImageNet InceptionV3 weights "
-                                  f"(RadImageNet-InceptionV3_notop.h5 or its converted .pt); set it, or {key}.mode: random|off")  # fmt: skip
+        needs = "FID_RadImageNet needs RadImageNet-InceptionV3_notop.h5 (or its converted .pt)"
+        if _pretrained(mode, weights, key, needs):
             net.load_state_dict(load_weights(weights, key))
-            self.source = f"pretrained:{Path(weights).name}:sha256={sha256(weights)[:16]}"
-        elif mode == "random":
-            self.source = f"UNTRAINED (seeded random Keras InceptionV3, seed {seed})"
+            self.source = _provenance(weights)
         else:
-            raise ConfigError(f"{key}.mode must be pretrained, random or off, not {mode!r}")
+            self.source = f"UNTRAINED (seeded random Keras InceptionV3, seed {seed})"
         self.net = net.eval()
         self.register_buffer("_device", torch.zeros(0))
 
@@ -139,16 +145,12 @@ class LPIPSNet(torch.nn.Module):
             warnings.simplefilter("ignore")  # lpips passes torchvision's deprecated pretrained=False
             torch.manual_seed(seed)
             model = lpips.LPIPS(net=net, pnet_rand=True, verbose=False)
-        if mode == "pretrained":
-            if not weights:
-                raise ConfigError(f"{key}.weights: LPIPS needs a local torchvision {net} state dict; set it, or {key}.mode: random|off")
+        if _pretrained(mode, weights, key, f"LPIPS needs a local torchvision {net} state dict"):
             state = load_state_dict(weights, f"{key}.weights")
             model.net.load_state_dict(backbone_state(model.net.state_dict(), state, weights))
-            self.source = f"lpips-0.1 {net}, pretrained:{Path(weights).name}:sha256={sha256(weights)[:16]}"
-        elif mode == "random":
-            self.source = f"lpips-0.1 {net}, UNTRAINED backbone (seeded, seed {seed})"
+            self.source = f"lpips-0.1 {net}, {_provenance(weights)}"
         else:
-            raise ConfigError(f"{key}.mode must be pretrained, random or off, not {mode!r}")
+            self.source = f"lpips-0.1 {net}, UNTRAINED backbone (seeded, seed {seed})"
         self.model = model.eval()
 
     @torch.inference_mode()
