@@ -44,6 +44,17 @@ def _provenance(weights: str) -> str:
     return f"pretrained:{Path(weights).name}:sha256={sha256(weights)[:16]}"
 
 
+def _pool_features(net, slices: np.ndarray, batch_size: int, dev, scale) -> np.ndarray:
+    """(N, 2048) features of grey uint8 slices: each batch resized to 299 px, in [0, 1], repeated to
+    3 channels, then ``scale``d to the network's input range."""
+    out = []
+    for s in range(0, len(slices), batch_size):
+        x = torch.from_numpy(np.asarray(slices[s : s + batch_size], dtype=np.float32)).to(dev)[:, None] / 255.0
+        x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False).expand(-1, 3, -1, -1)
+        out.append(net(scale(x)).double().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 2048))
+
+
 class InceptionFeatures(torch.nn.Module):
     """2048-d pool features of torchvision's Inception v3 (ImageNet layout) for grey slices.
 
@@ -78,13 +89,7 @@ class InceptionFeatures(torch.nn.Module):
 
     @torch.inference_mode()
     def forward(self, slices: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        dev = self.mean.device
-        out = []
-        for s in range(0, len(slices), batch_size):
-            x = torch.from_numpy(np.asarray(slices[s : s + batch_size], dtype=np.float32)).to(dev)[:, None] / 255.0
-            x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False).expand(-1, 3, -1, -1)
-            out.append(self.net((x - self.mean) / self.std).double().cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, 2048))
+        return _pool_features(self.net, slices, batch_size, self.mean.device, lambda x: (x - self.mean) / self.std)
 
 
 class RadImageNetFeatures(torch.nn.Module):
@@ -117,13 +122,7 @@ class RadImageNetFeatures(torch.nn.Module):
 
     @torch.inference_mode()
     def forward(self, slices: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        dev = self._device.device
-        out = []
-        for s in range(0, len(slices), batch_size):
-            x = torch.from_numpy(np.asarray(slices[s : s + batch_size], dtype=np.float32)).to(dev)[:, None] / 127.5 - 1.0
-            x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False).expand(-1, 3, -1, -1)
-            out.append(self.net(x).double().cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, 2048))
+        return _pool_features(self.net, slices, batch_size, self._device.device, lambda x: x * 2.0 - 1.0)
 
 
 class LPIPSNet(torch.nn.Module):

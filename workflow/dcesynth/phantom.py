@@ -20,6 +20,7 @@ changes existing ones.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -317,7 +318,8 @@ _WRITER_KEYWORDS = {
 _TEXT_VRS = {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UR", "UT"}
 
 
-def profile_tags() -> list[int]:
+@functools.cache
+def profile_tags() -> tuple[int, ...]:
     """Every attribute of DICOM PS3.15 Table E.1-1 (the basic de-identification profile) whose value
     representation can hold a searchable value (text, numbers as text, dates, times) or is a
     sequence, as listed by the dicom-anonymizer package (2026c edition of the standard)."""
@@ -336,7 +338,7 @@ def profile_tags() -> list[int]:
             continue
         if keyword and keyword not in named and (vr in _TEXT_VRS or vr == "SQ"):
             out.append(tag)
-    return sorted(set(out))
+    return tuple(sorted(set(out)))
 
 
 def _value(vr: str, token: str, i: int, n: int, key: str) -> str:
