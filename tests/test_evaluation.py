@@ -66,9 +66,11 @@ def test_evaluate_and_select_best_epoch(tmp_path, files):
         torch.save({"options": {"ngf": 4, "n_downsample_global": 1, "n_blocks_global": 1}, "state_dict": G.state_dict()}, gens[epoch])
         tables[epoch] = tmp_path / f"e{epoch}.tsv"
         t = E.evaluate_generator(gens[epoch], files, "pre", "post1", metrics_cfg(), tables[epoch], device="cpu")
-        assert set(t["metric"]) == {"ssim", "ms_ssim", "psnr", "mse", "mae", "fid_imagenet", "fid_radimagenet"}
+        assert set(t["metric"]) == {"ssim", "ms_ssim", "psnr", "mse", "mae", "fid_imagenet", "fid_radimagenet", "frd"}
         for fid in ("fid_imagenet", "fid_radimagenet"):
             assert t.loc[t["metric"] == fid, "source"].item().startswith("UNTRAINED")
+        assert t.loc[t["metric"] == "frd", "source"].item().startswith("radiomics")
+        assert np.isfinite(t.loc[t["metric"] == "frd", "mean"].item())
         assert t.loc[t["metric"] == "ssim", "n"].item() == 10
     best = E.select_best_epoch(tables, gens, ["ssim", "mse", "mae", "fid_imagenet", "fid_radimagenet"], "same", tmp_path / "epochs.tsv",
                                tmp_path / "best.json", tmp_path / "best.pt", tmp_path / "fig.png")  # fmt: skip
@@ -91,6 +93,8 @@ def test_quality_table_rows(files):
     # but the synthetic pair must still beat the pre-contrast pair on every pixel metric
     assert val.loc[("real_post_vs_syn_post_best", "val"), "mae"] <= val.loc[("real_post_vs_real_pre", "val"), "mae"]
     assert val.loc[("real_post_vs_syn_post_best", "val"), "n_pairs"] == 12
+    # FRD in every row, the split-test floor (real vs real) included
+    assert t["frd"].notna().all() and t["frd_source"].str.startswith("radiomics").all()
 
 
 def test_paper_tables_are_read_whole():

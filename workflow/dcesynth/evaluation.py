@@ -3,6 +3,7 @@
 Feature extractors (FID_ImageNet: torchvision Inception v3; FID_RadImageNet: Keras InceptionV3
 rebuilt in torch, :mod:`dcesynth.radimagenet`) load weights from local files named in config; ``mode: random`` runs a
 seeded untrained network and every output row says so (``source`` column), ``off`` skips FID.
+FRD (Fréchet Radiomics Distance, :mod:`dcesynth.frd`) needs no weights; ``metrics.frd.enabled``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from torch.nn import functional as F
 
 from . import metrics as M
 from .errors import ConfigError
+from .frd import RadiomicsFeatures
 from .gan.losses import sha256
 from .gan.train import load_generator, resolve_device
 from .io import atomic_path, write_json, write_table
@@ -189,13 +191,16 @@ def lpips_network(cfg: dict[str, Any] | None, key: str = "metrics.lpips") -> LPI
 FID_NETWORKS = {"fid_imagenet": InceptionFeatures, "fid_radimagenet": RadImageNetFeatures}
 
 
-def fid_extractors(cfg: dict[str, Any], device: str = "cpu") -> dict[str, torch.nn.Module]:
-    """The FID feature extractors the metrics config turns on, by metric name, on ``device``."""
-    out = {}
+def distribution_extractors(cfg: dict[str, Any], device: str = "cpu") -> dict[str, Any]:
+    """The distribution metrics the metrics config turns on, by metric name: the FID networks
+    (on ``device``) and FRD's radiomic features."""
+    out: dict[str, Any] = {}
     for name, cls in FID_NETWORKS.items():
         c = cfg.get(name)
         if c and c["mode"] != "off":
             out[name] = cls(c["mode"], c.get("weights"), f"metrics.{name}", seed=int(c.get("seed", 0))).to(device)
+    if cfg.get("frd", {}).get("enabled"):
+        out["frd"] = RadiomicsFeatures()
     return out
 
 
@@ -226,7 +231,10 @@ def _rows(values: dict[str, np.ndarray], source: str = "analytic") -> list[dict]
             for k, v in values.items()]  # fmt: skip
 
 
-def fid(extractor: torch.nn.Module, real: np.ndarray, fake: np.ndarray) -> float:
+def distribution_distance(extractor, real: np.ndarray, fake: np.ndarray) -> float:
+    """FID of a network's features, or the extractor's own distance (FRD)."""
+    if hasattr(extractor, "distance"):
+        return extractor.distance(real, fake)
     mu1, s1 = M.feature_statistics(extractor(real))
     mu2, s2 = M.feature_statistics(extractor(fake))
     return M.frechet_distance(mu1, s1, mu2, s2)
@@ -256,8 +264,8 @@ def evaluate_generator(
     real = gather(files, target, sample)
     fake = synthetic_stacks(G, pre, n_targets, int(cfg["batch_size"]))[0]
     rows = _rows(M.pixel_metrics(real[:n_pix], fake[:n_pix], int(cfg["batch_size"]), cfg["normalize_per_image"]))
-    for name, extractor in fid_extractors(cfg, dev).items():
-        value = fid(extractor, real[:n_fid], fake[:n_fid])
+    for name, extractor in distribution_extractors(cfg, dev).items():
+        value = distribution_distance(extractor, real[:n_fid], fake[:n_fid])
         rows.append({"metric": name, "mean": value, "sd": float("nan"), "n": min(len(real), n_fid or len(real)),
                      "source": extractor.source})  # fmt: skip
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
@@ -348,7 +356,7 @@ def _pair_row(comparison, dataset, real, fake, cfg, extractors, pixel=True, lpip
     for name, extractor in extractors.items():
         if len(real) > 1:
             n = cfg["n_fid_pairs"] or len(real)
-            row[name] = fid(extractor, real[:n], fake[:n])
+            row[name] = distribution_distance(extractor, real[:n], fake[:n])
             row[f"{name}_source"] = extractor.source
     return row
 
@@ -366,7 +374,7 @@ def quality_table(
     ``files`` ({split: {case: {seq: path}}}): real post vs synthetic post, real post vs real pre,
     real vs synthetic subtraction (slice-based, as the paper), and on the test split the
     'split test' rows (two disjoint halves of the patients; FID only)."""
-    extractors = fid_extractors(cfg, resolve_device(device))
+    extractors = distribution_extractors(cfg, resolve_device(device))
     lpips_net = lpips_network(cfg.get("lpips"))
     if lpips_net is not None:
         lpips_net = lpips_net.to(resolve_device(device))
