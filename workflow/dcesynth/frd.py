@@ -66,40 +66,53 @@ def normalise(image: np.ndarray) -> np.ndarray:
     return (x - x.mean()) / (sd if sd > 0 else 1.0) * NORMALIZE_SCALE
 
 
-def discretise(values: np.ndarray, roi_values: np.ndarray) -> np.ndarray:
-    """Bin indices (1-based) with fixed bin width, edges anchored at a multiple of the width below the ROI minimum."""
-    lo, hi = float(roi_values.min()), float(roi_values.max())
+def discretise(values: np.ndarray) -> np.ndarray:
+    """Bin indices (1-based) with fixed bin width, edges anchored at a multiple of the width below the minimum."""
+    lo, hi = float(values.min()), float(values.max())
     edges = np.arange(lo - (lo % BIN_WIDTH), hi + 2 * BIN_WIDTH, BIN_WIDTH)
     if len(edges) == 1:  # flat region: one bin
         edges = np.array([edges[0] - 0.5, edges[0] + 0.5])
     return np.digitize(values, edges)
 
 
-def first_order(x: np.ndarray, levels: np.ndarray) -> list[float]:
-    """The 18 default first-order features of ROI intensities ``x`` and their bin indices ``levels``."""
-    n = x.size
-    shifted = x + VOXEL_ARRAY_SHIFT
-    energy = float(np.sum(shifted**2))
-    p = np.unique(levels, return_counts=True)[1] / n
-    p10, p25, p50, p75, p90 = np.percentile(x, [10, 25, 50, 75, 90])
-    mean = x.mean()
-    dev = x - mean
-    m2, m3, m4 = np.mean(dev**2), np.mean(dev**3), np.mean(dev**4)
-    robust = x[(x >= p10) & (x <= p90)]
+def _percentile(values: np.ndarray, cum: np.ndarray, q: float) -> float:
+    """numpy's default (linear) percentile of the sample given as sorted distinct values and cumulative counts."""
+    h = (cum[-1] - 1) * q / 100
+    lo = int(np.floor(h))
+    a, b = np.searchsorted(cum, [lo, min(lo + 1, cum[-1] - 1)], side="right")
+    return float(values[a] + (h - lo) * (values[b] - values[a]))
+
+
+def first_order(values: np.ndarray, counts: np.ndarray, levels: np.ndarray) -> list[float]:
+    """The 18 default first-order features of the ROI, given as its sorted distinct intensities
+    ``values``, their ``counts`` and their bin indices ``levels`` (a histogram: exact, and for uint8
+    slices 256 entries instead of every pixel)."""
+    n = counts.sum()
+    w = counts / n
+    energy = float(np.sum(counts * (values + VOXEL_ARRAY_SHIFT) ** 2))
+    p = np.bincount(levels, weights=counts)[np.bincount(levels) > 0] / n
+    cum = np.cumsum(counts)
+    p10, p25, p50, p75, p90 = (_percentile(values, cum, q) for q in (10, 25, 50, 75, 90))
+    mean = float(w @ values)
+    dev = values - mean
+    m2, m3, m4 = w @ dev**2, w @ dev**3, w @ dev**4
+    inner = (values >= p10) & (values <= p90)
+    vi, ci = values[inner], counts[inner]
+    robust = float(ci @ np.abs(vi - (ci @ vi) / ci.sum()) / ci.sum()) if ci.sum() else 0.0
     return [
         energy,
         energy,  # TotalEnergy: energy × voxel volume, 1 mm³ for slices on a unit grid
         float(-np.sum(p * np.log2(p + EPS))),
-        float(x.min()),
-        float(p10),
-        float(p90),
-        float(x.max()),
-        float(mean),
-        float(p50),
-        float(p75 - p25),
-        float(x.max() - x.min()),
-        float(np.mean(np.abs(dev))),
-        float(np.mean(np.abs(robust - robust.mean()))) if robust.size else 0.0,
+        float(values[0]),
+        p10,
+        p90,
+        float(values[-1]),
+        mean,
+        p50,
+        p75 - p25,
+        float(values[-1] - values[0]),
+        float(w @ np.abs(dev)),
+        robust,
         float(np.sqrt(energy / n)),
         float(m3 / m2**1.5) if m2 > 0 else 0.0,
         float(m4 / m2**2) if m2 > 0 else 0.0,
@@ -187,15 +200,30 @@ def glcm_features(P: np.ndarray, ng: int) -> list[float]:
 
 def image_features(image: np.ndarray) -> np.ndarray:
     """The radiomic feature vector (``FEATURE_NAMES``) of one 2D image."""
+    image = np.asarray(image)
     if image.ndim != 2:
         raise ValueError(f"radiomic features take 2D slices, got shape {image.shape}")
     mask = roi_mask(image.shape)
-    x = normalise(image)
-    roi = x[mask]
-    levels = np.zeros(x.shape, dtype=np.int64)
-    levels[mask] = discretise(roi, roi)
-    ng = int(levels[mask].max())
-    fo = first_order(roi, levels[mask])
+    if image.dtype == np.uint8:  # everything from 256-entry histograms: the normalisation is affine
+        full = np.bincount(image.ravel(), minlength=256)
+        raw = np.arange(256, dtype=np.float64)
+        mean = full @ raw / full.sum()
+        sd = np.sqrt(full @ (raw - mean) ** 2 / (full.sum() - 1)) if full.sum() > 1 else 0.0
+        norm = (raw - mean) / (sd if sd > 0 else 1.0) * NORMALIZE_SCALE
+        counts = np.bincount(image[mask], minlength=256)
+        present = counts > 0
+        lut = np.zeros(256, dtype=np.int64)
+        lut[present] = discretise(norm[present])
+        values, counts, value_levels = norm[present], counts[present], lut[present]
+        levels = lut[image]
+    else:
+        values, inverse, counts = np.unique(normalise(image)[mask], return_inverse=True, return_counts=True)
+        value_levels = discretise(values)
+        levels = np.zeros(image.shape, dtype=np.int64)
+        levels[mask] = value_levels[inverse]
+    levels[~mask] = 0
+    ng = int(value_levels.max())
+    fo = first_order(values, counts, value_levels)
     return np.array(fo + glcm_features(glcm_matrices(levels, mask, ng), ng))
 
 
