@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from dcesynth.slices import axial_axis, extract_slices, plan_transform, restore_volume
+from dcesynth.slices import axial_axis, extract_slices, plan_case_transforms, plan_transform, restore_volume
 
 
 def volume(shape_zyx, spacing_xyz, seed=0, direction=None):
@@ -72,3 +72,25 @@ def test_axial_axis_follows_direction_cosines():
     back = restore_volume(stack, t, sag, intensity="source")
     assert back.GetSize() == sag.GetSize()
     assert np.abs(sitk.GetArrayFromImage(back) - arr).mean() < (t["intensity_max"] - t["intensity_min"]) / 255 * 2
+
+
+def test_joint_scale_keeps_the_enhancement():
+    # post = pre everywhere but a region that enhances (+800): per volume, that region's maximum
+    # darkens the rest of the post slice; on one joint scale the unchanged tissue keeps its grey level
+    pre, arr = volume((4, 32, 32), (1.0, 1.0, 2.0), seed=3)
+    post_arr = arr.copy()
+    post_arr[:, 10:16, 10:16] += 800
+    post = sitk.GetImageFromArray(post_arr.astype(np.float32))
+    post.CopyInformation(pre)
+    images = {"pre": pre, "post1": post}
+    separate = plan_case_transforms(images, joint_scale=False, size=32)
+    joint = plan_case_transforms(images, joint_scale=True, size=32)
+    s = {k: extract_slices(images[k], separate[k]).astype(int) for k in images}
+    j = {k: extract_slices(images[k], joint[k]).astype(int) for k in images}
+    outside = np.ones(s["pre"].shape, bool)
+    outside[:, 10:16, 10:16] = False
+    assert (s["post1"] - s["pre"])[outside].mean() < -50  # per volume: unchanged tissue looks darker after contrast
+    assert np.abs(j["post1"] - j["pre"])[outside].max() <= 1  # joint: unchanged tissue, same grey level
+    assert (j["post1"] - j["pre"])[~outside].min() > 50  # and the enhancing region is brighter
+    assert joint["pre"]["intensity_max"] == joint["post1"]["intensity_max"] == pytest.approx(post_arr.max(), rel=1e-6)
+    assert joint["pre"]["joint_scale"] and not separate["pre"]["joint_scale"]

@@ -3,7 +3,8 @@
 Each axial slice is resized to its physical aspect (pixel spacing), scaled so that its longer
 side spans ``size`` pixels, centred on a ``size``×``size`` canvas (zero padding), optionally
 rotated by quarter turns (the paper rotated 90° counter-clockwise), and quantised with the
-volume's min-max (optionally after percentile clipping) to 0–255. One ``.npy`` per volume
+volume's min-max (optionally after percentile clipping) to 0–255 — or, with a joint scale, with
+one range for all sequences of a case, so that post − pre is the enhancement. One ``.npy`` per volume
 (memory-mappable) holds the slices; a JSON transform holds everything needed to put synthetic
 slices back on the source grid.
 """
@@ -65,6 +66,22 @@ def plan_transform(
         "intensity_min": float(lo),
         "intensity_max": float(hi),
     }
+
+
+def plan_case_transforms(images: dict[str, sitk.Image], joint_scale: bool = False, **options: Any) -> dict[str, dict[str, Any]]:
+    """``plan_transform`` for every sequence of a case. With ``joint_scale`` every sequence gets
+    the union of their intensity ranges: the same tissue value maps to the same grey level in
+    pre- and post-contrast, so an enhancing tumour is brighter after contrast (with separate
+    ranges, as the paper, the post-contrast maximum — enhanced tumour or vessel — darkens the rest)."""
+    plans = {seq: plan_transform(image, **options) for seq, image in images.items()}
+    if joint_scale and plans:
+        lo = min(t["intensity_min"] for t in plans.values())
+        hi = max(t["intensity_max"] for t in plans.values())
+        for t in plans.values():
+            t["intensity_min"], t["intensity_max"] = lo, hi
+    for t in plans.values():
+        t["joint_scale"] = bool(joint_scale)
+    return plans
 
 
 def extract_slices(image: sitk.Image, transform: dict[str, Any]) -> np.ndarray:

@@ -79,6 +79,7 @@ rule extract_slices:
         size=config["slices"]["size"],
         slice_range=config["slices"]["range"],
         clip_percentiles=config["slices"]["clip_percentiles"],
+        joint_scale=config["slices"]["joint_scale"],
         rotate90=config["slices"]["rotate90"],
     script:
         "../scripts/extract_slices.py"
