@@ -9,10 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy import ndimage
-
 from dcesynth import frd
 from dcesynth import metrics as M
+from scipy import ndimage
 
 REFERENCE = Path(__file__).parent / "data" / "radiomics_reference.npz"
 
