@@ -7,7 +7,7 @@ PyRadiomics is not a dependency of the project; to regenerate (Python 3.11):
     python tests/data/make_radiomics_reference.py
 
 Settings: the FRD v1 2D extraction (normalize x100, bin width 5, voxelArrayShift 300, force2D,
-first order + the 22 GLCM features FRD v1 enables) on the original image, without resampling,
+first order, the 22 GLCM features FRD v1 enables, GLRLM, GLSZM, NGTDM) on the original image, without resampling,
 with the FRD reference code's ROI (every pixel but the corner).
 """
 
@@ -54,7 +54,7 @@ def main() -> None:
     ext = featureextractor.RadiomicsFeatureExtractor(**settings)
     ext.disableAllFeatures()
     ext.enableImageTypes(Original={})
-    ext.enableFeaturesByName(firstorder=[], glcm=GLCM)
+    ext.enableFeaturesByName(firstorder=[], glcm=GLCM, glrlm=[], glszm=[], ngtdm=[])
     imgs, feats, names = images(), [], None
     for img in imgs:
         mask = np.ones_like(img, dtype=np.int32)

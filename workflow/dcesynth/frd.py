@@ -6,7 +6,8 @@ module computes the features itself, in numpy, with PyRadiomics 3.0.1's definiti
 2D settings, and is cross-checked feature by feature against PyRadiomics
 (``tests/test_frd.py``, reference values in ``tests/data/radiomics_reference.npz``, made by
 ``tests/data/make_radiomics_reference.py``). PyRadiomics itself is not a dependency: its release
-for Python 3.11 does not install from PyPI without manual steps, and it is ~100× slower.
+for Python 3.11 does not install from PyPI without manual steps (``python -m dcesynth.bench.metrics``
+compares the speed of both where it is installed).
 
 Feature set (recorded in every table as the metric's source):
 - image: the original slice only (FRD v1 also uses LoG and wavelet-filtered images and resamples
@@ -14,8 +15,10 @@ Feature set (recorded in every table as the metric's source):
 - ROI: every pixel but the corner (0, 0), as the FRD reference code does;
 - intensity: z-scored over the whole image and scaled by 100 (``normalize``, ``normalizeScale``),
   discretised with bin width 5, first-order energy/RMS with a shift of 300;
-- classes: first order (18 features) and GLCM (the 22 FRD v1 enables; distance 1, the four
-  in-plane directions, symmetric, features averaged over directions).
+- classes (77 features, FRD v1's set for the original image): first order (18), GLCM (the 22 FRD v1
+  enables; distance 1, the four in-plane directions, symmetric, averaged over directions), GLRLM
+  (16; runs along the four directions, averaged), GLSZM (16; 8-connected zones), NGTDM (5; the
+  8-neighbourhood).
 
 FRD = ln(Fréchet distance) of the features z-scored with the mean and sd of the real set;
 features that are constant in the real set or non-finite anywhere are dropped (as FRD v1).
@@ -44,11 +47,27 @@ GLCM = (
     "Correlation", "DifferenceAverage", "DifferenceEntropy", "DifferenceVariance", "JointEnergy", "JointEntropy",
     "Imc1", "Imc2", "Idm", "Idmn", "Id", "Idn", "InverseVariance", "MaximumProbability", "SumEntropy", "SumSquares",
 )  # fmt: skip
-FEATURE_NAMES = tuple(f"original_firstorder_{n}" for n in FIRST_ORDER) + tuple(f"original_glcm_{n}" for n in GLCM)
+GLRLM = (
+    "ShortRunEmphasis", "LongRunEmphasis", "GrayLevelNonUniformity", "GrayLevelNonUniformityNormalized",
+    "RunLengthNonUniformity", "RunLengthNonUniformityNormalized", "RunPercentage", "GrayLevelVariance",
+    "RunVariance", "RunEntropy", "LowGrayLevelRunEmphasis", "HighGrayLevelRunEmphasis",
+    "ShortRunLowGrayLevelEmphasis", "ShortRunHighGrayLevelEmphasis", "LongRunLowGrayLevelEmphasis",
+    "LongRunHighGrayLevelEmphasis",
+)  # fmt: skip
+GLSZM = (
+    "SmallAreaEmphasis", "LargeAreaEmphasis", "GrayLevelNonUniformity", "GrayLevelNonUniformityNormalized",
+    "SizeZoneNonUniformity", "SizeZoneNonUniformityNormalized", "ZonePercentage", "GrayLevelVariance",
+    "ZoneVariance", "ZoneEntropy", "LowGrayLevelZoneEmphasis", "HighGrayLevelZoneEmphasis",
+    "SmallAreaLowGrayLevelEmphasis", "SmallAreaHighGrayLevelEmphasis", "LargeAreaLowGrayLevelEmphasis",
+    "LargeAreaHighGrayLevelEmphasis",
+)  # fmt: skip
+NGTDM = ("Coarseness", "Contrast", "Busyness", "Complexity", "Strength")
+CLASSES = {"firstorder": FIRST_ORDER, "glcm": GLCM, "glrlm": GLRLM, "glszm": GLSZM, "ngtdm": NGTDM}
+FEATURE_NAMES = tuple(f"original_{c}_{n}" for c, names in CLASSES.items() for n in names)
 
 SOURCE = (
-    "radiomics (ours, PyRadiomics 3.0.1 definitions): first order + GLCM of the original image, "
-    "FRD v1 settings (normalize x100, bin width 5); ln Frechet distance"
+    "radiomics (ours, PyRadiomics 3.0.1 definitions): first order, GLCM, GLRLM, GLSZM, NGTDM of the "
+    "original image, FRD v1 settings (normalize x100, bin width 5); ln Frechet distance"
 )
 
 
@@ -198,6 +217,118 @@ def glcm_features(P: np.ndarray, ng: int) -> list[float]:
     return [float(np.nanmean(v)) for v in per_direction]
 
 
+def _sheared(levels: np.ndarray) -> np.ndarray:
+    """The (1, 1) diagonals of ``levels`` as the columns of an (h, h + w − 1) array, 0 elsewhere."""
+    h, w = levels.shape
+    r, c = np.indices((h, w))
+    out = np.zeros((h, h + w - 1), dtype=levels.dtype)
+    out[r, c - r + h - 1] = levels
+    return out
+
+
+def _direction_sequences(levels: np.ndarray) -> list[np.ndarray]:
+    """Each of the four directions (rows, columns, both diagonals) as one 1D sequence of its lines,
+    each line followed by a 0 (= outside the ROI, which ends a run)."""
+    by_line = (levels, levels.T, _sheared(levels).T, _sheared(levels[:, ::-1]).T)
+    return [np.pad(x, ((0, 0), (0, 1))).ravel() for x in by_line]
+
+
+def _ratio_features(P: np.ndarray, n_total: float, lengths: np.ndarray | None = None) -> list[float]:
+    """The 16 features GLRLM and GLSZM share, of one matrix ``P`` (grey level 1..ng × run length or
+    zone size; ``lengths`` names the columns, default 1..n: absent lengths may be left out)."""
+    g = np.arange(1, P.shape[0] + 1, dtype=np.float64)[:, None]
+    j = (np.arange(1, P.shape[1] + 1) if lengths is None else np.asarray(lengths)).astype(np.float64)[None, :]
+    n = P.sum()
+    pr, pg = P.sum(0), P.sum(1)
+    jv, gv = j[0], g[:, 0]
+    pg_n, pr_n = pg / n, pr / n
+    p = P / n
+    return [
+        float(np.sum(pr / jv**2) / n),
+        float(np.sum(pr * jv**2) / n),
+        float(np.sum(pg**2) / n),
+        float(np.sum(pg**2) / n**2),
+        float(np.sum(pr**2) / n),
+        float(np.sum(pr**2) / n**2),
+        float(n / n_total),
+        float(np.sum(pg_n * (gv - pg_n @ gv) ** 2)),
+        float(np.sum(pr_n * (jv - pr_n @ jv) ** 2)),
+        float(-np.sum(p * np.log2(p + EPS))),
+        float(np.sum(pg / gv**2) / n),
+        float(np.sum(pg * gv**2) / n),
+        float(np.sum(P / (g**2 * j**2)) / n),
+        float(np.sum(P * g**2 / j**2) / n),
+        float(np.sum(P * j**2 / g**2) / n),
+        float(np.sum(P * g**2 * j**2) / n),
+    ]
+
+
+def glrlm_features(levels: np.ndarray, ng: int) -> list[float]:
+    """The 16 GLRLM features: runs of one grey level along the four directions (broken by the ROI
+    border), one matrix per direction, features averaged over directions."""
+    nr = max(levels.shape)
+    per_direction = []
+    for seq in _direction_sequences(levels):
+        starts = np.concatenate([[0], np.flatnonzero(np.diff(seq)) + 1])
+        lengths = np.diff(np.append(starts, len(seq)))
+        value = seq[starts]
+        keep = value > 0
+        if not keep.any():
+            continue
+        P = np.bincount((value[keep] - 1) * nr + lengths[keep] - 1, minlength=ng * nr).reshape(ng, nr).astype(np.float64)
+        per_direction.append(_ratio_features(P, float(np.sum(P * np.arange(1, nr + 1)))))
+    return [float(np.nanmean(v)) for v in zip(*per_direction)]
+
+
+def glszm_features(levels: np.ndarray, ng: int) -> list[float]:
+    """The 16 GLSZM features: zones of 8-connected pixels of one grey level."""
+    from skimage.measure import label
+
+    zones = label(levels, background=0, connectivity=2)
+    n_zones = int(zones.max())
+    sizes = np.bincount(zones.ravel(), minlength=n_zones + 1)[1:]
+    zone_level = np.zeros(n_zones + 1, dtype=np.int64)
+    zone_level[zones.ravel()] = levels.ravel()
+    # columns: the zone sizes that occur (a dense 1..n_roi axis would be ng × 262k at 512²)
+    present, column = np.unique(sizes, return_inverse=True)
+    P = np.bincount((zone_level[1:] - 1) * len(present) + column, minlength=ng * len(present))
+    return _ratio_features(P.reshape(ng, len(present)).astype(np.float64), float(sizes.sum()), present)
+
+
+def ngtdm_features(levels: np.ndarray, mask: np.ndarray, ng: int) -> list[float]:
+    """The 5 NGTDM features: each ROI pixel against the mean of its in-ROI 8-neighbours (pixels
+    without one are left out)."""
+    from scipy import ndimage
+
+    kernel = np.ones((3, 3))
+    kernel[1, 1] = 0
+    m = mask.astype(np.float64)
+    total = ndimage.correlate(levels.astype(np.float64) * m, kernel, mode="constant")
+    count = ndimage.correlate(m, kernel, mode="constant")
+    valid = mask & (count > 0)
+    lv = levels[valid]
+    diff = np.abs(lv - total[valid] / count[valid])
+    n_i = np.bincount(lv, minlength=ng + 1)[1:].astype(np.float64)
+    s_i = np.bincount(lv, weights=diff, minlength=ng + 1)[1:]
+    present = n_i > 0
+    n_vp = n_i.sum()
+    p, s, i = n_i[present] / n_vp, s_i[present], np.arange(1, ng + 1, dtype=np.float64)[present]
+    ngp = len(p)
+    psum = p @ s
+    di = i[:, None] - i[None, :]
+    pp = p[:, None] + p[None, :]
+    ip = i * p
+    absdiff = np.abs(ip[:, None] - ip[None, :]).sum()
+    ps = p * s
+    return [
+        float(1 / psum) if psum != 0 else 1e6,
+        float(np.sum(p[:, None] * p[None, :] * di**2) * s.sum() / n_vp / (ngp * (ngp - 1))) if ngp > 1 else 0.0,
+        float(psum / absdiff) if absdiff != 0 else 0.0,
+        float(np.sum(np.abs(di) * (ps[:, None] + ps[None, :]) / pp) / n_vp),
+        float(np.sum(pp * di**2) / s.sum()) if s.sum() != 0 else 0.0,
+    ]
+
+
 def image_features(image: np.ndarray) -> np.ndarray:
     """The radiomic feature vector (``FEATURE_NAMES``) of one 2D image."""
     image = np.asarray(image)
@@ -224,7 +355,9 @@ def image_features(image: np.ndarray) -> np.ndarray:
     levels[~mask] = 0
     ng = int(value_levels.max())
     fo = first_order(values, counts, value_levels)
-    return np.array(fo + glcm_features(glcm_matrices(levels, mask, ng), ng))
+    texture = glcm_features(glcm_matrices(levels, mask, ng), ng)
+    texture += glrlm_features(levels, ng) + glszm_features(levels, ng) + ngtdm_features(levels, mask, ng)
+    return np.array(fo + texture)
 
 
 class RadiomicsFeatures:

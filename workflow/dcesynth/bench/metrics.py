@@ -95,7 +95,7 @@ def pyradiomics_seconds(imgs: np.ndarray) -> float | None:
     ext = featureextractor.RadiomicsFeatureExtractor(normalize=True, normalizeScale=100, binWidth=5,
                                                      voxelArrayShift=300, force2D=True)  # fmt: skip
     ext.disableAllFeatures()
-    ext.enableFeaturesByName(firstorder=[], glcm=list(GLCM))
+    ext.enableFeaturesByName(firstorder=[], glcm=list(GLCM), glrlm=[], glszm=[], ngtdm=[])
     t = time.perf_counter()
     for img in imgs:
         mask = np.ones(img.shape, np.int32)
