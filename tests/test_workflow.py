@@ -292,15 +292,21 @@ def test_lint_and_format_are_clean():
 
 
 def test_demo_model_learns_the_enhancement(tmp_path):
-    """The demo config of the README: after its epochs, synthetic validation slices are closer to
-    the real post-contrast ones than the pre-contrast slices are (mean absolute error, 0-255)."""
+    """The demo config of the README: inside the tumour region (the mask dilated by 10 mm, and its
+    bounding box) the synthetic post-contrast volume is closer to the real one than the
+    pre-contrast volume is, on average and for most annotated cases. On the demo's joint intensity
+    scale the pre-contrast image equals the post-contrast one wherever nothing enhances, so only the
+    tumour region shows whether the model learned the enhancement rather than copying the anatomy."""
     cfg = default_config()
     wd = make_workdir(tmp_path, cfg)
-    run_snakemake(wd, "--cores", "2", f"results/gan/{cfg['gan']['run']}/val_preview.tsv")
-    preview = pd.read_csv(wd / "results" / "gan" / cfg["gan"]["run"] / "val_preview.tsv", sep="\t")
-    assert len(preview) >= 5
-    assert preview["mae_synthetic_vs_real"].mean() < 0.75 * preview["mae_pre_vs_real"].mean(), preview
-    assert (preview["mae_synthetic_vs_real"] < preview["mae_pre_vs_real"]).mean() >= 0.8
+    run_snakemake(wd, "--cores", "2", f"results/tables/{cfg['gan']['run']}/tumour_region.tsv")
+    table = pd.read_csv(wd / "results" / "tables" / cfg["gan"]["run"] / "tumour_region.tsv", sep="\t")
+    assert set(table["region"]) == {"mask_dilated", "bounding_box"}
+    for region, t in table.groupby("region"):
+        assert len(t) >= 8, t
+        assert t["mae_synthetic"].mean() < t["mae_pre"].mean(), t
+        assert t["mse_synthetic"].mean() < t["mse_pre"].mean(), t
+        assert (t["mae_synthetic"] < t["mae_pre"]).mean() >= 2 / 3, t
 
 
 def test_killed_synthesis_resumes_to_the_same_volume(tmp_path, tiny_run):

@@ -81,6 +81,7 @@ def gan_outputs():
         f"results/figures/{RUN}/tumour_crops.png",
         f"results/metrics/{RUN}/epochs.tsv",
         f"results/tables/{RUN}/table1.tsv",
+        f"results/tables/{RUN}/tumour_region.tsv",
     ]
 
 
@@ -147,6 +148,7 @@ def synthesis_generator(wildcards):
 
 
 SYNTH_CASES = cases_in("val") + cases_in("test")
+SYNTH_MASKED = [c for c in SYNTH_CASES if c in MASKED]
 
 
 def figure_cases():

@@ -4,7 +4,7 @@ log = logs.from_snakemake(snakemake)
 
 from pathlib import Path
 
-from dcesynth.evaluation import quality_table, read_paper_table, tumour_region_table
+from dcesynth.evaluation import quality_table, read_paper_table
 from dcesynth.gan.data import files_by_case
 from dcesynth.io import write_table
 
@@ -14,15 +14,6 @@ synthetic = {Path(s).parent.name: s for s in i.synthetic}
 files = {split: {c: slices[c] for c in cases} for split, cases in (("val", p.val), ("test", p.test)) if cases}
 table = quality_table(files, synthetic, p.source, p.target, p.label, p.metrics, p.device)
 write_table(table, o.table1)
-masks = {Path(m).parent.name: m for m in i.masks}
-transforms = {Path(t).parent.name: t for t in i.transforms}
-region_cases = {
-    c: {"mask": masks[c], "transform": transforms[c], "pre": slices[c][p.source], "real": slices[c][p.target],
-        "synthetic": synthetic[c]}
-    for c in masks
-}  # fmt: skip
-split_of = {c: "val" for c in p.val} | {c: "test" for c in p.test}
-write_table(tumour_region_table(region_cases, p.source, p.target, p.metrics["tumour_margin_mm"], split_of), o.tumour)
 paper = read_paper_table(i.paper[0]).merge(read_paper_table(i.paper[1]), on=["comparison", "dataset"], how="outer")
 paper.insert(0, "cohort", "Duke-Breast-Cancer-MRI (Osuala et al. 2024)")
 write_table(paper, o.paper)
