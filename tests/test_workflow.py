@@ -110,6 +110,24 @@ def test_evaluation_keys_do_not_rerun_training(tiny_run):
     assert "train_gan_epoch" not in out and "init_gan" not in out
 
 
+@pytest.mark.parametrize(
+    ("keys", "reruns", "untouched"),
+    [
+        # a new best epoch reruns synthesis and what follows, but no epoch is scored again
+        ("metrics:\n  selection: same_rank\n", "select_best_epoch", ("evaluate_epoch", "train_gan_epoch")),
+        ("metrics:\n  tumour_margin_mm: 5\n", "tumour_region_metrics",
+         ("evaluate_epoch", "train_gan_epoch", "select_best_epoch", "image_quality_tables", "synthesize_volume")),
+    ],
+)  # fmt: skip
+def test_selection_and_tumour_keys_do_not_rescore_epochs(tiny_run, keys, reruns, untouched):
+    """Epoch selection and the tumour margin are not scoring keys: no epoch is evaluated again."""
+    (tiny_run / "one_key.yaml").write_text(keys)
+    out = run_snakemake(tiny_run, "-n", "--configfile", "config/config.yaml", "one_key.yaml").stdout
+    assert reruns in out
+    for rule in untouched:
+        assert rule not in out, rule
+
+
 def test_adding_a_case_runs_only_its_jobs_and_the_aggregates(tiny_run):
     """Phantom_007 is annotated and drawn into the test split: no other case's job, no training."""
     (tiny_run / "one_more.yaml").write_text("phantom:\n  n_cases: 7\n")

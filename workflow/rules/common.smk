@@ -52,6 +52,13 @@ GAN_TRAINING = {
     k: v for k, v in GAN.items() if k not in ("eval_every", "preview", "run")
 }
 GAN_SEQS = [GAN["source"], *GAN["targets"]]
+# What scores one generator (per-epoch tables, Table 1): the epoch-selection and tumour-region
+# keys are left out, so changing them reruns only their own jobs, not every evaluation.
+SCORING = {
+    k: v
+    for k, v in config["metrics"].items()
+    if k not in ("same_metrics", "selection", "tumour_margin_mm")
+}
 
 
 def gan_outputs():

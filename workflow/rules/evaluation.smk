@@ -17,7 +17,7 @@ rule evaluate_epoch:
     resources:
         **rule_resources("evaluate_epoch", gpu=True),
     params:
-        metrics=config["metrics"],
+        metrics=SCORING,
         source=GAN["source"],
         target=GAN["targets"][0],
         n_targets=len(GAN["targets"]),
@@ -92,7 +92,7 @@ rule image_quality_tables:
         "../../envs/torch.yaml"
     threads: rule_threads("evaluate_epoch")
     params:
-        metrics=config["metrics"],
+        metrics=SCORING,
         source=GAN["source"],
         target=GAN["targets"][0],
         label=(
