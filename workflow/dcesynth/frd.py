@@ -109,7 +109,8 @@ def first_order(values: np.ndarray, counts: np.ndarray, levels: np.ndarray) -> l
     n = counts.sum()
     w = counts / n
     energy = float(np.sum(counts * (values + VOXEL_ARRAY_SHIFT) ** 2))
-    p = np.bincount(levels, weights=counts)[np.bincount(levels) > 0] / n
+    per_bin = np.bincount(levels, weights=counts)
+    p = per_bin[per_bin > 0] / n
     cum = np.cumsum(counts)
     p10, p25, p50, p75, p90 = (_percentile(values, cum, q) for q in (10, 25, 50, 75, 90))
     mean = float(w @ values)
