@@ -25,6 +25,9 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/segmentation.smk"
 
 
+check_resource_keys()
+
+
 onerror:
     # With --keep-going several cases can fail: list them once at the end of the run.
     from dcesynth.logs import failure_summary
