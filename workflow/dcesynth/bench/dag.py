@@ -7,8 +7,10 @@ each with placeholder DCE series folders: enough for a dry run, which reads no D
 ``snakemake -n --configfile config/duke.yaml site.yaml``. It then creates every output as an
 empty file, lets ``snakemake --touch -F`` order their times and record their metadata as a real
 run would, and times a dry run and a real
-``--cores 1`` run that find nothing to do. Baseline in the same run: the dry run of a 10-case tree,
-so the ratio shows how the parse and DAG cost grows with the cohort.
+``--cores 1`` run that find nothing to do (``--repeat`` times each: the median and the fastest are
+printed, since one run on a shared machine can be off by a second). Baseline in the same run: the
+dry run of a 10-case tree, so the ratio shows how the parse and DAG cost grows with the cohort.
+``--workdir DIR`` keeps the trees there (to profile the no-op run, or to time it again by hand).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -58,13 +61,16 @@ def workdir_for(root: Path, ids: list[str], annotated: set[str] = frozenset()) -
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", type=int, default=922)
+    ap.add_argument("--repeat", type=int, default=3, help="no-op runs to time (median and fastest)")
+    ap.add_argument("--workdir", type=Path, help="build the trees here and keep them (default: a temp dir)")
     args = ap.parse_args(argv)
     with open(REPO / "resources" / "duke_split.tsv") as fh:
         rows = list(csv.DictReader(fh, delimiter="\t"))[: args.cases]
     ids = [r["case_id"] for r in rows]
     # the annotated cases (validation and test of the synthesis split) get a tumour mask file
     annotated = {r["case_id"] for r in rows if r["synthesis_split"] in ("val", "test")}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.workdir or Path(scratch)
         small = workdir_for(Path(tmp) / "small", ids[:10], annotated)
         t_small, _ = snakemake(small, "-n", "--quiet", "rules")
         wd = workdir_for(Path(tmp) / "full", ids, annotated)
@@ -83,11 +89,15 @@ def main(argv: list[str] | None = None) -> None:
         # -F: every job is "run" by touching, so every output gets its metadata record, as after
         # a real run (without it most jobs have none and the no-op run reads far fewer records)
         snakemake(wd, "--touch", "-F", "--cores", "1", "--quiet", "all")
-        t_noop_dry, out_noop = snakemake(wd, "-n")
-        t_noop, _ = snakemake(wd, "--cores", "1")
+        noop_dry, noop = [], []
+        for _ in range(max(1, args.repeat)):
+            t, out_noop = snakemake(wd, "-n")
+            noop_dry.append(t)
+            noop.append(snakemake(wd, "--cores", "1")[0])
     print(f"cases={len(ids)} jobs={total.group(1) if total else '?'}")
     print(f"dry_run_s={t_dry:.1f} dry_run_10_cases_s={t_small:.1f} ratio={t_dry / t_small:.1f}")
-    print(f"noop_dry_run_s={t_noop_dry:.1f} noop_run_s={t_noop:.1f} "
+    print(f"noop_dry_run_s={statistics.median(noop_dry):.1f} (fastest {min(noop_dry):.1f}) "
+          f"noop_run_s={statistics.median(noop):.1f} (fastest {min(noop):.1f}) runs={len(noop)} "
           f"nothing_to_do={'Nothing to be done' in out_noop}")  # fmt: skip
 
 
