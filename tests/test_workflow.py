@@ -50,7 +50,7 @@ def test_every_stage_produces_its_outputs(tiny_run):
     assert nii.GetSpacing() == pytest.approx(ref.GetSpacing(), abs=1e-6)
     syn = pd.read_csv(wd / "results" / "splits" / "synthesis.tsv", sep="\t")
     assert set(syn["split"]) == {"train", "val", "test"}
-    for rule in ("ingest", "extract_slices"):
+    for rule in ("n4_bias_correction", "extract_slices"):
         bench = pd.read_csv(wd / "benchmarks" / rule / f"{spec.case_id}.tsv", sep="\t")
         assert {"s", "max_rss"} <= set(bench.columns)
     report = (wd / "report.html").read_text(errors="replace")
@@ -295,7 +295,7 @@ def test_duke_config_builds_its_dag(tmp_path):
     proc = run_snakemake(wd, "-n", "--configfile", "config/duke.yaml", "site.yaml")
     out = proc.stdout
     assert "make_phantom" not in out
-    for rule, count in (("ingest", 4), ("ingest_mask", 3), ("extract_slices", 4)):
+    for rule, count in (("ingest", 4), ("ingest_mask", 3), ("n4_bias_correction", 4), ("extract_slices", 4)):
         assert any(line.split()[:2] == [rule, str(count)] for line in out.splitlines()), (rule, out[-2000:])
 
 
@@ -372,11 +372,11 @@ def test_config_values_out_of_range_are_refused_at_parse(tmp_path, override, wor
 
 
 def test_resources_of_a_rule_that_does_not_exist_are_refused(tmp_path):
-    """A stale `resources.n4_bias_correction` (N4 runs in `ingest` now) must not be silently ignored."""
+    """A misspelt `resources.<rule>` entry must not be silently ignored."""
     cfg = tiny_config()
-    cfg["resources"]["n4_bias_correction"] = {"mem_mb": 16000}
+    cfg["resources"]["train_gan_epochs"] = {"mem_mb": 16000}
     wd = make_workdir(tmp_path, cfg)
     proc = run_snakemake(wd, "-n", check=False, timeout=120)
     out = proc.stdout + proc.stderr
-    assert proc.returncode != 0 and "resources.n4_bias_correction names no rule" in out, out[-2000:]
-    assert "ingest" in out.split("Rules:")[-1]
+    assert proc.returncode != 0 and "resources.train_gan_epochs names no rule" in out, out[-2000:]
+    assert "train_gan_epoch" in out.split("Rules:")[-1]

@@ -121,15 +121,14 @@ def rule_resources(name, gpu=False):
 
 
 def check_resource_keys():
-    """Each `resources.<rule>` must name a rule: a typo, or a rule since merged into another (N4
-    into `ingest`), would otherwise be ignored without a word. Called once every rule is defined.
-    """
+    """Each `resources.<rule>` must name a rule: a typo (or a rule of an older version) would
+    otherwise be ignored without a word. Called once every rule is defined."""
     rules = sorted(r.name for r in workflow.rules)
     unknown = sorted(set(config["resources"]) - {"default"} - set(rules))
     if unknown:
         raise WorkflowError(
-            f"Configuration error: resources.{unknown[0]} names no rule of this workflow "
-            f"(N4 runs in the 'ingest' job of each case). Rules: {', '.join(rules)}"
+            f"Configuration error: resources.{unknown[0]} names no rule of this workflow. "
+            f"Rules: {', '.join(rules)}"
         )
 
 
@@ -155,12 +154,7 @@ def mask_input(wildcards):
     return {"mask": mask, "reference": f"results/nifti/{wildcards.case}/pre.nii.gz"}
 
 
-USE_N4 = config["slices"]["use_n4"]
-SLICE_STAGE = "n4" if USE_N4 else "nifti"
-# The N4-corrected volumes, written by the ingest job of the case when they are used.
-N4_OUTPUTS = (
-    {f"n4_{seq}": f"results/n4/{{case}}/{seq}.nii.gz" for seq in SEQS} if USE_N4 else {}
-)
+SLICE_STAGE = "n4" if config["slices"]["use_n4"] else "nifti"
 
 
 def synthesis_generator(wildcards):

@@ -1,31 +1,22 @@
-# Raw DICOM/NIfTI → NIfTI per sequence (+ N4 bias correction) → axial slice arrays.
+# Raw DICOM/NIfTI → NIfTI per sequence → N4 bias correction → axial slice arrays.
 
 
-# Ingest and N4 are one job per case: N4 needs nothing but the volumes the ingest has just
-# written, and at Duke scale a separate N4 rule is 922 jobs more, for every up-to-date run to check
-# and for a cluster to queue. An N4 key change re-reads the DICOM too (seconds beside N4's minutes).
 rule ingest:
     input:
         unpack(ingest_input),
     output:
         **{seq: f"results/nifti/{{case}}/{seq}.nii.gz" for seq in SEQS},
-        **N4_OUTPUTS,
     log:
         "logs/ingest/{case}.log",
-    benchmark:
-        "benchmarks/ingest/{case}.tsv"
     conda:
         "../../envs/imaging.yaml"
     resources:
         **rule_resources("ingest"),
     params:
         source=SOURCE,
-        seqs=SEQS,
         include=config["series"]["include"],
         exclude=config["series"]["exclude"],
         resample_mismatched=config["ingest"]["resample_mismatched"],
-        # only when the N4 volumes are used: otherwise N4 keys rerun nothing
-        n4=config["n4"] if USE_N4 else None,
     script:
         "../scripts/ingest.py"
 
@@ -45,8 +36,30 @@ rule ingest_mask:
         "../scripts/ingest_mask.py"
 
 
-# Slicing runs one job per case over all its sequences (not one per volume): Snakemake's per-job
-# cost dominates an up-to-date run at Duke scale.
+# N4 and slicing run one job per case over all its sequences (not one per volume): at Duke scale
+# that is 1844 jobs fewer, and Snakemake's per-job cost dominates an up-to-date run.
+rule n4_bias_correction:
+    input:
+        **{seq: f"results/nifti/{{case}}/{seq}.nii.gz" for seq in SEQS},
+    output:
+        **{seq: f"results/n4/{{case}}/{seq}.nii.gz" for seq in SEQS},
+    log:
+        "logs/n4_bias_correction/{case}.log",
+    benchmark:
+        "benchmarks/n4_bias_correction/{case}.tsv"
+    conda:
+        "../../envs/imaging.yaml"
+    threads: 1
+    resources:
+        **rule_resources("n4_bias_correction"),
+    params:
+        shrink_factor=config["n4"]["shrink_factor"],
+        iterations=config["n4"]["iterations"],
+        convergence_threshold=config["n4"]["convergence_threshold"],
+    script:
+        "../scripts/n4_bias_correction.py"
+
+
 rule extract_slices:
     input:
         **{seq: f"results/{SLICE_STAGE}/{{case}}/{seq}.nii.gz" for seq in SEQS},
