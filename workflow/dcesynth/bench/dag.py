@@ -9,8 +9,11 @@ empty file, lets ``snakemake --touch -F`` order their times and record their met
 run would, and times a dry run and a real
 ``--cores 1`` run that find nothing to do (``--repeat`` times each: the median and the fastest are
 printed, since one run on a shared machine can be off by a second). Baseline in the same run: the
-dry run of a 10-case tree, so the ratio shows how the parse and DAG cost grows with the cohort.
-``--workdir DIR`` keeps the trees there (to profile the no-op run, or to time it again by hand).
+dry run of a 10-case tree, so the ratio shows how the parse and DAG cost grows with the cohort,
+and the no-op run with CPython's default collector thresholds (``dcesynth.gc_tuning`` switched
+off), so ``gc_tuning_ratio`` shows what the tuning buys.
+``--workdir DIR`` keeps the trees there (to profile the no-op run, or to time it again by hand); a
+kept tree that is still up to date is timed again without being rebuilt.
 """
 
 from __future__ import annotations
@@ -39,11 +42,16 @@ def make_tree(root: Path, ids: list[str], post_phases: int = 1, annotated: set[s
             (study / f"{3 + k}.000000-{name}-1000{k}").mkdir(parents=True, exist_ok=True)
 
 
-def snakemake(workdir: Path, *args: str) -> tuple[float, str]:
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+# Snakemake with the Snakefile's collector tuning switched off: the baseline of the no-op timing.
+DEFAULT_GC = "import sys, dcesynth.gc_tuning as g; g.tune = lambda: None; from snakemake.cli import main; main()"
+
+
+def snakemake(workdir: Path, *args: str, default_gc: bool = False) -> tuple[float, str]:
+    launcher = ["-c", DEFAULT_GC] if default_gc else ["-m", "snakemake"]
+    cmd = [sys.executable, *launcher, "-s", str(REPO / "Snakefile"), "-d", str(workdir),
            "--configfile", str(REPO / "config" / "duke.yaml"), str(workdir / "site.yaml"), *args]  # fmt: skip
     t = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
+    proc = subprocess.run(cmd, check=False, cwd=workdir, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"snakemake {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
     return time.perf_counter() - t, proc.stdout + proc.stderr
@@ -54,7 +62,9 @@ def workdir_for(root: Path, ids: list[str], annotated: set[str] = frozenset()) -
     wd = root / "wd"
     (wd / "config").mkdir(parents=True, exist_ok=True)
     (wd / "config" / "config.yaml").write_text((REPO / "config" / "config.yaml").read_text())
-    (wd / "site.yaml").write_text(f"data:\n  root: {root / 'dicom'}\n  mask_pattern: {root / 'masks'}/{{case}}.nii.gz\n")
+    (wd / "site.yaml").write_text(
+        f"data:\n  root: {root / 'dicom'}\n  mask_pattern: {root / 'masks'}/{{case}}.nii.gz\n"
+    )
     return wd
 
 
@@ -75,8 +85,11 @@ def main(argv: list[str] | None = None) -> None:
         t_small, _ = snakemake(small, "-n", "--quiet", "rules")
         wd = workdir_for(Path(tmp) / "full", ids, annotated)
         t_dry, out = snakemake(wd, "-n", "--quiet", "rules")
-        total = re.search(r"^total\s+(\d+)", out, re.M)
-        _, summary = snakemake(wd, "--summary")
+        total = re.search(r"^total\s+(\d+)", out, re.MULTILINE)
+        if args.workdir and "Nothing to be done" in snakemake(wd, "-n")[1]:
+            summary = ""  # a tree kept by an earlier run and still up to date: no need to touch it again
+        else:
+            _, summary = snakemake(wd, "--summary")
         for line in summary.splitlines()[1:]:
             path = line.split("\t")[0]
             if path and not path.startswith(("/", "Building", "Assuming")) and "\t" in line:
@@ -88,17 +101,24 @@ def main(argv: list[str] | None = None) -> None:
                     p.touch()
         # -F: every job is "run" by touching, so every output gets its metadata record, as after
         # a real run (without it most jobs have none and the no-op run reads far fewer records)
-        snakemake(wd, "--touch", "-F", "--cores", "1", "--quiet", "all")
-        noop_dry, noop = [], []
+        if summary:
+            snakemake(wd, "--touch", "-F", "--cores", "1", "--quiet", "all")
+        noop_dry, noop, noop_default_gc = [], [], []
         for _ in range(max(1, args.repeat)):
             t, out_noop = snakemake(wd, "-n")
             noop_dry.append(t)
             noop.append(snakemake(wd, "--cores", "1")[0])
+            noop_default_gc.append(snakemake(wd, "--cores", "1", default_gc=True)[0])
     print(f"cases={len(ids)} jobs={total.group(1) if total else '?'}")
     print(f"dry_run_s={t_dry:.1f} dry_run_10_cases_s={t_small:.1f} ratio={t_dry / t_small:.1f}")
-    print(f"noop_dry_run_s={statistics.median(noop_dry):.1f} (fastest {min(noop_dry):.1f}) "
-          f"noop_run_s={statistics.median(noop):.1f} (fastest {min(noop):.1f}) runs={len(noop)} "
-          f"nothing_to_do={'Nothing to be done' in out_noop}")  # fmt: skip
+    print(
+        f"noop_dry_run_s={statistics.median(noop_dry):.1f} (fastest {min(noop_dry):.1f}) "
+        f"noop_run_s={statistics.median(noop):.1f} (fastest {min(noop):.1f}) runs={len(noop)} "
+        f"nothing_to_do={'Nothing to be done' in out_noop}"
+    )
+    base = statistics.median(noop_default_gc)
+    print(f"noop_run_default_gc_s={base:.1f} (fastest {min(noop_default_gc):.1f}) "
+          f"gc_tuning_ratio={base / statistics.median(noop):.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":
