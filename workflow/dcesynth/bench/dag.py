@@ -83,9 +83,11 @@ def main(argv: list[str] | None = None) -> None:
         tmp = args.workdir or Path(scratch)
         small = workdir_for(Path(tmp) / "small", ids[:10], annotated)
         t_small, _ = snakemake(small, "-n", "--quiet", "rules")
-        wd = workdir_for(Path(tmp) / "full", ids, annotated)
-        t_dry, out = snakemake(wd, "-n", "--quiet", "rules")
+        # the dry run: a tree with no outputs (only this tree's folders are ever made)
+        t_dry, out = snakemake(workdir_for(Path(tmp) / "dry", ids, annotated), "-n", "--quiet", "rules")
         total = re.search(r"^total\s+(\d+)", out, re.MULTILINE)
+        # the no-op runs: a tree whose every output exists and is up to date
+        wd = workdir_for(Path(tmp) / "full", ids, annotated)
         if args.workdir and "Nothing to be done" in snakemake(wd, "-n")[1]:
             summary = ""  # a tree kept by an earlier run and still up to date: no need to touch it again
         else:
