@@ -43,7 +43,7 @@ def make_tree(root: Path, ids: list[str], post_phases: int = 1, annotated: set[s
 
 
 # Snakemake with the Snakefile's collector tuning switched off: the baseline of the no-op timing.
-DEFAULT_GC = "import sys, dcesynth.gc_tuning as g; g.tune = lambda: None; from snakemake.cli import main; main()"
+DEFAULT_GC = "import dcesynth.gc_tuning as g; g.tune = lambda: None; from snakemake.cli import main; main()"
 
 
 def snakemake(workdir: Path, *args: str, default_gc: bool = False) -> tuple[float, str]:
@@ -81,13 +81,13 @@ def main(argv: list[str] | None = None) -> None:
     annotated = {r["case_id"] for r in rows if r["synthesis_split"] in ("val", "test")}
     with tempfile.TemporaryDirectory() as scratch:
         tmp = args.workdir or Path(scratch)
-        small = workdir_for(Path(tmp) / "small", ids[:10], annotated)
+        small = workdir_for(tmp / "small", ids[:10], annotated)
         t_small, _ = snakemake(small, "-n", "--quiet", "rules")
         # the dry run: a tree with no outputs (only this tree's folders are ever made)
-        t_dry, out = snakemake(workdir_for(Path(tmp) / "dry", ids, annotated), "-n", "--quiet", "rules")
+        t_dry, out = snakemake(workdir_for(tmp / "dry", ids, annotated), "-n", "--quiet", "rules")
         total = re.search(r"^total\s+(\d+)", out, re.MULTILINE)
         # the no-op runs: a tree whose every output exists and is up to date
-        wd = workdir_for(Path(tmp) / "full", ids, annotated)
+        wd = workdir_for(tmp / "full", ids, annotated)
         if args.workdir and "Nothing to be done" in snakemake(wd, "-n")[1]:
             summary = ""  # a tree kept by an earlier run and still up to date: no need to touch it again
         else:
