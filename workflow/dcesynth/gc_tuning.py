@@ -6,7 +6,7 @@ Snakemake keeps several Python objects per job, per file and per dependency: at 
 once more when the interpreter exits, and finds almost nothing to free: measured with
 ``python -m dcesynth.bench.dag`` on 922 cases, an up-to-date run takes 5.7 s with the defaults and
 3.6 s with :func:`tune` in the same run (same peak memory, 0.32 GB); the dry run of the whole DAG
-8.1 s before, 5.1 s after. The Snakefile calls it first thing, so it applies to
+took 5.1 s with it (8.1 s in the previous session's benchmark, without it: not the same run). The Snakefile calls it first thing, so it applies to
 Snakemake's own process (and to the one a cluster job starts); the jobs' scripts run in processes
 of their own and keep the defaults.
 
