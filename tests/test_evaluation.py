@@ -41,6 +41,10 @@ def test_sample_is_seeded_and_capped(files):
     assert a == E.sample_slices(files, "pre", 10, seed=1) and len(a) == 10
     assert a != E.sample_slices(files, "pre", 10, seed=2)
     assert len(E.sample_slices(files, "pre", None, 1)) == 24
+    # a shuffle, not a sorted draw: a prefix (the FID pairs) reaches beyond the first cases
+    everything = E.sample_slices(files, "pre", None, 1)
+    assert sorted(everything) == sorted(set(everything)) and everything != sorted(everything)
+    assert {c for c, _ in everything[:8]} != {c for c, _ in sorted(everything)[:8]}
 
 
 def test_inception_weights_are_local_files(tmp_path):
@@ -51,8 +55,10 @@ def test_inception_weights_are_local_files(tmp_path):
     torch.manual_seed(0)
     path = tmp_path / "inception.pth"
     torch.save(inception_v3(weights=None, aux_logits=True, init_weights=True).state_dict(), path)
-    net = E.InceptionFeatures("pretrained", str(path), "metrics.fid_imagenet")
-    assert net.source.startswith("pretrained:inception.pth:sha256=")
+    net = E.InceptionFeatures("pretrained", str(path), "metrics.fid_imagenet", network="torchvision")
+    assert net.source.startswith("torchvision pretrained:inception.pth:sha256=")
+    with pytest.raises(ConfigError, match="set metrics.fid_imagenet.network: torchvision"):
+        E.InceptionFeatures("pretrained", str(path), "metrics.fid_imagenet", network="tf_inception")
     feats = E.InceptionFeatures("random", None, "k", seed=3)(np.zeros((2, 32, 32), np.uint8) + 100)
     assert feats.shape == (2, 2048) and np.isfinite(feats).all()
 
@@ -66,17 +72,25 @@ def test_evaluate_and_select_best_epoch(tmp_path, files):
         torch.save({"options": {"ngf": 4, "n_downsample_global": 1, "n_blocks_global": 1}, "state_dict": G.state_dict()}, gens[epoch])
         tables[epoch] = tmp_path / f"e{epoch}.tsv"
         t = E.evaluate_generator(gens[epoch], files, "pre", "post1", metrics_cfg(), tables[epoch], device="cpu")
-        assert set(t["metric"]) == {"ssim", "ms_ssim", "psnr", "mse", "mae", "fid_imagenet", "fid_radimagenet", "frd"}
+        assert set(t["metric"]) == {"ssim", "ms_ssim", "psnr", "mse", "mae", "mae_authors", "mse_authors",
+                                    "fid_imagenet", "fid_radimagenet", "frd"}  # fmt: skip
         for fid in ("fid_imagenet", "fid_radimagenet"):
             assert t.loc[t["metric"] == fid, "source"].item().startswith("UNTRAINED")
         assert t.loc[t["metric"] == "frd", "source"].item().startswith("radiomics")
         assert np.isfinite(t.loc[t["metric"] == "frd", "mean"].item())
         assert t.loc[t["metric"] == "ssim", "n"].item() == 10
     best = E.select_best_epoch(tables, gens, ["ssim", "mse", "mae", "fid_imagenet", "fid_radimagenet"], "same", tmp_path / "epochs.tsv",
-                               tmp_path / "best.json", tmp_path / "best.pt", tmp_path / "fig.png")  # fmt: skip
+                               tmp_path / "best.json", tmp_path / "best.pt", tmp_path / "fig.png", "test cohort")  # fmt: skip
     table = pd.read_csv(tmp_path / "epochs.tsv", sep="\t")
     assert best == int(table.loc[table["same"].idxmin(), "epoch"])
-    assert json.loads((tmp_path / "best.json").read_text())["epoch"] == best
+    chosen = json.loads((tmp_path / "best.json").read_text())
+    assert chosen["epoch"] == best and chosen["cohort"] == "test cohort"
+    # the paper's SAMe (authors' MAE/MSE) is there too, with the epoch it would have chosen
+    assert chosen["epoch_by"]["same_paper"] == int(table.loc[table["same_paper"].idxmin(), "epoch"])
+    # each network's provenance and the cohort survive into the epoch table
+    assert table["fid_imagenet_source"].str.startswith("UNTRAINED").all()
+    assert table["frd_source"].str.startswith("radiomics").all()
+    assert (table["cohort"] == "test cohort").all() and "ssim_source" not in table
     assert (tmp_path / "best.pt").read_bytes() == gens[best].read_bytes()
     with pytest.raises(ConfigError, match="were not computed"):
         E.select_best_epoch(tables, gens, ["lpips"], "same", *(tmp_path / n for n in ("x.tsv", "x.json", "x.pt", "x.png")))

@@ -130,7 +130,7 @@ def test_slice_pairs(slice_files):
 
 def gan_cfg(**kw):
     cfg = deep_update(default_config(), TINY)["gan"]
-    cfg = {k: v for k, v in cfg.items() if k not in ("eval_every", "preview", "run")}
+    cfg = {k: v for k, v in cfg.items() if k not in ("eval_every", "eval_epochs", "preview", "run")}
     return deep_update(cfg, kw)
 
 

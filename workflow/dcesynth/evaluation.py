@@ -1,7 +1,7 @@
 """Evaluation of synthetic slices: per-epoch metrics, SAMe epoch selection, the paper's Table 1.
 
-Feature extractors (FID_ImageNet: torchvision Inception v3; FID_RadImageNet: Keras InceptionV3
-rebuilt in torch, :mod:`dcesynth.radimagenet`) load weights from local files named in config; ``mode: random`` runs a
+Feature extractors (FID_ImageNet: TF-GAN's Inception, :mod:`dcesynth.tf_inception`, or torchvision's
+Inception v3; FID_RadImageNet: Keras InceptionV3 rebuilt in torch, :mod:`dcesynth.radimagenet`) load weights from local files named in config; ``mode: random`` runs a
 seeded untrained network and every output row says so (``source`` column), ``off`` skips FID.
 FRD (Fréchet Radiomics Distance, :mod:`dcesynth.frd`) needs no weights; ``metrics.frd.enabled``.
 """
@@ -57,23 +57,46 @@ def _pool_features(net, slices: np.ndarray, batch_size: int, dev, scale) -> np.n
     return np.concatenate(out) if out else np.zeros((0, 2048))
 
 
-class InceptionFeatures(torch.nn.Module):
-    """2048-d pool features of torchvision's Inception v3 (ImageNet layout) for grey slices.
+FID_IMAGENET_NETWORKS = ("tf_inception", "torchvision")
 
-    Weights: a local torchvision ``inception_v3`` state dict (``mode='pretrained'``), or a seeded
-    untrained network (``mode='random'``, an explicit choice recorded in ``source``).
+
+class InceptionFeatures(torch.nn.Module):
+    """2048-d pool features of an ImageNet Inception v3 for grey slices (FID_ImageNet).
+
+    ``network='tf_inception'``: the 2015-12-05 TensorFlow graph that TF-GAN (the authors' FID) and
+    pytorch-fid use (:mod:`dcesynth.tf_inception`; weights ``pt_inception-2015-12-05-6726825d.pth``),
+    fed [-1, 1]. ``network='torchvision'``: torchvision's ``inception_v3`` as its pretrained builder
+    makes it (``transform_input=True``; weights ``inception_v3_google-0cc3c7bd.pth``), fed
+    ImageNet-normalised input that the network maps back to the [-1, 1] its weights were trained on.
+
+    Weights: a local state dict (``mode='pretrained'``), or a seeded untrained network
+    (``mode='random'``, an explicit choice recorded in ``source``).
     """
 
-    def __init__(self, mode: str, weights: str | None, key: str, seed: int = 0):
+    def __init__(self, mode: str, weights: str | None, key: str, seed: int = 0, network: str = "tf_inception"):
         super().__init__()
-        from torchvision.models import inception_v3
-
+        if network not in FID_IMAGENET_NETWORKS:
+            raise ConfigError(f"{key}.network must be one of {', '.join(FID_IMAGENET_NETWORKS)}, not {network!r}")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            net = inception_v3(weights=None, aux_logits=True, init_weights=True)
-        if _pretrained(mode, weights, key, "FID needs a local Inception v3 state dict"):
-            net.load_state_dict(load_state_dict(weights, f"{key}.weights"))
-            self.source = _provenance(weights)
+            if network == "torchvision":
+                from torchvision.models import inception_v3
+
+                net = inception_v3(weights=None, aux_logits=True, init_weights=True, transform_input=True)
+            else:
+                from .tf_inception import build
+
+                net = build()
+        needs = ("FID needs pt_inception-2015-12-05-6726825d.pth (pytorch-fid's TF Inception)" if network == "tf_inception"
+                 else "FID needs torchvision's inception_v3_google-0cc3c7bd.pth")  # fmt: skip
+        if _pretrained(mode, weights, key, needs):
+            try:
+                net.load_state_dict(load_state_dict(weights, f"{key}.weights"))
+            except RuntimeError:
+                other = "torchvision" if network == "tf_inception" else "tf_inception"
+                raise ConfigError(f"{key}.weights: {Path(weights).name} does not fit the {network} Inception "
+                                  f"(is it the {other} one? then set {key}.network: {other})") from None  # fmt: skip
+            self.source = f"{network} {_provenance(weights)}"
         else:
             # He-initialised convolutions keep activations O(1) through the 90+ layers (torchvision's
             # own init is meant for training with batch statistics and explodes in eval mode).
@@ -82,16 +105,21 @@ class InceptionFeatures(torch.nn.Module):
                 for m in net.modules():
                     if isinstance(m, torch.nn.Conv2d):
                         torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-            self.source = f"UNTRAINED (seeded random Inception v3, seed {seed})"
+            self.source = f"UNTRAINED (seeded random {network} Inception v3, seed {seed})"
         net.fc = torch.nn.Identity()
         net.aux_logits, net.AuxLogits = False, None
         self.net = net.eval()
+        self.network = network
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
 
+    def scale(self, x: torch.Tensor) -> torch.Tensor:
+        """[0, 1] RGB to the input the network's builder expects."""
+        return x * 2.0 - 1.0 if self.network == "tf_inception" else (x - self.mean) / self.std
+
     @torch.inference_mode()
     def forward(self, slices: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        return _pool_features(self.net, slices, batch_size, self.mean.device, lambda x: (x - self.mean) / self.std)
+        return _pool_features(self.net, slices, batch_size, self.mean.device, self.scale)
 
 
 class RadImageNetFeatures(torch.nn.Module):
@@ -198,22 +226,23 @@ def distribution_extractors(cfg: dict[str, Any], device: str = "cpu") -> dict[st
     for name, cls in FID_NETWORKS.items():
         c = cfg.get(name)
         if c and c["mode"] != "off":
-            out[name] = cls(c["mode"], c.get("weights"), f"metrics.{name}", seed=int(c.get("seed", 0))).to(device)
+            extra = {"network": c["network"]} if "network" in c else {}
+            out[name] = cls(c["mode"], c.get("weights"), f"metrics.{name}", seed=int(c.get("seed", 0)), **extra).to(device)
     if cfg.get("frd", {}).get("enabled"):
         out["frd"] = RadiomicsFeatures()
     return out
 
 
 def sample_slices(files: dict[str, dict[str, str]], seq: str, n: int | None, seed: int) -> list[tuple[str, int]]:
-    """A fixed, seeded sample of (case, slice) over the given cases (all when n is None or larger)."""
+    """A fixed, seeded sample of (case, slice) over the given cases (all when n is None or larger),
+    in seeded random order: any prefix of it (the FID pairs within the pixel-metric pairs) is a
+    random sample of every case too, not the first cases in sorted order."""
     index = []
     for case in sorted(files):
         k = np.load(files[case][seq], mmap_mode="r").shape[0]
         index += [(case, i) for i in range(k)]
-    if n is None or n >= len(index):
-        return index
-    rng = np.random.default_rng(seed)
-    return [index[i] for i in sorted(rng.choice(len(index), size=n, replace=False))]
+    order = np.random.default_rng(seed).permutation(len(index))
+    return [index[i] for i in order[:n]]
 
 
 def gather(files: dict[str, dict[str, str]], seq: str, sample: list[tuple[str, int]]) -> np.ndarray:
@@ -259,7 +288,7 @@ def evaluate_generator(
     dev = resolve_device(device)
     G = load_generator(generator_path, device=dev)
     n_pix, n_fid = cfg["n_pixel_pairs"], cfg["n_fid_pairs"]
-    sample = sample_slices(files, source, max(n_pix or 0, n_fid or 0) or None, int(cfg["seed"]))
+    sample = sample_slices(files, source, None if n_pix is None or n_fid is None else max(n_pix, n_fid), int(cfg["seed"]))
     pre = gather(files, source, sample)
     real = gather(files, target, sample)
     fake = synthetic_stacks(G, pre, n_targets, int(cfg["batch_size"]))[0]
@@ -273,13 +302,25 @@ def evaluate_generator(
     return table
 
 
-def epoch_table(paths: dict[int, str | Path]) -> pd.DataFrame:
-    """One row per evaluated epoch, one column per metric mean."""
+# SAMe as the paper defines it, on the paper's own MAE/MSE columns (uint8 wrap-around).
+PAPER_SAME_METRICS = ["ssim", "mse_authors", "mae_authors", "fid_imagenet", "fid_radimagenet"]
+
+
+def epoch_table(paths: dict[int, str | Path], cohort: str = "") -> pd.DataFrame:
+    """One row per evaluated epoch: one column per metric mean, then the feature network behind
+    each distribution metric (``<metric>_source``, from the per-epoch tables) and the cohort."""
     rows = []
     for epoch, p in sorted(paths.items()):
-        t = pd.read_csv(p, sep="\t")
-        rows.append({"epoch": int(epoch), **dict(zip(t["metric"], t["mean"]))})
-    return pd.DataFrame(rows)
+        t = pd.read_csv(p, sep="\t", keep_default_na=False, na_values=[""])
+        row: dict[str, Any] = {"epoch": int(epoch), **dict(zip(t["metric"], t["mean"].astype(float)))}
+        networks = t[t["source"] != "analytic"]
+        row |= {f"{m}_source": src for m, src in zip(networks["metric"], networks["source"])}
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    sources = [c for c in table.columns if c.endswith("_source")]
+    table = table[[c for c in table.columns if c not in sources] + sources]
+    table["cohort"] = cohort
+    return table
 
 
 def select_best_epoch(
@@ -291,21 +332,32 @@ def select_best_epoch(
     out_best: str | Path,
     out_generator: str | Path,
     out_figure: str | Path,
+    cohort: str = "",
 ) -> int:
-    """SAMe (and its rank variant) over the evaluated epochs; the best generator is copied."""
-    table = epoch_table(epoch_tables)
+    """SAMe (and its rank variant) over the evaluated epochs; the best generator is copied.
+
+    Beside the configured SAMe, ``same_paper`` is SAMe over the paper's five metrics with the
+    authors' MAE/MSE (:data:`PAPER_SAME_METRICS`, when all were computed), and ``best_epoch.json``
+    says which epoch it would have chosen."""
+    table = epoch_table(epoch_tables, cohort)
     missing = [m for m in same_metrics if m not in table.columns]
     if missing:
         raise ConfigError(f"metrics.same_metrics: {missing} were not computed (is the feature extractor off?)")
     hib = M.HIGHER_IS_BETTER & set(same_metrics)
-    table["same"] = M.same(table, same_metrics, hib).to_numpy()
-    table["same_rank"] = M.same_rank(table, same_metrics, hib).to_numpy()
+    scores = {"same": M.same(table, same_metrics, hib), "same_rank": M.same_rank(table, same_metrics, hib)}
+    if all(m in table.columns for m in PAPER_SAME_METRICS):
+        scores["same_paper"] = M.same(table, PAPER_SAME_METRICS, M.HIGHER_IS_BETTER & set(PAPER_SAME_METRICS))
+    at = table.columns.get_loc("epoch") + 1
+    for i, (name, values) in enumerate(scores.items()):
+        table.insert(at + i, name, values.to_numpy())
     best = int(table.loc[table[criterion].idxmin(), "epoch"])
     write_table(table, out_epochs)
+    chosen = {name: int(table.loc[table[name].idxmin(), "epoch"]) for name in scores}
     write_json(
-        {"epoch": best, "criterion": criterion, "metrics": same_metrics,
+        {"epoch": best, "criterion": criterion, "metrics": same_metrics, "cohort": cohort,
          "same": float(table.loc[table["epoch"] == best, "same"].iloc[0]),
-         "same_rank": float(table.loc[table["epoch"] == best, "same_rank"].iloc[0])},
+         "same_rank": float(table.loc[table["epoch"] == best, "same_rank"].iloc[0]),
+         "epoch_by": chosen, "paper_same_metrics": PAPER_SAME_METRICS if "same_paper" in scores else None},
         out_best,
     )  # fmt: skip
     with atomic_path(out_generator) as tmp:
@@ -321,9 +373,13 @@ def plot_epochs(table: pd.DataFrame, same_metrics: list[str], best: int, out_png
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cols = [c for c in table.columns if c != "epoch"]
-    fig, axes = plt.subplots(1, len(cols), figsize=(2.6 * len(cols), 2.8), squeeze=False)
-    for ax, c in zip(axes[0], cols):
+    cols = [c for c in table.columns if c != "epoch" and pd.api.types.is_numeric_dtype(table[c])]
+    ncols = min(6, len(cols))
+    nrows = -(-len(cols) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.5 * nrows), squeeze=False)
+    for ax in axes.flat[len(cols) :]:
+        ax.set_visible(False)
+    for ax, c in zip(axes.flat, cols):
         ax.plot(table["epoch"], table[c], marker="o", ms=3, color="tab:red" if c.startswith("same") else "tab:blue")
         ax.axvline(best, color="grey", ls="--", lw=1)
         ax.set_title(c + (" (in SAMe)" if c in same_metrics else ""), fontsize=8)
@@ -342,7 +398,9 @@ def plot_epochs(table: pd.DataFrame, same_metrics: list[str], best: int, out_png
 # --------------------------------------------------------------------------------------------
 
 
-def _pair_row(comparison, dataset, real, fake, cfg, extractors, pixel=True, lpips_net=None) -> dict:
+def _pair_row(comparison, dataset, real, fake, cfg, extractors, pixel=True, lpips_net=None, n_fid=None) -> dict:
+    """One Table 1 row: pixel metrics (and LPIPS) on the first ``n_pixel_pairs`` pairs, distribution
+    metrics on the first ``n_fid`` (default ``n_fid_pairs``) of the (seeded, shuffled) sample."""
     row: dict[str, Any] = {"comparison": comparison, "dataset": dataset, "n_pairs": int(len(real))}
     if pixel and len(real):
         n = cfg["n_pixel_pairs"] or len(real)
@@ -355,8 +413,9 @@ def _pair_row(comparison, dataset, real, fake, cfg, extractors, pixel=True, lpip
             row["lpips_source"] = lpips_net.source
     for name, extractor in extractors.items():
         if len(real) > 1:
-            n = cfg["n_fid_pairs"] or len(real)
+            n = (n_fid if n_fid is not None else cfg["n_fid_pairs"]) or len(real)
             row[name] = distribution_distance(extractor, real[:n], fake[:n])
+            row[f"{name}_n"] = min(n, len(real))
             row[f"{name}_source"] = extractor.source
     return row
 
@@ -369,25 +428,30 @@ def quality_table(
     label: str,
     cfg: dict[str, Any],
     device: str = "auto",
+    provenance: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """The rows of the paper's Table 1 (and its PSNR/MS-SSIM extension) for each split in
     ``files`` ({split: {case: {seq: path}}}): real post vs synthetic post, real post vs real pre,
     real vs synthetic subtraction (slice-based, as the paper), and on the test split the
-    'split test' rows (two disjoint halves of the patients; FID only)."""
+    'split test' rows (two disjoint halves of the patients; FID only). ``provenance`` (the cohort,
+    the GAN epoch and its VGG weights) is written as columns of every row."""
     extractors = distribution_extractors(cfg, resolve_device(device))
     lpips_net = lpips_network(cfg.get("lpips"))
     if lpips_net is not None:
         lpips_net = lpips_net.to(resolve_device(device))
     rows = []
     for split, by_case in files.items():
+        # the paper: 3000 FID pairs on validation, 2000 on test
+        n_fid = cfg["n_fid_pairs_test"] if split == "test" else cfg["n_fid_pairs"]
+        pair = dict(extractors=extractors, lpips_net=lpips_net, n_fid=n_fid)
         sample = sample_slices(by_case, source, None, int(cfg["seed"]))
         pre, real = gather(by_case, source, sample), gather(by_case, target, sample)
         syn_files = {c: {"syn": synthetic[c]} for c in by_case}
         fake = gather(syn_files, "syn", sample)
-        rows.append(_pair_row(f"real_post_vs_syn_post_{label}", split, real, fake, cfg, extractors, lpips_net=lpips_net))
-        rows.append(_pair_row("real_post_vs_real_pre", split, real, pre, cfg, extractors, lpips_net=lpips_net))
+        rows.append(_pair_row(f"real_post_vs_syn_post_{label}", split, real, fake, cfg, **pair))
+        rows.append(_pair_row("real_post_vs_real_pre", split, real, pre, cfg, **pair))
         sub = lambda a: np.clip(a.astype(np.int16) - pre.astype(np.int16), 0, 255).astype(np.uint8)  # noqa: E731
-        rows.append(_pair_row(f"real_subt_vs_syn_subt_{label}", split, sub(real), sub(fake), cfg, extractors, lpips_net=lpips_net))
+        rows.append(_pair_row(f"real_subt_vs_syn_subt_{label}", split, sub(real), sub(fake), cfg, **pair))
         if split == "test" and len(by_case) >= 2:
             cases = sorted(by_case)
             order = np.random.default_rng(int(cfg["seed"])).permutation(len(cases))
@@ -399,13 +463,19 @@ def quality_table(
             fake_b = gather({c: {"syn": synthetic[c]} for c in half_b}, "syn", sb)
             real_b = gather(half_b, target, sb)
             n = min(len(real_a), len(real_b))
-            rows.append(_pair_row(f"real_post_vs_syn_post_{label}", "split_test", real_a[:n], fake_b[:n], cfg, extractors, pixel=False))
-            rows.append(_pair_row("real_post_vs_real_post", "split_test", real_a[:n], real_b[:n], cfg, extractors, pixel=False))
-    return pd.DataFrame(rows)
+            rows.append(_pair_row(f"real_post_vs_syn_post_{label}", "split_test", real_a[:n], fake_b[:n], cfg, extractors,
+                                  pixel=False, n_fid=n_fid))  # fmt: skip
+            rows.append(_pair_row("real_post_vs_real_post", "split_test", real_a[:n], real_b[:n], cfg, extractors,
+                                  pixel=False, n_fid=n_fid))  # fmt: skip
+    table = pd.DataFrame(rows)
+    for k, v in (provenance or {}).items():
+        table[k] = v
+    return table
 
 
 def tumour_region_table(
-    cases: dict[str, dict[str, str]], source: str, target: str, margin_mm: float, split_of: dict[str, str]
+    cases: dict[str, dict[str, str]], source: str, target: str, margin_mm: float, split_of: dict[str, str],
+    cohort: str = "",
 ) -> pd.DataFrame:
     """Per annotated case: MAE/MSE of synthetic and of pre-contrast against real post-contrast
     inside the tumour mask dilated by ``margin_mm`` and inside the mask's bounding box, on the
@@ -434,6 +504,7 @@ def tumour_region_table(
                 "mae_pre": float(np.abs(vol["pre"][sel] - real).mean()),
                 "mse_synthetic": float(((vol["synthetic"][sel] - real) ** 2).mean()),
                 "mse_pre": float(((vol["pre"][sel] - real) ** 2).mean()),
+                "cohort": cohort,
             })  # fmt: skip
     return pd.DataFrame(rows)
 

@@ -26,13 +26,39 @@ def _check(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     return a.double() if a.dtype == torch.float64 else a.float(), b.to(a.dtype if a.dtype == torch.float64 else torch.float32)
 
 
-def mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    a, b = _check(a, b)
+def _wrapped_difference(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """``fake − real`` of two uint8 tensors as uint8 arithmetic computes it: modulo 256."""
+    if real.shape != fake.shape or real.ndim != 4:
+        raise ValueError(f"expected two (N, C, H, W) tensors of one shape, got {tuple(real.shape)} and {tuple(fake.shape)}")
+    if real.dtype != torch.uint8 or fake.dtype != torch.uint8:
+        raise ValueError(f"wrap_uint8 reproduces uint8 arithmetic and needs uint8 tensors, got {real.dtype} and {fake.dtype}")
+    return fake - real
+
+
+def mse(real: torch.Tensor, fake: torch.Tensor, wrap_uint8: bool = False) -> torch.Tensor:
+    """Per-pair mean squared error.
+
+    ``wrap_uint8=True`` gives the authors' value instead: ``torchmetrics.MeanSquaredError()(fake,
+    real)`` on uint8 tensors never converts them to float, so the difference and its square both
+    wrap modulo 256 before the mean. Not a distance; kept only to compare with the paper.
+    """
+    if wrap_uint8:
+        d = _wrapped_difference(real, fake)
+        return (d * d).flatten(1).double().mean(1)
+    a, b = _check(real, fake)
     return ((a - b) ** 2).flatten(1).mean(1)
 
 
-def mae(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    a, b = _check(a, b)
+def mae(real: torch.Tensor, fake: torch.Tensor, wrap_uint8: bool = False) -> torch.Tensor:
+    """Per-pair mean absolute error.
+
+    ``wrap_uint8=True`` gives the authors' value instead: ``torchmetrics.MeanAbsoluteError()(fake,
+    real)`` on uint8 tensors takes ``|fake − real|`` with the difference wrapped modulo 256 (a
+    difference of −1 counts 255). Not a distance; kept only to compare with the paper.
+    """
+    if wrap_uint8:
+        return _wrapped_difference(real, fake).flatten(1).double().mean(1)
+    a, b = _check(real, fake)
     return (a - b).abs().flatten(1).mean(1)
 
 
@@ -170,8 +196,18 @@ def lpips(model: torch.nn.Module, a: torch.Tensor, b: torch.Tensor) -> torch.Ten
 # copies) then stay in the CPU cache; 16 pairs per batch measured ~1.5× slower on 2 cores.
 CPU_BATCH_PIXELS = 2 * 512 * 512
 
-PIXEL_METRICS = {"ssim": ssim, "ms_ssim": ms_ssim, "psnr": psnr, "mse": mse, "mae": mae}
+PIXEL_METRICS = {
+    "ssim": ssim, "ms_ssim": ms_ssim, "psnr": psnr, "mse": mse, "mae": mae,
+    # The paper's MAE/MSE columns (uint8 wrap-around, see mae/mse), beside the true ones.
+    "mae_authors": lambda a, b: mae(_as_uint8(a), _as_uint8(b), wrap_uint8=True),
+    "mse_authors": lambda a, b: mse(_as_uint8(a), _as_uint8(b), wrap_uint8=True),
+}  # fmt: skip
 HIGHER_IS_BETTER = {"ssim", "ms_ssim", "psnr"}
+
+
+def _as_uint8(x: torch.Tensor) -> torch.Tensor:
+    """0–255 images as the uint8 the authors scored (cv2's min-max normalisation keeps uint8)."""
+    return x if x.dtype == torch.uint8 else x.round().clamp(0, 255).to(torch.uint8)
 
 
 def pixel_metrics(

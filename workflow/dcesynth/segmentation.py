@@ -246,8 +246,11 @@ def case_metrics(reference: str | Path, prediction: str | Path) -> dict:
     }
 
 
-def segmentation_table(per_case: pd.DataFrame, paper: pd.DataFrame, scenarios: dict, cohort: str) -> pd.DataFrame:
+def segmentation_table(
+    per_case: pd.DataFrame, paper: pd.DataFrame, scenarios: dict, cohort: str, provenance: dict | None = None
+) -> pd.DataFrame:
     """Tables 2 and 3: one row per (experiment, training set, test domain) with the paper's Dice beside.
+    ``provenance`` (the GAN epoch that made the synthetic volumes, its VGG weights) adds columns.
 
     ``per_case`` has columns scenario, test_on, case_id, dice, hd95_mm. Rows follow the paper's
     experiment blocks; scenario/domain pairs the paper did not run come last as experiment "extra".
@@ -274,6 +277,8 @@ def segmentation_table(per_case: pd.DataFrame, paper: pd.DataFrame, scenarios: d
     table = pd.concat([rows, extra], ignore_index=True)
     table["dataset_id"] = [scenarios[s]["id"] for s in table["scenario"]]
     table["cohort"] = cohort
+    for k, v in (provenance or {}).items():
+        table[k] = v
     cols = ["experiment", "scenario", "test_on", "dice", "dice_sd", "hd95_mm", "hd95_sd", "hd95_undefined",
-            "n_cases", "paper_dice", "dataset_id", "cohort"]
+            "n_cases", "paper_dice", "dataset_id", "cohort", *(provenance or {})]
     return table[cols].rename(columns={"scenario": "train_on"})

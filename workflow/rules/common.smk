@@ -43,13 +43,26 @@ def cases_in(split):
 GAN = config["gan"]
 RUN = GAN["run"]
 N_EPOCHS = GAN["niter"] + GAN["niter_decay"]
-EVAL_EPOCHS = sorted(
-    set(range(GAN["eval_every"], N_EPOCHS + 1, GAN["eval_every"])) | {N_EPOCHS}
-)
-# Keys that shape training; evaluation-only keys (eval_every, preview) stay out so that changing
-# them reruns no training job.
+# The evaluated epochs (SAMe min-max scales over exactly these): gan.eval_epochs, or every
+# eval_every epochs and the last. The last epoch's generator is always exported (the preview).
+if GAN["eval_epochs"]:
+    EVAL_EPOCHS = sorted(set(GAN["eval_epochs"]))
+    if EVAL_EPOCHS[-1] > N_EPOCHS:
+        raise WorkflowError(
+            f"Configuration error: gan.eval_epochs names epoch {EVAL_EPOCHS[-1]}, but training "
+            f"stops at epoch {N_EPOCHS} (gan.niter + gan.niter_decay)"
+        )
+else:
+    EVAL_EPOCHS = sorted(
+        set(range(GAN["eval_every"], N_EPOCHS + 1, GAN["eval_every"])) | {N_EPOCHS}
+    )
+EXPORT_EPOCHS = sorted(set(EVAL_EPOCHS) | {N_EPOCHS})
+# Keys that shape training; evaluation-only keys (eval_every, eval_epochs, preview) stay out so
+# that changing them reruns no training job.
 GAN_TRAINING = {
-    k: v for k, v in GAN.items() if k not in ("eval_every", "preview", "run")
+    k: v
+    for k, v in GAN.items()
+    if k not in ("eval_every", "eval_epochs", "preview", "run")
 }
 GAN_SEQS = [GAN["source"], *GAN["targets"]]
 # What scores one generator (per-epoch tables, Table 1): the epoch-selection and tumour-region
@@ -59,12 +72,14 @@ SCORING = {
     for k, v in config["metrics"].items()
     if k not in ("same_metrics", "selection", "tumour_margin_mm")
 }
+# One epoch is scored on validation pairs only: the test-set FID sample size is not its key.
+EPOCH_SCORING = {k: v for k, v in SCORING.items() if k != "n_fid_pairs_test"}
 
 
 def gan_outputs():
     return [
         *expand(
-            "results/gan/{run}/generator/epoch_{epoch}.pt", run=RUN, epoch=EVAL_EPOCHS
+            "results/gan/{run}/generator/epoch_{epoch}.pt", run=RUN, epoch=EXPORT_EPOCHS
         ),
         # the last full state is a target, so it survives temp() and training can be extended
         f"results/gan/{RUN}/state/epoch_{N_EPOCHS}.pt",

@@ -17,7 +17,7 @@ rule evaluate_epoch:
     resources:
         **rule_resources("evaluate_epoch", gpu=True),
     params:
-        metrics=SCORING,
+        metrics=EPOCH_SCORING,
         source=GAN["source"],
         target=GAN["targets"][0],
         n_targets=len(GAN["targets"]),
@@ -57,6 +57,7 @@ rule select_best_epoch:
         epochs=EVAL_EPOCHS,
         same_metrics=config["metrics"]["same_metrics"],
         criterion=config["metrics"]["selection"],
+        cohort=config["data"]["cohort"],
     script:
         "../scripts/select_best_epoch.py"
 
@@ -73,12 +74,13 @@ rule image_quality_tables:
             str(SHIPPED / "paper_table1.tsv"),
             str(SHIPPED / "paper_extra_metrics.tsv"),
         ],
+        generator=synthesis_generator,
     output:
         table1=report(
             "results/tables/{run}/table1.tsv",
             caption="../report/table1.rst",
             category="Image quality (Table 1)",
-            labels={"table": "this run", "cohort": config["data"]["source"]},
+            labels={"table": "this run", "cohort": config["data"]["cohort"]},
         ),
         paper=report(
             "results/tables/{run}/paper_table1.tsv",
@@ -103,6 +105,7 @@ rule image_quality_tables:
         val=cases_in("val"),
         test=cases_in("test"),
         device=config["device"],
+        cohort=config["data"]["cohort"],
     script:
         "../scripts/image_quality_tables.py"
 
@@ -129,7 +132,7 @@ rule tumour_region_metrics:
             "results/tables/{run}/tumour_region.tsv",
             caption="../report/tumour_region.rst",
             category="Image quality (Table 1)",
-            labels={"table": "tumour region", "cohort": config["data"]["source"]},
+            labels={"table": "tumour region", "cohort": config["data"]["cohort"]},
         ),
     log:
         "logs/tumour_region_metrics/{run}.log",
@@ -141,5 +144,6 @@ rule tumour_region_metrics:
         margin_mm=config["metrics"]["tumour_margin_mm"],
         val=cases_in("val"),
         test=cases_in("test"),
+        cohort=config["data"]["cohort"],
     script:
         "../scripts/tumour_region_metrics.py"

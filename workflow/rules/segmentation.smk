@@ -178,6 +178,7 @@ rule segmentation_tables:
     input:
         metrics=segmentation_metric_tables,
         paper=str(SHIPPED / "paper_segmentation_dice.tsv"),
+        generator=synthesis_generator,
     output:
         table=report(
             "results/tables/{run}/segmentation.tsv",
@@ -185,7 +186,7 @@ rule segmentation_tables:
             category="Tumour segmentation (Tables 2, 3)",
             labels={
                 "table": "this run beside the paper",
-                "cohort": config["data"]["source"],
+                "cohort": config["data"]["cohort"],
             },
         ),
         table2=report(
@@ -194,7 +195,7 @@ rule segmentation_tables:
             category="Tumour segmentation (Tables 2, 3)",
             labels={
                 "table": "Table 2: experiments 1-2 (trained on pre)",
-                "cohort": config["data"]["source"],
+                "cohort": config["data"]["cohort"],
             },
         ),
         table3=report(
@@ -203,7 +204,7 @@ rule segmentation_tables:
             category="Tumour segmentation (Tables 2, 3)",
             labels={
                 "table": "Table 3: experiments 3-4 (trained on post)",
-                "cohort": config["data"]["source"],
+                "cohort": config["data"]["cohort"],
             },
         ),
         cases="results/tables/{run}/segmentation_cases.tsv",
@@ -219,6 +220,6 @@ rule segmentation_tables:
         "../../envs/nnunet.yaml"
     params:
         scenarios=SEG["scenarios"],
-        cohort=config["data"]["source"],
+        cohort=config["data"]["cohort"],
     script:
         "../scripts/segmentation_tables.py"

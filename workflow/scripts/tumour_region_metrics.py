@@ -16,7 +16,7 @@ masks = {Path(m).parent.name: m for m in i.masks}
 cases = {c: {"mask": m, "transform": transforms[c], "pre": slices[c][p.source], "real": slices[c][p.target],
              "synthetic": synthetic[c]} for c, m in masks.items()}  # fmt: skip
 split_of = {c: "val" for c in p.val} | {c: "test" for c in p.test}
-table = tumour_region_table(cases, p.source, p.target, p.margin_mm, split_of)
+table = tumour_region_table(cases, p.source, p.target, p.margin_mm, split_of, p.cohort)
 write_table(table, snakemake.output[0])
 for region, t in table.groupby("region"):
     log.info("%s: MAE synthetic %.2f, pre-contrast %.2f (mean over %d cases; synthetic closer in %d)", region,

@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--infer-batch", type=int, default=8)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch default)")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="gan.precision (bf16: CUDA only)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     # Alternate the variants iteration by iteration so drift (thermal, other load) hits both alike.
     for i in range(args.iters):
         for b, (x, y) in pairs.items():
-            step = lambda: train_step(G, D, vgg, opt_G, opt_D, x, y, cfg, dev, mem)  # noqa: E731
+            step = lambda: train_step(G, D, vgg, opt_G, opt_D, x, y, cfg, dev, mem, bf16=args.precision == "bf16")  # noqa: E731
             per_iter[b] += _time(step, 1, dev, warmup=i == 0) / args.iters
     peak_train = _peak_mb(dev)
     G.eval()
@@ -89,7 +90,8 @@ def main(argv: list[str] | None = None) -> None:
     infer_b = _time(lambda: translate(G, slices, args.infer_batch), 1, dev) / len(slices)
     n_params = sum(p.numel() for p in G.parameters()) / 1e6
     print(f"device={dev.type} size={args.size} ngf={args.ngf} n_downsample={args.n_downsample} "
-          f"n_blocks={args.n_blocks} generator_params_M={n_params:.1f} threads={torch.get_num_threads()}")  # fmt: skip
+          f"n_blocks={args.n_blocks} generator_params_M={n_params:.1f} threads={torch.get_num_threads()} "
+          f"precision={args.precision if cuda else 'fp32'}")  # fmt: skip
     print(f"s_per_iter={per_iter[1]:.3f} (batch 1)")
     if args.batch != 1:
         ratio = per_iter[args.batch] / args.batch / per_iter[1]

@@ -162,6 +162,8 @@ def train_epoch(
         vgg = VGGLoss(vgg_cfg["mode"], vgg_cfg.get("weights"), seed=int(cfg["seed"])).to(dev, memory_format=mem)
         if vgg_cfg["mode"] == "random":
             log.warning("VGG19 perceptual loss with RANDOM (untrained) weights, as configured (gan.vgg.mode: random)")
+    # bf16 autocast only where asked for and on CUDA (the authors trained in fp32; CPU is always fp32)
+    precision = "bf16" if cuda and cfg.get("precision", "fp32") == "bf16" else "fp32"
     limit = cfg.get("max_pairs_per_epoch")
     n_pairs = min(len(pairs), int(limit)) if limit else len(pairs)
     n_iter = math.ceil(n_pairs / int(cfg["batch_size"]))
@@ -172,7 +174,7 @@ def train_epoch(
         total=n_iter, desc=f"epoch {epoch}", mininterval=2.0, ascii=True,
     )  # fmt: skip
     for it, (x, y) in enumerate(bar, start=1):
-        values = train_step(G, D, vgg, opt_G, opt_D, x, y, cfg, dev, mem)
+        values = train_step(G, D, vgg, opt_G, opt_D, x, y, cfg, dev, mem, bf16=precision == "bf16")
         if not all(math.isfinite(v) for v in values):
             raise FloatingPointError(f"epoch {epoch} iteration {it}: non-finite loss {values}")
         rows.append({"epoch": epoch, "iteration": it, **dict(zip(LOSS_COLUMNS, values)), "lr": lr})
@@ -189,7 +191,7 @@ def train_epoch(
         config=cfg,
     )
     state["meta"] = {**state.get("meta", {}), "vgg": vgg.source if vgg is not None else {"mode": "off"},
-                     "device": dev.type, "torch": str(torch.__version__)}  # fmt: skip
+                     "device": dev.type, "precision": precision, "torch": str(torch.__version__)}  # fmt: skip
     table = pd.DataFrame(rows, columns=["epoch", "iteration", *LOSS_COLUMNS, "lr"])
     save_state(state, state_out)
     write_table(table, losses_out)
@@ -199,16 +201,16 @@ def train_epoch(
     return means
 
 
-def train_step(G, D, vgg, opt_G, opt_D, x, y, cfg, dev, mem=torch.contiguous_format):
+def train_step(G, D, vgg, opt_G, opt_D, x, y, cfg, dev, mem=torch.contiguous_format, bf16: bool = False):
     """One pix2pixHD iteration (generator step, then discriminator step); returns the 5 loss terms.
+    ``bf16``: forward passes under CUDA bf16 autocast (``gan.precision: bf16``); fp32 otherwise.
 
     (Skipping D's weight gradients in the generator's backward pass was measured slower on CPU
     with oneDNN, so D is left trainable there; its stale gradients are cleared before D's step.)
     """
     n_layers = int(cfg["discriminator"]["n_layers_D"])
     lam_gan, lam_feat, lam_vgg = float(cfg["lambda_gan"]), float(cfg["lambda_feat"]), float(cfg["lambda_vgg"])
-    cuda = dev.type == "cuda"
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext()
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 and dev.type == "cuda" else contextlib.nullcontext()
     x = x.to(dev, memory_format=mem, non_blocking=True)
     y = y.to(dev, memory_format=mem, non_blocking=True)
     with autocast:
@@ -275,6 +277,23 @@ def read_generator_state(path: str | Path, options: dict[str, Any] | None = None
     if not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise InputError(None, path, "not a generator state dict")
     return options or infer_generator_options(sd), sd
+
+
+def generator_provenance(path: str | Path) -> dict[str, Any]:
+    """Which training made a generator: its epoch, the VGG19 weights of its perceptual loss and its
+    training precision (from our export or state; a bare NVIDIA state dict records none)."""
+    obj = load_state(path)
+    if "options" not in obj:
+        return {"gan_epoch": "unknown (external generator)", "gan_vgg": "unknown", "gan_precision": "unknown"}
+    meta = obj.get("meta", {})
+    vgg = meta.get("vgg") or {}
+    if vgg.get("mode") == "pretrained":
+        vgg_text = f"pretrained:{Path(vgg['file']).name}:sha256={str(vgg['sha256'])[:16]}"
+    elif vgg.get("mode") == "random":
+        vgg_text = "UNTRAINED (seeded random VGG19)"
+    else:
+        vgg_text = vgg.get("mode", "unknown")
+    return {"gan_epoch": int(obj["epoch"]), "gan_vgg": vgg_text, "gan_precision": meta.get("precision", "fp32")}
 
 
 def load_generator(path: str | Path, options: dict[str, Any] | None = None, device: str | torch.device = "cpu"):

@@ -1,0 +1,49 @@
+"""The shipped configs say what they claim: duke.yaml is the paper's settings with real networks."""
+
+from __future__ import annotations
+
+import yaml
+from snakemake.utils import validate
+
+from conftest import REPO, deep_update, default_config
+
+
+def merged_duke() -> dict:
+    """config.yaml overlaid with duke.yaml, as ``snakemake --configfile config/duke.yaml`` merges them."""
+    return deep_update(default_config(), yaml.safe_load((REPO / "config" / "duke.yaml").read_text()))
+
+
+def networks(cfg: dict, path: str = "") -> dict[str, dict]:
+    """Every block of the config that selects a network's weights (it has a ``mode`` and ``weights``)."""
+    out = {}
+    for k, v in cfg.items():
+        if isinstance(v, dict):
+            if "mode" in v and "weights" in v:
+                out[f"{path}{k}"] = v
+            out |= networks(v, f"{path}{k}.")
+    return out
+
+
+def test_duke_config_uses_pretrained_networks_and_the_papers_settings():
+    cfg = merged_duke()
+    validate(cfg, str(REPO / "config" / "schema" / "config.schema.yaml"))
+    nets = networks(cfg)
+    assert set(nets) == {"gan.vgg", "metrics.fid_imagenet", "metrics.fid_radimagenet", "metrics.lpips"}
+    for key, net in nets.items():
+        assert net["mode"] == "pretrained" and net["weights"], key
+    assert cfg["metrics"]["fid_imagenet"]["network"] == "tf_inception"
+    assert cfg["metrics"]["fid_imagenet"]["weights"].endswith("pt_inception-2015-12-05-6726825d.pth")
+    assert cfg["gan"]["precision"] == "fp32"
+    assert "Duke" in cfg["data"]["cohort"]
+    assert (cfg["metrics"]["n_pixel_pairs"], cfg["metrics"]["n_fid_pairs"], cfg["metrics"]["n_fid_pairs_test"]) == (5000, 3000, 2000)
+    assert cfg["gan"]["eval_epochs"] == list(range(10, 171, 10))
+    assert cfg["slices"]["range"] == [1, 197] and cfg["slices"]["size"] == 512
+    assert [c[-3:] for c in cfg["report"]["synthesis_cases"]] == ["228", "886", "378", "907", "041", "045"]
+
+
+def test_demo_config_says_it_is_the_phantom():
+    cfg = default_config()
+    validate(cfg, str(REPO / "config" / "schema" / "config.schema.yaml"))
+    assert "phantom" in cfg["data"]["cohort"] and str(cfg["phantom"]["seed"]) in cfg["data"]["cohort"]
+    # the demo runs untrained networks on purpose: every table then says UNTRAINED
+    assert {n["mode"] for n in networks(cfg).values()} == {"random"}
