@@ -49,3 +49,22 @@ def test_dag_bench(capsys, tmp_path):
         assert key in out
     assert "nothing_to_do=True" in out
     assert (tmp_path / "full" / "wd" / ".snakemake" / "metadata").is_dir()  # --workdir keeps the tree
+
+
+def test_paper_scale_rehearsal_plans_every_rule(capsys, tmp_path, monkeypatch):
+    """The rehearsal's config (duke.yaml + counts) plans every rule of the workflow; the real run
+    (Duke-sized cases, ~1 h on 2 cores) is the benchmark itself, its figures are in the README."""
+    from dcesynth.bench import paper_scale
+
+    monkeypatch.setattr(paper_scale, "CASE_SHAPES", {r: (40, 12) for r in paper_scale.CASE_SHAPES})
+    paper_scale.main(["--dry-run", "--workdir", str(tmp_path)])
+    out = capsys.readouterr().out
+    for rule in ("ingest", "n4_bias_correction", "extract_slices", "train_gan_epoch", "evaluate_epoch",
+                 "select_best_epoch", "synthesize_volume", "image_quality_tables", "tumour_region_metrics",
+                 "crop_breast", "crop_synthetic", "nnunet_plan", "nnunet_train", "nnunet_predict", "segmentation_tables"):  # fmt: skip
+        assert rule in out, rule
+    counts = {ln.split()[0]: int(ln.split()[1]) for ln in out.splitlines() if len(ln.split()) == 2 and ln.split()[1].isdigit()}
+    assert counts["ingest"] == 4 and counts["ingest_mask"] == 3 and counts["train_gan_epoch"] == 1
+    assert counts["nnunet_train"] == 2 and counts["nnunet_predict"] == 1  # one training set, two folds
+    site = (tmp_path / "site.yaml").read_text()
+    assert "nnUNetTrainer_dcesynth_tiny" in site and "make_phantom" not in out

@@ -510,8 +510,10 @@ def tumour_region_table(
 
 
 def read_paper_table(path: str | Path) -> pd.DataFrame:
-    """A published table shipped in resources/ (some rows carry extra trailing tabs)."""
-    lines = [ln.rstrip("\n").split("\t") for ln in Path(path).read_text().splitlines() if ln.strip()]
+    """A published table shipped in resources/ (some rows carry extra trailing tabs; lines starting
+    with ``#`` are notes)."""
+    lines = [ln.rstrip("\n").split("\t") for ln in Path(path).read_text().splitlines()
+             if ln.strip() and not ln.startswith("#")]  # fmt: skip
     header = lines[0]
     rows = [(r + [""] * len(header))[: len(header)] for r in lines[1:]]
     df = pd.DataFrame(rows, columns=header).replace("", np.nan)

@@ -51,6 +51,8 @@ rule select_best_epoch:
         ),
     log:
         "logs/select_best_epoch/{run}.log",
+    benchmark:
+        "benchmarks/select_best_epoch/{run}.tsv"
     conda:
         "../../envs/torch.yaml"
     params:
@@ -90,6 +92,8 @@ rule image_quality_tables:
         ),
     log:
         "logs/image_quality_tables/{run}.log",
+    benchmark:
+        "benchmarks/image_quality_tables/{run}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: rule_threads("evaluate_epoch")
@@ -136,6 +140,8 @@ rule tumour_region_metrics:
         ),
     log:
         "logs/tumour_region_metrics/{run}.log",
+    benchmark:
+        "benchmarks/tumour_region_metrics/{run}.tsv"
     conda:
         "../../envs/torch.yaml"
     params:

@@ -19,6 +19,8 @@ rule plot_cohort:
         ),
     log:
         "logs/plot_cohort/plot_cohort.log",
+    benchmark:
+        "benchmarks/plot_cohort/plot_cohort.tsv"
     conda:
         "../../envs/imaging.yaml"
     params:

@@ -12,6 +12,8 @@ rule list_slice_pairs:
         "results/gan/{run}/pairs/{split}.tsv",
     log:
         "logs/list_slice_pairs/{run}/{split}.log",
+    benchmark:
+        "benchmarks/list_slice_pairs/{run}/{split}.tsv"
     wildcard_constraints:
         split="train|val|test",
     conda:
@@ -25,6 +27,8 @@ rule init_gan:
         temp("results/gan/{run}/state/epoch_0.pt"),
     log:
         "logs/init_gan/{run}.log",
+    benchmark:
+        "benchmarks/init_gan/{run}.tsv"
     conda:
         "../../envs/torch.yaml"
     params:
@@ -67,6 +71,8 @@ rule export_generator:
         "results/gan/{run}/generator/epoch_{epoch}.pt",
     log:
         "logs/export_generator/{run}/epoch_{epoch}.log",
+    benchmark:
+        "benchmarks/export_generator/{run}/epoch_{epoch}.tsv"
     conda:
         "../../envs/torch.yaml"
     script:
@@ -89,6 +95,8 @@ rule gan_training_log:
         ),
     log:
         "logs/gan_training_log/{run}.log",
+    benchmark:
+        "benchmarks/gan_training_log/{run}.tsv"
     conda:
         "../../envs/torch.yaml"
     script:
@@ -111,6 +119,8 @@ rule preview_gan:
         ),
     log:
         "logs/preview_gan/{run}.log",
+    benchmark:
+        "benchmarks/preview_gan/{run}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: rule_threads("preview_gan")

@@ -10,6 +10,8 @@ if SOURCE == "phantom":
             mask=config["data"]["mask_pattern"],
         log:
             "logs/make_phantom/{case}.log",
+        benchmark:
+            "benchmarks/make_phantom/{case}.tsv"
         conda:
             "../../envs/imaging.yaml"
         params:

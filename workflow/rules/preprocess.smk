@@ -8,6 +8,8 @@ rule ingest:
         **{seq: f"results/nifti/{{case}}/{seq}.nii.gz" for seq in SEQS},
     log:
         "logs/ingest/{case}.log",
+    benchmark:
+        "benchmarks/ingest/{case}.tsv"
     conda:
         "../../envs/imaging.yaml"
     resources:
@@ -28,6 +30,8 @@ rule ingest_mask:
         "results/nifti/{case}/mask.nii.gz",
     log:
         "logs/ingest_mask/{case}.log",
+    benchmark:
+        "benchmarks/ingest_mask/{case}.tsv"
     conda:
         "../../envs/imaging.yaml"
     params:

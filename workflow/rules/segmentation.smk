@@ -15,6 +15,8 @@ rule crop_breast:
         },
     log:
         "logs/crop_breast/{run}/{case}.log",
+    benchmark:
+        "benchmarks/crop_breast/{run}/{case}.tsv"
     conda:
         "../../envs/imaging.yaml"
     params:
@@ -30,6 +32,8 @@ use rule crop_breast as crop_synthetic with:
         syn_post="results/segmentation/{run}/crops/{case}/syn_post.nii.gz",
     log:
         "logs/crop_synthetic/{run}/{case}.log",
+    benchmark:
+        "benchmarks/crop_synthetic/{run}/{case}.tsv"
 
 
 rule nnunet_dataset:
@@ -46,6 +50,8 @@ rule nnunet_dataset:
         splits="results/segmentation/{run}/{scenario}/nnUNet_raw/{dataset}/splits_final.json",
     log:
         "logs/nnunet_dataset/{run}/{scenario}/{dataset}.log",
+    benchmark:
+        "benchmarks/nnunet_dataset/{run}/{scenario}/{dataset}.tsv"
     conda:
         "../../envs/nnunet.yaml"
     params:
@@ -69,6 +75,8 @@ rule nnunet_test_images:
         ),
     log:
         "logs/nnunet_test_images/{run}/{scenario}/{dataset}/{domain}.log",
+    benchmark:
+        "benchmarks/nnunet_test_images/{run}/{scenario}/{dataset}/{domain}.tsv"
     conda:
         "../../envs/nnunet.yaml"
     params:
@@ -166,6 +174,8 @@ rule segmentation_metrics:
         "results/segmentation/{run}/{scenario}/metrics_{domain}.tsv",
     log:
         "logs/segmentation_metrics/{run}/{scenario}/{domain}.log",
+    benchmark:
+        "benchmarks/segmentation_metrics/{run}/{scenario}/{domain}.tsv"
     conda:
         "../../envs/nnunet.yaml"
     params:
@@ -216,6 +226,8 @@ rule segmentation_tables:
         ),
     log:
         "logs/segmentation_tables/{run}.log",
+    benchmark:
+        "benchmarks/segmentation_tables/{run}.tsv"
     conda:
         "../../envs/nnunet.yaml"
     params:

@@ -19,6 +19,8 @@ rule split_cases:
         ),
     log:
         "logs/split_cases/split_cases.log",
+    benchmark:
+        "benchmarks/split_cases/split_cases.tsv"
     conda:
         "../../envs/imaging.yaml"
     params:

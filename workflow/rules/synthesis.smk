@@ -66,6 +66,8 @@ rule plot_synthesis:
         ),
     log:
         "logs/plot_synthesis/{run}.log",
+    benchmark:
+        "benchmarks/plot_synthesis/{run}.tsv"
     conda:
         "../../envs/torch.yaml"
     params:
