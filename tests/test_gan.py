@@ -154,6 +154,10 @@ def test_training_is_deterministic_and_resumable(tmp_path, slice_files):
         T.load_state(tmp_path / "cut.pt")
     assert not (tmp_path / "x.pt").exists()
     T.export_generator(tmp_path / "a2.pt", tmp_path / "g2.pt")
+    # the precision key is part of the state's config; what ran is in its metadata (CPU: fp32)
+    assert a["config"]["precision"] == "fp32" and a["meta"]["precision"] == "fp32"
+    assert T.generator_provenance(tmp_path / "g2.pt") == {
+        "gan_epoch": 2, "gan_vgg": "UNTRAINED (seeded random VGG19)", "gan_precision": "fp32"}  # fmt: skip
     G = load_generator(tmp_path / "g2.pt")
     stack = np.load(slice_files["c1"]["pre"])
     out = translate(G, stack, batch_size=2)
@@ -161,6 +165,19 @@ def test_training_is_deterministic_and_resumable(tmp_path, slice_files):
     with torch.no_grad():
         direct = G(torch.tensor(stack[:1] / 127.5 - 1, dtype=torch.float32)[:, None].expand(-1, 3, -1, -1))
     assert np.abs(out[0].astype(int) - np.round((direct[0].numpy() + 1) * 127.5)).max() <= 1
+
+
+def test_bf16_is_a_cuda_only_training_key(tmp_path, slice_files):
+    """gan.precision: bf16 on a CPU trains in fp32 (and says so): bit-identical to fp32 there."""
+    pairs = SlicePairs(slice_files, "pre", ["post1"], 3)
+    for precision in ("fp32", "bf16"):
+        cfg = gan_cfg(generator={"ngf": 4}, discriminator={"ndf": 4}, precision=precision)
+        T.save_state(T.init_state(cfg), tmp_path / f"{precision}0.pt")
+        T.train_epoch(tmp_path / f"{precision}0.pt", tmp_path / f"{precision}1.pt", tmp_path / f"{precision}.tsv",
+                      pairs, cfg, 1, "cpu", 1)  # fmt: skip
+    a, b = T.load_state(tmp_path / "fp321.pt"), T.load_state(tmp_path / "bf161.pt")
+    assert b["config"]["precision"] == "bf16" and b["meta"]["precision"] == "fp32"
+    assert all(torch.equal(a["generator"][k], b["generator"][k]) for k in a["generator"])
 
 
 def test_changed_model_shape_is_refused(tmp_path, slice_files):

@@ -96,6 +96,15 @@ def test_evaluation_outputs(tiny_run):
     assert pixel_rows["lpips"].between(0, 2).all()
     region = pd.read_csv(run / "tables" / "tiny" / "tumour_region.tsv", sep="\t")
     assert set(region["region"]) == {"mask_dilated", "bounding_box"} and (region["voxels"] > 0).all()
+    # every table names its cohort; the networks' provenance and the generator behind the data
+    for table in (epochs, table1, region):
+        assert table["cohort"].str.contains("phantom").all() and table["cohort"].nunique() == 1
+    assert epochs["fid_imagenet_source"].str.startswith("UNTRAINED (seeded random tf_inception").all()
+    assert epochs["fid_radimagenet_source"].str.startswith("UNTRAINED").all() and "same_paper" in epochs
+    assert {"mae_authors", "mse_authors", "mae_authors_sd", "fid_imagenet_n"} <= set(table1.columns)
+    assert (table1["gan_epoch"] == best).all() and table1["gan_vgg"].str.startswith("UNTRAINED").all()
+    # the wrap-around makes the authors' MAE at least the true one on every row with pixel metrics
+    assert (pixel_rows["mae_authors"] >= pixel_rows["mae"] - 1).all()
     report = (tiny_run / "report.html").read_text(errors="replace")
     for name in ("epochs.png", "table1.tsv", "paper_table1.tsv", "tumour_region.tsv"):
         assert name in report, name
@@ -117,6 +126,14 @@ def test_evaluation_keys_do_not_rerun_training(tiny_run):
         ("metrics:\n  selection: same_rank\n", "select_best_epoch", ("evaluate_epoch", "train_gan_epoch")),
         ("metrics:\n  tumour_margin_mm: 5\n", "tumour_region_metrics",
          ("evaluate_epoch", "train_gan_epoch", "select_best_epoch", "image_quality_tables", "synthesize_volume")),
+        # the test-set FID sample is Table 1's alone
+        ("metrics:\n  n_fid_pairs_test: 5\n", "image_quality_tables",
+         ("evaluate_epoch", "train_gan_epoch", "select_best_epoch", "synthesize_volume")),
+        # which epochs are evaluated changes SAMe's scale, not training
+        ("gan:\n  eval_epochs: [4]\n", "select_best_epoch", ("train_gan_epoch", "init_gan")),
+        # the cohort's name reaches the tables, nothing else
+        ("data:\n  cohort: renamed\n", "image_quality_tables",
+         ("evaluate_epoch", "train_gan_epoch", "select_best_epoch", "synthesize_volume", "nnunet_train", "extract_slices")),
     ],
 )  # fmt: skip
 def test_selection_and_tumour_keys_do_not_rescore_epochs(tiny_run, keys, reruns, untouched):

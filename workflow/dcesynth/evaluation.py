@@ -323,22 +323,9 @@ def epoch_table(paths: dict[int, str | Path], cohort: str = "") -> pd.DataFrame:
     return table
 
 
-def select_best_epoch(
-    epoch_tables: dict[int, str | Path],
-    generators: dict[int, str | Path],
-    same_metrics: list[str],
-    criterion: str,
-    out_epochs: str | Path,
-    out_best: str | Path,
-    out_generator: str | Path,
-    out_figure: str | Path,
-    cohort: str = "",
-) -> int:
-    """SAMe (and its rank variant) over the evaluated epochs; the best generator is copied.
-
-    Beside the configured SAMe, ``same_paper`` is SAMe over the paper's five metrics with the
-    authors' MAE/MSE (:data:`PAPER_SAME_METRICS`, when all were computed), and ``best_epoch.json``
-    says which epoch it would have chosen."""
+def score_epochs(epoch_tables: dict[int, str | Path], same_metrics: list[str], cohort: str = "") -> pd.DataFrame:
+    """The epoch table with SAMe, its rank variant and ``same_paper`` (SAMe over the paper's five
+    metrics with the authors' MAE/MSE, :data:`PAPER_SAME_METRICS`, when all were computed)."""
     table = epoch_table(epoch_tables, cohort)
     missing = [m for m in same_metrics if m not in table.columns]
     if missing:
@@ -350,20 +337,55 @@ def select_best_epoch(
     at = table.columns.get_loc("epoch") + 1
     for i, (name, values) in enumerate(scores.items()):
         table.insert(at + i, name, values.to_numpy())
-    best = int(table.loc[table[criterion].idxmin(), "epoch"])
-    write_table(table, out_epochs)
-    chosen = {name: int(table.loc[table[name].idxmin(), "epoch"]) for name in scores}
+    return table
+
+
+def _best(table: pd.DataFrame, score: str) -> int:
+    return int(table.loc[table[score].idxmin(), "epoch"])
+
+
+def select_best_epoch(
+    epoch_tables: dict[int, str | Path],
+    generators: dict[int, str | Path],
+    same_metrics: list[str],
+    criterion: str,
+    out_best: str | Path,
+    out_generator: str | Path,
+) -> int:
+    """The epoch with the lowest SAMe (``criterion``) over the evaluated epochs; its generator is
+    copied. ``best_epoch.json`` also says which epoch each SAMe variant would have chosen."""
+    table = score_epochs(epoch_tables, same_metrics)
+    best = _best(table, criterion)
+    scores = [c for c in ("same", "same_rank", "same_paper") if c in table]
     write_json(
-        {"epoch": best, "criterion": criterion, "metrics": same_metrics, "cohort": cohort,
+        {"epoch": best, "criterion": criterion, "metrics": same_metrics,
          "same": float(table.loc[table["epoch"] == best, "same"].iloc[0]),
          "same_rank": float(table.loc[table["epoch"] == best, "same_rank"].iloc[0]),
-         "epoch_by": chosen, "paper_same_metrics": PAPER_SAME_METRICS if "same_paper" in scores else None},
+         "epoch_by": {c: _best(table, c) for c in scores},
+         "paper_same_metrics": PAPER_SAME_METRICS if "same_paper" in table else None},
         out_best,
     )  # fmt: skip
     with atomic_path(out_generator) as tmp:
         shutil.copyfile(generators[best], tmp)
-    plot_epochs(table, same_metrics, best, out_figure)
     return best
+
+
+def tabulate_epochs(
+    epoch_tables: dict[int, str | Path],
+    same_metrics: list[str],
+    criterion: str,
+    cohort: str,
+    out_epochs: str | Path,
+    out_figure: str | Path,
+) -> pd.DataFrame:
+    """``epochs.tsv`` (every metric, SAMe variants, network provenance, cohort) and Fig. 4.
+
+    Apart from :func:`select_best_epoch` so that the cohort's name, which only labels the table,
+    never touches the chosen generator and what was made from it."""
+    table = score_epochs(epoch_tables, same_metrics, cohort)
+    write_table(table, out_epochs)
+    plot_epochs(table, same_metrics, _best(table, criterion), out_figure)
+    return table
 
 
 def plot_epochs(table: pd.DataFrame, same_metrics: list[str], best: int, out_png: str | Path) -> None:

@@ -35,20 +35,8 @@ rule select_best_epoch:
             "results/gan/{{run}}/generator/epoch_{epoch}.pt", epoch=EVAL_EPOCHS
         ),
     output:
-        epochs=report(
-            "results/metrics/{run}/epochs.tsv",
-            caption="../report/epochs.rst",
-            category="Epoch selection (SAMe)",
-            labels={"table": "metrics per epoch"},
-        ),
         best="results/metrics/{run}/best_epoch.json",
         generator="results/gan/{run}/generator_best.pt",
-        figure=report(
-            "results/metrics/{run}/figures/epochs.png",
-            caption="../report/epochs.rst",
-            category="Epoch selection (SAMe)",
-            labels={"figure": "Fig. 4: metrics and SAMe per epoch"},
-        ),
     log:
         "logs/select_best_epoch/{run}.log",
     benchmark:
@@ -59,9 +47,43 @@ rule select_best_epoch:
         epochs=EVAL_EPOCHS,
         same_metrics=config["metrics"]["same_metrics"],
         criterion=config["metrics"]["selection"],
-        cohort=config["data"]["cohort"],
     script:
         "../scripts/select_best_epoch.py"
+
+
+# The table and figure of every evaluated epoch: apart from the selection, so that labels such as
+# the cohort's name never touch the chosen generator and what was made from it.
+rule tabulate_epochs:
+    input:
+        tables=expand(
+            "results/metrics/{{run}}/val/epoch_{epoch}.tsv", epoch=EVAL_EPOCHS
+        ),
+    output:
+        epochs=report(
+            "results/metrics/{run}/epochs.tsv",
+            caption="../report/epochs.rst",
+            category="Epoch selection (SAMe)",
+            labels={"table": "metrics per epoch", "cohort": config["data"]["cohort"]},
+        ),
+        figure=report(
+            "results/metrics/{run}/figures/epochs.png",
+            caption="../report/epochs.rst",
+            category="Epoch selection (SAMe)",
+            labels={"figure": "Fig. 4: metrics and SAMe per epoch"},
+        ),
+    log:
+        "logs/tabulate_epochs/{run}.log",
+    benchmark:
+        "benchmarks/tabulate_epochs/{run}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        epochs=EVAL_EPOCHS,
+        same_metrics=config["metrics"]["same_metrics"],
+        criterion=config["metrics"]["selection"],
+        cohort=config["data"]["cohort"],
+    script:
+        "../scripts/tabulate_epochs.py"
 
 
 rule image_quality_tables:

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     for s in range(0, args.pairs, args.block):
         r, f = real[s : s + args.block], fake[s : s + args.block]
         t = time.perf_counter()
-        parts_ours.append(M.pixel_metrics(r, f, batch_size=args.batch))
+        parts_ours.append(M.pixel_metrics(r, f, batch_size=args.batch, names=("ssim", "ms_ssim", "psnr", "mse", "mae")))
         t_ours += time.perf_counter() - t
         t = time.perf_counter()
         parts_ref.append(torchmetrics_loop(r, f))
