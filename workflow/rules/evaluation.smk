@@ -21,7 +21,6 @@ rule evaluate_epoch:
         source=GAN["source"],
         target=GAN["targets"][0],
         n_targets=len(GAN["targets"]),
-        device=config["device"],
     script:
         "../scripts/evaluate_epoch.py"
 
@@ -130,7 +129,6 @@ rule image_quality_tables:
         ),
         val=cases_in("val"),
         test=cases_in("test"),
-        device=config["device"],
         cohort=config["data"]["cohort"],
     script:
         "../scripts/image_quality_tables.py"

@@ -59,7 +59,6 @@ rule train_gan_epoch:
         **rule_resources("train_gan_epoch", gpu=True),
     params:
         train=GAN_TRAINING,
-        device=config["device"],
     script:
         "../scripts/train_gan_epoch.py"
 
@@ -131,6 +130,5 @@ rule preview_gan:
         targets=GAN["targets"],
         n_figure_pairs=GAN["preview"]["n_figure_pairs"],
         batch_size=GAN["preview"]["batch_size"],
-        device=config["device"],
     script:
         "../scripts/preview_gan.py"

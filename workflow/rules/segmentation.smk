@@ -128,7 +128,6 @@ rule nnunet_train:
         configuration=SEG["configuration"],
         trainer=SEG["trainer"],
         plans=SEG["plans"],
-        device=config["device"],
     script:
         "../scripts/nnunet_train.py"
 
@@ -156,7 +155,6 @@ rule nnunet_predict:
         folds=SEG_FOLDS,
         tta=SEG["tta"],
         step_size=SEG["step_size"],
-        device=config["device"],
     script:
         "../scripts/nnunet_predict.py"
 

@@ -43,7 +43,6 @@ rule synthesize_volume:
         targets=GAN["targets"],
         intensity=config["synthesis"]["intensity"],
         batch_size=config["synthesis"]["batch_size"],
-        device=config["device"],
     script:
         "../scripts/synthesize_volume.py"
 

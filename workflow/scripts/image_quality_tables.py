@@ -14,7 +14,7 @@ slices = files_by_case(i.slices)
 synthetic = {Path(s).parent.name: s for s in i.synthetic}
 files = {split: {c: slices[c] for c in cases} for split, cases in (("val", p.val), ("test", p.test)) if cases}
 provenance = {"cohort": p.cohort, **generator_provenance(i.generator)}
-table = quality_table(files, synthetic, p.source, p.target, p.label, p.metrics, p.device, provenance)
+table = quality_table(files, synthetic, p.source, p.target, p.label, p.metrics, snakemake.config["device"], provenance)
 write_table(table, o.table1)
 paper = read_paper_table(i.paper[0]).merge(read_paper_table(i.paper[1]), on=["comparison", "dataset"], how="outer")
 paper.insert(0, "cohort", "Duke-Breast-Cancer-MRI (Osuala et al. 2024)")

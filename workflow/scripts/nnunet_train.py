@@ -12,7 +12,7 @@ nnunet.environment(root, snakemake.threads)
 fold_dir = Path(snakemake.output[0]).parent
 resume = nnunet.prepare_fold(fold_dir, snakemake.input.preprocessed, p.trainer, p.configuration)
 log.info("%s fold %s: %s", wc.dataset, wc.fold, "resuming from its last checkpoint" if resume else "training")
-nnunet.train(
-    p.dataset_id, p.configuration, int(wc.fold), p.trainer, p.plans, snakemake.threads, p.device, resume, snakemake.log[0]
-)
+device = snakemake.config["device"]  # where the fold runs, not what it computes: not a param (no rerun)
+nnunet.train(p.dataset_id, p.configuration, int(wc.fold), p.trainer, p.plans, snakemake.threads, device, resume,
+             snakemake.log[0])  # fmt: skip
 log.info("%s fold %s trained: %s", wc.dataset, wc.fold, snakemake.output[0])

@@ -16,7 +16,7 @@ summary = preview(
     snakemake.output.figure,
     n_figure_pairs=p.n_figure_pairs,
     batch_size=p.batch_size,
-    device=p.device,
+    device=snakemake.config["device"],
     threads=snakemake.threads,
 )
 log.info("validation preview: %s", summary)

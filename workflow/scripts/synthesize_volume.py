@@ -14,7 +14,7 @@ synthesize_case(
     target_transforms=dict(zip(targets, snakemake.input.target_transforms)),
     intensity=snakemake.params.intensity,
     batch_size=snakemake.params.batch_size,
-    device=snakemake.params.device,
+    device=snakemake.config["device"],
     threads=snakemake.threads,
 )
 

@@ -16,6 +16,6 @@ train_epoch(
     pairs,
     cfg,
     int(snakemake.wildcards.epoch),
-    device=snakemake.params.device,
+    device=snakemake.config["device"],
     threads=snakemake.threads,
 )

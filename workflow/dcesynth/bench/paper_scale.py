@@ -160,7 +160,8 @@ def main(argv: list[str] | None = None) -> None:
     weights = write_seeded_weights(wd / "weights")
     (wd / "site.yaml").write_text(yaml.safe_dump(site_config(root, masks, weights), sort_keys=False))
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(wd), "--cores", str(args.cores),
-           "--configfile", "config/duke.yaml", "site.yaml", *(["-n", "--quiet", "rules"] if args.dry_run else [])]  # fmt: skip
+           "--configfile", "config/duke.yaml", "site.yaml", "--rerun-incomplete",
+           *(["-n", "--quiet", "rules"] if args.dry_run else [])]  # fmt: skip
     print(f"cases: {', '.join(f'{c} ({r}, {CASE_SHAPES[r][0]}² x {CASE_SHAPES[r][1]})' for r, c in ids.items())}; "
           f"written in {t_write:.0f} s", flush=True)  # fmt: skip
     t0 = time.perf_counter()
