@@ -100,14 +100,17 @@ def test_evaluate_and_select_best_epoch(tmp_path, files):
 def test_quality_table_rows(files):
     synthetic = {c: f["syn"] for c, f in files.items()}
     split = {"val": {c: files[c] for c in ("a", "b")}, "test": {c: files[c] for c in ("c", "d")}}
-    t = E.quality_table(split, synthetic, "pre", "post1", "best", metrics_cfg(fid_imagenet={"mode": "off", "weights": None, "seed": 0}), "cpu")
+    cfg = metrics_cfg(fid_imagenet={"mode": "off", "weights": None, "seed": 0}, n_fid_pairs_test=5)
+    t = E.quality_table(split, synthetic, "pre", "post1", "best", cfg, "cpu")
     assert t["comparison"].tolist()[:3] == ["real_post_vs_syn_post_best", "real_post_vs_real_pre", "real_subt_vs_syn_subt_best"]
     assert t["dataset"].tolist() == ["val"] * 3 + ["test"] * 3 + ["split_test"] * 2
     val = t.set_index(["comparison", "dataset"])
     # synthetic = real - 5 everywhere, pre = real - 30: per-image normalisation keeps both close,
     # but the synthetic pair must still beat the pre-contrast pair on every pixel metric
     assert val.loc[("real_post_vs_syn_post_best", "val"), "mae"] <= val.loc[("real_post_vs_real_pre", "val"), "mae"]
-    assert val.loc[("real_post_vs_syn_post_best", "val"), "n_pairs"] == 12
+    assert val.loc[("real_post_vs_syn_post_best", "val"), "n_pairs"] == 10  # n_pixel_pairs of 12
+    # FID/FRD pairs: n_fid_pairs (8) on validation, n_fid_pairs_test (5) on test and split test
+    assert t.groupby("dataset")["frd_n"].unique().map(list).to_dict() == {"val": [8], "test": [5], "split_test": [5]}
     # FRD in every row, the split-test floor (real vs real) included
     assert t["frd"].notna().all() and t["frd_source"].str.startswith("radiomics").all()
 

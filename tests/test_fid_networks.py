@@ -84,7 +84,7 @@ def test_torchvision_inception_equals_torchvisions_pretrained_forward_pass(tmp_p
 
 
 def test_tf_inception_equals_pytorch_fid(tmp_path, monkeypatch):
-    pytorch_fid_inception = pytest.importorskip("pytorch_fid.inception")
+    from pytorch_fid import inception as pytorch_fid_inception
     state = _seeded_state(tf_inception.build(), seed=2)
     assert state["fc.weight"].shape == (1008, 2048)
     # pytorch-fid's downloader finds the file in the torch hub cache and downloads nothing

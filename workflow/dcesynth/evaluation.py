@@ -288,7 +288,7 @@ def evaluate_generator(
     dev = resolve_device(device)
     G = load_generator(generator_path, device=dev)
     n_pix, n_fid = cfg["n_pixel_pairs"], cfg["n_fid_pairs"]
-    sample = sample_slices(files, source, None if n_pix is None or n_fid is None else max(n_pix, n_fid), int(cfg["seed"]))
+    sample = sample_slices(files, source, _largest(n_pix, n_fid), int(cfg["seed"]))
     pre = gather(files, source, sample)
     real = gather(files, target, sample)
     fake = synthetic_stacks(G, pre, n_targets, int(cfg["batch_size"]))[0]
@@ -421,11 +421,13 @@ def plot_epochs(table: pd.DataFrame, same_metrics: list[str], best: int, out_png
 
 
 def _pair_row(comparison, dataset, real, fake, cfg, extractors, pixel=True, lpips_net=None, n_fid=None) -> dict:
-    """One Table 1 row: pixel metrics (and LPIPS) on the first ``n_pixel_pairs`` pairs, distribution
-    metrics on the first ``n_fid`` (default ``n_fid_pairs``) of the (seeded, shuffled) sample."""
-    row: dict[str, Any] = {"comparison": comparison, "dataset": dataset, "n_pairs": int(len(real))}
+    """One Table 1 row: pixel metrics (and LPIPS) on the first ``n_pixel_pairs`` pairs (``n_pairs``),
+    distribution metrics on the first ``n_fid`` (default ``n_fid_pairs``; ``<metric>_n``) of the
+    (seeded, shuffled) sample."""
+    n_pix = min(cfg["n_pixel_pairs"] or len(real), len(real))
+    row: dict[str, Any] = {"comparison": comparison, "dataset": dataset, "n_pairs": int(n_pix if pixel else 0)}
     if pixel and len(real):
-        n = cfg["n_pixel_pairs"] or len(real)
+        n = n_pix
         vals = M.pixel_metrics(real[:n], fake[:n], int(cfg["batch_size"]), cfg["normalize_per_image"])
         for k, v in vals.items():
             row[k], row[f"{k}_sd"] = _mean_sd(v)
@@ -440,6 +442,11 @@ def _pair_row(comparison, dataset, real, fake, cfg, extractors, pixel=True, lpip
             row[f"{name}_n"] = min(n, len(real))
             row[f"{name}_source"] = extractor.source
     return row
+
+
+def _largest(*counts: int | None) -> int | None:
+    """The largest of some sample sizes, None (everything) if any is None."""
+    return None if any(c is None for c in counts) else max(counts)
 
 
 def quality_table(
@@ -466,7 +473,8 @@ def quality_table(
         # the paper: 3000 FID pairs on validation, 2000 on test
         n_fid = cfg["n_fid_pairs_test"] if split == "test" else cfg["n_fid_pairs"]
         pair = dict(extractors=extractors, lpips_net=lpips_net, n_fid=n_fid)
-        sample = sample_slices(by_case, source, None, int(cfg["seed"]))
+        # only the sample's first max(pixel, FID) pairs are scored: gather no more (Duke: ~38k slices)
+        sample = sample_slices(by_case, source, _largest(cfg["n_pixel_pairs"], n_fid), int(cfg["seed"]))
         pre, real = gather(by_case, source, sample), gather(by_case, target, sample)
         syn_files = {c: {"syn": synthetic[c]} for c in by_case}
         fake = gather(syn_files, "syn", sample)
@@ -479,8 +487,8 @@ def quality_table(
             order = np.random.default_rng(int(cfg["seed"])).permutation(len(cases))
             half_a = {cases[i]: by_case[cases[i]] for i in order[: len(cases) // 2]}
             half_b = {cases[i]: by_case[cases[i]] for i in order[len(cases) // 2 :]}
-            sa = sample_slices(half_a, target, None, int(cfg["seed"]))
-            sb = sample_slices(half_b, target, None, int(cfg["seed"]))
+            sa = sample_slices(half_a, target, n_fid, int(cfg["seed"]))
+            sb = sample_slices(half_b, target, n_fid, int(cfg["seed"]))
             real_a = gather(half_a, target, sa)
             fake_b = gather({c: {"syn": synthetic[c]} for c in half_b}, "syn", sb)
             real_b = gather(half_b, target, sb)
@@ -493,6 +501,10 @@ def quality_table(
     for k, v in (provenance or {}).items():
         table[k] = v
     return table
+
+
+TUMOUR_REGION_COLUMNS = ["case_id", "split", "region", "voxels", "mae_synthetic", "mae_pre", "mse_synthetic", "mse_pre",
+                         "cohort"]  # fmt: skip
 
 
 def tumour_region_table(
@@ -528,7 +540,7 @@ def tumour_region_table(
                 "mse_pre": float(((vol["pre"][sel] - real) ** 2).mean()),
                 "cohort": cohort,
             })  # fmt: skip
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=TUMOUR_REGION_COLUMNS)
 
 
 def read_paper_table(path: str | Path) -> pd.DataFrame:

@@ -72,8 +72,11 @@ SCORING = {
     for k, v in config["metrics"].items()
     if k not in ("same_metrics", "selection", "tumour_margin_mm")
 }
-# One epoch is scored on validation pairs only: the test-set FID sample size is not its key.
-EPOCH_SCORING = {k: v for k, v in SCORING.items() if k != "n_fid_pairs_test"}
+# One epoch is scored on validation pairs, without LPIPS (Table 1 only): the test-set FID sample
+# size and the LPIPS network are not its keys, so changing them rescores no epoch.
+EPOCH_SCORING = {
+    k: v for k, v in SCORING.items() if k not in ("n_fid_pairs_test", "lpips")
+}
 
 
 def gan_outputs():

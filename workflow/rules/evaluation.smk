@@ -117,7 +117,9 @@ rule image_quality_tables:
         "benchmarks/image_quality_tables/{run}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: rule_threads("evaluate_epoch")
+    threads: rule_threads("image_quality_tables")
+    resources:
+        **rule_resources("image_quality_tables", gpu=True),
     params:
         metrics=SCORING,
         source=GAN["source"],

@@ -9,13 +9,13 @@ rule split_cases:
             "results/splits/synthesis.tsv",
             caption="../report/splits.rst",
             category="Cohort",
-            labels={"table": "synthesis split"},
+            labels={"table": "synthesis split", "cohort": config["data"]["cohort"]},
         ),
         segmentation=report(
             "results/splits/segmentation.tsv",
             caption="../report/splits.rst",
             category="Cohort",
-            labels={"table": "segmentation folds"},
+            labels={"table": "segmentation folds", "cohort": config["data"]["cohort"]},
         ),
     log:
         "logs/split_cases/split_cases.log",
@@ -26,5 +26,6 @@ rule split_cases:
     params:
         cases=CASES[["case_id", "has_mask", "multifocal"]].to_dict("records"),
         splits=config["splits"],
+        cohort=config["data"]["cohort"],
     script:
         "../scripts/split_cases.py"

@@ -10,8 +10,9 @@ from dcesynth.gan.train import generator_provenance
 p = snakemake.params
 per_case = pd.concat([pd.read_csv(f, sep="\t") for f in snakemake.input.metrics], ignore_index=True)
 paper = pd.read_csv(snakemake.input.paper, sep="\t")
-per_case["cohort"] = p.cohort
-table = segmentation.segmentation_table(per_case, paper, p.scenarios, p.cohort, generator_provenance(snakemake.input.generator))
+provenance = generator_provenance(snakemake.input.generator)
+per_case = per_case.assign(cohort=p.cohort, **provenance)
+table = segmentation.segmentation_table(per_case, paper, p.scenarios, p.cohort, provenance)
 io.write_table(table, snakemake.output.table)
 # The paper's layout: Table 2 holds experiment blocks 1 and 2, Table 3 blocks 3 and 4 (+ ours).
 io.write_table(table[table["experiment"].isin(["1", "2"])], snakemake.output.table2)

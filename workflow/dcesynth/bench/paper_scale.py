@@ -69,15 +69,17 @@ def write_cohort(root: Path, masks: Path, ids: dict[str, str]) -> None:
 
 
 def _he_init(net: torch.nn.Module, seed: int) -> dict:
-    torch.manual_seed(seed)
-    for m in net.modules():
-        if isinstance(m, torch.nn.Conv2d):
-            torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (2.0 / m.weight[0].numel()) ** 0.5)
     return net.state_dict()
 
 
-def write_seeded_weights(folder: Path) -> dict[str, str]:
-    """Seeded random stand-ins for the four pretrained files duke.yaml names (same keys and shapes)."""
+def write_seeded_weights(folder: Path, write: bool = True) -> dict[str, str]:
+    """Seeded random stand-ins for the four pretrained files duke.yaml names (same keys and shapes);
+    ``write=False`` only names them (a dry run reads no weights)."""
     from torchvision.models import alexnet, vgg19
 
     from .. import tf_inception
@@ -92,7 +94,8 @@ def write_seeded_weights(folder: Path) -> dict[str, str]:
     }
     out = {}
     for i, (key, (name, net)) in enumerate(nets.items()):
-        torch.save(_he_init(net, i), folder / name)
+        if write and not (folder / name).is_file():
+            torch.save(_he_init(net, i), folder / name)
         out[key] = str(folder / name)
     return out
 
@@ -142,7 +145,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.workdir is None:
         tmp = tempfile.mkdtemp(prefix="dcesynth_paper_scale_")
         args.workdir = Path(tmp)
-    wd = args.workdir.resolve()
+    try:
+        rehearse(args.workdir.resolve(), args.cores, args.dry_run)
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def rehearse(wd: Path, cores: int, dry_run: bool) -> None:
     (wd / "config").mkdir(parents=True, exist_ok=True)
     for f in (REPO / "config").glob("*.yaml"):
         shutil.copy(f, wd / "config" / f.name)
@@ -157,11 +167,11 @@ def main(argv: list[str] | None = None) -> None:
     if not root.is_dir():
         write_cohort(root, masks, ids)
     t_write = time.perf_counter() - t0
-    weights = write_seeded_weights(wd / "weights")
+    weights = write_seeded_weights(wd / "weights", write=not dry_run)
     (wd / "site.yaml").write_text(yaml.safe_dump(site_config(root, masks, weights), sort_keys=False))
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(wd), "--cores", str(args.cores),
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(wd), "--cores", str(cores),
            "--configfile", "config/duke.yaml", "site.yaml", "--rerun-incomplete",
-           *(["-n", "--quiet", "rules"] if args.dry_run else [])]  # fmt: skip
+           *(["-n", "--quiet", "rules"] if dry_run else [])]  # fmt: skip
     print(f"cases: {', '.join(f'{c} ({r}, {CASE_SHAPES[r][0]}² x {CASE_SHAPES[r][1]})' for r, c in ids.items())}; "
           f"written in {t_write:.0f} s", flush=True)  # fmt: skip
     t0 = time.perf_counter()
@@ -170,17 +180,16 @@ def main(argv: list[str] | None = None) -> None:
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.exit(f"the rehearsal failed ({proc.returncode}); see {wd / 'snakemake.log'}")
-    if args.dry_run:
+    if dry_run:
         print((wd / "snakemake.log").read_text())
         return
     table = rule_figures(wd / "benchmarks")
     table.to_csv(wd / "paper_scale.tsv", sep="\t", index=False)
     with pd.option_context("display.width", 160, "display.max_rows", 100):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
-    print(f"workflow_wall_s={wall:.0f} jobs={int(table['jobs'].sum())} peak_rss_mb={table['peak_rss_mb'].max():.0f} "
+    print(f"workflow_wall_s={wall:.0f} (this invocation) jobs={int(table['jobs'].sum())} "
+          f"job_wall_s_sum={table['wall_s_total'].sum():.0f} peak_rss_mb={table['peak_rss_mb'].max():.0f} "
           f"(rule {table.loc[table['peak_rss_mb'].idxmax(), 'rule']})")  # fmt: skip
-    if tmp:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

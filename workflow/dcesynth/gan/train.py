@@ -190,8 +190,12 @@ def train_epoch(
         rng=torch.get_rng_state(),
         config=cfg,
     )
-    state["meta"] = {**state.get("meta", {}), "vgg": vgg.source if vgg is not None else {"mode": "off"},
-                     "device": dev.type, "precision": precision, "torch": str(torch.__version__)}  # fmt: skip
+    # every precision any epoch of this chain ran in: a chain moved between CPU and CUDA under
+    # gan.precision: bf16 shows as fp32+bf16 in the tables
+    meta = state.get("meta", {})
+    precisions = sorted(set(meta.get("precisions", [])) | {precision})
+    state["meta"] = {**meta, "vgg": vgg.source if vgg is not None else {"mode": "off"}, "device": dev.type,
+                     "precision": precision, "precisions": precisions, "torch": str(torch.__version__)}  # fmt: skip
     table = pd.DataFrame(rows, columns=["epoch", "iteration", *LOSS_COLUMNS, "lr"])
     save_state(state, state_out)
     write_table(table, losses_out)
@@ -280,8 +284,8 @@ def read_generator_state(path: str | Path, options: dict[str, Any] | None = None
 
 
 def generator_provenance(path: str | Path) -> dict[str, Any]:
-    """Which training made a generator: its epoch, the VGG19 weights of its perceptual loss and its
-    training precision (from our export or state; a bare NVIDIA state dict records none)."""
+    """Which training made a generator: its epoch, the VGG19 weights of its perceptual loss and the
+    precision(s) its epochs trained in (from our export or state; a bare NVIDIA state dict records none)."""
     obj = load_state(path)
     if "options" not in obj:
         return {"gan_epoch": "unknown (external generator)", "gan_vgg": "unknown", "gan_precision": "unknown"}
@@ -293,7 +297,9 @@ def generator_provenance(path: str | Path) -> dict[str, Any]:
         vgg_text = "UNTRAINED (seeded random VGG19)"
     else:
         vgg_text = vgg.get("mode", "unknown")
-    return {"gan_epoch": int(obj["epoch"]), "gan_vgg": vgg_text, "gan_precision": meta.get("precision", "fp32")}
+    # states from before gan.precision existed trained in bf16 on CUDA and in fp32 on the CPU
+    precisions = meta.get("precisions") or ["bf16" if meta.get("device") == "cuda" else "fp32"]
+    return {"gan_epoch": int(obj["epoch"]), "gan_vgg": vgg_text, "gan_precision": "+".join(precisions)}
 
 
 def load_generator(path: str | Path, options: dict[str, Any] | None = None, device: str | torch.device = "cpu"):
