@@ -180,6 +180,15 @@ def test_bf16_is_a_cuda_only_training_key(tmp_path, slice_files):
     assert all(torch.equal(a["generator"][k], b["generator"][k]) for k in a["generator"])
 
 
+def test_an_epoch_without_pairs_is_refused(tmp_path):
+    """No training pairs (every case annotated, so none trains the GAN) is an error, not NaN losses."""
+    cfg = gan_cfg(generator={"ngf": 4}, discriminator={"ndf": 4})
+    T.save_state(T.init_state(cfg), tmp_path / "e0.pt")
+    with pytest.raises(ConfigError, match="no training slice pairs"):
+        T.train_epoch(tmp_path / "e0.pt", tmp_path / "e1.pt", tmp_path / "l.tsv", SlicePairs({}, "pre", ["post1"], 3), cfg, 1)
+    assert not (tmp_path / "e1.pt").exists()
+
+
 def test_changed_model_shape_is_refused(tmp_path, slice_files):
     cfg = gan_cfg(generator={"ngf": 4}, discriminator={"ndf": 4})
     T.save_state(T.init_state(cfg), tmp_path / "e0.pt")

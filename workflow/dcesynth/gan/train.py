@@ -127,6 +127,9 @@ def train_epoch(
     threads: int = 1,
 ) -> dict[str, float]:
     """Train epoch ``epoch`` from the state of ``epoch - 1``; write the new state and the losses."""
+    if len(pairs) == 0:
+        raise ConfigError("gan: no training slice pairs. The GAN trains on the cases without a tumour mask "
+                          "(split 'train' in results/splits/synthesis.tsv); this cohort has none")  # fmt: skip
     dev = resolve_device(device)
     torch.set_num_threads(max(1, int(threads)))
     state = load_state(state_in)
