@@ -48,3 +48,28 @@ def test_demo_config_says_it_is_the_phantom():
     assert "phantom" in cfg["data"]["cohort"] and str(cfg["phantom"]["seed"]) in cfg["data"]["cohort"]
     # the demo runs untrained networks on purpose: every table then says UNTRAINED
     assert {n["mode"] for n in networks(cfg).values()} == {"random"}
+
+
+def test_unknown_keys_are_named_by_path_at_every_level():
+    from dcesynth.config_keys import unknown_keys
+
+    schema = yaml.safe_load((REPO / "config" / "schema" / "config.schema.yaml").read_text())
+    cfg = deep_update(default_config(), {"devcie": "cpu", "metrics": {"fid_imagnet": {}}, "gan": {"vgg": {"wieghts": "x"}}})
+    assert sorted(unknown_keys(cfg, schema)) == [
+        "unknown key devcie (did you mean device?)",
+        "unknown key gan.vgg.wieghts (did you mean gan.vgg.weights?)",
+        "unknown key metrics.fid_imagnet (did you mean metrics.fid_imagenet?)",
+    ]
+    assert unknown_keys(default_config(), schema) == []
+    # open mappings (training sets, per-rule resources) take names of the user's own
+    assert unknown_keys(deep_update(default_config(), {"segmentation": {"scenarios": {"mine": {}}}}), schema) == []
+
+
+def test_a_typo_stops_the_dry_run_with_one_line(tmp_path):
+    from conftest import make_workdir, run_snakemake, tiny_config
+
+    wd = make_workdir(tmp_path, tiny_config())
+    (wd / "typo.yaml").write_text("metrics:\n  n_fid_pair: 8\n")
+    proc = run_snakemake(wd, "-n", "--configfile", "config/config.yaml", "typo.yaml", check=False)
+    assert proc.returncode != 0
+    assert "Configuration error: unknown key metrics.n_fid_pair (did you mean metrics.n_fid_pairs?)" in proc.stderr + proc.stdout

@@ -5,9 +5,20 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from dcesynth import cohort, segmentation, splits
+import yaml
+
+from dcesynth import cohort, config_keys, segmentation, splits
 from dcesynth.errors import ConfigError
 
+# A typo in a key is named by its path first (the schema would refuse it too, with a schema dump).
+_unknown = config_keys.unknown_keys(
+    config,
+    yaml.safe_load(
+        (Path(workflow.basedir) / "config/schema/config.schema.yaml").read_text()
+    ),
+)
+if _unknown:
+    raise WorkflowError("Configuration error: " + "; ".join(_unknown))
 validate(config, schema="../../config/schema/config.schema.yaml")
 
 try:
