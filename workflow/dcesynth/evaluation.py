@@ -49,8 +49,10 @@ def _provenance(weights: str) -> str:
 def _pool_features(net, slices: np.ndarray, batch_size: int, dev, scale) -> np.ndarray:
     """(N, 2048) features of grey uint8 slices: each batch resized to 299 px, in [0, 1], repeated to
     3 channels, then ``scale``d to the network's input range."""
+    from tqdm import tqdm
+
     out = []
-    for s in range(0, len(slices), batch_size):
+    for s in tqdm(range(0, len(slices), batch_size), desc="features", ascii=True, mininterval=5, disable=len(slices) < 256):
         x = torch.from_numpy(np.asarray(slices[s : s + batch_size], dtype=np.float32)).to(dev)[:, None] / 255.0
         x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False).expand(-1, 3, -1, -1)
         out.append(net(scale(x)).double().cpu().numpy())
@@ -291,7 +293,7 @@ def evaluate_generator(
     sample = sample_slices(files, source, _largest(n_pix, n_fid), int(cfg["seed"]))
     pre = gather(files, source, sample)
     real = gather(files, target, sample)
-    fake = synthetic_stacks(G, pre, n_targets, int(cfg["batch_size"]))[0]
+    fake = synthetic_stacks(G, pre, n_targets, int(cfg["batch_size"]), progress=True)[0]
     rows = _rows(M.pixel_metrics(real[:n_pix], fake[:n_pix], int(cfg["batch_size"]), cfg["normalize_per_image"]))
     for name, extractor in distribution_extractors(cfg, dev).items():
         value = distribution_distance(extractor, real[:n_fid], fake[:n_fid])
