@@ -67,4 +67,4 @@ def test_paper_scale_rehearsal_plans_every_rule(capsys, tmp_path, monkeypatch):
     assert counts["ingest"] == 4 and counts["ingest_mask"] == 3 and counts["train_gan_epoch"] == 1
     assert counts["nnunet_train"] == 2 and counts["nnunet_predict"] == 1  # one training set, two folds
     site = (tmp_path / "site.yaml").read_text()
-    assert "nnUNetTrainer_dcesynth_tiny" in site and "make_phantom" not in out
+    assert "nnUNetTrainer_dcesynth_rehearsal" in site and "make_phantom" not in out

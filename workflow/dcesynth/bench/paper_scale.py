@@ -7,7 +7,7 @@ Writes four phantom cases at Duke's size (448² and 512² in-plane, 0.7 mm pixel
 after Duke cases of those roles in the authors' split sheet) as a TCIA-style DICOM tree, then runs
 ``snakemake --configfile config/duke.yaml site.yaml`` where ``site.yaml`` changes only counts and
 places: the data root, one GAN epoch of a few pairs, two segmentation folds (the schema's minimum)
-with the short nnU-Net trainer, one of the seven training sets (the largest: real pre, real post
+with a short nnU-Net trainer (one epoch of two iterations), one of the seven training sets (the largest: real pre, real post
 and synthetic post of every case), no test-time mirroring (8× prediction time, the
 same memory), and every pretrained network as a seeded random state dict written here (same
 shapes as the real files, so the same memory and time). Everything else is the paper's: 512 px
@@ -114,7 +114,7 @@ def site_config(root: Path, masks: Path, weights: dict[str, str]) -> dict:
             "lpips": {"weights": weights["lpips"]},
         },
         "segmentation": {
-            "trainer": "nnUNetTrainer_dcesynth_tiny",
+            "trainer": "nnUNetTrainer_dcesynth_rehearsal",
             "tta": False,
         },
     }  # fmt: skip

@@ -31,3 +31,11 @@ class nnUNetTrainer_dcesynth_demo(_ShortTrainer):
     (about 40 s per fold on one core; enough for the bright post-contrast tumours)."""
 
     EPOCHS, ITERATIONS, VAL_ITERATIONS = 6, 10, 3
+
+
+class nnUNetTrainer_dcesynth_rehearsal(_ShortTrainer):
+    """1 epoch of 2 training and 1 validation iteration: the paper-scale rehearsal
+    (``python -m dcesynth.bench.paper_scale``), which measures a fold's memory and seconds per
+    iteration at the paper's patch size, not what it learns."""
+
+    EPOCHS, ITERATIONS, VAL_ITERATIONS = 1, 2, 1
