@@ -1,7 +1,8 @@
-"""Unknown config keys, found before the schema is applied and named by their path.
+"""Unknown config keys, named by their path.
 
-The schema refuses unknown keys too, but its message is a dump of the schema; a typo such as
-``metrics.fid_imagnet`` deserves one line with the key's path and the nearest known key.
+The schema refuses unknown keys, but its message is a dump of the schema; a typo such as
+``metrics.fid_imagnet`` deserves one line with the key's path and the nearest known key
+(``common.smk`` asks for it when the schema validation fails).
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from .gan.train import load_generator, resolve_device
 from .io import atomic_path, write_json, write_table
 from .synthesis import synthetic_stacks
 from .weights import load_state_dict
+from .weights import provenance as weights_provenance
 
 log = logging.getLogger("dcesynth")
 
@@ -43,7 +44,7 @@ def _pretrained(mode: str, weights: str | None, key: str, needs: str) -> bool:
 
 
 def _provenance(weights: str) -> str:
-    return f"pretrained:{Path(weights).name}:sha256={sha256(weights)[:16]}"
+    return weights_provenance(weights, sha256(weights))
 
 
 def _pool_features(net, slices: np.ndarray, batch_size: int, dev, scale) -> np.ndarray:
@@ -429,12 +430,11 @@ def _pair_row(comparison, dataset, real, fake, cfg, extractors, pixel=True, lpip
     n_pix = min(cfg["n_pixel_pairs"] or len(real), len(real))
     row: dict[str, Any] = {"comparison": comparison, "dataset": dataset, "n_pairs": int(n_pix if pixel else 0)}
     if pixel and len(real):
-        n = n_pix
-        vals = M.pixel_metrics(real[:n], fake[:n], int(cfg["batch_size"]), cfg["normalize_per_image"])
+        vals = M.pixel_metrics(real[:n_pix], fake[:n_pix], int(cfg["batch_size"]), cfg["normalize_per_image"])
         for k, v in vals.items():
             row[k], row[f"{k}_sd"] = _mean_sd(v)
         if lpips_net is not None:
-            values = lpips_net(real[:n], fake[:n], int(cfg["batch_size"]), cfg["normalize_per_image"])
+            values = lpips_net(real[:n_pix], fake[:n_pix], int(cfg["batch_size"]), cfg["normalize_per_image"])
             row["lpips"], row["lpips_sd"] = _mean_sd(values)
             row["lpips_source"] = lpips_net.source
     for name, extractor in extractors.items():
@@ -499,10 +499,7 @@ def quality_table(
                                   pixel=False, n_fid=n_fid))  # fmt: skip
             rows.append(_pair_row("real_post_vs_real_post", "split_test", real_a[:n], real_b[:n], cfg, extractors,
                                   pixel=False, n_fid=n_fid))  # fmt: skip
-    table = pd.DataFrame(rows)
-    for k, v in (provenance or {}).items():
-        table[k] = v
-    return table
+    return pd.DataFrame(rows).assign(**(provenance or {}))
 
 
 TUMOUR_REGION_COLUMNS = ["case_id", "split", "region", "voxels", "mae_synthetic", "mae_pre", "mse_synthetic", "mse_pre",

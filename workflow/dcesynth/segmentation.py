@@ -277,8 +277,7 @@ def segmentation_table(
     table = pd.concat([rows, extra], ignore_index=True)
     table["dataset_id"] = [scenarios[s]["id"] for s in table["scenario"]]
     table["cohort"] = cohort
-    for k, v in (provenance or {}).items():
-        table[k] = v
+    table = table.assign(**(provenance or {}))
     cols = ["experiment", "scenario", "test_on", "dice", "dice_sd", "hd95_mm", "hd95_sd", "hd95_undefined",
             "n_cases", "paper_dice", "dataset_id", "cohort", *(provenance or {})]
     return table[cols].rename(columns={"scenario": "train_on"})

@@ -7,6 +7,11 @@ from pathlib import Path
 from .errors import ConfigError
 
 
+def provenance(path: str | Path, digest: str) -> str:
+    """How every table names a pretrained weights file: its name and the start of its sha256."""
+    return f"pretrained:{Path(path).name}:sha256={digest[:16]}"
+
+
 def load_state_dict(path: str | Path, key: str) -> dict:
     """A torch state dict from a local file (``weights_only=True``).
 

@@ -10,16 +10,20 @@ import yaml
 from dcesynth import cohort, config_keys, segmentation, splits
 from dcesynth.errors import ConfigError
 
-# A typo in a key is named by its path first (the schema would refuse it too, with a schema dump).
-_unknown = config_keys.unknown_keys(
-    config,
-    yaml.safe_load(
-        (Path(workflow.basedir) / "config/schema/config.schema.yaml").read_text()
-    ),
-)
-if _unknown:
-    raise WorkflowError("Configuration error: " + "; ".join(_unknown))
-validate(config, schema="../../config/schema/config.schema.yaml")
+try:
+    validate(config, schema="../../config/schema/config.schema.yaml")
+except WorkflowError:
+    # The schema refuses unknown keys with a schema dump: name a typo by its path instead. Only
+    # on failure, so a valid config is not parsed twice on every start (and every cluster job).
+    _unknown = config_keys.unknown_keys(
+        config,
+        yaml.safe_load(
+            (Path(workflow.basedir) / "config/schema/config.schema.yaml").read_text()
+        ),
+    )
+    if _unknown:
+        raise WorkflowError("Configuration error: " + "; ".join(_unknown)) from None
+    raise
 
 try:
     CASES = cohort.case_table(config)

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from ..errors import ConfigError, InputError
 from ..io import atomic_path, write_table
+from ..weights import provenance
 from .data import SlicePairs
 from .losses import VGGLoss, feature_matching_loss, lsgan_loss
 from .networks import build_discriminator, build_generator, infer_generator_options
@@ -295,7 +296,7 @@ def generator_provenance(path: str | Path) -> dict[str, Any]:
     meta = obj.get("meta", {})
     vgg = meta.get("vgg") or {}
     if vgg.get("mode") == "pretrained":
-        vgg_text = f"pretrained:{Path(vgg['file']).name}:sha256={str(vgg['sha256'])[:16]}"
+        vgg_text = provenance(vgg["file"], str(vgg["sha256"]))  # as the metric tables name weights
     elif vgg.get("mode") == "random":
         vgg_text = "UNTRAINED (seeded random VGG19)"
     else:
