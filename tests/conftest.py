@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -107,3 +108,59 @@ def tiny_run(tmp_path_factory) -> Path:
     run_snakemake(wd, "--cores", "2")
     run_snakemake(wd, "--report", "report.html")
     return wd
+
+
+def write_mama_mia(root: Path, phases: list[int], seed: int = 7) -> dict[str, dict]:
+    """A small cohort in the published MAMA-MIA layout, shaped unlike the phantom's DICOM tree.
+
+    ``images/{CASE}/{case}_{k:04d}.nii.gz`` (lower-case files in upper-case folders; k = 0 the
+    pre-contrast image) and ``segmentations/expert/{case}.nii.gz``. Case i has ``phases[i]``
+    post-contrast phases; every case is annotated. The cases differ in how the volume is stored:
+    as the phantom's LPS arrays (int16), transposed so that the array's first axis runs left-right
+    (a sagittal storage, float32), with rows and columns flipped (uint16), and as float64; the
+    second case's mask is 0/255. The anatomy is the phantom's (seeded); the returned mapping gives
+    per case its folder name, phases and the pre-contrast file, for checks on the source grid.
+    """
+    import SimpleITK as sitk
+
+    from dcesynth import phantom
+
+    cfg = {**default_config()["phantom"], **TINY["phantom"], "n_cases": len(phases), "seed": seed,
+           "mask_fraction": 1.0, "post_phases": max(phases), "case_prefix": "MM_"}  # fmt: skip
+    out = {}
+    for i, (spec, n_post) in enumerate(zip(phantom.plan_cohort(cfg), phases)):
+        vols = phantom.synthesize_case(spec)
+        case = f"SITE{i % 2 + 1}_{i + 1:03d}"
+        folder = root / "images" / case
+        folder.mkdir(parents=True, exist_ok=True)
+        spacing = (spec.pixel_spacing, spec.pixel_spacing, spec.slice_thickness)  # x, y, z (LPS)
+        kind = i % 4
+
+        def image(arr: np.ndarray, dtype) -> sitk.Image:
+            arr = arr.astype(dtype)
+            origin = np.array([-40.0 + 3 * i, -25.0, 10.0 * i])
+            if kind == 1:  # stored x-z-y: array axes (L, S, P) ← index axes (P, S, L)
+                img = sitk.GetImageFromArray(np.ascontiguousarray(np.transpose(arr, (2, 0, 1))))
+                img.SetSpacing((spacing[1], spacing[2], spacing[0]))
+                img.SetDirection((0, 0, 1, 1, 0, 0, 0, 1, 0))
+            elif kind == 2:  # rows and columns reversed: the index runs right and anterior
+                img = sitk.GetImageFromArray(np.ascontiguousarray(arr[:, ::-1, ::-1]))
+                img.SetSpacing(spacing)
+                img.SetDirection((-1, 0, 0, 0, -1, 0, 0, 0, 1))
+                origin = origin + [(arr.shape[2] - 1) * spacing[0], (arr.shape[1] - 1) * spacing[1], 0]
+            else:
+                img = sitk.GetImageFromArray(arr)
+                img.SetSpacing(spacing)
+            img.SetOrigin(tuple(origin))
+            return img
+
+        dtype = {0: np.int16, 1: np.float32, 2: np.uint16, 3: np.float64}[kind]
+        files = {}
+        for k, seq in enumerate(["pre"] + [f"post{j}" for j in range(1, n_post + 1)]):
+            files[seq] = folder / f"{case.lower()}_{k:04d}.nii.gz"
+            sitk.WriteImage(image(vols[seq], dtype), str(files[seq]))
+        mask = vols["mask"].astype(np.uint8) * (255 if i == 1 else 1)
+        (root / "segmentations" / "expert").mkdir(parents=True, exist_ok=True)
+        sitk.WriteImage(image(mask, np.uint8), str(root / "segmentations" / "expert" / f"{case.lower()}.nii.gz"))
+        out[case] = {"phases": n_post, "pre": files["pre"]}
+    return out

@@ -95,3 +95,20 @@ def test_mask_checks(tmp_path):
     with pytest.raises(InputError, match="other.nii.gz: mask geometry does not match its image: spacing"):
         ingest_mask("M1", other, ref, tmp_path / "m.nii.gz")
     assert not (tmp_path / "m.nii.gz").exists()
+
+
+def test_mask_values_0_255_multi_label_and_mask_label(tmp_path):
+    ref = nifti(tmp_path / "pre.nii.gz", np.ones((6, 10, 12), np.float32))
+    arr = np.zeros((6, 10, 12), np.uint8)
+    arr[2:4, 3:6, 4:8] = 255
+    out = tmp_path / "m.nii.gz"
+    assert ingest_mask("M1", nifti(tmp_path / "m255.nii.gz", arr), ref, out) == 24
+    assert set(np.unique(sitk.GetArrayFromImage(sitk.ReadImage(str(out))))) == {0, 1}
+    arr[3, 3:6, 4:8] = 2  # a second label: which one is the tumour?
+    labels = nifti(tmp_path / "labels.nii.gz", arr)
+    with pytest.raises(InputError, match=r"case M1: .*labels.nii.gz: mask has 3 distinct values \(0, 2, 255\), "
+                                         r"not a binary tumour mask\. Set 'data.mask_label'"):  # fmt: skip
+        ingest_mask("M1", labels, ref, out)
+    assert ingest_mask("M1", labels, ref, out, label=2) == 12
+    with pytest.raises(InputError, match=r"mask has no voxel of label 3 \(data.mask_label\); its values: 0, 2, 255"):
+        ingest_mask("M1", labels, ref, out, label=3)

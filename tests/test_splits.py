@@ -70,11 +70,90 @@ def test_case_table_from_dicom_root_and_sheet(tmp_path):
 
 
 def test_nifti_sheet_needs_sequence_columns(tmp_path):
+    (tmp_path / "vols").mkdir()
+    for name in ("a.nii.gz", "b.nii.gz"):
+        (tmp_path / "vols" / name).write_bytes(b"")
     sheet = tmp_path / "cases.tsv"
-    sheet.write_text("case_id\tpre\tpost1\nN1\ta.nii.gz\tb.nii.gz\n")
+    sheet.write_text("case_id\tpre\tpost1\nN1\tvols/a.nii.gz\tvols/b.nii.gz\n")
     cfg = default_config()
     cfg["data"].update(source="nifti", cases=str(sheet), post_phases=2, mask_pattern=None)
-    with pytest.raises(ConfigError, match=r"needs columns \['post2'\]"):
+    with pytest.raises(ConfigError, match=r"has no column\(s\) post2; the nifti source needs case_id, pre, post1, post2"):
         cohort.case_table(cfg)
     cfg["data"]["post_phases"] = 1
-    assert cohort.case_table(cfg)["pre"].tolist() == ["a.nii.gz"]
+    # relative paths are read from the sheet's own folder, not the working directory
+    assert cohort.case_table(cfg)["pre"].tolist() == [str(tmp_path / "vols" / "a.nii.gz")]
+
+
+def test_nifti_sheet_problems_are_reported_all_at_once(tmp_path):
+    (tmp_path / "a.nii.gz").write_bytes(b"")
+    sheet = tmp_path / "cases.tsv"
+    sheet.write_text(
+        "case_id\tpre\tpost1\tmask\n"
+        "N1\ta.nii.gz\t\t\n"  # empty post1 cell
+        "N2\ta.nii.gz\tmissing.nii.gz\t\n"  # missing file
+        "N3\t\ta.nii.gz\tnomask.nii.gz\n"  # empty pre cell and a missing mask
+    )
+    cfg = default_config()
+    cfg["data"].update(source="nifti", cases=str(sheet), post_phases=1, mask_pattern=None)
+    with pytest.raises(ConfigError) as err:
+        cohort.case_table(cfg)
+    msg = str(err.value)
+    assert "4 problem(s)" in msg, msg
+    for words in ("case N1: the 'post1' cell is empty", f"case N2: post1 file {tmp_path / 'missing.nii.gz'} does not exist",
+                  "case N3: the 'pre' cell is empty", "case N3: mask file"):  # fmt: skip
+        assert words in msg, (words, msg)
+
+
+def _annotated(n):
+    return pd.DataFrame({"case_id": [f"C{i:03d}" for i in range(n)], "has_mask": True, "multifocal": False})
+
+
+def test_fully_annotated_cohort_draws_gan_cases_that_take_no_other_role():
+    table = _annotated(200)
+    syn, seg = splits.generated_splits(table, 0.2, 5, seed=1, min_gan_train_cases=5, annotated_gan_fraction=0.4)
+    train = set(syn.loc[syn["split"] == "train", "case_id"])
+    assert 60 < len(train) < 100  # about 40 % of 200
+    assert set(seg.loc[seg["role"] != "none", "case_id"]).isdisjoint(train)
+    assert set(seg.loc[seg["role"] == "none", "case_id"]) == train
+    assert splits.check_splits(syn, seg, 5) == []
+    # per-case draws: adding annotated cases never moves an existing one
+    syn2, _ = splits.generated_splits(_annotated(260), 0.2, 5, seed=1, min_gan_train_cases=5, annotated_gan_fraction=0.4)
+    assert syn2.set_index("case_id").loc[syn["case_id"], "split"].tolist() == syn["split"].tolist()
+    # enough unannotated cases: annotated ones are never drawn
+    mixed = pd.concat([table, _annotated(8).assign(case_id=lambda d: "U" + d["case_id"], has_mask=False)])
+    syn3, _ = splits.generated_splits(mixed, 0.2, 5, seed=1, min_gan_train_cases=5, annotated_gan_fraction=0.4)
+    assert set(syn3.loc[syn3["split"] == "train", "case_id"]) == {f"UC{i:03d}" for i in range(8)}
+
+
+def test_empty_sets_are_refused_with_what_to_change():
+    syn, seg = splits.generated_splits(_annotated(6), 0.2, 5, seed=1, min_gan_train_cases=0)
+    problems = splits.check_splits(syn, seg, 5)
+    assert any(p.startswith("no GAN training case for synthesis: add unannotated cases, or raise "
+                            "splits.min_gan_train_cases") for p in problems), problems  # fmt: skip
+    assert any("segmentation folds" in p and "lower splits.n_folds" in p for p in problems), problems
+    assert splits.check_splits(syn, seg, 5, gan_trains=False, segments=False) == []
+
+
+def test_split_sheet_method(tmp_path):
+    cases = _annotated(4)
+    sheet = tmp_path / "split.tsv"
+    sheet.write_text(
+        "case_id\tsynthesis_split\tsegmentation_role\tsegmentation_val_fold\n"
+        "C000\ttrain\t\t\nC001\tval\tcv\t0\nC002\tval\tcv\t1\nC003\ttest\ttest\t\nOTHER\ttrain\t\t\n"
+    )
+    cfg = {"method": "sheet", "sheet": str(sheet), "n_folds": 2}
+    syn, seg = splits.make_splits(cases, cfg)
+    assert syn["split"].tolist() == ["train", "val", "val", "test"]
+    assert seg["fold"].tolist()[1:3] == [0, 1]
+    assert splits.check_splits(syn, seg, 2, method="sheet") == []
+    sheet.write_text(
+        "case_id\tsynthesis_split\tsegmentation_role\tsegmentation_val_fold\n"
+        "C000\ttrain\tcv\t0\nC001\tvalid\tcv\t7\nC002\tval\tcv\t1\nC003\ttest\ttest\t\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        splits.make_splits(cases, cfg)
+    msg = str(err.value)
+    assert msg.startswith("splits.sheet: 3 problem(s) in the split sheet"), msg
+    assert "case C000: trains the GAN (synthesis_split train) and is a segmentation cv case" in msg
+    assert "case C001: synthesis_split 'valid' is not train, val or test" in msg
+    assert "case C001: a cv case needs segmentation_val_fold in 0..1, not '7'" in msg

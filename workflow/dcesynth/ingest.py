@@ -121,8 +121,36 @@ def _write_case(case, images, sources, outputs, resample_mismatched) -> None:
                  [round(s, 4) for s in images[seq].GetSpacing()])
 
 
+def tumour_voxels(case: str, mask_path: str | Path, arr: np.ndarray, label: int | None = None) -> np.ndarray:
+    """The tumour of a mask as 0/1: every non-zero voxel of a two-valued mask (0/1, 0/255, ...), or
+    the voxels of ``label`` (``data.mask_label``). A mask with more distinct values is ambiguous
+    (several labels, or an interpolated mask) and refused, naming its values."""
+    if label is not None:
+        binary = (arr == label).astype(np.uint8)
+        if not binary.any():
+            values = np.unique(arr)
+            raise InputError(case, mask_path, f"mask has no voxel of label {label} (data.mask_label); its values: "
+                             f"{', '.join(str(v) for v in values[:10])}")  # fmt: skip
+        return binary
+    values = np.unique(arr)
+    if len(values) > 2:
+        shown = ", ".join(f"{v:g}" for v in values[:8]) + (", ..." if len(values) > 8 else "")
+        raise InputError(
+            case,
+            mask_path,
+            f"mask has {len(values)} distinct values ({shown}), not a binary tumour mask",
+            "Set 'data.mask_label' to the tumour's label",
+        )
+    return (arr > 0).astype(np.uint8)
+
+
 def ingest_mask(
-    case: str, mask_path: str | Path, reference_path: str | Path, out_path: str | Path, resample_mismatched: bool = False
+    case: str,
+    mask_path: str | Path,
+    reference_path: str | Path,
+    out_path: str | Path,
+    resample_mismatched: bool = False,
+    label: int | None = None,
 ) -> int:
     """Binarise a tumour mask on the grid of the case's pre-contrast volume; returns its voxel count."""
     if not Path(mask_path).is_file():
@@ -145,8 +173,7 @@ def ingest_mask(
         mask = sitk.Resample(mask, ref, sitk.Transform(), sitk.sitkNearestNeighbor, 0, mask.GetPixelID())
     if _nonfinite_nifti_voxels(mask_path):
         raise InputError(case, mask_path, "mask contains NaN or Inf")
-    arr = sitk.GetArrayFromImage(mask)
-    binary = (arr > 0).astype(np.uint8)
+    binary = tumour_voxels(case, mask_path, sitk.GetArrayFromImage(mask), label)
     n = int(binary.sum())
     if n == 0:
         raise InputError(case, mask_path, "mask is empty (no tumour voxel)", "Remove the mask or fix the annotation")

@@ -31,3 +31,40 @@ def load_state_dict(path: str | Path, key: str) -> dict:
     if not isinstance(state, dict):
         raise ConfigError(f"{key}: {path} holds a {type(state).__name__}, not a state dict")
     return state
+
+
+# Keys whose weights files a run reads: the config section, and where its mode and file live.
+WEIGHTS_KEYS = ("gan.vgg", "metrics.fid_imagenet", "metrics.fid_radimagenet", "metrics.lpips")
+
+
+def _section(config: dict, dotted: str) -> dict:
+    out = config
+    for part in dotted.split("."):
+        out = out[part]
+    return out
+
+
+def missing_files(config: dict) -> list[str]:
+    """Weights files the config names (or needs) that are not there, one line each.
+
+    Checked when the workflow is parsed, so that a run that would fail in its first Table 1 job,
+    hours after GAN training started, fails before anything runs. Relative paths are read from
+    the working directory, as the jobs read them.
+    """
+    problems = []
+    for key in WEIGHTS_KEYS:
+        section = _section(config, key)
+        if section.get("mode") != "pretrained":
+            continue
+        if key == "gan.vgg" and float(config["gan"]["lambda_vgg"]) <= 0:
+            continue
+        weights = section.get("weights")
+        if not weights:
+            problems.append(f"{key}.weights is not set, but {key}.mode is pretrained: name the local "
+                            f"weights file, or set {key}.mode: random|off")  # fmt: skip
+        elif not Path(weights).is_file():
+            problems.append(f"{key}.weights: {weights} does not exist")
+    init = config["gan"].get("init_generator")
+    if init and not Path(init).is_file():
+        problems.append(f"gan.init_generator: {init} does not exist")
+    return problems

@@ -1,13 +1,15 @@
 # Sheets, config validation, input functions and wildcard constraints shared by every stage.
 import re
 import shutil
+import sys
 from pathlib import Path
 
 from snakemake.utils import validate
 
+import pandas as pd
 import yaml
 
-from dcesynth import cohort, config_keys, segmentation, splits
+from dcesynth import cohort, config_keys, segmentation, splits, weights
 from dcesynth.errors import ConfigError
 
 try:
@@ -25,6 +27,11 @@ except WorkflowError:
         raise WorkflowError("Configuration error: " + "; ".join(_unknown)) from None
     raise
 
+# Weights files are read by jobs that may start hours into a run: a missing one stops it here.
+_missing = weights.missing_files(config)
+if _missing:
+    raise WorkflowError("Configuration error: " + "\n".join(_missing))
+
 try:
     CASES = cohort.case_table(config)
 except ConfigError as exc:
@@ -39,6 +46,9 @@ SHIPPED = Path(workflow.basedir) / "resources"
 
 
 def split_sheet():
+    """The split sheet the splits are read from: Duke's (shipped or given) or the user's own."""
+    if config["splits"]["method"] == "sheet":
+        return config["splits"]["sheet"]
     return config["splits"]["duke_sheet"] or str(SHIPPED / "duke_split.tsv")
 
 
@@ -48,6 +58,14 @@ try:
     SYNTHESIS, SEGMENTATION = splits.make_splits(CASES, config["splits"], split_sheet())
 except ConfigError as exc:
     raise WorkflowError(f"Configuration error: {exc}") from None
+
+
+def split_records(table):
+    """A split table as plain records (a rule param; missing folds are None)."""
+    return [
+        {k: (None if pd.isna(v) else getattr(v, "item", lambda: v)()) for k, v in row.items()}
+        for row in table.to_dict("records")
+    ]
 
 
 def cases_in(split):
@@ -174,7 +192,7 @@ def rule_threads(name):
 def ingest_input(wildcards):
     """The raw inputs of one case: its DICOM folder, or its NIfTI files from the sheet."""
     row = CASES.loc[wildcards.case]
-    if SOURCE == "nifti":
+    if SOURCE in cohort.FILE_SOURCES:
         return {seq: ancient(row[seq]) for seq in SEQS}
     if SOURCE == "phantom":
         return {"case_dir": row["case_dir"]}
@@ -343,6 +361,43 @@ def segmentation_metric_tables(wildcards):
         f"results/segmentation/{wildcards.run}/{s}/metrics_{d}.tsv"
         for s, d in SEG_PAIRS
     ]
+
+
+# Empty sets are refused here, before any job runs, with what to change; then the summary.
+_refusals = splits.check_splits(
+    SYNTHESIS,
+    _SEG,
+    config["splits"]["n_folds"],
+    config["splits"]["method"],
+    gan_trains=N_EPOCHS > 0,
+    segments=SEG["enabled"],
+)
+if _refusals:
+    raise WorkflowError(
+        "Configuration error: the splits cannot run:\n  " + "\n  ".join(_refusals)
+    )
+if workflow.is_main_process:
+    print(
+        splits.summary(
+            CASES,
+            SYNTHESIS,
+            _SEG,
+            {
+                "cohort": config["data"]["cohort"],
+                "source": SOURCE,
+                "post_phases": config["data"]["post_phases"],
+                "available": (
+                    cohort.phase_counts(CASES) if "post_available" in CASES else ""
+                ),
+                "method": config["splits"]["method"],
+                "n_folds": config["splits"]["n_folds"],
+                "segments": SEG["enabled"],
+                "scenarios": ", ".join(SEG["scenarios"]),
+                "skipped": CASES.attrs.get("skipped", []),
+            },
+        ),
+        file=sys.stderr,
+    )
 
 
 def segmentation_outputs():

@@ -36,6 +36,7 @@ rule ingest_mask:
         "../../envs/imaging.yaml"
     params:
         resample_mismatched=config["ingest"]["resample_mismatched"],
+        label=config["data"]["mask_label"],
     script:
         "../scripts/ingest_mask.py"
 

@@ -3,7 +3,7 @@
 
 rule split_cases:
     input:
-        sheet=split_sheet() if config["splits"]["method"] == "duke" else [],
+        sheet=split_sheet() if config["splits"]["method"] != "generated" else [],
     output:
         synthesis=report(
             "results/splits/synthesis.tsv",
@@ -24,8 +24,9 @@ rule split_cases:
     conda:
         "../../envs/imaging.yaml"
     params:
-        cases=CASES[["case_id", "has_mask", "multifocal"]].to_dict("records"),
-        splits=config["splits"],
+        # The tables the DAG was planned from (computed and checked at parse time), written as is.
+        synthesis=split_records(SYNTHESIS),
+        segmentation=split_records(SEGMENTATION),
         cohort=config["data"]["cohort"],
     script:
         "../scripts/split_cases.py"

@@ -2,11 +2,12 @@ from dcesynth import logs
 
 log = logs.from_snakemake(snakemake)
 
+from dcesynth.cohort import FILE_SOURCES
 from dcesynth.ingest import ingest_dicom_case, ingest_nifti_case
 
 case = snakemake.wildcards.case
 outputs = dict(snakemake.output.items())
-if snakemake.params.source == "nifti":
+if snakemake.params.source in FILE_SOURCES:
     ingest_nifti_case(case, dict(snakemake.input.items()), outputs, snakemake.params.resample_mismatched)
 else:
     chosen = ingest_dicom_case(

@@ -10,5 +10,6 @@ n = ingest_mask(
     snakemake.input.reference,
     snakemake.output[0],
     snakemake.params.resample_mismatched,
+    snakemake.params.label,
 )
 log.info("case %s: mask with %d tumour voxels", snakemake.wildcards.case, n)

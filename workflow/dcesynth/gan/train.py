@@ -129,8 +129,8 @@ def train_epoch(
 ) -> dict[str, float]:
     """Train epoch ``epoch`` from the state of ``epoch - 1``; write the new state and the losses."""
     if len(pairs) == 0:
-        raise ConfigError("gan: no training slice pairs. The GAN trains on the cases without a tumour mask "
-                          "(split 'train' in results/splits/synthesis.tsv); this cohort has none")  # fmt: skip
+        raise ConfigError("gan: no training slice pairs. The GAN trains on the cases of split 'train' "
+                          "(results/splits/synthesis.tsv); their slices gave no pair (see slices.range)")  # fmt: skip
     dev = resolve_device(device)
     torch.set_num_threads(max(1, int(threads)))
     state = load_state(state_in)
