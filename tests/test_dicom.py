@@ -116,3 +116,25 @@ def test_duplicate_and_uneven_positions(series):
     files[4].unlink()  # a missing slice in the middle
     with pytest.raises(InputError, match="uneven slice spacing"):
         dicom.read_series("c1", s)
+
+
+def test_series_not_named_the_tcia_way_are_identified_from_their_headers(tmp_path, caplog):
+    """A PACS export names folders by number or UID: SeriesNumber and SeriesDescription decide."""
+    from dcesynth.ingest import ingest_dicom_case
+
+    cfg = deep_update(default_config(), TINY)["phantom"]
+    spec = phantom.plan_cohort(cfg)[0]
+    tcia = tmp_path / "tcia" / spec.case_id
+    phantom.write_case(spec, tcia, tmp_path / "mask.nii.gz")
+    export = tmp_path / "export" / spec.case_id
+    for i, folder in enumerate(sorted(p for p in tcia.rglob("*") if p.is_dir() and any(p.glob("*.dcm")))):
+        shutil.copytree(folder, export / f"MR_{9 - i:04d}")  # numbers unrelated to acquisition order
+    (export / "notes").mkdir()
+    (export / "notes" / "README.txt").write_text("not DICOM")
+    by_folder = dicom.select_dce(dicom.find_series(tcia), "dyn|vibrant")
+    by_header = dicom.select_dce(dicom.find_series(export), "dyn|vibrant")
+    assert [(s.number, s.description) for s in by_header] == [(s.number, s.description) for s in by_folder]
+    assert len(by_header) == spec.post_phases + 1
+    assert "notes: not named like a TCIA series folder and no DICOM file with a SeriesNumber: skipped" in caplog.text
+    outputs = {seq: str(tmp_path / f"{seq}.nii.gz") for seq in ("pre", "post1")}
+    ingest_dicom_case(spec.case_id, export, outputs, include="dyn|vibrant")

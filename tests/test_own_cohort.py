@@ -54,8 +54,10 @@ def test_mama_mia_cohort_runs_end_to_end(mama_mia_run):
     train = set(split.index[split["split"] == "train"])
     assert len(train) == 3 and split["has_mask"].all() and "SITE1_005" not in split.index
     # the GAN trained on real pairs: finite losses over every pair of the training cases' slices
+    pairs = pd.read_csv(wd / "results/gan/tiny/pairs/train.tsv", sep="\t")
+    assert set(pairs["case_id"]) == train and (pairs["n_slices"] > 0).all(), pairs
     log = pd.read_csv(wd / "results/gan/tiny/train_log.tsv", sep="\t")
-    assert (log["n_pairs"] > 0).all() and np.isfinite(log.select_dtypes("number").to_numpy()).all(), log
+    assert set(log["epoch"]) == {1, 2} and np.isfinite(log.select_dtypes("number").to_numpy()).all(), log
     # no synthesised (or segmented) case trained the GAN that synthesised it
     synthesised = {p.name for p in (wd / "results/synthetic/tiny").iterdir() if p.is_dir()}
     assert synthesised == set(split.index[split["split"] != "train"]) and not synthesised & train
@@ -73,3 +75,83 @@ def test_mama_mia_cohort_runs_end_to_end(mama_mia_run):
     assert set(np.unique(mask)) == {0, 1}
     table = pd.read_csv(wd / "results/tables/tiny/segmentation.tsv", sep="\t")
     assert set(table["cohort"]) == {"MAMA-MIA-shaped test cohort"} and table["dice"].notna().all(), table
+
+
+def dry_run_error(wd) -> str:
+    """The dry run's refusal: it must fail at parse time, before any job is planned."""
+    proc = run_snakemake(wd, "-n", check=False, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "Configuration error" in out and "Job stats" not in out, out[-3000:]
+    return out
+
+
+def test_missing_weights_files_are_refused_by_the_dry_run(tmp_path):
+    cfg = tiny_config(
+        gan={"vgg": {"mode": "pretrained", "weights": "weights/vgg19-dcbb9e9d.pth"}, "init_generator": "G.pth"},
+        metrics={"lpips": {"mode": "pretrained", "weights": None}},
+    )
+    out = dry_run_error(make_workdir(tmp_path, cfg))
+    assert "gan.vgg.weights: weights/vgg19-dcbb9e9d.pth does not exist" in out
+    assert "metrics.lpips.weights is not set, but metrics.lpips.mode is pretrained" in out
+    assert "gan.init_generator: G.pth does not exist" in out
+
+
+def test_case_sheet_problems_are_refused_all_at_once_by_the_dry_run(tmp_path):
+    cases = write_mama_mia(tmp_path / "mm", [1, 1, 1])
+    (tmp_path / "sheets").mkdir()
+    sheet = tmp_path / "sheets" / "cases.tsv"
+    rows = ["case_id\tpre\tpost1\tmask"]
+    for i, (case, info) in enumerate(cases.items()):
+        pre = "" if i == 0 else f"../mm/images/{case}/{case.lower()}_0000.nii.gz"  # relative to the sheet
+        post = f"../mm/images/{case}/{case.lower()}_000{1 if i != 1 else 7}.nii.gz"
+        rows.append(f"{case}\t{pre}\t{post}\t")
+    sheet.write_text("\n".join(rows) + "\n")
+    cfg = tiny_config(data={"source": "nifti", "cases": str(sheet), "mask_pattern": None, "post_phases": 1})
+    out = dry_run_error(make_workdir(tmp_path / "wd", cfg))
+    assert "2 problem(s)" in out
+    assert "case SITE1_001: the 'pre' cell is empty" in out
+    assert f"case SITE2_002: post1 file {sheet.parent}/../mm/images/SITE2_002/site2_002_0007.nii.gz does not exist" in out
+    assert "SITE1_003" not in out.split("problem(s)")[1]  # its relative paths resolve from the sheet's folder
+
+
+def test_duke_split_on_other_case_ids_suggests_generated(tmp_path):
+    out = dry_run_error(make_workdir(tmp_path, tiny_config(splits={"method": "duke"})))
+    assert "6 case(s) are not in the Duke split sheet: Phantom_001" in out
+    assert "use splits.method: generated" in out
+
+
+@pytest.mark.parametrize(
+    "splits, words",
+    [
+        ({"min_gan_train_cases": 0}, "no GAN training case for synthesis: add unannotated cases"),
+        ({"n_folds": 4}, "segmentation folds [3] have no case (3 annotated CV cases for splits.n_folds = 4)"),
+    ],
+)
+def test_empty_sets_are_refused_by_the_dry_run(tmp_path, splits, words):
+    write_mama_mia(tmp_path / "mm", PHASES)
+    cfg = mama_mia_config(tmp_path / "mm")
+    cfg["splits"].update(splits)
+    out = dry_run_error(make_workdir(tmp_path / "wd", cfg))
+    assert "the splits cannot run" in out and words in out, out[-2000:]
+
+
+def test_a_multi_label_mask_fails_its_job_with_one_line(tmp_path):
+    """Reading every mask costs minutes at MAMA-MIA scale, so mask values are checked by the
+    mask's own ingest job (the first job of its case), not at parse time."""
+    write_mama_mia(tmp_path / "mm", PHASES)
+    mask_file = tmp_path / "mm/segmentations/expert/site1_001.nii.gz"
+    mask = sitk.ReadImage(str(mask_file))
+    arr = sitk.GetArrayFromImage(mask)
+    arr[arr > 0] = np.where(np.arange(int((arr > 0).sum())) % 2, 1, 2)
+    labelled = sitk.GetImageFromArray(arr)
+    labelled.CopyInformation(mask)
+    sitk.WriteImage(labelled, str(mask_file))
+    wd = make_workdir(tmp_path / "wd", mama_mia_config(tmp_path / "mm"))
+    target = "results/nifti/SITE1_001/mask.nii.gz"
+    proc = run_snakemake(wd, "--cores", "1", target, check=False, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert ("site1_001.nii.gz: mask has 3 distinct values (0, 1, 2), not a binary tumour mask. "
+            "Set 'data.mask_label' to the tumour's label.") in out, out[-3000:]  # fmt: skip
+    (wd / "label.yaml").write_text("data:\n  mask_label: 2\n")
+    run_snakemake(wd, "--cores", "1", target, "--configfile", "config/config.yaml", "label.yaml", timeout=300)

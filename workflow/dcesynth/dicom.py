@@ -1,7 +1,8 @@
 """Finding DCE series in a TCIA-style DICOM tree and reading them with validated geometry.
 
 Series identification follows the authors' Duke rule by default: a series folder is DCE when its
-description matches ``include`` (default ``dyn|vibrant``, case-insensitive) and not ``exclude``;
+description (from the TCIA folder name, or else from the SeriesDescription and SeriesNumber of its
+DICOM headers) matches ``include`` (default ``dyn|vibrant``, case-insensitive) and not ``exclude``;
 DCE folders are sorted by the numeric series prefix (``600.000000-ax dyn pre-12345`` → 600);
 the first is pre-contrast, the next phase 1, and so on.
 
@@ -11,6 +12,7 @@ from folder names, and only geometry and pixel data leave this module.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,8 @@ import numpy as np
 import SimpleITK as sitk
 
 from .errors import InputError
+
+log = logging.getLogger("dcesynth")
 
 _FOLDER = re.compile(r"^\s*(?P<number>\d+(?:\.\d+)?)-(?P<description>.*?)(?:-(?P<uid>\d+))?\s*$")
 
@@ -43,15 +47,38 @@ def parse_series_folder(name: str) -> tuple[float, str] | None:
     return float(m.group("number")), m.group("description").strip()
 
 
+def series_from_header(folder: Path) -> tuple[float, str] | None:
+    """(SeriesNumber, SeriesDescription) from the first DICOM file of a folder; None if it has none.
+
+    For trees not named the TCIA way (``MR_0003``, ``series1``, a PACS export's UIDs): the same
+    two values TCIA puts into its folder names, read from the header instead."""
+    import pydicom
+
+    for f in sorted(f for f in folder.iterdir() if f.is_file()):
+        try:
+            ds = pydicom.dcmread(f, stop_before_pixels=True, specific_tags=["SeriesNumber", "SeriesDescription"])
+        except Exception:  # noqa: BLE001 - not DICOM (a README, a thumbnail): try the next file
+            continue
+        if ds.get("SeriesNumber") in (None, ""):
+            return None
+        return float(ds.SeriesNumber), str(ds.get("SeriesDescription", "")).strip()
+    return None
+
+
 def find_series(case_dir: Path) -> list[SeriesFolder]:
-    """Every folder under ``case_dir`` that directly holds files and is named like a series."""
+    """Every folder under ``case_dir`` that directly holds files and is a series: named like a TCIA
+    series folder (``600.000000-ax dyn pre-12345``), or holding DICOM files with a SeriesNumber.
+    Folders that are neither are logged as skipped, with the reason."""
     found = []
     for folder in sorted(p for p in case_dir.rglob("*") if p.is_dir()):
         if not any(f.is_file() for f in folder.iterdir()):
             continue
-        parsed = parse_series_folder(folder.name)
-        if parsed is not None:
-            found.append(SeriesFolder(folder, *parsed))
+        parsed = parse_series_folder(folder.name) or series_from_header(folder)
+        if parsed is None:
+            log.warning("folder %s: not named like a TCIA series folder and no DICOM file with a SeriesNumber: skipped",
+                        folder.relative_to(case_dir))  # fmt: skip
+            continue
+        found.append(SeriesFolder(folder, *parsed))
     return found
 
 
