@@ -33,6 +33,13 @@ include: "workflow/rules/segmentation.smk"
 check_resource_keys()
 
 
+localrules:
+    all,
+    preprocess,
+    synthesis,
+    segmentation,
+
+
 onerror:
     # With --keep-going several cases can fail: list them once at the end of the run.
     from dcesynth.logs import failure_summary
@@ -47,3 +54,19 @@ rule all:
     default_target: True
     input:
         all_outputs(),
+
+
+# Parts of the pipeline by name: `snakemake --cores N preprocess` (or synthesis, segmentation).
+rule preprocess:
+    input:
+        preprocess_outputs(),
+
+
+rule synthesis:
+    input:
+        gan_outputs(),
+
+
+rule segmentation:
+    input:
+        segmentation_outputs(),

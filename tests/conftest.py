@@ -33,7 +33,7 @@ TINY = {
     },
     "n4": {"iterations": [10, 10]},
     "slices": {"size": 32},
-    "splits": {"n_folds": 2, "test_fraction": 0.6},
+    "splits": {"n_folds": 2, "test_fraction": 0.6, "min_gan_train_cases": 1},
     "report": {"example_cases": 2},
     "device": "cpu",
     "gan": {

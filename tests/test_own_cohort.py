@@ -155,3 +155,33 @@ def test_a_multi_label_mask_fails_its_job_with_one_line(tmp_path):
             "Set 'data.mask_label' to the tumour's label.") in out, out[-3000:]  # fmt: skip
     (wd / "label.yaml").write_text("data:\n  mask_label: 2\n")
     run_snakemake(wd, "--cores", "1", target, "--configfile", "config/config.yaml", "label.yaml", timeout=300)
+
+
+def job_counts(wd, *args) -> dict[str, int]:
+    """Jobs per rule in a dry run (Snakemake's job stats table)."""
+    out = run_snakemake(wd, "-n", "--cores", "1", *args, timeout=300).stdout
+    table = out.split("Job stats:")[1].split("total")[0]
+    return {line.split()[0]: int(line.split()[1]) for line in table.splitlines()[3:] if line.strip()}
+
+
+def test_parts_by_name_chosen_scenarios_and_every_case_synthesised(tmp_path):
+    wd = make_workdir(tmp_path, tiny_config())
+    every = job_counts(wd)
+    assert job_counts(wd, "preprocess").keys().isdisjoint({"train_gan_epoch", "nnunet_train"})
+    synthesis = job_counts(wd, "synthesis")
+    assert synthesis["train_gan_epoch"] == 4 and "nnunet_train" not in synthesis
+    assert job_counts(wd, "segmentation")["nnunet_train"] == every["nnunet_train"] == 2 * 2
+    # an extra config file cannot remove a scenario from the mapping, but segmentation.run chooses
+    (wd / "one.yaml").write_text("segmentation:\n  run: [real_pre+syn_post]\n")
+    one = job_counts(wd, "--configfile", "config/config.yaml", "one.yaml")
+    assert one["nnunet_train"] == 2 and one["nnunet_predict"] == 1, one
+    (wd / "typo.yaml").write_text("segmentation:\n  run: [real_pre+syn_pots]\n")
+    proc = run_snakemake(wd, "-n", "--configfile", "config/config.yaml", "typo.yaml", check=False)
+    assert "segmentation.run: real_pre+syn_pots not in segmentation.scenarios (real_pre, real_pre+syn_post)" in proc.stdout + proc.stderr
+    # synthesis.cases: all adds the GAN's own training cases, evaluation stays on validation and test
+    (wd / "all.yaml").write_text("synthesis:\n  cases: all\n")
+    everything = job_counts(wd, "--configfile", "config/config.yaml", "all.yaml")
+    split = run_snakemake(wd, "-n", "--cores", "1").stderr.split("GAN        train ")[1]
+    n_train = int(split.split()[0].rstrip(","))
+    assert everything["synthesize_volume"] == every["synthesize_volume"] + n_train > every["synthesize_volume"]
+    assert everything["image_quality_tables"] == 1 and everything["nnunet_train"] == every["nnunet_train"]

@@ -55,6 +55,18 @@ def check_scenarios(scenarios: dict) -> None:
         ids[spec["id"]] = name
 
 
+def chosen_scenarios(scenarios: dict, run: list[str] | None) -> dict:
+    """The scenarios ``segmentation.run`` names (in its order), or all of them when it is null."""
+    if run is None:
+        return dict(scenarios)
+    unknown = [s for s in run if s not in scenarios]
+    if unknown:
+        raise ConfigError(f"segmentation.run: {', '.join(unknown)} not in segmentation.scenarios ({', '.join(scenarios)})")
+    if not run:
+        raise ConfigError("segmentation.run is empty: name a scenario, or set segmentation.enabled: false")
+    return {s: scenarios[s] for s in run}
+
+
 # --- single-breast crop ------------------------------------------------------------------------------
 
 def left_right_axis(image: sitk.Image) -> int:

@@ -217,19 +217,26 @@ def synthesis_generator(wildcards):
     )
 
 
-SYNTH_CASES = cases_in("val") + cases_in("test")
-SYNTH_MASKED = [c for c in SYNTH_CASES if c in MASKED]
+# Evaluation (Table 1, figures, tumour regions) uses validation and test cases only; synthesis
+# covers them, or every case (synthesis.cases: all) for a downstream study.
+EVAL_CASES = cases_in("val") + cases_in("test")
+EVAL_MASKED = [c for c in EVAL_CASES if c in MASKED]
+SYNTH_CASES = (
+    EVAL_CASES
+    if config["synthesis"]["cases"] == "evaluation"
+    else EVAL_CASES + cases_in("train")
+)
 
 
 def figure_cases():
     """Cases in the synthesis figures: the configured ones, then seeded random test cases."""
     import random
 
-    chosen = [c for c in config["report"]["synthesis_cases"] if c in SYNTH_CASES]
+    chosen = [c for c in config["report"]["synthesis_cases"] if c in EVAL_CASES]
     pool = sorted(set(cases_in("test")) - set(chosen))
     rng = random.Random(config["report"]["seed"])
     chosen += rng.sample(pool, min(config["report"]["random_cases"], len(pool)))
-    return chosen or SYNTH_CASES[:1]
+    return chosen or EVAL_CASES[:1]
 
 
 def synthesis_figure_inputs(wildcards):
@@ -268,6 +275,17 @@ def example_cases():
     return ordered[:n]
 
 
+def preprocess_outputs():
+    """Every case ingested, bias-corrected and sliced, every mask checked, the splits written."""
+    return [
+        *expand("results/slices/{case}/{seq}.npy", case=CASES["case_id"], seq=SEQS),
+        *expand("results/nifti/{case}/mask.nii.gz", case=MASKED),
+        "results/splits/synthesis.tsv",
+        "results/splits/segmentation.tsv",
+        "results/figures/cohort.png",
+    ]
+
+
 def all_outputs():
     """Final outputs only (intermediate per-case files follow from them: fewer targets, faster
     DAG), plus every tumour mask, so that each mask given is checked even if no stage uses it.
@@ -286,6 +304,9 @@ def all_outputs():
 SEG = config["segmentation"]
 try:
     segmentation.check_scenarios(SEG["scenarios"])
+    # The scenarios that run: segmentation.run (a list in an extra config file can narrow the
+    # mapping, which Snakemake's merge of config files cannot), or every scenario.
+    SEG_SCENARIOS = segmentation.chosen_scenarios(SEG["scenarios"], SEG["run"])
 except ConfigError as exc:
     raise WorkflowError(f"Configuration error: {exc}") from None
 # Only cases whose tumour mask is present take part (a split sheet can name more).
@@ -293,7 +314,7 @@ _SEG = SEGMENTATION[SEGMENTATION["case_id"].isin(set(MASKED))]
 SEG_CV = _SEG.loc[_SEG["role"] == "cv", ["case_id", "fold"]].astype({"fold": int})
 SEG_TEST = _SEG.loc[_SEG["role"] == "test", "case_id"].tolist()
 SEG_FOLDS = list(range(config["splits"]["n_folds"]))
-SEG_PAIRS = [(s, d) for s, spec in SEG["scenarios"].items() for d in spec["test_on"]]
+SEG_PAIRS = [(s, d) for s, spec in SEG_SCENARIOS.items() for d in spec["test_on"]]
 SEG_MODEL = f"{SEG['trainer']}__{SEG['plans']}__{SEG['configuration']}"
 SEG_IMAGES = {
     "real_pre": f"results/{SLICE_STAGE}/{{case}}/{GAN['source']}.nii.gz",
@@ -305,7 +326,7 @@ REAL_CROPS = ["real_pre", "real_post", segmentation.LABEL]
 
 
 wildcard_constraints:
-    scenario="|".join(re.escape(s) for s in SEG["scenarios"]),
+    scenario="|".join(re.escape(s) for s in SEG_SCENARIOS),
     domain="|".join(segmentation.TEST_DOMAINS),
     dataset=r"Dataset\d{3}_\w+",
     model=re.escape(SEG_MODEL),
@@ -392,7 +413,7 @@ if workflow.is_main_process:
                 "method": config["splits"]["method"],
                 "n_folds": config["splits"]["n_folds"],
                 "segments": SEG["enabled"],
-                "scenarios": ", ".join(SEG["scenarios"]),
+                "scenarios": ", ".join(SEG_SCENARIOS),
                 "skipped": CASES.attrs.get("skipped", []),
             },
         ),

@@ -87,10 +87,10 @@ rule tabulate_epochs:
 
 rule image_quality_tables:
     input:
-        slices=expand("results/slices/{case}/{seq}.npy", case=SYNTH_CASES, seq=GAN_SEQS),
+        slices=expand("results/slices/{case}/{seq}.npy", case=EVAL_CASES, seq=GAN_SEQS),
         synthetic=expand(
             "results/synthetic/{{run}}/{case}/{seq}.npy",
-            case=SYNTH_CASES,
+            case=EVAL_CASES,
             seq=GAN["targets"][0],
         ),
         paper=[
@@ -141,18 +141,18 @@ rule tumour_region_metrics:
     input:
         slices=expand(
             "results/slices/{case}/{seq}.npy",
-            case=SYNTH_MASKED,
+            case=EVAL_MASKED,
             seq=[GAN["source"], GAN["targets"][0]],
         ),
         transforms=expand(
-            "results/slices/{case}/{seq}.json", case=SYNTH_MASKED, seq=GAN["source"]
+            "results/slices/{case}/{seq}.json", case=EVAL_MASKED, seq=GAN["source"]
         ),
         synthetic=expand(
             "results/synthetic/{{run}}/{case}/{seq}.npy",
-            case=SYNTH_MASKED,
+            case=EVAL_MASKED,
             seq=GAN["targets"][0],
         ),
-        masks=expand("results/nifti/{case}/mask.nii.gz", case=SYNTH_MASKED),
+        masks=expand("results/nifti/{case}/mask.nii.gz", case=EVAL_MASKED),
     output:
         report(
             "results/tables/{run}/tumour_region.tsv",

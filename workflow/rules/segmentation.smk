@@ -229,7 +229,7 @@ rule segmentation_tables:
     conda:
         "../../envs/nnunet.yaml"
     params:
-        scenarios=SEG["scenarios"],
+        scenarios=SEG_SCENARIOS,
         cohort=config["data"]["cohort"],
     script:
         "../scripts/segmentation_tables.py"
