@@ -13,7 +13,14 @@ min_version("9.0")
 gc_tuning.tune()
 
 
-configfile: "config/config.yaml"
+# The working directory's config/config.yaml, or the shipped demo config when it has none (so that
+# `snakemake --directory DIR` works from anywhere); more files with --configfile.
+_config_file = Path("config/config.yaml")
+if not _config_file.is_file():
+    _config_file = Path(workflow.basedir) / _config_file
+
+
+configfile: _config_file
 
 
 report: "workflow/report/workflow.rst"

@@ -185,3 +185,12 @@ def test_parts_by_name_chosen_scenarios_and_every_case_synthesised(tmp_path):
     n_train = int(split.split()[0].rstrip(","))
     assert everything["synthesize_volume"] == every["synthesize_volume"] + n_train > every["synthesize_volume"]
     assert everything["image_quality_tables"] == 1 and everything["nnunet_train"] == every["nnunet_train"]
+
+
+def test_directory_without_config_uses_the_shipped_one_and_the_default_profile(tmp_path):
+    """`snakemake --directory DIR` from anywhere: the demo config is found beside the Snakefile, and
+    Snakemake 9 finds the shipped default profile there too (its gpu=1 limit among them)."""
+    proc = run_snakemake(tmp_path, "-n", "--cores", "1", "preprocess", timeout=300)
+    out = proc.stdout + proc.stderr
+    assert "Using workflow specific profile" in out and "profiles/default" in out, out[-2000:]
+    assert "Cohort: phantom" in out and "make_phantom" in out

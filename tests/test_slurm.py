@@ -22,7 +22,7 @@ from conftest import REPO, make_workdir, tiny_config
 pytestmark = pytest.mark.integration
 
 SLURM_DIR = Path(os.environ.get("SLURM_TEST_DIR", "/tmp/dcesynth-slurm"))
-PROFILE = REPO / "workflow" / "profiles" / "slurm"
+PROFILE = REPO / "profiles" / "slurm"
 # The shipped profile, with status checks tightened for a cluster that answers at once.
 FAST = ["--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "2", "--latency-wait", "5"]
 

@@ -63,7 +63,10 @@ except ConfigError as exc:
 def split_records(table):
     """A split table as plain records (a rule param; missing folds are None)."""
     return [
-        {k: (None if pd.isna(v) else getattr(v, "item", lambda: v)()) for k, v in row.items()}
+        {
+            k: (None if pd.isna(v) else getattr(v, "item", lambda: v)())
+            for k, v in row.items()
+        }
         for row in table.to_dict("records")
     ]
 
