@@ -194,3 +194,27 @@ def test_directory_without_config_uses_the_shipped_one_and_the_default_profile(t
     out = proc.stdout + proc.stderr
     assert "Using workflow specific profile" in out and "profiles/default" in out, out[-2000:]
     assert "Cohort: phantom" in out and "make_phantom" in out
+
+
+def test_a_published_generator_synthesises_without_training(tmp_path, shared):
+    """gan.init_generator and no epochs: a synthesis-only DAG (NVIDIA's *_net_G.pth format, the
+    seeded fixture generator from ../shared/data standing in for a published one)."""
+    import torch
+
+    fx = torch.load(shared / "data" / "pix2pixhd_tiny_global_G_fixture.pt", weights_only=True)
+    torch.save(fx["state_dict"], tmp_path / "30_net_G.pth")
+    opts = {k: fx["options"][k] for k in ("ngf", "n_downsample_global", "n_blocks_global")}
+    cfg = tiny_config(gan={"niter": 0, "niter_decay": 0, "init_generator": str(tmp_path / "30_net_G.pth"),
+                           "generator": opts}, segmentation={"enabled": False})  # fmt: skip
+    wd = make_workdir(tmp_path / "wd", cfg)
+    jobs = job_counts(wd)
+    assert not {"train_gan_epoch", "evaluate_epoch", "select_best_epoch", "tabulate_epochs"} & set(jobs), jobs
+    assert jobs["synthesize_volume"] > 0 and jobs["export_generator"] == 1
+    run_snakemake(wd, "--cores", "2", timeout=900)
+    table1 = pd.read_csv(wd / "results/tables/tiny/table1.tsv", sep="\t")
+    assert set(table1["gan_epoch"]) == {"0 (gan.init_generator 30_net_G.pth; not trained here)"}
+    assert any((wd / "results/synthetic/tiny").glob("*/post1.nii.gz"))
+    # without a generator there is nothing to synthesise with
+    cfg["gan"]["init_generator"] = None
+    out = dry_run_error(make_workdir(tmp_path / "wd2", cfg))
+    assert "gan.niter + gan.niter_decay is 0 (no training), so gan.init_generator must name the generator" in out

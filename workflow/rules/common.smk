@@ -81,7 +81,17 @@ RUN = GAN["run"]
 N_EPOCHS = GAN["niter"] + GAN["niter_decay"]
 # The evaluated epochs (SAMe min-max scales over exactly these): gan.eval_epochs, or every
 # eval_every epochs and the last. The last epoch's generator is always exported (the preview).
-if GAN["eval_epochs"]:
+# No epoch (niter + niter_decay = 0) synthesises with gan.init_generator as it is, exported as
+# epoch 0: no training, no epoch selection.
+SYNTHESIS_ONLY = N_EPOCHS == 0
+if SYNTHESIS_ONLY and not GAN["init_generator"]:
+    raise WorkflowError(
+        "Configuration error: gan.niter + gan.niter_decay is 0 (no training), so gan.init_generator "
+        "must name the generator to synthesise with"
+    )
+if SYNTHESIS_ONLY:
+    EVAL_EPOCHS = []
+elif GAN["eval_epochs"]:
     EVAL_EPOCHS = sorted(set(GAN["eval_epochs"]))
     if EVAL_EPOCHS[-1] > N_EPOCHS:
         raise WorkflowError(
@@ -116,14 +126,18 @@ EPOCH_SCORING = {
 
 
 def gan_outputs():
-    return [
-        *expand(
-            "results/gan/{run}/generator/epoch_{epoch}.pt", run=RUN, epoch=EXPORT_EPOCHS
-        ),
+    training = [
         # the last full state is a target, so it survives temp() and training can be extended
         f"results/gan/{RUN}/state/epoch_{N_EPOCHS}.pt",
         f"results/gan/{RUN}/train_log.tsv",
         f"results/gan/{RUN}/figures/losses.png",
+        f"results/metrics/{RUN}/epochs.tsv",
+    ]
+    return [
+        *expand(
+            "results/gan/{run}/generator/epoch_{epoch}.pt", run=RUN, epoch=EXPORT_EPOCHS
+        ),
+        *([] if SYNTHESIS_ONLY else training),
         f"results/gan/{RUN}/val_preview.tsv",
         *expand(
             "results/synthetic/{run}/{case}/{seq}.nii.gz",
@@ -140,7 +154,6 @@ def gan_outputs():
         ),
         f"results/figures/{RUN}/synthesis_grid.png",
         f"results/figures/{RUN}/tumour_crops.png",
-        f"results/metrics/{RUN}/epochs.tsv",
         f"results/tables/{RUN}/table1.tsv",
         f"results/tables/{RUN}/tumour_region.tsv",
     ]
@@ -212,7 +225,10 @@ SLICE_STAGE = "n4" if config["slices"]["use_n4"] else "nifti"
 
 
 def synthesis_generator(wildcards):
-    """The generator used for synthesis: `synthesis.epoch`, or the one SAMe chose when null."""
+    """The generator used for synthesis: `synthesis.epoch`, or the one SAMe chose when null (the
+    exported gan.init_generator when nothing trains)."""
+    if SYNTHESIS_ONLY:
+        return f"results/gan/{wildcards.run}/generator/epoch_0.pt"
     if config["synthesis"]["epoch"] is None:
         return f"results/gan/{wildcards.run}/generator_best.pt"
     return (

@@ -302,6 +302,9 @@ def generator_provenance(path: str | Path) -> dict[str, Any]:
     else:
         vgg_text = vgg.get("mode", "unknown")
     # states from before gan.precision existed trained in bf16 on CUDA and in fp32 on the CPU
+    if int(obj["epoch"]) == 0 and meta.get("init_generator"):  # a published generator, not trained here
+        name = Path(meta["init_generator"]).name
+        return {"gan_epoch": f"0 (gan.init_generator {name}; not trained here)", "gan_vgg": "unknown", "gan_precision": "unknown"}
     precisions = meta.get("precisions") or ["bf16" if meta.get("device") == "cuda" else "fp32"]
     return {"gan_epoch": int(obj["epoch"]), "gan_vgg": vgg_text, "gan_precision": "+".join(precisions)}
 
