@@ -10,6 +10,7 @@ import pandas as pd
 import SimpleITK as sitk
 import numpy as np
 import pytest
+import yaml
 
 from conftest import make_workdir, run_snakemake, tiny_config, write_mama_mia
 
@@ -218,3 +219,38 @@ def test_a_published_generator_synthesises_without_training(tmp_path, shared):
     cfg["gan"]["init_generator"] = None
     out = dry_run_error(make_workdir(tmp_path / "wd2", cfg))
     assert "gan.niter + gan.niter_decay is 0 (no training), so gan.init_generator must name the generator" in out
+
+
+def test_a_pretrained_nnunet_predicts_without_training(tmp_path, tiny_run):
+    """segmentation.pretrained_model: an existing model folder (the tiny run's own real_pre model,
+    standing in for a published one) predicts real and synthetic test domains; nothing trains."""
+    import shutil
+
+    wd = tmp_path / "wd"
+    shutil.copytree(tiny_run, wd, symlinks=True)  # keeps modification times: the copy is up to date
+    model = next((tiny_run / "results/segmentation/tiny/real_pre/nnUNet_results").glob("Dataset501_*/*__*"))
+    (wd / "pretrained.yaml").write_text(yaml.safe_dump({"segmentation": {
+        "run": [], "pretrained_model": {"folder": str(model), "folds": None, "test_on": ["real_pre", "syn_post"]}}}))
+    args = ("--configfile", "config/config.yaml", "pretrained.yaml")
+    jobs = job_counts(wd, *args)
+    assert not {"nnunet_train", "nnunet_plan", "nnunet_dataset"} & set(jobs), jobs
+    assert jobs["nnunet_predict"] == 2 and jobs["segmentation_metrics"] == 2, jobs
+    run_snakemake(wd, "--cores", "2", *args, timeout=900)
+    table = pd.read_csv(wd / "results/tables/tiny/segmentation.tsv", sep="\t")
+    rows = table[table["train_on"] == "pretrained"]
+    assert sorted(rows["test_on"]) == ["real_pre", "syn_post"] and rows["dice"].notna().all(), table
+    assert set(rows["dataset_id"]) == {501}
+    # the same model predicts real_pre as it did in the run that trained it
+    ours = pd.read_csv(tiny_run / "results/segmentation/tiny/real_pre/metrics_real_pre.tsv", sep="\t")
+    again = pd.read_csv(wd / "results/segmentation/tiny/pretrained/metrics_real_pre.tsv", sep="\t")
+    np.testing.assert_allclose(again.sort_values("case_id")["dice"], ours.sort_values("case_id")["dice"], atol=1e-6)
+    (wd / "bad.yaml").write_text(yaml.safe_dump({"segmentation": {"pretrained_model": {"folder": str(tmp_path)}}}))
+    out = dry_run_error_args(wd, "--configfile", "config/config.yaml", "bad.yaml")
+    assert f"segmentation.pretrained_model.folder: {tmp_path} is not an nnU-Net v2 model folder" in out
+
+
+def dry_run_error_args(wd, *args) -> str:
+    proc = run_snakemake(wd, "-n", *args, check=False, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "Configuration error" in out, out[-3000:]
+    return out

@@ -7,6 +7,7 @@ nnU-Net itself is only driven (``dcesynth.nnunet``), never re-implemented here.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -55,16 +56,59 @@ def check_scenarios(scenarios: dict) -> None:
         ids[spec["id"]] = name
 
 
-def chosen_scenarios(scenarios: dict, run: list[str] | None) -> dict:
-    """The scenarios ``segmentation.run`` names (in its order), or all of them when it is null."""
+def chosen_scenarios(scenarios: dict, run: list[str] | None, pretrained: bool = False) -> dict:
+    """The scenarios ``segmentation.run`` names (in its order), or all of them when it is null.
+    An empty list trains nothing, which only makes sense beside a pretrained model."""
     if run is None:
         return dict(scenarios)
     unknown = [s for s in run if s not in scenarios]
     if unknown:
         raise ConfigError(f"segmentation.run: {', '.join(unknown)} not in segmentation.scenarios ({', '.join(scenarios)})")
-    if not run:
-        raise ConfigError("segmentation.run is empty: name a scenario, or set segmentation.enabled: false")
+    if not run and not pretrained:
+        raise ConfigError("segmentation.run is empty: name a scenario, set segmentation.pretrained_model.folder, "
+                          "or set segmentation.enabled: false")  # fmt: skip
     return {s: scenarios[s] for s in run}
+
+
+# The scenario name under which a pretrained model's predictions appear ('+'-joined sources
+# cannot take it).
+PRETRAINED = "pretrained"
+
+
+def pretrained_model(cfg: dict) -> dict | None:
+    """An existing nnU-Net v2 model folder (``segmentation.pretrained_model``), checked at parse time.
+
+    Returns its folder, folds (given, or every ``fold_k`` with a ``checkpoint_final.pth``), test
+    domains, and the dataset name and id its predictions are filed under (the folder's parent when
+    it is named like ``Dataset123_Name``, else ``Dataset999_pretrained``). The model must take one
+    input channel: a test domain is one image per case.
+    """
+    import json
+
+    if not cfg.get("folder"):
+        return None
+    key = "segmentation.pretrained_model"
+    folder = Path(cfg["folder"])
+    missing = [n for n in ("dataset.json", "plans.json") if not (folder / n).is_file()]
+    if not folder.is_dir() or missing:
+        raise ConfigError(f"{key}.folder: {folder} is not an nnU-Net v2 model folder (needs dataset.json, plans.json "
+                          "and fold_k/checkpoint_final.pth: the Trainer__Plans__configuration folder of nnUNet_results)")  # fmt: skip
+    found = sorted(int(p.parent.name[5:]) for p in folder.glob("fold_*/checkpoint_final.pth") if p.parent.name[5:].isdigit())
+    folds = list(cfg.get("folds") or found)
+    absent = [f for f in folds if f not in found]
+    if not folds or absent:
+        raise ConfigError(f"{key}: no fold_{absent[0] if absent else 'k'}/checkpoint_final.pth in {folder}")
+    channels = json.loads((folder / "dataset.json").read_text()).get("channel_names", {})
+    if len(channels) != 1:
+        raise ConfigError(f"{key}: the model takes {len(channels)} input channels ({', '.join(map(str, channels.values()))}); "
+                          "only single-channel models can predict one test domain at a time")  # fmt: skip
+    bad = [d for d in cfg["test_on"] if d not in SOURCES]
+    if bad or not cfg["test_on"]:
+        raise ConfigError(f"{key}.test_on: name one or more of {', '.join(SOURCES)}")
+    parent = folder.resolve().parent.name
+    dataset = parent if re.fullmatch(r"Dataset\d{3}_\w+", parent) else "Dataset999_pretrained"
+    return {"folder": str(folder), "folds": folds, "test_on": list(cfg["test_on"]), "dataset": dataset,
+            "id": int(dataset[7:10])}  # fmt: skip
 
 
 # --- single-breast crop ------------------------------------------------------------------------------

@@ -165,11 +165,13 @@ def check_splits(
     method: str = "generated",
     gan_trains: bool = True,
     segments: bool = True,
+    folds: bool = True,
 ) -> list[str]:
     """What makes a stage impossible, each with what to change; empty when the splits can run.
 
     ``segmentation`` holds the annotated cases only (a split sheet may name cases without a mask).
-    The workflow refuses to start on any of these (``common.smk``), before a job runs.
+    The workflow refuses to start on any of these (``common.smk``), before a job runs. ``folds``:
+    whether nnU-Net trains here (a pretrained model alone needs test cases only).
     """
     if method == "generated":
         remedy = {
@@ -192,7 +194,7 @@ def check_splits(
         cv = segmentation[segmentation["role"] == "cv"]
         present = set(cv["fold"].dropna().astype(int))
         empty = sorted(set(range(n_folds)) - present)
-        if empty:
+        if empty and folds:
             problems.append(
                 f"segmentation folds {empty} have no case ({len(cv)} annotated CV cases for "
                 f"splits.n_folds = {n_folds}): {folds_remedy}, or set segmentation.enabled: false"

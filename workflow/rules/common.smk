@@ -325,7 +325,10 @@ try:
     segmentation.check_scenarios(SEG["scenarios"])
     # The scenarios that run: segmentation.run (a list in an extra config file can narrow the
     # mapping, which Snakemake's merge of config files cannot), or every scenario.
-    SEG_SCENARIOS = segmentation.chosen_scenarios(SEG["scenarios"], SEG["run"])
+    SEG_PRETRAINED = segmentation.pretrained_model(SEG["pretrained_model"])
+    SEG_SCENARIOS = segmentation.chosen_scenarios(
+        SEG["scenarios"], SEG["run"], SEG_PRETRAINED is not None
+    )
 except ConfigError as exc:
     raise WorkflowError(f"Configuration error: {exc}") from None
 # Only cases whose tumour mask is present take part (a split sheet can name more).
@@ -334,6 +337,18 @@ SEG_CV = _SEG.loc[_SEG["role"] == "cv", ["case_id", "fold"]].astype({"fold": int
 SEG_TEST = _SEG.loc[_SEG["role"] == "test", "case_id"].tolist()
 SEG_FOLDS = list(range(config["splits"]["n_folds"]))
 SEG_PAIRS = [(s, d) for s, spec in SEG_SCENARIOS.items() for d in spec["test_on"]]
+# A pretrained model (segmentation.pretrained_model) predicts its test domains as one more
+# "scenario", trained by nobody here.
+if SEG_PRETRAINED:
+    SEG_PAIRS += [(segmentation.PRETRAINED, d) for d in SEG_PRETRAINED["test_on"]]
+SEG_TABLE_SCENARIOS = {
+    **SEG_SCENARIOS,
+    **(
+        {segmentation.PRETRAINED: {"id": SEG_PRETRAINED["id"]}}
+        if SEG_PRETRAINED
+        else {}
+    ),
+}
 SEG_MODEL = f"{SEG['trainer']}__{SEG['plans']}__{SEG['configuration']}"
 SEG_IMAGES = {
     "real_pre": f"results/{SLICE_STAGE}/{{case}}/{GAN['source']}.nii.gz",
@@ -345,24 +360,38 @@ REAL_CROPS = ["real_pre", "real_post", segmentation.LABEL]
 
 
 wildcard_constraints:
-    scenario="|".join(re.escape(s) for s in SEG_SCENARIOS),
-    domain="|".join(segmentation.TEST_DOMAINS),
+    scenario="|".join(re.escape(s) for s in SEG_TABLE_SCENARIOS),
+    domain="|".join(segmentation.SOURCES),
     dataset=r"Dataset\d{3}_\w+",
     model=re.escape(SEG_MODEL),
     fold=r"\d+",
 
 
 def nnunet_dataset_name(scenario):
+    if scenario == segmentation.PRETRAINED:
+        return SEG_PRETRAINED["dataset"]
     return segmentation.dataset_name(SEG["scenarios"][scenario]["id"], scenario)
 
 
 def nnunet_model_dir(run, scenario):
+    if scenario == segmentation.PRETRAINED:
+        return SEG_PRETRAINED["folder"]
     return f"results/segmentation/{run}/{scenario}/nnUNet_results/{nnunet_dataset_name(scenario)}/{SEG_MODEL}"
+
+
+def nnunet_folds(scenario):
+    return SEG_PRETRAINED["folds"] if scenario == segmentation.PRETRAINED else SEG_FOLDS
 
 
 def nnunet_checkpoints(wildcards):
     model = nnunet_model_dir(wildcards.run, wildcards.scenario)
-    return [f"{model}/fold_{f}/checkpoint_final.pth" for f in SEG_FOLDS]
+    files = [
+        f"{model}/fold_{f}/checkpoint_final.pth"
+        for f in nnunet_folds(wildcards.scenario)
+    ]
+    if wildcards.scenario == segmentation.PRETRAINED:
+        return [ancient(f) for f in files]  # the user's files: never rebuilt
+    return files
 
 
 def nnunet_test_folder(wildcards):
@@ -411,6 +440,7 @@ _refusals = splits.check_splits(
     config["splits"]["method"],
     gan_trains=N_EPOCHS > 0,
     segments=SEG["enabled"],
+    folds=SEG["enabled"] and bool(SEG_SCENARIOS),
 )
 if _refusals:
     raise WorkflowError(
@@ -432,7 +462,7 @@ if workflow.is_main_process:
                 "method": config["splits"]["method"],
                 "n_folds": config["splits"]["n_folds"],
                 "segments": SEG["enabled"],
-                "scenarios": ", ".join(SEG_SCENARIOS),
+                "scenarios": ", ".join(SEG_TABLE_SCENARIOS) or "none",
                 "skipped": CASES.attrs.get("skipped", []),
             },
         ),

@@ -152,7 +152,7 @@ rule nnunet_predict:
         **rule_resources("nnunet_predict", gpu=True),
     params:
         model_dir=lambda wc: nnunet_model_dir(wc.run, wc.scenario),
-        folds=SEG_FOLDS,
+        folds=lambda wc: nnunet_folds(wc.scenario),
         tta=SEG["tta"],
         step_size=SEG["step_size"],
     script:
@@ -229,7 +229,7 @@ rule segmentation_tables:
     conda:
         "../../envs/nnunet.yaml"
     params:
-        scenarios=SEG_SCENARIOS,
+        scenarios=SEG_TABLE_SCENARIOS,
         cohort=config["data"]["cohort"],
     script:
         "../scripts/segmentation_tables.py"
