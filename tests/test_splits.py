@@ -157,3 +157,26 @@ def test_split_sheet_method(tmp_path):
     assert "case C000: trains the GAN (synthesis_split train) and is a segmentation cv case" in msg
     assert "case C001: synthesis_split 'valid' is not train, val or test" in msg
     assert "case C001: a cv case needs segmentation_val_fold in 0..1, not '7'" in msg
+
+
+def test_the_shipped_example_case_sheet(tmp_path):
+    """resources/example_cases.tsv reads as documented: relative paths from the sheet's folder."""
+    import shutil
+
+    sheet = tmp_path / "example_cases.tsv"
+    shutil.copy(REPO / "resources" / "example_cases.tsv", sheet)
+    table = pd.read_csv(sheet, sep="\t", dtype=str, keep_default_na=False)
+    for value in table.drop(columns=["case_id", "multifocal"]).to_numpy().ravel():
+        if value and not value.startswith("/"):
+            (tmp_path / value).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / value).write_bytes(b"")
+    cfg = default_config()
+    cfg["data"].update(source="nifti", cases=str(sheet), post_phases=2, mask_pattern=None)
+    with pytest.raises(ConfigError) as err:  # only the absolute paths of another site are missing
+        cohort.case_table(cfg)
+    assert "4 problem(s)" in str(err.value) and str(err.value).count("case Patient_004:") == 4
+    cfg["data"]["cases"] = str(sheet)
+    sheet.write_text("".join(sheet.read_text().splitlines(keepends=True)[:4]))
+    cases = cohort.case_table(cfg)
+    assert cases["has_mask"].tolist() == [True, False, True] and cases["multifocal"].tolist() == [False, False, True]
+    assert cases.loc["Patient_002", "post2"] == str(tmp_path / "images/Patient_002/post2.nii.gz")
