@@ -20,7 +20,9 @@ import SimpleITK as sitk
 import torch
 
 from dcesynth import dicom, phantom
+from dcesynth.bench.dag import placeholder_weights
 from dcesynth.gan import load_generator
+
 from conftest import REPO, default_config, make_workdir, run_snakemake, tiny_config
 
 pytestmark = pytest.mark.integration
@@ -314,12 +316,15 @@ def duke_tree(root: Path, ids: list[str]) -> None:
 
 
 def test_duke_config_builds_its_dag(tmp_path):
-    ids = ["Breast_MRI_001", "Breast_MRI_003", "Breast_MRI_005", "Breast_MRI_030"]
+    ids = ["Breast_MRI_001", "Breast_MRI_003", "Breast_MRI_005", "Breast_MRI_009"]  # val, train, val, test
     root = tmp_path / "Duke-Breast-Cancer-MRI"
     duke_tree(root, ids)
     (tmp_path / "masks" / "Breast_MRI_003.nii.gz").unlink()  # a training case: no mask
     wd = make_workdir(tmp_path / "wd", tiny_config())
-    (wd / "site.yaml").write_text(f"data:\n  root: {root}\n  mask_pattern: {tmp_path}/masks/{{case}}.nii.gz\n")
+    site = f"data:\n  root: {root}\n  mask_pattern: {tmp_path}/masks/{{case}}.nii.gz\n"
+    # four cases cannot fill five cross-validation folds: the synthesis part only
+    site += "segmentation:\n  enabled: false\n" + placeholder_weights(tmp_path / "weights")
+    (wd / "site.yaml").write_text(site)
     proc = run_snakemake(wd, "-n", "--configfile", "config/duke.yaml", "site.yaml")
     out = proc.stdout
     assert "make_phantom" not in out

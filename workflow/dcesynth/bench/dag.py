@@ -53,8 +53,37 @@ def snakemake(workdir: Path, *args: str, default_gc: bool = False) -> tuple[floa
     t = time.perf_counter()
     proc = subprocess.run(cmd, check=False, cwd=workdir, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise SystemExit(f"snakemake {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+        raise SystemExit(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return time.perf_counter() - t, proc.stdout + proc.stderr
+
+
+# The weights files duke.yaml names: a dry run checks that they exist and reads none.
+WEIGHTS_KEYS = ("gan.vgg", "metrics.fid_imagenet", "metrics.fid_radimagenet", "metrics.lpips")
+
+
+def placeholder_weights(folder: Path) -> str:
+    """Empty stand-ins for duke.yaml's four weights files, as site-config YAML lines naming them
+    (enough for a dry run; a real job would refuse them as unreadable)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sections: dict[str, list[str]] = {}
+    for key in WEIGHTS_KEYS:
+        top, name = key.split(".")
+        (folder / f"{name}.placeholder").touch()
+        sections.setdefault(top, []).append(f"  {name}:\n    weights: {folder / f'{name}.placeholder'}\n")
+    return "".join(f"{top}:\n" + "".join(lines) for top, lines in sections.items())
+
+
+def interleaved(rows: list[dict]) -> list[dict]:
+    """The sheet's rows taken round-robin over its roles (GAN training, each CV fold, excluded,
+    test), so that a tree of the first ten cases already has every role the workflow refuses to
+    run without (the whole sheet is the same set in another order)."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["synthesis_split"], r["segmentation_role"], r["segmentation_val_fold"]), []).append(r)
+    out = []
+    while any(groups.values()):
+        out += [g.pop(0) for g in groups.values() if g]
+    return out
 
 
 def workdir_for(root: Path, ids: list[str], annotated: set[str] = frozenset()) -> Path:
@@ -64,6 +93,7 @@ def workdir_for(root: Path, ids: list[str], annotated: set[str] = frozenset()) -
     (wd / "config" / "config.yaml").write_text((REPO / "config" / "config.yaml").read_text())
     (wd / "site.yaml").write_text(
         f"data:\n  root: {root / 'dicom'}\n  mask_pattern: {root / 'masks'}/{{case}}.nii.gz\n"
+        + placeholder_weights(root / "weights")
     )
     return wd
 
@@ -75,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workdir", type=Path, help="build the trees here and keep them (default: a temp dir)")
     args = ap.parse_args(argv)
     with open(REPO / "resources" / "duke_split.tsv") as fh:
-        rows = list(csv.DictReader(fh, delimiter="\t"))[: args.cases]
+        rows = interleaved(list(csv.DictReader(fh, delimiter="\t")))[: args.cases]
     ids = [r["case_id"] for r in rows]
     # the annotated cases (validation and test of the synthesis split) get a tumour mask file
     annotated = {r["case_id"] for r in rows if r["synthesis_split"] in ("val", "test")}

@@ -79,7 +79,7 @@ def _he_init(net: torch.nn.Module, seed: int) -> dict:
 
 def write_seeded_weights(folder: Path, write: bool = True) -> dict[str, str]:
     """Seeded random stand-ins for the four pretrained files duke.yaml names (same keys and shapes);
-    ``write=False`` only names them (a dry run reads no weights)."""
+    ``write=False`` leaves empty files (a dry run checks that they exist and reads none)."""
     from torchvision.models import alexnet, vgg19
 
     from .. import tf_inception
@@ -94,8 +94,11 @@ def write_seeded_weights(folder: Path, write: bool = True) -> dict[str, str]:
     }
     out = {}
     for i, (key, (name, net)) in enumerate(nets.items()):
-        if write and not (folder / name).is_file():
-            torch.save(_he_init(net, i), folder / name)
+        path = folder / name
+        if write and not (path.is_file() and path.stat().st_size):  # an empty file is a dry run's
+            torch.save(_he_init(net, i), path)
+        elif not path.is_file():
+            path.touch()
         out[key] = str(folder / name)
     return out
 
