@@ -22,7 +22,8 @@ from . import metrics as M
 from .errors import ConfigError
 from .frd import RadiomicsFeatures
 from .gan.losses import sha256
-from .gan.train import load_generator, resolve_device
+from .devices import resolve_device
+from .gan.train import load_generator
 from .io import atomic_path, write_json, write_table
 from .synthesis import synthetic_stacks
 from .weights import load_state_dict

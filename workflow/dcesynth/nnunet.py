@@ -167,7 +167,7 @@ def _train(dataset_id, configuration, fold, trainer, plans, threads, device, res
     import torch
     from nnunetv2.run.run_training import run_training
 
-    from .gan.train import resolve_device
+    from .devices import resolve_device
 
     dev = resolve_device(device)
     torch.set_num_threads(int(threads) if dev.type == "cpu" else 1)
@@ -178,7 +178,7 @@ def _predict(model_dir, folds, images, out_dir, threads, device, tta, step_size)
     import torch
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
-    from .gan.train import resolve_device
+    from .devices import resolve_device
 
     dev = resolve_device(device)
     torch.set_num_threads(int(threads) if dev.type == "cpu" else 1)

@@ -18,7 +18,8 @@ import SimpleITK as sitk
 import torch
 
 from .gan.infer import translate
-from .gan.train import load_generator, resolve_device
+from .devices import resolve_device
+from .gan.train import load_generator
 from .io import write_image, write_npy
 from .slices import restore_volume
 

@@ -44,8 +44,9 @@ def _section(config: dict, dotted: str) -> dict:
     return out
 
 
-def missing_files(config: dict) -> list[str]:
-    """Weights files the config names (or needs) that are not there, one line each.
+def missing_files(config: dict, training: bool = True) -> list[str]:
+    """Weights files the config names (or needs) that are not there, one line each (the VGG19 of
+    the perceptual loss only when the GAN trains).
 
     Checked when the workflow is parsed, so that a run that would fail in its first Table 1 job,
     hours after GAN training started, fails before anything runs. Relative paths are read from
@@ -56,7 +57,7 @@ def missing_files(config: dict) -> list[str]:
         section = _section(config, key)
         if section.get("mode") != "pretrained":
             continue
-        if key == "gan.vgg" and float(config["gan"]["lambda_vgg"]) <= 0:
+        if key == "gan.vgg" and (not training or float(config["gan"]["lambda_vgg"]) <= 0):
             continue
         weights = section.get("weights")
         if not weights:

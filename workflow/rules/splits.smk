@@ -3,7 +3,7 @@
 
 rule split_cases:
     input:
-        sheet=split_sheet() if config["splits"]["method"] != "generated" else [],
+        sheet=split_sheet(),
     output:
         synthesis=report(
             "results/splits/synthesis.tsv",
@@ -25,8 +25,8 @@ rule split_cases:
         "../../envs/imaging.yaml"
     params:
         # The tables the DAG was planned from (computed and checked at parse time), written as is.
-        synthesis=split_records(SYNTHESIS),
-        segmentation=split_records(SEGMENTATION),
+        synthesis=PLAN.split_records("synthesis"),
+        segmentation=PLAN.split_records("segmentation"),
         cohort=config["data"]["cohort"],
     script:
         "../scripts/split_cases.py"

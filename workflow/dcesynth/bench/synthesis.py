@@ -18,7 +18,7 @@ import SimpleITK as sitk
 import torch
 
 from ..gan.networks import build_generator
-from ..gan.train import resolve_device
+from ..devices import resolve_device
 from ..slices import plan_transform
 from ..synthesis import stack_to_volume, synthetic_stacks
 

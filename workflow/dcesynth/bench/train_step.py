@@ -21,7 +21,8 @@ import torch
 from ..gan.infer import translate
 from ..gan.losses import VGGLoss
 from ..gan.networks import build_discriminator, build_generator
-from ..gan.train import _optimisers, resolve_device, train_step
+from ..devices import resolve_device
+from ..gan.train import _optimisers, train_step
 
 
 def _peak_mb(dev: torch.device) -> float:

@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from ..devices import resolve_device
 from ..errors import ConfigError, InputError
 from ..io import atomic_path, write_table
 from ..weights import provenance
@@ -29,14 +30,6 @@ from .networks import build_discriminator, build_generator, infer_generator_opti
 log = logging.getLogger("dcesynth")
 
 LOSS_COLUMNS = ["G_GAN", "G_feat", "G_VGG", "D_real", "D_fake"]
-
-
-def resolve_device(preference: str = "auto") -> torch.device:
-    if preference == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if preference == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device: cuda was requested but no CUDA device is available (use auto or cpu)")
-    return torch.device(preference)
 
 
 def learning_rate(epoch: int, lr: float, niter: int, niter_decay: int) -> float:

@@ -1,0 +1,338 @@
+"""The plan: everything the DAG needs, computed once from the config, without Snakemake.
+
+``Plan.from_config(config, resources)`` reads the case table (a directory listing or a sheet, no
+image), computes and checks the splits, and derives the cases of every stage, the GAN's epochs,
+the segmentation scenarios and one path template per output. ``common.smk`` wraps it for the
+rules, ``split_cases`` writes exactly its tables, and the tests see the DAG's shape from it in
+milliseconds. Every refusal is a :class:`ConfigError` naming the key or file and what to change.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import cohort, segmentation, splits, weights
+from .errors import ConfigError
+
+# One template per output shared by several rules (a rule's own outputs stay in its rule).
+PATHS = {
+    "volume": "results/{stage}/{case}/{seq}.nii.gz",  # stage: nifti, n4
+    "mask": "results/nifti/{case}/mask.nii.gz",
+    "slices": "results/slices/{case}/{seq}.npy",
+    "transform": "results/slices/{case}/{seq}.json",
+    "splits": "results/splits/{table}.tsv",  # table: synthesis, segmentation
+    "cohort_figure": "results/figures/cohort.png",
+    "pairs": "results/gan/{run}/pairs/{split}.tsv",
+    "state": "results/gan/{run}/state/epoch_{epoch}.pt",
+    "generator": "results/gan/{run}/generator/epoch_{epoch}.pt",
+    "generator_best": "results/gan/{run}/generator_best.pt",
+    "synthetic": "results/synthetic/{run}/{case}/{seq}.nii.gz",
+    "synthetic_slices": "results/synthetic/{run}/{case}/{seq}.npy",
+    "subtraction": "results/subtraction/{run}/{case}/{kind}_{seq}.nii.gz",
+    "epoch_metrics": "results/metrics/{run}/val/epoch_{epoch}.tsv",
+    "crop": "results/segmentation/{run}/crops/{case}/{image}.nii.gz",
+    # one nnU-Net tree (nnUNet_raw, _preprocessed, _results) per scenario
+    "nnunet_root": "results/segmentation/{run}/{scenario}",
+    "nnunet_metrics": "results/segmentation/{run}/{scenario}/metrics_{domain}.tsv",
+    "prediction": "results/segmentation/{run}/{scenario}/predictions/{domain}/{case}.nii.gz",
+}
+
+# Keys of `gan` that only choose what is evaluated: changing them reruns no training job.
+GAN_EVALUATION_KEYS = ("eval_every", "eval_epochs", "preview", "run")
+# Keys of `metrics` that only select an epoch or describe tumour regions: no generator is rescored.
+SELECTION_KEYS = ("same_metrics", "selection", "tumour_margin_mm")
+# Keys of one epoch's scoring that only Table 1 uses (the test-set FID sample, LPIPS).
+TABLE1_ONLY_KEYS = ("n_fid_pairs_test", "lpips")
+
+
+def _split_sheet(config: dict, resources: str | Path) -> str | None:
+    method = config["splits"]["method"]
+    if method == "sheet":
+        return config["splits"]["sheet"]
+    if method == "duke":
+        return config["splits"]["duke_sheet"] or str(Path(resources) / "duke_split.tsv")
+    return None
+
+
+def path(name: str, **wildcards: Any) -> str:
+    """An output path from its template; wildcards left out stay as ``{name}`` for Snakemake."""
+    return PATHS[name].format_map(_Keep(wildcards))
+
+
+class _Keep(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+@dataclass
+class Plan:
+    config: dict
+    resources: Path  # the shipped resources folder (the Duke split sheet)
+    cases: pd.DataFrame
+    synthesis: pd.DataFrame
+    segmentation_split: pd.DataFrame
+    pretrained: dict | None
+    scenarios: dict
+    skipped: list[str] = field(default_factory=list)
+
+    # --- construction ----------------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, config: dict, resources: str | Path) -> Plan:
+        """The plan of a validated config; ``resources`` is the shipped resources folder (the
+        Duke split sheet). Refuses what cannot be planned (a missing file, a bad sheet or key);
+        splits that cannot run are listed in :attr:`refusals`, so that the cohort summary can be
+        printed before the run stops."""
+        synthesis_only = int(config["gan"]["niter"]) + int(config["gan"]["niter_decay"]) == 0
+        missing = weights.missing_files(config, training=not synthesis_only)
+        if missing:
+            raise ConfigError("\n".join(missing))
+        cases = cohort.case_table(config)
+        split_cfg = config["splits"]
+        if synthesis_only:  # no GAN trains: no annotated case is held back for it
+            split_cfg = {**split_cfg, "min_gan_train_cases": 0}
+        synthesis, seg_split = splits.make_splits(cases, split_cfg, _split_sheet(config, resources))
+        seg = config["segmentation"]
+        pretrained, scenarios = None, {}
+        if seg["enabled"]:
+            segmentation.check_scenarios(seg["scenarios"])
+            pretrained = segmentation.pretrained_model(seg["pretrained_model"])
+            scenarios = segmentation.chosen_scenarios(seg["scenarios"], seg["run"], pretrained is not None)
+        plan = cls(config, Path(resources), cases, synthesis, seg_split, pretrained, scenarios,
+                   list(cases.attrs.get("skipped", [])))  # fmt: skip
+        plan._check_epochs()
+        return plan
+
+    @property
+    def split_sheet(self) -> str | None:
+        """The split sheet the splits were read from (duke or sheet method), or None."""
+        return _split_sheet(self.config, self.resources)
+
+    @property
+    def refusals(self) -> list[str]:
+        """Why the splits cannot run (an empty set or fold), each with what to change; empty if
+        they can."""
+        seg = self.config["segmentation"]
+        return splits.check_splits(
+            self.synthesis,
+            self.segmentation_cases,
+            self.config["splits"]["n_folds"],
+            self.config["splits"]["method"],
+            gan_trains=not self.synthesis_only,
+            segments=seg["enabled"],
+            folds=seg["enabled"] and bool(self.scenarios),
+        )
+
+    def _check_epochs(self) -> None:
+        gan = self.gan
+        if self.synthesis_only and not gan["init_generator"]:
+            raise ConfigError("gan.niter + gan.niter_decay is 0 (no training), so gan.init_generator must name the "
+                              "generator to synthesise with")  # fmt: skip
+        if gan["eval_epochs"] and not self.synthesis_only and max(gan["eval_epochs"]) > self.n_epochs:
+            raise ConfigError(f"gan.eval_epochs names epoch {max(gan['eval_epochs'])}, but training stops at epoch "
+                              f"{self.n_epochs} (gan.niter + gan.niter_decay)")  # fmt: skip
+
+    # --- cohort and splits -----------------------------------------------------------------
+
+    @property
+    def case_ids(self) -> list[str]:
+        return self.cases["case_id"].tolist()
+
+    @property
+    def seqs(self) -> list[str]:
+        return cohort.sequences(self.config["data"]["post_phases"])
+
+    @property
+    def masked(self) -> list[str]:
+        return [c for c, m in zip(self.cases["case_id"], self.cases["has_mask"]) if m]
+
+    def cases_in(self, split: str) -> list[str]:
+        return self.synthesis.loc[self.synthesis["split"] == split, "case_id"].tolist()
+
+    @property
+    def eval_cases(self) -> list[str]:
+        """Validation and test cases: what Table 1, the figures and the tumour regions use."""
+        return self.cases_in("val") + self.cases_in("test")
+
+    @property
+    def eval_masked(self) -> list[str]:
+        masked = set(self.masked)
+        return [c for c in self.eval_cases if c in masked]
+
+    @property
+    def synth_cases(self) -> list[str]:
+        """Cases synthesised: evaluation cases, or every case (``synthesis.cases: all``)."""
+        if self.config["synthesis"]["cases"] == "evaluation":
+            return self.eval_cases
+        return self.eval_cases + self.cases_in("train")
+
+    @property
+    def slice_stage(self) -> str:
+        """The volumes slices are cut from (and segmentation crops): N4-corrected or ingested."""
+        return "n4" if self.config["slices"]["use_n4"] else "nifti"
+
+    # --- the GAN ---------------------------------------------------------------------------
+
+    @property
+    def gan(self) -> dict:
+        return self.config["gan"]
+
+    @property
+    def run(self) -> str:
+        return self.gan["run"]
+
+    @property
+    def n_epochs(self) -> int:
+        return int(self.gan["niter"]) + int(self.gan["niter_decay"])
+
+    @property
+    def synthesis_only(self) -> bool:
+        """No epoch trains: gan.init_generator synthesises as it is (exported as epoch 0)."""
+        return self.n_epochs == 0
+
+    @property
+    def eval_epochs(self) -> list[int]:
+        """The evaluated epochs (SAMe min-max scales over exactly these): gan.eval_epochs, or
+        every eval_every epochs and the last."""
+        if self.synthesis_only:
+            return []
+        if self.gan["eval_epochs"]:
+            return sorted(set(self.gan["eval_epochs"]))
+        return sorted(set(range(self.gan["eval_every"], self.n_epochs + 1, self.gan["eval_every"])) | {self.n_epochs})
+
+    @property
+    def export_epochs(self) -> list[int]:
+        """Epochs whose generator is exported: the evaluated ones and the last (the preview)."""
+        return sorted(set(self.eval_epochs) | {self.n_epochs})
+
+    @property
+    def gan_seqs(self) -> list[str]:
+        return [self.gan["source"], *self.gan["targets"]]
+
+    @property
+    def gan_training(self) -> dict:
+        """The keys that shape training (a training job's params)."""
+        return {k: v for k, v in self.gan.items() if k not in GAN_EVALUATION_KEYS}
+
+    @property
+    def scoring(self) -> dict:
+        """What scores one generator (Table 1; the per-epoch tables without TABLE1_ONLY_KEYS)."""
+        return {k: v for k, v in self.config["metrics"].items() if k not in SELECTION_KEYS}
+
+    @property
+    def epoch_scoring(self) -> dict:
+        return {k: v for k, v in self.scoring.items() if k not in TABLE1_ONLY_KEYS}
+
+    def synthesis_generator(self, run: str) -> str:
+        """The generator that synthesises: ``synthesis.epoch``, or the one SAMe chose when null
+        (the exported gan.init_generator when nothing trains)."""
+        if self.synthesis_only:
+            return path("generator", run=run, epoch=0)
+        if self.config["synthesis"]["epoch"] is None:
+            return path("generator_best", run=run)
+        return path("generator", run=run, epoch=self.config["synthesis"]["epoch"])
+
+    # --- figures ---------------------------------------------------------------------------
+
+    def figure_cases(self) -> list[str]:
+        """Cases in the synthesis figures: the configured ones, then seeded random test cases."""
+        report = self.config["report"]
+        chosen = [c for c in report["synthesis_cases"] if c in self.eval_cases]
+        pool = sorted(set(self.cases_in("test")) - set(chosen))
+        chosen += random.Random(report["seed"]).sample(pool, min(report["random_cases"], len(pool)))
+        return chosen or self.eval_cases[:1]
+
+    def example_cases(self) -> list[str]:
+        """Cases shown in the cohort figure: the first annotated ones (then any)."""
+        masked = self.masked
+        ordered = masked + [c for c in self.case_ids if c not in set(masked)]
+        return ordered[: self.config["report"]["example_cases"]]
+
+    # --- segmentation ----------------------------------------------------------------------
+
+    @property
+    def segmentation_cases(self) -> pd.DataFrame:
+        """The segmentation split of the annotated cases (a split sheet may name more)."""
+        return self.segmentation_split[self.segmentation_split["case_id"].isin(set(self.masked))]
+
+    @property
+    def seg_cv(self) -> pd.DataFrame:
+        seg = self.segmentation_cases
+        return seg.loc[seg["role"] == "cv", ["case_id", "fold"]].astype({"fold": int})
+
+    @property
+    def seg_test(self) -> list[str]:
+        seg = self.segmentation_cases
+        return seg.loc[seg["role"] == "test", "case_id"].tolist()
+
+    @property
+    def seg_folds(self) -> list[int]:
+        return list(range(self.config["splits"]["n_folds"]))
+
+    @property
+    def seg_model(self) -> str:
+        seg = self.config["segmentation"]
+        return f"{seg['trainer']}__{seg['plans']}__{seg['configuration']}"
+
+    @property
+    def seg_pairs(self) -> list[tuple[str, str]]:
+        """(scenario, test domain) of every prediction; a pretrained model is one more scenario."""
+        pairs = [(s, d) for s, spec in self.scenarios.items() for d in spec["test_on"]]
+        if self.pretrained:
+            pairs += [(segmentation.PRETRAINED, d) for d in self.pretrained["test_on"]]
+        return pairs
+
+    @property
+    def table_scenarios(self) -> dict:
+        """Scenario → dataset id for the tables (the pretrained model's from its folder)."""
+        extra = {segmentation.PRETRAINED: {"id": self.pretrained["id"]}} if self.pretrained else {}
+        return {**self.scenarios, **extra}
+
+    def dataset_name(self, scenario: str) -> str:
+        if scenario == segmentation.PRETRAINED:
+            return self.pretrained["dataset"]
+        return segmentation.dataset_name(self.config["segmentation"]["scenarios"][scenario]["id"], scenario)
+
+    def model_dir(self, run: str, scenario: str) -> str:
+        if scenario == segmentation.PRETRAINED:
+            return self.pretrained["folder"]
+        root = path("nnunet_root", run=run, scenario=scenario)
+        return f"{root}/nnUNet_results/{self.dataset_name(scenario)}/{self.seg_model}"
+
+    def folds(self, scenario: str) -> list[int]:
+        return self.pretrained["folds"] if scenario == segmentation.PRETRAINED else self.seg_folds
+
+    # --- what the run says first -----------------------------------------------------------
+
+    def split_records(self, table: str) -> list[dict]:
+        """A split table as plain records (``split_cases`` writes them; missing folds are None)."""
+        df = self.synthesis if table == "synthesis" else self.segmentation_split
+        return [
+            {k: (None if pd.isna(v) else getattr(v, "item", lambda v=v: v)()) for k, v in row.items()}
+            for row in df.to_dict("records")
+        ]
+
+    def summary(self) -> str:
+        """The one-screen cohort summary every run prints."""
+        seg = self.config["segmentation"]
+        return splits.summary(
+            self.cases,
+            self.synthesis,
+            self.segmentation_cases,
+            {
+                "cohort": self.config["data"]["cohort"],
+                "source": self.config["data"]["source"],
+                "post_phases": self.config["data"]["post_phases"],
+                "available": cohort.phase_counts(self.cases) if "post_available" in self.cases else "",
+                "method": self.config["splits"]["method"],
+                "n_folds": self.config["splits"]["n_folds"],
+                "segments": seg["enabled"],
+                "scenarios": ", ".join(self.table_scenarios) or "none",
+                "skipped": self.skipped,
+            },
+        )
