@@ -14,7 +14,7 @@ import torch
 from dcesynth.errors import ConfigError, InputError
 from dcesynth.gan import build_discriminator, build_generator, load_generator, translate
 from dcesynth.gan import train as T
-from dcesynth.gan.data import SlicePairs, files_by_case, read_manifest, write_manifest
+from dcesynth.gan.data import SlicePairs, read_manifest, write_manifest
 from dcesynth.gan.losses import VGGLoss, feature_matching_loss, lsgan_loss
 from dcesynth.gan.networks import infer_generator_options
 from conftest import default_config, deep_update, TINY
@@ -102,14 +102,14 @@ def test_vgg_loss_needs_a_file_or_an_explicit_choice(tmp_path):
 @pytest.fixture()
 def slice_files(tmp_path):
     rng = np.random.default_rng(0)
-    paths = []
+    files = {}
     for case in ("c1", "c2"):
         (tmp_path / case).mkdir()
         pre = rng.integers(0, 200, (5, 16, 16), dtype=np.uint8)
         for seq, arr in (("pre", pre), ("post1", np.clip(pre.astype(int) + 40, 0, 255)), ("post2", 255 - pre)):
             np.save(tmp_path / case / f"{seq}.npy", arr.astype(np.uint8))
-            paths.append(tmp_path / case / f"{seq}.npy")
-    return files_by_case(paths)
+            files.setdefault(case, {})[seq] = str(tmp_path / case / f"{seq}.npy")
+    return files
 
 
 def test_slice_pairs(slice_files):
@@ -198,8 +198,7 @@ def test_changed_model_shape_is_refused(tmp_path, slice_files):
 
 
 def test_manifest_round_trip(tmp_path, slice_files):
-    paths = [p for case in slice_files.values() for p in case.values()]
-    assert write_manifest(paths, tmp_path / "pairs.tsv") == len(paths)
+    assert write_manifest(slice_files, tmp_path / "pairs.tsv") == 6
     assert read_manifest(tmp_path / "pairs.tsv") == slice_files
     table = (tmp_path / "pairs.tsv").read_text().splitlines()
     assert table[0].split("\t") == ["case_id", "seq", "path", "n_slices"] and table[1].endswith("\t5")

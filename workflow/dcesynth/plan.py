@@ -64,6 +64,14 @@ def path(name: str, **wildcards: Any) -> str:
     return PATHS[name].format_map(_Keep(wildcards))
 
 
+def by_case(name: str, cases: list[str], seqs: list[str] | None = None, **wildcards: Any) -> dict:
+    """``{case: path}``, or ``{case: {seq: path}}`` with ``seqs``: how a script is told which file
+    is whose (a rule param beside its inputs), so that no script reads meaning from a path."""
+    if seqs is None:
+        return {c: path(name, case=c, **wildcards) for c in cases}
+    return {c: {s: path(name, case=c, seq=s, **wildcards) for s in seqs} for c in cases}
+
+
 class _Keep(dict):
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"

@@ -124,32 +124,28 @@ def subtraction_volumes(
     write_image(subtraction(synthetic, pre_img), out_synthetic)
 
 
-def figure_volumes(inputs, cases: list[str], source: str, target: str) -> dict[str, dict[str, sitk.Image | str]]:
+# The files of one case in the synthesis figures (``figure_volumes``' ``files``).
+FIGURE_FILES = ("pre", "post", "pre_transform", "post_transform", "synthetic", "real_subtraction",
+                "synthetic_subtraction", "mask")  # fmt: skip
+
+
+def figure_volumes(files: dict[str, dict[str, str]]) -> dict[str, dict[str, sitk.Image | str]]:
     """Per case, the images of the synthesis figures in source units (see SYNTHESIS_COLUMNS).
 
-    ``inputs`` holds the rule's named input lists (volumes, transforms, synthetic, subtractions,
-    masks); files are matched to cases by their folder name. The synthetic post is mapped to
-    the real post's intensity range, so one window serves pre, real and synthetic post.
+    ``files`` maps each case to its FIGURE_FILES (``mask`` empty when it has none). The synthetic
+    post is mapped to the real post's intensity range, so one window serves pre, real and
+    synthetic post.
     """
-
-    def pick(paths, case, name=None):
-        for p in map(Path, paths):
-            if case in p.parts and (name is None or p.name == name):
-                return p
-        return None
-
     out = {}
-    for case in cases:
-        pre = sitk.ReadImage(str(pick(inputs.volumes, case, f"{source}.nii.gz")))
-        post_t = read_transform(pick(inputs.transforms, case, f"{target}.json"))
-        pre_t = read_transform(pick(inputs.transforms, case, f"{source}.json"))
-        mask = pick(inputs.masks, case)
+    for case, f in files.items():
+        pre = sitk.ReadImage(f["pre"])
+        pre_t, post_t = read_transform(f["pre_transform"]), read_transform(f["post_transform"])
         out[case] = {
             "pre": pre,
-            "real post": str(pick(inputs.volumes, case, f"{target}.nii.gz")),
-            "synthetic post": stack_to_volume(np.load(pick(inputs.synthetic, case)), pre_t, pre, "source", post_t),
-            "real subtraction": str(pick(inputs.subtractions, case, f"real_{target}.nii.gz")),
-            "synthetic subtraction": str(pick(inputs.subtractions, case, f"synthetic_{target}.nii.gz")),
-            "mask": str(mask) if mask else "",
+            "real post": f["post"],
+            "synthetic post": stack_to_volume(np.load(f["synthetic"]), pre_t, pre, "source", post_t),
+            "real subtraction": f["real_subtraction"],
+            "synthetic subtraction": f["synthetic_subtraction"],
+            "mask": f["mask"],
         }
     return out

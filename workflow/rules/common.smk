@@ -9,7 +9,7 @@ import yaml
 
 from dcesynth import config_keys, devices, segmentation
 from dcesynth.cohort import FILE_SOURCES
-from dcesynth.plan import Plan, path
+from dcesynth.plan import Plan, by_case, path
 from dcesynth.errors import ConfigError
 
 try:
@@ -160,8 +160,6 @@ def mask_input(wildcards):
     }
 
 
-
-
 def synthesis_generator(wildcards):
     return PLAN.synthesis_generator(wildcards.run)
 
@@ -170,24 +168,32 @@ figure_cases = PLAN.figure_cases
 example_cases = PLAN.example_cases
 
 
-def synthesis_figure_inputs(wildcards):
-    src, tgt = GAN["source"], GAN["targets"][0]
-    cases = figure_cases()
+def figure_files(wildcards):
+    """Per case of the synthesis figures, its files (dcesynth.synthesis.FIGURE_FILES)."""
+    src, tgt, run = GAN["source"], GAN["targets"][0], wildcards.run
     return {
-        "volumes": expand(
-            path("volume", stage=SLICE_STAGE), case=cases, seq=[src, tgt]
-        ),
-        "transforms": expand(path("transform"), case=cases, seq=[src, tgt]),
-        "synthetic": expand(
-            path("synthetic_slices", run=wildcards.run, seq=tgt), case=cases
-        ),
-        "subtractions": expand(
-            path("subtraction", run=wildcards.run, seq=tgt),
-            case=cases,
-            kind=["real", "synthetic"],
-        ),
-        "masks": expand(path("mask"), case=[c for c in cases if c in MASKED]),
+        case: {
+            "pre": path("volume", stage=SLICE_STAGE, case=case, seq=src),
+            "post": path("volume", stage=SLICE_STAGE, case=case, seq=tgt),
+            "pre_transform": path("transform", case=case, seq=src),
+            "post_transform": path("transform", case=case, seq=tgt),
+            "synthetic": path("synthetic_slices", run=run, case=case, seq=tgt),
+            "real_subtraction": path(
+                "subtraction", run=run, case=case, kind="real", seq=tgt
+            ),
+            "synthetic_subtraction": path(
+                "subtraction", run=run, case=case, kind="synthetic", seq=tgt
+            ),
+            "mask": path("mask", case=case) if case in MASKED else "",
+        }
+        for case in figure_cases()
     }
+
+
+def synthesis_figure_inputs(wildcards):
+    return [
+        f for files in figure_files(wildcards).values() for f in files.values() if f
+    ]
 
 
 def preprocess_outputs():
@@ -280,13 +286,22 @@ def crop_path(run, case, image):
     return path("crop", run=run, case=case, image=image)
 
 
-def nnunet_dataset_input(wildcards):
-    """Crops of the CV cases in the scenario's sources (+ labels), and the test cases' crops."""
+def nnunet_training_crops(wildcards):
+    """The CV cases' crops in the scenario's sources, ``{case: {source: path}}``, and their
+    labels ``{case: path}`` (the dataset job's params)."""
     run, sources = wildcards.run, segmentation.scenario_sources(wildcards.scenario)
     cv = SEG_CV["case_id"].tolist()
     return {
-        "images": [crop_path(run, c, s) for c in cv for s in sources],
-        "labels": [crop_path(run, c, segmentation.LABEL) for c in cv],
+        "images": {c: {s: crop_path(run, c, s) for s in sources} for c in cv},
+        "labels": {c: crop_path(run, c, segmentation.LABEL) for c in cv},
+    }
+
+
+def nnunet_dataset_input(wildcards):
+    crops = nnunet_training_crops(wildcards)
+    return {
+        "images": [p for case in crops["images"].values() for p in case.values()],
+        "labels": list(crops["labels"].values()),
     }
 
 

@@ -132,6 +132,10 @@ rule image_quality_tables:
         val=cases_in("val"),
         test=cases_in("test"),
         cohort=config["data"]["cohort"],
+        slices=by_case("slices", EVAL_CASES, GAN_SEQS),
+        synthetic=lambda wc: by_case(
+            "synthetic_slices", EVAL_CASES, run=wc.run, seq=GAN["targets"][0]
+        ),
     script:
         "../scripts/image_quality_tables.py"
 
@@ -173,5 +177,11 @@ rule tumour_region_metrics:
         val=cases_in("val"),
         test=cases_in("test"),
         cohort=config["data"]["cohort"],
+        slices=by_case("slices", EVAL_MASKED, [GAN["source"], GAN["targets"][0]]),
+        transforms=by_case("transform", EVAL_MASKED, seq=GAN["source"]),
+        synthetic=lambda wc: by_case(
+            "synthetic_slices", EVAL_MASKED, run=wc.run, seq=GAN["targets"][0]
+        ),
+        masks=by_case("mask", EVAL_MASKED),
     script:
         "../scripts/tumour_region_metrics.py"

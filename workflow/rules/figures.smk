@@ -24,6 +24,7 @@ rule plot_cohort:
     conda:
         "../../envs/imaging.yaml"
     params:
-        cases=example_cases(),
+        volumes=by_case("volume", example_cases(), SEQS, stage="nifti"),
+        masks=by_case("mask", [c for c in example_cases() if c in MASKED]),
     script:
         "../scripts/plot_cohort.py"

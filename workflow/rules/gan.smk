@@ -18,6 +18,8 @@ rule list_slice_pairs:
         split="train|val|test",
     conda:
         "../../envs/torch.yaml"
+    params:
+        files=lambda wildcards: by_case("slices", cases_in(wildcards.split), GAN_SEQS),
     script:
         "../scripts/list_slice_pairs.py"
 
@@ -130,5 +132,6 @@ rule preview_gan:
         targets=GAN["targets"],
         n_figure_pairs=GAN["preview"]["n_figure_pairs"],
         batch_size=GAN["preview"]["batch_size"],
+        files=by_case("slices", cases_in("val"), GAN_SEQS),
     script:
         "../scripts/preview_gan.py"

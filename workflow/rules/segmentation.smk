@@ -56,7 +56,10 @@ rule nnunet_dataset:
         "../../envs/nnunet.yaml"
     params:
         sources=lambda wc: segmentation.scenario_sources(wc.scenario),
+        images=lambda wc: nnunet_training_crops(wc)["images"],
+        labels=lambda wc: nnunet_training_crops(wc)["labels"],
         cv=SEG_CV.to_dict("records"),
+        dataset_dir=lambda wc: f"{nnunet_root(wc)}/nnUNet_raw/{wc.dataset}",
         n_folds=config["splits"]["n_folds"],
         channel_name=SEG["channel_name"],
     script:
@@ -87,10 +90,7 @@ rule nnunet_test_images:
 
 rule nnunet_plan:
     input:
-        images="results/segmentation/{run}/{scenario}/nnUNet_raw/{dataset}/imagesTr",
-        labels="results/segmentation/{run}/{scenario}/nnUNet_raw/{dataset}/labelsTr",
-        meta="results/segmentation/{run}/{scenario}/nnUNet_raw/{dataset}/dataset.json",
-        splits="results/segmentation/{run}/{scenario}/nnUNet_raw/{dataset}/splits_final.json",
+        **dict(rules.nnunet_dataset.output.items()),
     output:
         directory("results/segmentation/{run}/{scenario}/nnUNet_preprocessed/{dataset}"),
     log:
@@ -105,13 +105,14 @@ rule nnunet_plan:
     params:
         dataset_id=lambda wc: SEG["scenarios"][wc.scenario]["id"],
         configuration=SEG["configuration"],
+        root=nnunet_root,
     script:
         "../scripts/nnunet_plan.py"
 
 
 rule nnunet_train:
     input:
-        preprocessed="results/segmentation/{run}/{scenario}/nnUNet_preprocessed/{dataset}",
+        preprocessed=rules.nnunet_plan.output[0],
     output:
         "results/segmentation/{run}/{scenario}/nnUNet_results/{dataset}/{model}/fold_{fold}/checkpoint_final.pth",
     log:
@@ -128,6 +129,8 @@ rule nnunet_train:
         configuration=SEG["configuration"],
         trainer=SEG["trainer"],
         plans=SEG["plans"],
+        root=nnunet_root,
+        fold_dir=lambda wc: f"{nnunet_model_dir(wc.run, wc.scenario)}/fold_{wc.fold}",
     script:
         "../scripts/nnunet_train.py"
 
@@ -155,6 +158,9 @@ rule nnunet_predict:
         folds=lambda wc: nnunet_folds(wc.scenario),
         tta=SEG["tta"],
         step_size=SEG["step_size"],
+        root=nnunet_root,
+        out_dir=lambda wc: f"{nnunet_root(wc)}/predictions/{wc.domain}",
+        cases=SEG_TEST,
     script:
         "../scripts/nnunet_predict.py"
 

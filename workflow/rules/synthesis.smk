@@ -49,7 +49,7 @@ rule synthesize_volume:
 
 rule plot_synthesis:
     input:
-        unpack(synthesis_figure_inputs),
+        synthesis_figure_inputs,
     output:
         grid=report(
             "results/figures/{run}/synthesis_grid.png",
@@ -70,9 +70,7 @@ rule plot_synthesis:
     conda:
         "../../envs/torch.yaml"
     params:
-        cases=figure_cases(),
-        target=GAN["targets"][0],
-        source=GAN["source"],
+        files=figure_files,
         margin_mm=config["report"]["crop_margin_mm"],
     script:
         "../scripts/plot_synthesis.py"

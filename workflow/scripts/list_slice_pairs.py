@@ -4,5 +4,5 @@ log = logs.from_snakemake(snakemake)
 
 from dcesynth.gan.data import write_manifest
 
-n = write_manifest(snakemake.input, snakemake.output[0])
+n = write_manifest(snakemake.params.files, snakemake.output[0])
 log.info("%d slice arrays listed", n)

@@ -9,7 +9,7 @@ from dcesynth import nnunet
 
 p, wc = snakemake.params, snakemake.wildcards
 out = Path(snakemake.output[0])
-nnunet.environment(out.parents[1], snakemake.threads, training=False)
+nnunet.environment(p.root, snakemake.threads, training=False)
 nnunet.plan_and_preprocess(p.dataset_id, p.configuration, snakemake.threads, snakemake.log[0])
 # nnU-Net reads the folds from splits_final.json beside the plans: our patient-level folds.
 shutil.copyfile(snakemake.input.splits, out / "splits_final.json")

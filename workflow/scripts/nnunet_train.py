@@ -7,10 +7,8 @@ from pathlib import Path
 from dcesynth import nnunet
 
 p, wc = snakemake.params, snakemake.wildcards
-root = Path(snakemake.input.preprocessed).parents[1]
-nnunet.environment(root, snakemake.threads)
-fold_dir = Path(snakemake.output[0]).parent
-resume = nnunet.prepare_fold(fold_dir, snakemake.input.preprocessed, p.trainer, p.configuration)
+nnunet.environment(p.root, snakemake.threads)
+resume = nnunet.prepare_fold(Path(p.fold_dir), snakemake.input.preprocessed, p.trainer, p.configuration)
 log.info("%s fold %s: %s", wc.dataset, wc.fold, "resuming from its last checkpoint" if resume else "training")
 device = snakemake.config["device"]  # where the fold runs, not what it computes: not a param (no rerun)
 nnunet.train(p.dataset_id, p.configuration, int(wc.fold), p.trainer, p.plans, snakemake.threads, device, resume,

@@ -2,12 +2,7 @@ from dcesynth import logs
 
 log = logs.from_snakemake(snakemake)
 
-from pathlib import Path
-
 from dcesynth.figures import plot_cohort
 
-# results/nifti/{case}/{seq}.nii.gz, in the order of params.cases; cases without a mask get ""
-by_case = {case: {"mask": ""} for case in snakemake.params.cases}
-for path in [*snakemake.input.volumes, *snakemake.input.masks]:
-    by_case[Path(path).parent.name][Path(path).name.removesuffix(".nii.gz")] = path
-plot_cohort(by_case, snakemake.output[0])
+p = snakemake.params
+plot_cohort({case: {**seqs, "mask": p.masks.get(case, "")} for case, seqs in p.volumes.items()}, snakemake.output[0])

@@ -2,14 +2,12 @@ from dcesynth import logs
 
 log = logs.from_snakemake(snakemake)
 
-from dcesynth.gan.data import files_by_case
 from dcesynth.gan.report import preview
 
 p = snakemake.params
-files = files_by_case(snakemake.input.slices)
 summary = preview(
     snakemake.input.generator,
-    files,
+    p.files,
     p.source,
     p.targets,
     snakemake.output.table,

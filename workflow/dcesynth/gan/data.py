@@ -77,25 +77,18 @@ class SlicePairs:
             yield torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
 
 
-def files_by_case(paths: list[str | Path]) -> dict[str, dict[str, str]]:
-    """``{case: {seq: path}}`` from slice-array paths laid out as ``…/{case}/{seq}.npy``."""
-    out: dict[str, dict[str, str]] = {}
-    for p in map(Path, paths):
-        out.setdefault(p.parent.name, {})[p.stem] = str(p)
-    return out
-
-
-def write_manifest(paths: list[str | Path], out: str | Path) -> int:
-    """A TSV of slice arrays (case_id, seq, path, n_slices): one input for a chain of jobs."""
+def write_manifest(files: dict[str, dict[str, str]], out: str | Path) -> int:
+    """A TSV of slice arrays ``{case: {seq: path}}`` (case_id, seq, path, n_slices): one input for
+    a chain of jobs."""
     import pandas as pd
 
     from ..io import write_table
 
     rows = [
-        {"case_id": Path(p).parent.name, "seq": Path(p).stem, "path": str(p),
-         "n_slices": int(np.load(p, mmap_mode="r").shape[0])}
-        for p in paths
-    ]  # fmt: skip
+        {"case_id": case, "seq": seq, "path": str(p), "n_slices": int(np.load(p, mmap_mode="r").shape[0])}
+        for case, seqs in files.items()
+        for seq, p in seqs.items()
+    ]
     write_table(pd.DataFrame(rows, columns=["case_id", "seq", "path", "n_slices"]), out)
     return len(rows)
 
@@ -105,4 +98,7 @@ def read_manifest(path: str | Path) -> dict[str, dict[str, str]]:
     import pandas as pd
 
     table = pd.read_csv(path, sep="\t", dtype=str)
-    return files_by_case(table["path"].tolist())
+    out: dict[str, dict[str, str]] = {}
+    for case, seq, p in zip(table["case_id"], table["seq"], table["path"]):
+        out.setdefault(case, {})[seq] = p
+    return out

@@ -1,0 +1,89 @@
+"""The plan (dcesynth.plan): the DAG's shape from the config alone, in milliseconds, no Snakemake."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from dcesynth.errors import ConfigError
+from dcesynth.plan import PATHS, Plan, by_case, path
+
+from conftest import REPO, default_config, deep_update, tiny_config
+
+
+def plan_of(cfg: dict) -> Plan:
+    return Plan.from_config(cfg, REPO / "resources")
+
+
+def test_importing_the_plan_imports_no_snakemake():
+    code = "import sys, dcesynth.plan; sys.exit('snakemake' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_the_demo_plan():
+    plan = plan_of(default_config())
+    assert len(plan.case_ids) == 20 and len(plan.masked) == 12
+    assert [len(plan.cases_in(s)) for s in ("train", "val", "test")] == [8, 8, 4]
+    assert set(plan.cases_in("train")).isdisjoint(plan.masked)  # the demo has unannotated cases
+    assert plan.eval_cases == plan.cases_in("val") + plan.cases_in("test") == plan.synth_cases
+    assert plan.eval_epochs == [2, 4, 6, 8, 10] and plan.export_epochs == [2, 4, 6, 8, 10]
+    assert len(plan.scenarios) == 7 and len(plan.seg_pairs) == 12 and plan.refusals == []
+    assert sorted(plan.seg_cv["fold"]) == [0, 0, 0, 1, 1, 2, 2] and len(plan.seg_test) == 4
+    assert set(plan.seg_cv["case_id"]) | set(plan.seg_test) <= set(plan.eval_cases)
+    assert plan.synthesis_generator("r") == "results/gan/r/generator_best.pt"
+    assert plan.model_dir("r", "real_pre") == (
+        "results/segmentation/r/real_pre/nnUNet_results/Dataset501_real_pre/nnUNetTrainer_dcesynth_demo__nnUNetPlans__3d_fullres")
+    assert "eval_every" not in plan.gan_training and "lpips" not in plan.epoch_scoring and "lpips" in plan.scoring
+    assert plan.summary().splitlines()[3] == "  GAN        train 8, validation 8, test 4  (splits.method: generated)"
+
+
+def test_path_templates_and_case_mappings():
+    assert path("mask", case="A") == "results/nifti/A/mask.nii.gz"
+    assert path("volume", stage="n4") == "results/n4/{case}/{seq}.nii.gz"  # the rest stay wildcards
+    assert by_case("slices", ["A", "B"], ["pre"]) == {"A": {"pre": "results/slices/A/pre.npy"},
+                                                      "B": {"pre": "results/slices/B/pre.npy"}}  # fmt: skip
+    assert by_case("synthetic", ["A"], run="r", seq="post1") == {"A": "results/synthetic/r/A/post1.nii.gz"}
+    assert all(t.startswith("results/") for t in PATHS.values())
+
+
+def test_synthesis_only_holds_no_case_back_for_training(tmp_path):
+    init = tmp_path / "G.pth"
+    init.write_bytes(b"")
+    cfg = tiny_config(gan={"niter": 0, "niter_decay": 0, "init_generator": str(init),
+                           "vgg": {"mode": "pretrained", "weights": "missing.pth"}},  # fmt: skip
+                      splits={"min_gan_train_cases": 100, "annotated_gan_fraction": 0.9})
+    plan = plan_of(cfg)
+    assert plan.synthesis_only and plan.eval_epochs == [] and plan.export_epochs == [0]
+    assert set(plan.cases_in("train")).isdisjoint(plan.masked)  # annotated cases all evaluated
+    assert plan.synthesis_generator("tiny") == "results/gan/tiny/generator/epoch_0.pt"
+    cfg["gan"]["init_generator"] = None
+    with pytest.raises(ConfigError, match="gan.init_generator must name the generator"):
+        plan_of(cfg)
+
+
+def test_refusals_are_listed_after_the_plan_is_made():
+    plan = plan_of(tiny_config(splits={"n_folds": 20}))
+    assert plan.summary()  # the summary can still be printed before the run stops
+    assert any("segmentation folds" in r and "(3 annotated CV cases for splits.n_folds = 20)" in r for r in plan.refusals)
+    off = plan_of(tiny_config(splits={"n_folds": 20}, segmentation={"enabled": False, "run": []}))
+    assert off.refusals == [] and off.seg_pairs == []
+
+
+def test_chosen_and_pretrained_scenarios(tmp_path):
+    cfg = deep_update(tiny_config(), {"segmentation": {"run": ["real_pre+syn_post"]}})
+    assert plan_of(cfg).seg_pairs == [("real_pre+syn_post", "real_post")]
+    model = tmp_path / "Dataset321_Other" / "T__P__3d_fullres"
+    (model / "fold_1").mkdir(parents=True)
+    (model / "fold_1" / "checkpoint_final.pth").write_bytes(b"")
+    (model / "plans.json").write_text("{}")
+    (model / "dataset.json").write_text('{"channel_names": {"0": "MRI"}}')
+    cfg["segmentation"].update(run=[], pretrained_model={"folder": str(model), "folds": None, "test_on": ["syn_post"]})
+    plan = plan_of(cfg)
+    assert plan.seg_pairs == [("pretrained", "syn_post")] and plan.folds("pretrained") == [1]
+    assert plan.table_scenarios == {"pretrained": {"id": 321}} and plan.dataset_name("pretrained") == "Dataset321_Other"
+    assert plan.model_dir("r", "pretrained") == str(model)
+    (model / "dataset.json").write_text('{"channel_names": {"0": "pre", "1": "post"}}')
+    with pytest.raises(ConfigError, match="the model takes 2 input channels"):
+        plan_of(cfg)
