@@ -131,6 +131,13 @@ def test_series_not_named_the_tcia_way_are_identified_from_their_headers(tmp_pat
         shutil.copytree(folder, export / f"MR_{9 - i:04d}")  # numbers unrelated to acquisition order
     (export / "notes").mkdir()
     (export / "notes" / "README.txt").write_text("not DICOM")
+    # a first file without SeriesNumber (a stray object) does not hide the series' own number
+    first = sorted((export / "MR_0009").iterdir())[0]
+    stray = pydicom.dcmread(first)
+    del stray.SeriesNumber
+    stray.save_as(export / "MR_0009" / "0-stray.dcm")
+    assert dicom.series_from_header(export / "MR_0009") == (float(pydicom.dcmread(first).SeriesNumber),
+                                                             str(pydicom.dcmread(first).SeriesDescription))  # fmt: skip
     by_folder = dicom.select_dce(dicom.find_series(tcia), "dyn|vibrant")
     by_header = dicom.select_dce(dicom.find_series(export), "dyn|vibrant")
     assert [(s.number, s.description) for s in by_header] == [(s.number, s.description) for s in by_folder]

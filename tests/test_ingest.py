@@ -110,5 +110,8 @@ def test_mask_values_0_255_multi_label_and_mask_label(tmp_path):
                                          r"not a binary tumour mask\. Set 'data.mask_label'"):  # fmt: skip
         ingest_mask("M1", labels, ref, out)
     assert ingest_mask("M1", labels, ref, out, label=2) == 12
+    no_background = nifti(tmp_path / "nobg.nii.gz", np.where(arr > 0, 2, 1).astype(np.uint8))
+    with pytest.raises(InputError, match=r"mask has the values 1 and 2 but no 0 \(background\)"):
+        ingest_mask("M1", no_background, ref, out)
     with pytest.raises(InputError, match=r"mask has no voxel of label 3 \(data.mask_label\); its values: 0, 2, 255"):
         ingest_mask("M1", labels, ref, out, label=3)

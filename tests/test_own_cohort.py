@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import make_workdir, run_snakemake, tiny_config, write_mama_mia
+from conftest import default_config, make_workdir, run_snakemake, tiny_config, write_mama_mia
 
 # Post-contrast phases per case; SITE1_005 has one, fewer than data.post_phases = 2: skipped.
 PHASES = [2, 3, 4, 2, 1, 3, 2, 4, 2]
@@ -49,11 +49,13 @@ def test_mama_mia_cohort_runs_end_to_end(mama_mia_run):
     assert "cases      8, annotated 8" in summary
     assert "post-contrast phases available per case: 2: 4 cases, 3: 2 cases, 4: 2 cases" in summary
     assert "GAN        train 3 (3 annotated), validation 3, test 2" in summary
-    assert "skipped    1 case(s): SITE1_005 (1 post-contrast phase(s))" in summary
+    assert "skipped    1 case(s): SITE1_005 (1 post-contrast phase(s))  (results/splits/skipped.tsv)" in summary
     split = pd.read_csv(wd / "results/splits/synthesis.tsv", sep="\t").set_index("case_id")
     seg = pd.read_csv(wd / "results/splits/segmentation.tsv", sep="\t").set_index("case_id")
     train = set(split.index[split["split"] == "train"])
     assert len(train) == 3 and split["has_mask"].all() and "SITE1_005" not in split.index
+    skipped = pd.read_csv(wd / "results/splits/skipped.tsv", sep="\t")
+    assert skipped[["case_id", "reason"]].values.tolist() == [["SITE1_005", "1 post-contrast phase(s)"]]
     # the GAN trained on real pairs: finite losses over every pair of the training cases' slices
     pairs = pd.read_csv(wd / "results/gan/tiny/pairs/train.tsv", sep="\t")
     assert set(pairs["case_id"]) == train and (pairs["n_slices"] > 0).all(), pairs
@@ -254,3 +256,14 @@ def dry_run_error_args(wd, *args) -> str:
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and "Configuration error" in out, out[-3000:]
     return out
+
+
+def test_a_config_from_before_these_keys_still_runs(tmp_path):
+    """Keys added for one's own cohort have schema defaults: an older config.yaml keeps working."""
+    cfg = default_config()
+    for section, key in (("data", "mask_label"), ("splits", "sheet"), ("splits", "min_gan_train_cases"),
+                         ("splits", "annotated_gan_fraction"), ("synthesis", "cases"), ("segmentation", "run"),
+                         ("segmentation", "pretrained_model")):  # fmt: skip
+        del cfg[section][key]
+    jobs = job_counts(make_workdir(tmp_path, cfg))
+    assert jobs["nnunet_train"] == 7 * 3 and jobs["synthesize_volume"] == 12

@@ -157,6 +157,15 @@ def test_split_sheet_method(tmp_path):
     assert "case C000: trains the GAN (synthesis_split train) and is a segmentation cv case" in msg
     assert "case C001: synthesis_split 'valid' is not train, val or test" in msg
     assert "case C001: a cv case needs segmentation_val_fold in 0..1, not '7'" in msg
+    sheet.write_text(
+        "case_id\tsynthesis_split\tsegmentation_role\tsegmentation_val_fold\n"
+        "C000\ttrain\t\t\nC001\tval\tcv\t1.5\nC002\tval\tcv\t1\nC003\ttest\ttest\t\n"
+    )
+    with pytest.raises(ConfigError, match=r"case C001: a cv case needs segmentation_val_fold in 0..1, not '1.5'"):
+        splits.make_splits(cases, cfg)
+    sheet.write_text(sheet.read_text() + "C002\tval\tcv\t0\n")
+    with pytest.raises(ConfigError, match="the split sheet names case\\(s\\) more than once: C002"):
+        splits.make_splits(cases, cfg)
 
 
 def test_the_shipped_example_case_sheet(tmp_path):
@@ -175,7 +184,6 @@ def test_the_shipped_example_case_sheet(tmp_path):
     with pytest.raises(ConfigError) as err:  # only the absolute paths of another site are missing
         cohort.case_table(cfg)
     assert "4 problem(s)" in str(err.value) and str(err.value).count("case Patient_004:") == 4
-    cfg["data"]["cases"] = str(sheet)
     sheet.write_text("".join(sheet.read_text().splitlines(keepends=True)[:4]))
     cases = cohort.case_table(cfg)
     assert cases["has_mask"].tolist() == [True, False, True] and cases["multifocal"].tolist() == [False, False, True]

@@ -107,7 +107,6 @@ def _nifti_sheet(config: dict[str, Any]) -> pd.DataFrame:
     if problems:
         raise _problems(f"data.cases ({sheet}; relative paths are read from the sheet's folder)", problems)
     df["case_dir"] = ""
-    df["post_available"] = len(seqs) - 1
     return df
 
 
@@ -117,6 +116,7 @@ def _mama_mia(config: dict[str, Any]) -> pd.DataFrame:
     ``images/{CASE}/{case}_{k:04d}.nii.gz`` (k = 0 pre-contrast, 1... post-contrast; file names in
     any letter case) and expert masks ``segmentations/expert/{case}.nii.gz``. A case with fewer
     post-contrast phases than ``data.post_phases`` is skipped, and listed in ``attrs['skipped']``
+    (case → reason)
     (the cohort summary prints them); a case sheet (``data.cases``) restricts the cohort to its
     ``case_id`` column and may mark ``multifocal`` cases.
     """
@@ -131,7 +131,8 @@ def _mama_mia(config: dict[str, Any]) -> pd.DataFrame:
     expert = root / "segmentations" / "expert"
     masks = {p.name.lower(): str(p) for p in expert.iterdir()} if expert.is_dir() else {}
     need = int(data["post_phases"])
-    rows, skipped = [], []
+    rows: list[dict] = []
+    skipped: dict[str, str] = {}
     for folder in sorted(p for p in images.iterdir() if p.is_dir() and not p.name.startswith(".")):
         phases = {}
         for f in folder.iterdir():
@@ -142,7 +143,7 @@ def _mama_mia(config: dict[str, Any]) -> pd.DataFrame:
         while post + 1 in phases:
             post += 1
         if 0 not in phases or post < need:
-            skipped.append(f"{folder.name} ({'no pre-contrast image' if 0 not in phases else f'{post} post-contrast phase(s)'})")
+            skipped[folder.name] = "no pre-contrast image" if 0 not in phases else f"{post} post-contrast phase(s)"
             continue
         mask = next((masks[f"{folder.name.lower()}{ext}"] for ext in (".nii.gz", ".nii") if f"{folder.name.lower()}{ext}" in masks), "")
         rows.append(
@@ -160,12 +161,12 @@ def _mama_mia(config: dict[str, Any]) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=["case_id", "case_dir", *sequences(need), "mask", "multifocal", "post_available"])
     if data.get("cases"):
         sheet, chosen = _read_sheet(config)
-        unknown = sorted(set(chosen["case_id"]) - set(df["case_id"]) - {s.split(" ")[0] for s in skipped})
+        unknown = sorted(set(chosen["case_id"]) - set(df["case_id"]) - set(skipped))
         if unknown:
             raise ConfigError(f"data.cases: {len(unknown)} case(s) of {sheet} are not under {images}: {', '.join(unknown[:10])}")
         df = df[df["case_id"].isin(set(chosen["case_id"]))].reset_index(drop=True)
         df["multifocal"] = df["case_id"].map(dict(zip(chosen["case_id"], chosen["multifocal"]))).astype(bool)
-        skipped = [s for s in skipped if s.split(" ")[0] in set(chosen["case_id"])]
+        skipped = {c: r for c, r in skipped.items() if c in set(chosen["case_id"])}
     df.attrs["skipped"] = skipped
     return df
 
@@ -173,12 +174,12 @@ def _mama_mia(config: dict[str, Any]) -> pd.DataFrame:
 def case_table(config: dict[str, Any]) -> pd.DataFrame:
     """One row per case, indexed by ``case_id``; columns COLUMNS plus one per sequence (file sources).
 
-    ``attrs['skipped']`` lists cases left out, with the reason (MAMA-MIA cases with too few phases).
+    ``attrs['skipped']`` maps cases left out to the reason (MAMA-MIA cases with too few phases).
     """
     data = config["data"]
     source = data["source"]
     pattern = data.get("mask_pattern")
-    skipped: list[str] = []
+    skipped: dict[str, str] = {}
     if source == "phantom":
         specs = phantom.plan_cohort(config["phantom"])
         rows = [
@@ -238,7 +239,7 @@ def case_table(config: dict[str, Any]) -> pd.DataFrame:
     df["has_mask"] = df["mask"].astype(bool)
     _check_ids(df["case_id"].tolist(), "cases")
     if not len(df):
-        raise ConfigError(f"the cohort is empty: every case was skipped ({'; '.join(skipped[:10])})")
+        raise ConfigError(f"the cohort is empty: every case was skipped ({'; '.join(f'{c}: {r}' for c, r in list(skipped.items())[:10])})")
     df = df.set_index("case_id", drop=False)
     df.attrs["skipped"] = skipped
     return df

@@ -60,7 +60,7 @@ def series_from_header(folder: Path) -> tuple[float, str] | None:
         except Exception:  # noqa: BLE001 - not DICOM (a README, a thumbnail): try the next file
             continue
         if ds.get("SeriesNumber") in (None, ""):
-            return None
+            continue
         return float(ds.SeriesNumber), str(ds.get("SeriesDescription", "")).strip()
     return None
 

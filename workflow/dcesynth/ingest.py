@@ -133,6 +133,9 @@ def tumour_voxels(case: str, mask_path: str | Path, arr: np.ndarray, label: int 
                              f"{', '.join(str(v) for v in values[:10])}")  # fmt: skip
         return binary
     values = np.unique(arr)
+    if len(values) == 2 and values[0] != 0:
+        raise InputError(case, mask_path, f"mask has the values {values[0]:g} and {values[1]:g} but no 0 (background)",
+                         "Set 'data.mask_label' to the tumour's label")  # fmt: skip
     if len(values) > 2:
         shown = ", ".join(f"{v:g}" for v in values[:8]) + (", ..." if len(values) > 8 else "")
         raise InputError(

@@ -86,7 +86,7 @@ class Plan:
     segmentation_split: pd.DataFrame
     pretrained: dict | None
     scenarios: dict
-    skipped: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # case → why it was left out
 
     # --- construction ----------------------------------------------------------------------
 
@@ -112,7 +112,7 @@ class Plan:
             pretrained = segmentation.pretrained_model(seg["pretrained_model"])
             scenarios = segmentation.chosen_scenarios(seg["scenarios"], seg["run"], pretrained is not None)
         plan = cls(config, Path(resources), cases, synthesis, seg_split, pretrained, scenarios,
-                   list(cases.attrs.get("skipped", [])))  # fmt: skip
+                   dict(cases.attrs.get("skipped", {})))  # fmt: skip
         plan._check_epochs()
         return plan
 

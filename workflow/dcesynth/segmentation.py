@@ -78,7 +78,8 @@ PRETRAINED = "pretrained"
 def pretrained_model(cfg: dict) -> dict | None:
     """An existing nnU-Net v2 model folder (``segmentation.pretrained_model``), checked at parse time.
 
-    Returns its folder, folds (given, or every ``fold_k`` with a ``checkpoint_final.pth``), test
+    Returns its folder, folds (given, or every ``fold_k`` with a ``checkpoint_final.pth``, or
+    ``all`` when it has only ``fold_all``), test
     domains, and the dataset name and id its predictions are filed under (the folder's parent when
     it is named like ``Dataset123_Name``, else ``Dataset999_pretrained``). The model must take one
     input channel: a test domain is one image per case.
@@ -93,8 +94,11 @@ def pretrained_model(cfg: dict) -> dict | None:
     if not folder.is_dir() or missing:
         raise ConfigError(f"{key}.folder: {folder} is not an nnU-Net v2 model folder (needs dataset.json, plans.json "
                           "and fold_k/checkpoint_final.pth: the Trainer__Plans__configuration folder of nnUNet_results)")  # fmt: skip
-    found = sorted(int(p.parent.name[5:]) for p in folder.glob("fold_*/checkpoint_final.pth") if p.parent.name[5:].isdigit())
-    folds = list(cfg.get("folds") or found)
+    # fold_k folders (k an integer), and nnU-Net's fold_all (trained on every case)
+    found = [int(k) if k.isdigit() else k for k in
+             sorted(p.parent.name[5:] for p in folder.glob("fold_*/checkpoint_final.pth"))
+             if k.isdigit() or k == "all"]  # fmt: skip
+    folds = list(cfg.get("folds") or [k for k in found if k != "all"] or found)
     absent = [f for f in folds if f not in found]
     if not folds or absent:
         raise ConfigError(f"{key}: no fold_{absent[0] if absent else 'k'}/checkpoint_final.pth in {folder}")

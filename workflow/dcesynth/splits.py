@@ -35,7 +35,11 @@ def sheet_splits(
     missing = [c for c in SHEET_COLUMNS if c not in sheet.columns]
     if missing:
         raise ConfigError(f"{key}: the split sheet has no column(s) {', '.join(missing)} (needs {', '.join(SHEET_COLUMNS)})")
-    sheet = sheet.assign(case_id=sheet["case_id"].str.strip()).set_index("case_id")
+    sheet = sheet.assign(case_id=sheet["case_id"].str.strip())
+    dup = sorted(set(sheet.loc[sheet["case_id"].duplicated(), "case_id"]))
+    if dup:
+        raise ConfigError(f"{key}: the split sheet names case(s) more than once: {', '.join(dup[:10])}")
+    sheet = sheet.set_index("case_id")
     unknown = [c for c in cases["case_id"] if c not in sheet.index]
     if unknown:
         duke = key == "splits.method=duke"
@@ -54,7 +58,7 @@ def sheet_splits(
             problems.append(f"case {case}: synthesis_split {sp!r} is not train, val or test")
         if ro not in ("cv", "test", "excluded", "none"):
             problems.append(f"case {case}: segmentation_role {ro!r} is not cv, test, excluded or empty")
-        if ro == "cv" and (pd.isna(fo) or (n_folds is not None and not 0 <= fo < n_folds)):
+        if ro == "cv" and (pd.isna(fo) or fo != int(fo) or (n_folds is not None and not 0 <= fo < n_folds)):
             problems.append(f"case {case}: a cv case needs segmentation_val_fold in 0..{(n_folds or 1) - 1}, not {raw!r}")
         if sp == "train" and ro in ("cv", "test"):
             problems.append(f"case {case}: trains the GAN (synthesis_split train) and is a segmentation {ro} case")
@@ -69,6 +73,7 @@ def sheet_splits(
             "multifocal": (role == "excluded") | cases["multifocal"].to_numpy(),
         }
     )
+    fold = fold.where(role == "cv")  # a fold means something only for a CV case
     segmentation = pd.DataFrame({"case_id": list(cases["case_id"]), "role": role, "fold": fold.to_numpy()})
     segmentation["fold"] = pd.to_numeric(segmentation["fold"]).astype("Int64")
     return synthesis, segmentation
@@ -236,6 +241,7 @@ def summary(cases: pd.DataFrame, synthesis: pd.DataFrame, segmentation: pd.DataF
     else:
         lines.append("  nnU-Net    off (segmentation.enabled: false)")
     if info.get("skipped"):
-        skipped = info["skipped"]
-        lines.append(f"  skipped    {len(skipped)} case(s): {'; '.join(skipped[:8])}" + (" ..." if len(skipped) > 8 else ""))
+        shown = [f"{c} ({r})" for c, r in list(info["skipped"].items())[:8]]
+        more = " ..." if len(info["skipped"]) > 8 else ""
+        lines.append(f"  skipped    {len(info['skipped'])} case(s): {'; '.join(shown)}{more}  (results/splits/skipped.tsv)")
     return "\n".join(lines)

@@ -17,6 +17,7 @@ rule split_cases:
             category="Cohort",
             labels={"table": "segmentation folds", "cohort": config["data"]["cohort"]},
         ),
+        skipped="results/splits/skipped.tsv",
     log:
         "logs/split_cases/split_cases.log",
     benchmark:
@@ -27,6 +28,7 @@ rule split_cases:
         # The tables the DAG was planned from (computed and checked at parse time), written as is.
         synthesis=PLAN.split_records("synthesis"),
         segmentation=PLAN.split_records("segmentation"),
+        skipped=PLAN.skipped,
         cohort=config["data"]["cohort"],
     script:
         "../scripts/split_cases.py"
