@@ -42,6 +42,9 @@ rule select_best_epoch:
         "benchmarks/select_best_epoch/{run}.tsv"
     conda:
         "../../envs/torch.yaml"
+    threads: rule_threads("select_best_epoch")
+    resources:
+        **rule_resources("select_best_epoch"),
     params:
         epochs=EVAL_EPOCHS,
         same_metrics=config["metrics"]["same_metrics"],
@@ -76,6 +79,9 @@ rule tabulate_epochs:
         "benchmarks/tabulate_epochs/{run}.tsv"
     conda:
         "../../envs/torch.yaml"
+    threads: rule_threads("tabulate_epochs")
+    resources:
+        **rule_resources("tabulate_epochs"),
     params:
         epochs=EVAL_EPOCHS,
         same_metrics=config["metrics"]["same_metrics"],
@@ -170,6 +176,9 @@ rule tumour_region_metrics:
         "benchmarks/tumour_region_metrics/{run}.tsv"
     conda:
         "../../envs/torch.yaml"
+    threads: rule_threads("tumour_region_metrics")
+    resources:
+        **rule_resources("tumour_region_metrics"),
     params:
         source=GAN["source"],
         target=GAN["targets"][0],

@@ -23,6 +23,9 @@ rule plot_cohort:
         "benchmarks/plot_cohort/plot_cohort.tsv"
     conda:
         "../../envs/imaging.yaml"
+    threads: rule_threads("plot_cohort")
+    resources:
+        **rule_resources("plot_cohort"),
     params:
         volumes=by_case("volume", example_cases(), SEQS, stage="nifti"),
         masks=by_case("mask", [c for c in example_cases() if c in MASKED]),

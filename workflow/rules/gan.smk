@@ -18,6 +18,9 @@ rule list_slice_pairs:
         split="train|val|test",
     conda:
         "../../envs/torch.yaml"
+    threads: rule_threads("list_slice_pairs")
+    resources:
+        **rule_resources("list_slice_pairs"),
     params:
         files=lambda wildcards: by_case("slices", cases_in(wildcards.split), GAN_SEQS),
     script:
@@ -33,6 +36,9 @@ rule init_gan:
         "benchmarks/init_gan/{run}.tsv"
     conda:
         "../../envs/torch.yaml"
+    threads: rule_threads("init_gan")
+    resources:
+        **rule_resources("init_gan"),
     params:
         train=GAN_TRAINING,
     script:
@@ -76,6 +82,9 @@ rule export_generator:
         "benchmarks/export_generator/{run}/epoch_{epoch}.tsv"
     conda:
         "../../envs/torch.yaml"
+    threads: rule_threads("export_generator")
+    resources:
+        **rule_resources("export_generator"),
     script:
         "../scripts/export_generator.py"
 
@@ -100,6 +109,9 @@ rule gan_training_log:
         "benchmarks/gan_training_log/{run}.tsv"
     conda:
         "../../envs/torch.yaml"
+    threads: rule_threads("gan_training_log")
+    resources:
+        **rule_resources("gan_training_log"),
     script:
         "../scripts/gan_training_log.py"
 

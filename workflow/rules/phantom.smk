@@ -14,6 +14,9 @@ if SOURCE == "phantom":
             "benchmarks/make_phantom/{case}.tsv"
         conda:
             "../../envs/imaging.yaml"
+        threads: rule_threads("make_phantom")
+        resources:
+            **rule_resources("make_phantom"),
         params:
             spec=lambda wildcards: PHANTOM_SPECS[wildcards.case],
             version=PHANTOM_VERSION,

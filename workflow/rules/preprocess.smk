@@ -12,6 +12,7 @@ rule ingest:
         "benchmarks/ingest/{case}.tsv"
     conda:
         "../../envs/imaging.yaml"
+    threads: rule_threads("ingest")
     resources:
         **rule_resources("ingest"),
     params:
@@ -34,6 +35,9 @@ rule ingest_mask:
         "benchmarks/ingest_mask/{case}.tsv"
     conda:
         "../../envs/imaging.yaml"
+    threads: rule_threads("ingest_mask")
+    resources:
+        **rule_resources("ingest_mask"),
     params:
         resample_mismatched=config["ingest"]["resample_mismatched"],
         label=config["data"]["mask_label"],
@@ -54,7 +58,7 @@ rule n4_bias_correction:
         "benchmarks/n4_bias_correction/{case}.tsv"
     conda:
         "../../envs/imaging.yaml"
-    threads: 1
+    threads: rule_threads("n4_bias_correction")
     resources:
         **rule_resources("n4_bias_correction"),
     params:
@@ -77,6 +81,7 @@ rule extract_slices:
         "benchmarks/extract_slices/{case}.tsv"
     conda:
         "../../envs/imaging.yaml"
+    threads: rule_threads("extract_slices")
     resources:
         **rule_resources("extract_slices"),
     params:

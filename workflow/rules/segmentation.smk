@@ -19,6 +19,9 @@ rule crop_breast:
         "benchmarks/crop_breast/{run}/{case}.tsv"
     conda:
         "../../envs/imaging.yaml"
+    threads: rule_threads("crop_breast")
+    resources:
+        **rule_resources("crop_breast"),
     params:
         resample_mm=SEG["resample_mm"],
     script:
@@ -54,6 +57,9 @@ rule nnunet_dataset:
         "benchmarks/nnunet_dataset/{run}/{scenario}/{dataset}.tsv"
     conda:
         "../../envs/nnunet.yaml"
+    threads: rule_threads("nnunet_dataset")
+    resources:
+        **rule_resources("nnunet_dataset"),
     params:
         sources=lambda wc: segmentation.scenario_sources(wc.scenario),
         images=lambda wc: nnunet_training_crops(wc)["images"],
@@ -82,6 +88,9 @@ rule nnunet_test_images:
         "benchmarks/nnunet_test_images/{run}/{scenario}/{dataset}/{domain}.tsv"
     conda:
         "../../envs/nnunet.yaml"
+    threads: rule_threads("nnunet_test_images")
+    resources:
+        **rule_resources("nnunet_test_images"),
     params:
         cases=SEG_TEST,
     script:
@@ -182,6 +191,9 @@ rule segmentation_metrics:
         "benchmarks/segmentation_metrics/{run}/{scenario}/{domain}.tsv"
     conda:
         "../../envs/nnunet.yaml"
+    threads: rule_threads("segmentation_metrics")
+    resources:
+        **rule_resources("segmentation_metrics"),
     params:
         cases=SEG_TEST,
     script:
@@ -234,6 +246,9 @@ rule segmentation_tables:
         "benchmarks/segmentation_tables/{run}.tsv"
     conda:
         "../../envs/nnunet.yaml"
+    threads: rule_threads("segmentation_tables")
+    resources:
+        **rule_resources("segmentation_tables"),
     params:
         scenarios=SEG_TABLE_SCENARIOS,
         cohort=config["data"]["cohort"],

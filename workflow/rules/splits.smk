@@ -24,6 +24,9 @@ rule split_cases:
         "benchmarks/split_cases/split_cases.tsv"
     conda:
         "../../envs/imaging.yaml"
+    threads: rule_threads("split_cases")
+    resources:
+        **rule_resources("split_cases"),
     params:
         # The tables the DAG was planned from (computed and checked at parse time), written as is.
         synthesis=PLAN.split_records("synthesis"),

@@ -69,6 +69,9 @@ rule plot_synthesis:
         "benchmarks/plot_synthesis/{run}.tsv"
     conda:
         "../../envs/torch.yaml"
+    threads: rule_threads("plot_synthesis")
+    resources:
+        **rule_resources("plot_synthesis"),
     params:
         files=figure_files,
         margin_mm=config["report"]["crop_margin_mm"],

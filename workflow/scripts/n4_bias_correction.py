@@ -2,8 +2,13 @@ from dcesynth import logs
 
 log = logs.from_snakemake(snakemake)
 
+import SimpleITK as sitk
+
 from dcesynth.io import read_image, write_image
 from dcesynth.n4 import n4_correct
+
+# ITK would use every core of the node; the job asked for `threads`.
+sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(snakemake.threads)
 
 for seq, path in snakemake.output.items():
     corrected, _ = n4_correct(
