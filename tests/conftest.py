@@ -129,7 +129,7 @@ def write_mama_mia(root: Path, phases: list[int], seed: int = 7) -> dict[str, di
            "mask_fraction": 1.0, "post_phases": max(phases), "case_prefix": "MM_"}  # fmt: skip
     out = {}
     for i, (spec, n_post) in enumerate(zip(phantom.plan_cohort(cfg), phases)):
-        vols = phantom.synthesize_case(spec)
+        vols = phantom.draw_case(spec)
         case = f"SITE{i % 2 + 1}_{i + 1:03d}"
         folder = root / "images" / case
         folder.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ import torch
 
 from dcesynth.errors import ConfigError, InputError
 from dcesynth.gan import build_discriminator, build_generator, load_generator, translate
+from dcesynth.gan import state as S
 from dcesynth.gan import train as T
 from dcesynth.gan.data import SlicePairs, read_manifest, write_manifest
 from dcesynth.gan.losses import VGGLoss, feature_matching_loss, lsgan_loss
@@ -137,11 +138,11 @@ def gan_cfg(**kw):
 def test_training_is_deterministic_and_resumable(tmp_path, slice_files):
     cfg = gan_cfg(generator={"ngf": 4}, discriminator={"ndf": 4})
     pairs = SlicePairs(slice_files, "pre", ["post1"], 3)
-    T.save_state(T.init_state(cfg), tmp_path / "e0.pt")
+    S.save_state(T.init_state(cfg), tmp_path / "e0.pt")
     for tag in ("a", "b"):
         T.train_epoch(tmp_path / "e0.pt", tmp_path / f"{tag}1.pt", tmp_path / f"{tag}1.tsv", pairs, cfg, 1, "cpu", 1)
         T.train_epoch(tmp_path / f"{tag}1.pt", tmp_path / f"{tag}2.pt", tmp_path / f"{tag}2.tsv", pairs, cfg, 2, "cpu", 1)
-    a, b = T.load_state(tmp_path / "a2.pt"), T.load_state(tmp_path / "b2.pt")
+    a, b = S.load_state(tmp_path / "a2.pt"), S.load_state(tmp_path / "b2.pt")
     assert a["epoch"] == 2 and a["meta"]["vgg"]["mode"] == "random"
     for k in a["generator"]:
         assert torch.equal(a["generator"][k], b["generator"][k]), k
@@ -151,12 +152,12 @@ def test_training_is_deterministic_and_resumable(tmp_path, slice_files):
     data = (tmp_path / "a2.pt").read_bytes()
     (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
     with pytest.raises(InputError, match="cut.pt: corrupt or truncated state file"):
-        T.load_state(tmp_path / "cut.pt")
+        S.load_state(tmp_path / "cut.pt")
     assert not (tmp_path / "x.pt").exists()
-    T.export_generator(tmp_path / "a2.pt", tmp_path / "g2.pt")
+    S.export_generator(tmp_path / "a2.pt", tmp_path / "g2.pt")
     # the precision key is part of the state's config; what ran is in its metadata (CPU: fp32)
     assert a["config"]["precision"] == "fp32" and a["meta"]["precision"] == "fp32"
-    assert T.generator_provenance(tmp_path / "g2.pt") == {
+    assert S.generator_provenance(tmp_path / "g2.pt") == {
         "gan_epoch": 2, "gan_vgg": "UNTRAINED (seeded random VGG19)", "gan_precision": "fp32"}  # fmt: skip
     G = load_generator(tmp_path / "g2.pt")
     stack = np.load(slice_files["c1"]["pre"])
@@ -172,10 +173,10 @@ def test_bf16_is_a_cuda_only_training_key(tmp_path, slice_files):
     pairs = SlicePairs(slice_files, "pre", ["post1"], 3)
     for precision in ("fp32", "bf16"):
         cfg = gan_cfg(generator={"ngf": 4}, discriminator={"ndf": 4}, precision=precision)
-        T.save_state(T.init_state(cfg), tmp_path / f"{precision}0.pt")
+        S.save_state(T.init_state(cfg), tmp_path / f"{precision}0.pt")
         T.train_epoch(tmp_path / f"{precision}0.pt", tmp_path / f"{precision}1.pt", tmp_path / f"{precision}.tsv",
                       pairs, cfg, 1, "cpu", 1)  # fmt: skip
-    a, b = T.load_state(tmp_path / "fp321.pt"), T.load_state(tmp_path / "bf161.pt")
+    a, b = S.load_state(tmp_path / "fp321.pt"), S.load_state(tmp_path / "bf161.pt")
     assert b["config"]["precision"] == "bf16" and b["meta"]["precision"] == "fp32"
     assert all(torch.equal(a["generator"][k], b["generator"][k]) for k in a["generator"])
 
@@ -183,7 +184,7 @@ def test_bf16_is_a_cuda_only_training_key(tmp_path, slice_files):
 def test_an_epoch_without_pairs_is_refused(tmp_path):
     """No training pairs (every case annotated, so none trains the GAN) is an error, not NaN losses."""
     cfg = gan_cfg(generator={"ngf": 4}, discriminator={"ndf": 4})
-    T.save_state(T.init_state(cfg), tmp_path / "e0.pt")
+    S.save_state(T.init_state(cfg), tmp_path / "e0.pt")
     with pytest.raises(ConfigError, match="no training slice pairs"):
         T.train_epoch(tmp_path / "e0.pt", tmp_path / "e1.pt", tmp_path / "l.tsv", SlicePairs({}, "pre", ["post1"], 3), cfg, 1)
     assert not (tmp_path / "e1.pt").exists()
@@ -191,7 +192,7 @@ def test_an_epoch_without_pairs_is_refused(tmp_path):
 
 def test_changed_model_shape_is_refused(tmp_path, slice_files):
     cfg = gan_cfg(generator={"ngf": 4}, discriminator={"ndf": 4})
-    T.save_state(T.init_state(cfg), tmp_path / "e0.pt")
+    S.save_state(T.init_state(cfg), tmp_path / "e0.pt")
     pairs = SlicePairs(slice_files, "pre", ["post1"], 3)
     with pytest.raises(ConfigError, match="start a new run name"):
         T.train_epoch(tmp_path / "e0.pt", tmp_path / "e1.pt", tmp_path / "l.tsv", pairs, gan_cfg(generator={"ngf": 8}), 1)

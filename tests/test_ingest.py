@@ -39,7 +39,7 @@ def test_dicom_case_keeps_geometry_and_no_metadata(case):
         assert img.GetOrigin() == pytest.approx(ref.GetOrigin(), abs=1e-4)
         np.testing.assert_array_equal(sitk.GetArrayFromImage(img), sitk.GetArrayFromImage(ref))
     n = ingest_mask(spec.case_id, tmp / "raw" / "mask.nii.gz", out["pre"], tmp / "out" / "mask.nii.gz")
-    assert n == int(phantom.synthesize_case(spec)["mask"].sum())
+    assert n == int(phantom.draw_case(spec)["mask"].sum())
 
 
 def test_missing_case_folder(tmp_path):

@@ -12,7 +12,7 @@ import SimpleITK as sitk
 import torch
 
 from dcesynth import io
-from dcesynth.gan.train import save_state
+from dcesynth.gan.state import save_state
 
 
 @pytest.fixture

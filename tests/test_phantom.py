@@ -79,7 +79,7 @@ def test_simpleitk_reads_the_intended_geometry_and_pixels(written):
     assert image.GetDirection() == pytest.approx((1, 0, 0, 0, 1, 0, 0, 0, 1))
     positions = [pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient for f in dce[1].path.iterdir()]
     assert image.GetOrigin()[2] == pytest.approx(min(float(p[2]) for p in positions))
-    expected = phantom.synthesize_case(spec)["post1"]
+    expected = phantom.draw_case(spec)["post1"]
     np.testing.assert_array_equal(sitk.GetArrayFromImage(image), expected)
     mask = sitk.ReadImage(str(root / "masks" / f"{spec.case_id}.nii.gz"))
     assert mask.GetSize() == image.GetSize()
@@ -89,7 +89,7 @@ def test_simpleitk_reads_the_intended_geometry_and_pixels(written):
 def test_phantom_anatomy_and_enhancement():
     cfg = {**default_config()["phantom"], "n_cases": 8}
     for spec in phantom.plan_cohort(cfg):
-        v = phantom.synthesize_case(spec)
+        v = phantom.draw_case(spec)
         tumour = v["mask"].astype(bool)
         assert tumour.sum() > 10
         pre, post1 = v["pre"].astype(float), v["post1"].astype(float)

@@ -18,7 +18,7 @@ from conftest import TINY, default_config, deep_update, tiny_config
 def test_real_post_through_the_inverse_path_is_the_real_volume():
     cfg = deep_update(default_config(), TINY)["phantom"]
     spec = phantom.plan_cohort({**cfg, "pixel_spacing_mm": [1.0, 1.0], "rows": [20, 24], "cols": [28, 30]})[0]
-    vols = phantom.synthesize_case(spec)
+    vols = phantom.draw_case(spec)
     ref = sitk.GetImageFromArray(vols["pre"].astype(np.float32))
     ref.SetSpacing((1.0, 1.0, 3.0))
     ref.SetOrigin((-12.5, 30.0, -44.0))

@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import SimpleITK as sitk  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
@@ -180,5 +181,24 @@ def plot_segmentation(table, out_png: str | Path) -> None:
     ax.set_xlabel("Dice (mean over test cases; bars: sd)")
     ax.legend(loc="lower right", fontsize=7)
     ax.set_title("Tumour segmentation: nnU-Net fold ensemble per training set and test domain", fontsize=9)
+    fig.tight_layout()
+    _save(fig, out_png)
+
+
+def plot_epochs(table: pd.DataFrame, same_metrics: list[str], best: int, out_png: str | Path) -> None:
+    """The paper's Fig. 4: every metric and SAMe per epoch, the chosen epoch marked."""
+    cols = [c for c in table.columns if c != "epoch" and pd.api.types.is_numeric_dtype(table[c])]
+    ncols = min(6, len(cols))
+    nrows = -(-len(cols) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.5 * nrows), squeeze=False)
+    for ax in axes.flat[len(cols) :]:
+        ax.set_visible(False)
+    for ax, c in zip(axes.flat, cols):
+        ax.plot(table["epoch"], table[c], marker="o", ms=3, color="tab:red" if c.startswith("same") else "tab:blue")
+        ax.axvline(best, color="grey", ls="--", lw=1)
+        ax.set_title(c + (" (in SAMe)" if c in same_metrics else ""), fontsize=8)
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.suptitle(f"validation metrics per epoch; chosen epoch {best} (lowest SAMe)", fontsize=9)
     fig.tight_layout()
     _save(fig, out_png)

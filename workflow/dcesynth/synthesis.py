@@ -19,7 +19,7 @@ import torch
 
 from .gan.infer import translate
 from .devices import resolve_device
-from .gan.train import load_generator
+from .gan.state import load_generator
 from .io import write_image, write_npy
 from .slices import restore_volume
 

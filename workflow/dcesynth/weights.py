@@ -1,10 +1,31 @@
-"""Pretrained weights from local files named in config: one loader, one kind of error."""
+"""Pretrained weights from local files named in config: the pretrained/random/off choice, one
+loader, one hash, one way to name them in tables, and the parse-time check that the files exist."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from .errors import ConfigError
+
+
+def is_pretrained(mode: str, weights: str | None, key: str, needs: str) -> bool:
+    """Whether a network loads weights (``mode: pretrained``) or stays a seeded untrained one
+    (``random``); a pretrained network without a weights file, or another mode, is a config error.
+    ``off`` is the caller's to handle (no network at all)."""
+    if mode not in ("pretrained", "random"):
+        raise ConfigError(f"{key}.mode must be pretrained, random or off, not {mode!r}")
+    if mode == "pretrained" and not weights:
+        raise ConfigError(f"{key}.weights: {needs}; set it, or {key}.mode: random|off")
+    return mode == "pretrained"
+
+
+def sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def provenance(path: str | Path, digest: str) -> str:

@@ -3,7 +3,7 @@ from dcesynth import logs
 log = logs.from_snakemake(snakemake)
 
 from dcesynth.evaluation import quality_table, read_paper_table
-from dcesynth.gan.train import generator_provenance
+from dcesynth.gan.state import generator_provenance
 from dcesynth.io import write_table
 
 p, i, o = snakemake.params, snakemake.input, snakemake.output

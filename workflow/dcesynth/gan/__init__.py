@@ -2,7 +2,8 @@
 
 from .infer import translate
 from .networks import build_discriminator, build_generator, infer_generator_options
-from .train import export_generator, init_state, load_generator, load_state, train_epoch
+from .state import export_generator, load_generator, load_state
+from .train import init_state, train_epoch
 
 __all__ = [
     "build_discriminator",

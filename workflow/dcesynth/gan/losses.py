@@ -7,15 +7,11 @@ and must be chosen explicitly; ``'off'`` drops the term.
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import ConfigError
-from ..weights import load_state_dict
+from ..weights import is_pretrained, load_state_dict, sha256
 
 # torchvision vgg19().features slices ending at relu1_1, relu2_1, relu3_1, relu4_1, relu5_1
 VGG_SLICES = ((0, 2), (2, 7), (7, 12), (12, 21), (21, 30))
@@ -42,14 +38,6 @@ def feature_matching_loss(fake: list[list[torch.Tensor]], real: list[list[torch.
     return loss
 
 
-def sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 class VGGLoss(nn.Module):
     """Weighted L1 between VGG19 features of fake and real images (NVIDIA's weights)."""
 
@@ -57,18 +45,13 @@ class VGGLoss(nn.Module):
         super().__init__()
         from torchvision.models import vgg19
 
-        if mode not in ("pretrained", "random"):
-            raise ConfigError(f"gan.vgg.mode must be pretrained, random or off, not {mode!r}")
+        pretrained = is_pretrained(mode, weights, "gan.vgg", "the VGG19 perceptual loss needs a local weights file "
+                                   "(torchvision vgg19 state dict)")  # fmt: skip
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             features = vgg19(weights=None).features
         self.source = {"mode": mode, "file": None, "sha256": None}
-        if mode == "pretrained":
-            if not weights:
-                raise ConfigError(
-                    "gan.vgg.weights: the VGG19 perceptual loss needs a local weights file "
-                    "(torchvision vgg19 state dict); set gan.vgg.weights, or gan.vgg.mode: random|off explicitly"
-                )
+        if pretrained:
             state = load_state_dict(weights, "gan.vgg.weights")
             state = {k.removeprefix("features."): v for k, v in state.items() if not k.startswith("classifier.")}
             features.load_state_dict(state)

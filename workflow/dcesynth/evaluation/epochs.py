@@ -1,0 +1,149 @@
+"""One generator per evaluated epoch scored on validation pairs, SAMe, and the chosen epoch."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .. import metrics as M
+from ..devices import resolve_device
+from ..errors import ConfigError
+from ..figures import plot_epochs
+from ..gan.state import load_generator
+from ..io import atomic_path, write_json, write_table
+from ..synthesis import synthetic_stacks
+from .features import distribution_distance, distribution_extractors
+from .sampling import gather, largest, mean_sd, sample_slices
+
+
+TABLE_COLUMNS = ["metric", "mean", "sd", "n", "source"]
+
+
+def _rows(values: dict[str, np.ndarray], source: str = "analytic") -> list[dict]:
+    return [{"metric": k, "mean": mean_sd(v)[0], "sd": mean_sd(v)[1], "n": int(len(v)), "source": source}
+            for k, v in values.items()]  # fmt: skip
+
+
+def evaluate_generator(
+    generator_path: str | Path,
+    files: dict[str, dict[str, str]],
+    source: str,
+    target: str,
+    cfg: dict[str, Any],
+    out_table: str | Path,
+    device: str = "auto",
+    threads: int = 1,
+    n_targets: int = 1,
+) -> pd.DataFrame:
+    """Metrics of one generator on a seeded sample of validation pairs (``metrics`` config).
+
+    ``target`` is the first of the model's ``n_targets`` phases (a multi-phase model is scored
+    on its first output channel)."""
+    torch.set_num_threads(max(1, int(threads)))
+    dev = resolve_device(device)
+    G = load_generator(generator_path, device=dev)
+    n_pix, n_fid = cfg["n_pixel_pairs"], cfg["n_fid_pairs"]
+    sample = sample_slices(files, source, largest(n_pix, n_fid), int(cfg["seed"]))
+    pre = gather(files, source, sample)
+    real = gather(files, target, sample)
+    fake = synthetic_stacks(G, pre, n_targets, int(cfg["batch_size"]), progress=True)[0]
+    rows = _rows(M.pixel_metrics(real[:n_pix], fake[:n_pix], int(cfg["batch_size"]), cfg["normalize_per_image"]))
+    for name, extractor in distribution_extractors(cfg, dev).items():
+        value = distribution_distance(extractor, real[:n_fid], fake[:n_fid])
+        rows.append({"metric": name, "mean": value, "sd": float("nan"), "n": min(len(real), n_fid or len(real)),
+                     "source": extractor.source})  # fmt: skip
+    table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    write_table(table, out_table)
+    return table
+
+
+# SAMe as the paper defines it, on the paper's own MAE/MSE columns (uint8 wrap-around).
+PAPER_SAME_METRICS = ["ssim", "mse_authors", "mae_authors", "fid_imagenet", "fid_radimagenet"]
+
+
+def epoch_table(paths: dict[int, str | Path], cohort: str = "") -> pd.DataFrame:
+    """One row per evaluated epoch: one column per metric mean, then the feature network behind
+    each distribution metric (``<metric>_source``, from the per-epoch tables) and the cohort."""
+    rows = []
+    for epoch, p in sorted(paths.items()):
+        t = pd.read_csv(p, sep="\t", keep_default_na=False, na_values=[""])
+        row: dict[str, Any] = {"epoch": int(epoch), **dict(zip(t["metric"], t["mean"].astype(float)))}
+        networks = t[t["source"] != "analytic"]
+        row |= {f"{m}_source": src for m, src in zip(networks["metric"], networks["source"])}
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    sources = [c for c in table.columns if c.endswith("_source")]
+    table = table[[c for c in table.columns if c not in sources] + sources]
+    table["cohort"] = cohort
+    return table
+
+
+def score_epochs(epoch_tables: dict[int, str | Path], same_metrics: list[str], cohort: str = "") -> pd.DataFrame:
+    """The epoch table with SAMe, its rank variant and ``same_paper`` (SAMe over the paper's five
+    metrics with the authors' MAE/MSE, :data:`PAPER_SAME_METRICS`, when all were computed)."""
+    table = epoch_table(epoch_tables, cohort)
+    missing = [m for m in same_metrics if m not in table.columns]
+    if missing:
+        raise ConfigError(f"metrics.same_metrics: {missing} were not computed (is the feature extractor off?)")
+    hib = M.HIGHER_IS_BETTER & set(same_metrics)
+    scores = {"same": M.same(table, same_metrics, hib), "same_rank": M.same_rank(table, same_metrics, hib)}
+    if all(m in table.columns for m in PAPER_SAME_METRICS):
+        scores["same_paper"] = M.same(table, PAPER_SAME_METRICS, M.HIGHER_IS_BETTER & set(PAPER_SAME_METRICS))
+    at = table.columns.get_loc("epoch") + 1
+    for i, (name, values) in enumerate(scores.items()):
+        table.insert(at + i, name, values.to_numpy())
+    return table
+
+
+def _best(table: pd.DataFrame, score: str) -> int:
+    return int(table.loc[table[score].idxmin(), "epoch"])
+
+
+def select_best_epoch(
+    epoch_tables: dict[int, str | Path],
+    generators: dict[int, str | Path],
+    same_metrics: list[str],
+    criterion: str,
+    out_best: str | Path,
+    out_generator: str | Path,
+) -> int:
+    """The epoch with the lowest SAMe (``criterion``) over the evaluated epochs; its generator is
+    copied. ``best_epoch.json`` also says which epoch each SAMe variant would have chosen."""
+    table = score_epochs(epoch_tables, same_metrics)
+    best = _best(table, criterion)
+    scores = [c for c in ("same", "same_rank", "same_paper") if c in table]
+    write_json(
+        {"epoch": best, "criterion": criterion, "metrics": same_metrics,
+         "same": float(table.loc[table["epoch"] == best, "same"].iloc[0]),
+         "same_rank": float(table.loc[table["epoch"] == best, "same_rank"].iloc[0]),
+         "epoch_by": {c: _best(table, c) for c in scores},
+         "paper_same_metrics": PAPER_SAME_METRICS if "same_paper" in table else None},
+        out_best,
+    )  # fmt: skip
+    with atomic_path(out_generator) as tmp:
+        shutil.copyfile(generators[best], tmp)
+    return best
+
+
+def tabulate_epochs(
+    epoch_tables: dict[int, str | Path],
+    same_metrics: list[str],
+    criterion: str,
+    cohort: str,
+    out_epochs: str | Path,
+    out_figure: str | Path,
+) -> pd.DataFrame:
+    """``epochs.tsv`` (every metric, SAMe variants, network provenance, cohort) and Fig. 4.
+
+    Apart from :func:`select_best_epoch` so that the cohort's name, which only labels the table,
+    never touches the chosen generator and what was made from it."""
+    table = score_epochs(epoch_tables, same_metrics, cohort)
+    write_table(table, out_epochs)
+    plot_epochs(table, same_metrics, _best(table, criterion), out_figure)
+    return table
+

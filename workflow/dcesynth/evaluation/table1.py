@@ -1,0 +1,102 @@
+"""The paper's Table 1 (and its extensions) on the validation and test pairs, and the published table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import metrics as M
+from ..devices import resolve_device
+from .features import distribution_distance, distribution_extractors, lpips_network
+from .sampling import gather, largest, mean_sd, sample_slices
+
+
+def _pair_row(comparison, dataset, real, fake, cfg, extractors, pixel=True, lpips_net=None, n_fid=None) -> dict:
+    """One Table 1 row: pixel metrics (and LPIPS) on the first ``n_pixel_pairs`` pairs (``n_pairs``),
+    distribution metrics on the first ``n_fid`` (default ``n_fid_pairs``; ``<metric>_n``) of the
+    (seeded, shuffled) sample."""
+    n_pix = min(cfg["n_pixel_pairs"] or len(real), len(real))
+    row: dict[str, Any] = {"comparison": comparison, "dataset": dataset, "n_pairs": int(n_pix if pixel else 0)}
+    if pixel and len(real):
+        vals = M.pixel_metrics(real[:n_pix], fake[:n_pix], int(cfg["batch_size"]), cfg["normalize_per_image"])
+        for k, v in vals.items():
+            row[k], row[f"{k}_sd"] = mean_sd(v)
+        if lpips_net is not None:
+            values = lpips_net(real[:n_pix], fake[:n_pix], int(cfg["batch_size"]), cfg["normalize_per_image"])
+            row["lpips"], row["lpips_sd"] = mean_sd(values)
+            row["lpips_source"] = lpips_net.source
+    for name, extractor in extractors.items():
+        if len(real) > 1:
+            n = (n_fid if n_fid is not None else cfg["n_fid_pairs"]) or len(real)
+            row[name] = distribution_distance(extractor, real[:n], fake[:n])
+            row[f"{name}_n"] = min(n, len(real))
+            row[f"{name}_source"] = extractor.source
+    return row
+
+
+def quality_table(
+    files: dict[str, dict[str, dict[str, str]]],
+    synthetic: dict[str, str],
+    source: str,
+    target: str,
+    label: str,
+    cfg: dict[str, Any],
+    device: str = "auto",
+    provenance: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """The rows of the paper's Table 1 (and its PSNR/MS-SSIM extension) for each split in
+    ``files`` ({split: {case: {seq: path}}}): real post vs synthetic post, real post vs real pre,
+    real vs synthetic subtraction (slice-based, as the paper), and on the test split the
+    'split test' rows (two disjoint halves of the patients; FID only). ``provenance`` (the cohort,
+    the GAN epoch and its VGG weights) is written as columns of every row."""
+    extractors = distribution_extractors(cfg, resolve_device(device))
+    lpips_net = lpips_network(cfg.get("lpips"))
+    if lpips_net is not None:
+        lpips_net = lpips_net.to(resolve_device(device))
+    rows = []
+    for split, by_case in files.items():
+        # the paper: 3000 FID pairs on validation, 2000 on test
+        n_fid = cfg["n_fid_pairs_test"] if split == "test" else cfg["n_fid_pairs"]
+        pair = dict(extractors=extractors, lpips_net=lpips_net, n_fid=n_fid)
+        # only the sample's first max(pixel, FID) pairs are scored: gather no more (Duke: ~38k slices)
+        sample = sample_slices(by_case, source, largest(cfg["n_pixel_pairs"], n_fid), int(cfg["seed"]))
+        pre, real = gather(by_case, source, sample), gather(by_case, target, sample)
+        syn_files = {c: {"syn": synthetic[c]} for c in by_case}
+        fake = gather(syn_files, "syn", sample)
+        rows.append(_pair_row(f"real_post_vs_syn_post_{label}", split, real, fake, cfg, **pair))
+        rows.append(_pair_row("real_post_vs_real_pre", split, real, pre, cfg, **pair))
+        sub = lambda a: np.clip(a.astype(np.int16) - pre.astype(np.int16), 0, 255).astype(np.uint8)  # noqa: E731
+        rows.append(_pair_row(f"real_subt_vs_syn_subt_{label}", split, sub(real), sub(fake), cfg, **pair))
+        if split == "test" and len(by_case) >= 2:
+            cases = sorted(by_case)
+            order = np.random.default_rng(int(cfg["seed"])).permutation(len(cases))
+            half_a = {cases[i]: by_case[cases[i]] for i in order[: len(cases) // 2]}
+            half_b = {cases[i]: by_case[cases[i]] for i in order[len(cases) // 2 :]}
+            sa = sample_slices(half_a, target, n_fid, int(cfg["seed"]))
+            sb = sample_slices(half_b, target, n_fid, int(cfg["seed"]))
+            real_a = gather(half_a, target, sa)
+            fake_b = gather({c: {"syn": synthetic[c]} for c in half_b}, "syn", sb)
+            real_b = gather(half_b, target, sb)
+            n = min(len(real_a), len(real_b))
+            rows.append(_pair_row(f"real_post_vs_syn_post_{label}", "split_test", real_a[:n], fake_b[:n], cfg, extractors,
+                                  pixel=False, n_fid=n_fid))  # fmt: skip
+            rows.append(_pair_row("real_post_vs_real_post", "split_test", real_a[:n], real_b[:n], cfg, extractors,
+                                  pixel=False, n_fid=n_fid))  # fmt: skip
+    return pd.DataFrame(rows).assign(**(provenance or {}))
+
+
+def read_paper_table(path: str | Path) -> pd.DataFrame:
+    """A published table shipped in resources/ (some rows carry extra trailing tabs; lines starting
+    with ``#`` are notes)."""
+    lines = [ln.rstrip("\n").split("\t") for ln in Path(path).read_text().splitlines()
+             if ln.strip() and not ln.startswith("#")]  # fmt: skip
+    header = lines[0]
+    rows = [(r + [""] * len(header))[: len(header)] for r in lines[1:]]
+    df = pd.DataFrame(rows, columns=header).replace("", np.nan)
+    for c in header[2:]:
+        df[c] = pd.to_numeric(df[c])
+    return df
+

@@ -1,0 +1,112 @@
+"""GAN states and generators on disk: save, load, export, and which training made a generator.
+
+A training state (``dcesynth-gan-state-1``) holds both networks, both optimisers and the options;
+an export (``dcesynth-generator-1``) the generator alone with NVIDIA's key layout. NVIDIA's own
+``*_net_G.pth`` (a bare state dict, maybe DataParallel-wrapped) loads too. Synthesis, evaluation
+and the tables use this module, never the training loop.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import InputError
+from ..io import atomic_path
+from ..weights import provenance
+from .networks import build_generator, infer_generator_options
+
+
+# --------------------------------------------------------------------------------------------
+# States
+# --------------------------------------------------------------------------------------------
+
+
+def save_state(state: dict[str, Any], path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_state(path: str | Path) -> dict[str, Any]:
+    """Load a training state or generator export; refuse corrupt files with a clear message."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(None, path, "state file does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - truncated zip, bad pickle, wrong format
+        raise InputError(
+            None, path, f"corrupt or truncated state file ({type(exc).__name__})",
+            "Delete it and rerun with --rerun-incomplete to recompute that epoch",
+        ) from None  # fmt: skip
+    if not isinstance(state, dict):
+        raise InputError(None, path, "not a dcesynth state (expected a dict)")
+    return state
+
+
+# --------------------------------------------------------------------------------------------
+# Generators: export and load (ours and NVIDIA's *_net_G.pth)
+# --------------------------------------------------------------------------------------------
+
+
+def export_generator(state_path: str | Path, out_path: str | Path) -> None:
+    """The generator of a training state alone: options, NVIDIA-keyed state dict, provenance."""
+    state = load_state(state_path)
+    save_state(
+        {
+            "format": "dcesynth-generator-1",
+            "epoch": int(state["epoch"]),
+            "options": state["options"],
+            "state_dict": state["generator"],
+            "meta": state.get("meta", {}),
+        },
+        out_path,
+    )
+
+
+def read_generator_state(path: str | Path, options: dict[str, Any] | None = None):
+    """(options, state dict) from our export, our training state, or a plain NVIDIA ``*_net_G.pth``."""
+    obj = load_state(path)
+    if "state_dict" in obj and "options" in obj:  # our export
+        return obj["options"], obj["state_dict"]
+    if "generator" in obj and "options" in obj:  # our training state
+        return obj["options"], obj["generator"]
+    sd = {k.removeprefix("module."): v for k, v in obj.items()}  # NVIDIA: a bare state dict (maybe DataParallel)
+    if not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise InputError(None, path, "not a generator state dict")
+    return options or infer_generator_options(sd), sd
+
+
+def generator_provenance(path: str | Path) -> dict[str, Any]:
+    """Which training made a generator: its epoch, the VGG19 weights of its perceptual loss and the
+    precision(s) its epochs trained in (from our export or state; a bare NVIDIA state dict records none)."""
+    obj = load_state(path)
+    if "options" not in obj:
+        return {"gan_epoch": "unknown (external generator)", "gan_vgg": "unknown", "gan_precision": "unknown"}
+    meta = obj.get("meta", {})
+    vgg = meta.get("vgg") or {}
+    if vgg.get("mode") == "pretrained":
+        vgg_text = provenance(vgg["file"], str(vgg["sha256"]))  # as the metric tables name weights
+    elif vgg.get("mode") == "random":
+        vgg_text = "UNTRAINED (seeded random VGG19)"
+    else:
+        vgg_text = vgg.get("mode", "unknown")
+    if int(obj["epoch"]) == 0 and meta.get("init_generator"):  # a published generator, not trained here
+        name = Path(meta["init_generator"]).name
+        return {"gan_epoch": f"0 (gan.init_generator {name}; not trained here)", "gan_vgg": "unknown", "gan_precision": "unknown"}
+    # states from before gan.precision existed trained in bf16 on CUDA and in fp32 on the CPU
+    precisions = meta.get("precisions") or ["bf16" if meta.get("device") == "cuda" else "fp32"]
+    return {"gan_epoch": int(obj["epoch"]), "gan_vgg": vgg_text, "gan_precision": "+".join(precisions)}
+
+
+def load_generator(path: str | Path, options: dict[str, Any] | None = None, device: str | torch.device = "cpu"):
+    """A ready-to-use generator (eval mode) from any of the formats ``read_generator_state`` takes."""
+    opts, sd = read_generator_state(path, options)
+    G = build_generator(**opts)
+    try:
+        G.load_state_dict(sd)
+    except RuntimeError as exc:
+        raise InputError(None, path, f"weights do not fit the generator options {opts}: {str(exc).splitlines()[0]}") from None
+    return G.to(device).eval()
