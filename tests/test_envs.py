@@ -1,4 +1,4 @@
-"""The conda envs pin the same versions as pyproject.toml."""
+"""The conda envs pin the same versions as pyproject.toml, and provide what their rules import."""
 
 from __future__ import annotations
 
@@ -29,3 +29,112 @@ def test_env_pins_match_pyproject():
                 assert pins[name] == version, f"{env.name}: {name} {version} != pyproject {pins[name]}"
                 checked += 1
     assert checked >= 10
+
+
+# --- every rule's conda env provides what its script imports ----------------------------------
+
+import ast  # noqa: E402
+import importlib.metadata as md  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+PACKAGE = REPO / "workflow" / "dcesynth"
+
+
+def _rule_envs() -> dict[str, tuple[str, Path]]:
+    """rule → (conda env file name, script path), from the rule files (``use rule`` inherits)."""
+    out: dict[str, tuple[str, Path]] = {}
+    for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        for block in re.split(r"^(?=\s*(?:rule|use rule) )", smk.read_text(), flags=re.M):
+            name = re.match(r"\s*rule (\w+):", block)
+            conda = re.search(r'conda:\s*"\.\./\.\./envs/(\w+\.yaml)"', block)
+            script = re.search(r'script:\s*"\.\./scripts/(\w+\.py)"', block)
+            if name and conda and script:
+                out[name.group(1)] = (conda.group(1), REPO / "workflow" / "scripts" / script.group(1))
+    return out
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module a file imports, at any depth of the file (lazy imports too), absolute names."""
+    tree = ast.parse(path.read_text())
+    here = "dcesynth." + ".".join(path.relative_to(PACKAGE).with_suffix("").parts) if PACKAGE in path.parents else ""
+    pkg = here if path.name == "__init__.py" else here.rpartition(".")[0]
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module
+            names.add(mod)
+            names |= {f"{mod}.{a.name}" for a in node.names}  # submodules imported by name
+    return names
+
+
+def _module_file(name: str) -> Path | None:
+    parts = name.split(".")[1:]
+    for candidate in (PACKAGE.joinpath(*parts).with_suffix(".py"), PACKAGE.joinpath(*parts, "__init__.py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def third_party_imports(script: Path) -> set[str]:
+    """Top-level third-party modules a script needs: its imports and those of every dcesynth module
+    (and package ``__init__``) they reach."""
+    seen, todo, out = set(), [script], set()
+    while todo:
+        for name in _imports(todo.pop()):
+            top = name.split(".")[0]
+            if top == "dcesynth":
+                parts = name.split(".")
+                for k in range(1, len(parts) + 1):  # importing a.b.c runs a, a.b and a.b.c
+                    f = _module_file(".".join(parts[:k]))
+                    if f and f not in seen:
+                        seen.add(f)
+                        todo.append(f)
+            elif top not in sys.stdlib_module_names and top not in ("snakemake", "__future__"):
+                out.add(top)
+    return out
+
+
+def _distribution_closure(names: set[str]) -> set[str]:
+    """The distributions an env installs: those it names and, from this machine's installed
+    metadata, everything they require (extras left out)."""
+    norm = lambda s: re.sub(r"[-_.]+", "-", s).lower()  # noqa: E731
+    out, todo = set(), [norm(n) for n in names]
+    while todo:
+        d = todo.pop()
+        if d in out:
+            continue
+        out.add(d)
+        try:
+            reqs = md.requires(d) or []
+        except md.PackageNotFoundError:
+            continue
+        todo += [norm(re.split(r"[ ;<>=!~\[(]", r, maxsplit=1)[0]) for r in reqs if "extra ==" not in r]
+    return out
+
+
+def test_every_rule_env_provides_its_scripts_imports():
+    """A rule run with --use-conda has only its env: every third-party module its script (and the
+    package modules it reaches) imports must be installed by that env, not found on the host."""
+    providers = {m: {re.sub(r"[-_.]+", "-", d).lower() for d in ds} for m, ds in md.packages_distributions().items()}
+    envs = {}
+    for env in (REPO / "envs").glob("*.yaml"):
+        names = set()
+        for item in yaml.safe_load(env.read_text())["dependencies"]:
+            for entry in item["pip"] if isinstance(item, dict) else [item]:
+                names.add(re.split(r"[ =<>]", entry, maxsplit=1)[0])
+        envs[env.name] = _distribution_closure(names - {"python", "pip"})
+    rules = _rule_envs()
+    assert len(rules) >= 25
+    missing = []
+    for rule, (env, script) in sorted(rules.items()):
+        for module in sorted(third_party_imports(script)):
+            if not providers.get(module, set()) & envs[env]:
+                missing.append(f"{rule} ({env}): {module}")
+    assert not missing, "imports no env provides:\n" + "\n".join(missing)

@@ -18,7 +18,7 @@ rule crop_breast:
     benchmark:
         "benchmarks/crop_breast/{run}/{case}.tsv"
     conda:
-        "../../envs/imaging.yaml"
+        "../../envs/nnunet.yaml"
     threads: rule_threads("crop_breast")
     resources:
         **rule_resources("crop_breast"),
