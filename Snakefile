@@ -8,8 +8,8 @@ from snakemake.utils import min_version
 from dcesynth import gc_tuning
 
 min_version("9.0")
-# At Duke scale Snakemake's DAG is millions of Python objects (4 000 jobs, 10 400 outputs): with the
-# default thresholds the garbage collector took a third of an up-to-date run (see dcesynth.gc_tuning).
+# At Duke scale Snakemake's DAG is millions of Python objects: with the default thresholds the
+# garbage collector re-scans them over and over (see dcesynth.gc_tuning).
 gc_tuning.tune()
 
 

@@ -126,7 +126,7 @@ def test_case_metrics_dice_from_nnunet(tmp_path):
 
 def test_scenarios_are_checked():
     segmentation.check_scenarios({"real_pre+syn_post": {"id": 502, "test_on": ["real_post"]}})
-    assert segmentation.scenario_sources("real_post+real_pre+syn_post") == ["real_post", "real_pre", "syn_post"]
+    assert segmentation.scenario_images("real_post+real_pre+syn_post") == ["real_post", "real_pre", "syn_post"]
     assert segmentation.dataset_name(7, "real_pre+syn_post") == "Dataset007_real_pre_plus_syn_post"
     with pytest.raises(ConfigError, match="real_pst"):
         segmentation.check_scenarios({"real_pst": {"id": 1, "test_on": ["real_pre"]}})

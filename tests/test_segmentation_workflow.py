@@ -59,7 +59,7 @@ def test_no_case_is_on_both_sides_of_a_fold(tiny_run):
         # the folds nnU-Net trained with: splits_final.json beside the plans
         splits = json.loads((_dataset_dir(tiny_run, "nnUNet_preprocessed", scenario) / "splits_final.json").read_text())
         images = {p.name.removesuffix("_0000.nii.gz") for p in (_dataset_dir(tiny_run, "nnUNet_raw", scenario) / "imagesTr").glob("*.nii.gz")}
-        assert len(images) == len(cv) * len(segmentation.scenario_sources(scenario))
+        assert len(images) == len(cv) * len(segmentation.scenario_images(scenario))
         seen_in_val = []
         for k, fold in enumerate(splits):
             train = {i.split("__")[0] for i in fold["train"]}

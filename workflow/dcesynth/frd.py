@@ -65,7 +65,7 @@ NGTDM = ("Coarseness", "Contrast", "Busyness", "Complexity", "Strength")
 CLASSES = {"firstorder": FIRST_ORDER, "glcm": GLCM, "glrlm": GLRLM, "glszm": GLSZM, "ngtdm": NGTDM}
 FEATURE_NAMES = tuple(f"original_{c}_{n}" for c, names in CLASSES.items() for n in names)
 
-SOURCE = (
+PROVENANCE = (
     "radiomics (ours, PyRadiomics 3.0.1 definitions): first order, GLCM, GLRLM, GLSZM, NGTDM of the "
     "original image, FRD v1 settings (normalize x100, bin width 5); ln Frechet distance"
 )
@@ -364,7 +364,7 @@ def image_features(image: np.ndarray) -> np.ndarray:
 class RadiomicsFeatures:
     """FRD "extractor": radiomic features of uint8 slices ``(n, H, W)``; ``distance`` gives FRD."""
 
-    source = SOURCE
+    source = PROVENANCE
 
     def __call__(self, slices: np.ndarray) -> np.ndarray:
         slices = np.asarray(slices)

@@ -1,14 +1,12 @@
 """Python's cyclic garbage collector, tuned for the Snakemake process that builds our DAG.
 
-Snakemake keeps several Python objects per job, per file and per dependency: at Duke scale about
-4 000 jobs, 10 400 output files and 18 600 input edges. With CPython's default thresholds
-(700, 10, 10) the collector re-scans that growing graph again and again while it is built, and
-once more when the interpreter exits, and finds almost nothing to free: measured with
-``python -m dcesynth.bench.dag`` on 922 cases, an up-to-date run takes 5.7 s with the defaults and
-3.6 s with :func:`tune` in the same run (same peak memory, 0.32 GB); the dry run of the whole DAG
-took 5.1 s with it (8.1 s in the previous session's benchmark, without it: not the same run). The Snakefile calls it first thing, so it applies to
-Snakemake's own process (and to the one a cluster job starts); the jobs' scripts run in processes
-of their own and keep the defaults.
+Snakemake keeps several Python objects per job, per file and per dependency, thousands of each at
+Duke scale. With CPython's default thresholds (700, 10, 10) the collector re-scans that growing
+graph again and again while it is built, and once more when the interpreter exits, and finds almost
+nothing to free (``python -m dcesynth.bench.dag`` prints ``gc_tuning_ratio``: the up-to-date run
+with the defaults over the run with :func:`tune`, measured in the same run). The Snakefile calls
+it first thing, so it applies to Snakemake's own process (and to the one a cluster job starts);
+the jobs' scripts run in processes of their own and keep the defaults.
 
 - ``gc.set_threshold(100_000, 50, 100)``: a young-generation pass every 100 000 net allocations
   instead of 700 (cycles are still collected; a long-running scheduler holds at most that many

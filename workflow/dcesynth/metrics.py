@@ -192,8 +192,8 @@ def lpips(model: torch.nn.Module, a: torch.Tensor, b: torch.Tensor) -> torch.Ten
     return model(a / 127.5 - 1.0, b / 127.5 - 1.0).flatten()
 
 
-# Pixels per CPU batch: two 512² pairs. The SSIM maps of a batch (five blurred maps, padded
-# copies) then stay in the CPU cache; 16 pairs per batch measured ~1.5× slower on 2 cores.
+# Pixels per CPU batch: two 512² pairs, so that the SSIM maps of a batch (five blurred maps,
+# padded copies) stay in the CPU cache (time other sizes with python -m dcesynth.bench.metrics --batch N).
 CPU_BATCH_PIXELS = 2 * 512 * 512
 
 PIXEL_METRICS = {

@@ -21,19 +21,20 @@ import SimpleITK as sitk
 from . import io
 from .errors import ConfigError, InputError
 
-# Images a training set can be made of, and the domains a model can be tested on.
-SOURCES = ("real_pre", "real_post", "syn_post")
+# The images a training set can be made of (and a pretrained model tested on), and the domains
+# a model trained here is tested on.
+IMAGES = ("real_pre", "real_post", "syn_post")
 TEST_DOMAINS = ("real_pre", "real_post")
 LABEL = "label"
 
 
-def scenario_sources(name: str) -> list[str]:
+def scenario_images(name: str) -> list[str]:
     """The training images of a scenario named like ``real_pre+syn_post``."""
     parts = name.split("+")
-    bad = [p for p in parts if p not in SOURCES]
+    bad = [p for p in parts if p not in IMAGES]
     if bad or len(set(parts)) != len(parts) or not parts:
         raise ConfigError(
-            f"segmentation.scenarios: '{name}' is not a '+'-joined set of {', '.join(SOURCES)}"
+            f"segmentation.scenarios: '{name}' is not a '+'-joined set of {', '.join(IMAGES)}"
         )
     return parts
 
@@ -47,7 +48,7 @@ def check_scenarios(scenarios: dict) -> None:
     """Scenario names parse, test domains are known, and no two scenarios share a dataset id."""
     ids: dict[int, str] = {}
     for name, spec in scenarios.items():
-        scenario_sources(name)
+        scenario_images(name)
         for domain in spec["test_on"]:
             if domain not in TEST_DOMAINS:
                 raise ConfigError(f"segmentation.scenarios.{name}.test_on: '{domain}' is not one of {', '.join(TEST_DOMAINS)}")
@@ -106,9 +107,9 @@ def pretrained_model(cfg: dict) -> dict | None:
     if len(channels) != 1:
         raise ConfigError(f"{key}: the model takes {len(channels)} input channels ({', '.join(map(str, channels.values()))}); "
                           "only single-channel models can predict one test domain at a time")  # fmt: skip
-    bad = [d for d in cfg["test_on"] if d not in SOURCES]
+    bad = [d for d in cfg["test_on"] if d not in IMAGES]
     if bad or not cfg["test_on"]:
-        raise ConfigError(f"{key}.test_on: name one or more of {', '.join(SOURCES)}")
+        raise ConfigError(f"{key}.test_on: name one or more of {', '.join(IMAGES)}")
     parent = folder.resolve().parent.name
     dataset = parent if re.fullmatch(r"Dataset\d{3}_\w+", parent) else "Dataset999_pretrained"
     return {"folder": str(folder), "folds": folds, "test_on": list(cfg["test_on"]), "dataset": dataset,

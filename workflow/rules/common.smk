@@ -47,7 +47,7 @@ validate(PLAN.cases, schema="../../config/schema/cases.schema.yaml")
 CASES = PLAN.cases
 SEQS = PLAN.seqs
 MASKED = PLAN.masked
-SOURCE = config["data"]["source"]
+DATA_SOURCE = config["data"]["source"]
 GAN = PLAN.gan
 RUN = PLAN.run
 N_EPOCHS = PLAN.n_epochs
@@ -144,16 +144,16 @@ def rule_threads(name):
 def ingest_input(wildcards):
     """The raw inputs of one case: its DICOM folder, or its NIfTI files from the sheet."""
     row = CASES.loc[wildcards.case]
-    if SOURCE in FILE_SOURCES:
+    if DATA_SOURCE in FILE_SOURCES:
         return {seq: ancient(row[seq]) for seq in SEQS}
-    if SOURCE == "phantom":
+    if DATA_SOURCE == "phantom":
         return {"case_dir": row["case_dir"]}
     return {"case_dir": ancient(row["case_dir"])}
 
 
 def mask_input(wildcards):
     row = CASES.loc[wildcards.case]
-    mask = row["mask"] if SOURCE == "phantom" else ancient(row["mask"])
+    mask = row["mask"] if DATA_SOURCE == "phantom" else ancient(row["mask"])
     return {
         "mask": mask,
         "reference": path("volume", stage="nifti", case=wildcards.case, seq="pre"),
@@ -239,7 +239,7 @@ REAL_CROPS = ["real_pre", "real_post", segmentation.LABEL]
 
 wildcard_constraints:
     scenario="|".join(re.escape(s) for s in SEG_TABLE_SCENARIOS),
-    domain="|".join(segmentation.SOURCES),
+    domain="|".join(segmentation.IMAGES),
     dataset=r"Dataset\d{3}_\w+",
     model=re.escape(SEG_MODEL),
     fold=r"\d+",
@@ -289,7 +289,7 @@ def crop_path(run, case, image):
 def nnunet_training_crops(wildcards):
     """The CV cases' crops in the scenario's sources, ``{case: {source: path}}``, and their
     labels ``{case: path}`` (the dataset job's params)."""
-    run, sources = wildcards.run, segmentation.scenario_sources(wildcards.scenario)
+    run, sources = wildcards.run, segmentation.scenario_images(wildcards.scenario)
     cv = SEG_CV["case_id"].tolist()
     return {
         "images": {c: {s: crop_path(run, c, s) for s in sources} for c in cv},

@@ -16,7 +16,7 @@ rule ingest:
     resources:
         **rule_resources("ingest"),
     params:
-        source=SOURCE,
+        source=DATA_SOURCE,
         include=config["series"]["include"],
         exclude=config["series"]["exclude"],
         resample_mismatched=config["ingest"]["resample_mismatched"],
@@ -45,8 +45,8 @@ rule ingest_mask:
         "../scripts/ingest_mask.py"
 
 
-# N4 and slicing run one job per case over all its sequences (not one per volume): at Duke scale
-# that is 1844 jobs fewer, and Snakemake's per-job cost dominates an up-to-date run.
+# N4 and slicing run one job per case over all its sequences (not one per volume): Snakemake's
+# per-job cost dominates an up-to-date run, so jobs are kept to one per case.
 rule n4_bias_correction:
     input:
         **{seq: f"results/nifti/{{case}}/{seq}.nii.gz" for seq in SEQS},
