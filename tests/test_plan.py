@@ -87,3 +87,16 @@ def test_chosen_and_pretrained_scenarios(tmp_path):
     (model / "dataset.json").write_text('{"channel_names": {"0": "pre", "1": "post"}}')
     with pytest.raises(ConfigError, match="the model takes 2 input channels"):
         plan_of(cfg)
+
+
+def test_one_public_name_one_function():
+    """No two public functions or classes of the package share a name (CLI ``main``s aside)."""
+    import ast
+    from collections import defaultdict
+
+    where = defaultdict(list)
+    for f in (REPO / "workflow" / "dcesynth").rglob("*.py"):
+        for node in ast.parse(f.read_text()).body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
+                where[node.name].append(f.relative_to(REPO).as_posix())
+    assert {n: fs for n, fs in where.items() if len(fs) > 1 and n != "main"} == {}
