@@ -56,7 +56,7 @@ def test_inception_weights_are_local_files(tmp_path):
     path = tmp_path / "inception.pth"
     torch.save(inception_v3(weights=None, aux_logits=True, init_weights=True).state_dict(), path)
     net = E.InceptionFeatures("pretrained", str(path), "metrics.fid_imagenet", network="torchvision")
-    assert net.source.startswith("torchvision pretrained:inception.pth:sha256=")
+    assert net.provenance.startswith("torchvision pretrained:inception.pth:sha256=")
     with pytest.raises(ConfigError, match="set metrics.fid_imagenet.network: torchvision"):
         E.InceptionFeatures("pretrained", str(path), "metrics.fid_imagenet", network="tf_inception")
     feats = E.InceptionFeatures("random", None, "k", seed=3)(np.zeros((2, 32, 32), np.uint8) + 100)
@@ -135,7 +135,7 @@ def test_lpips_backbone_from_a_local_file_matches_lpips_own_wiring(tmp_path):
     weights = tmp_path / "alexnet.pth"
     torch.save(tv.state_dict(), weights)
     ours = LPIPSNet("pretrained", "alex", str(weights), "metrics.lpips")
-    assert ours.source.startswith("lpips-0.1 alex, pretrained:alexnet.pth:sha256=")
+    assert ours.provenance.startswith("lpips-0.1 alex, pretrained:alexnet.pth:sha256=")
     # reference: the lpips library's own wiring, its slices holding torchvision's feature modules
     ref = lpips_lib.LPIPS(net="alex", pnet_rand=True, verbose=False).eval()
     for name, sl in ref.net.named_children():
@@ -168,5 +168,5 @@ def test_lpips_weights_errors_name_the_key(tmp_path):
     with pytest.raises(ConfigError, match="not a torchvision backbone"):
         LPIPSNet("pretrained", "alex", str(wrong), "metrics.lpips")
     net = lpips_network({"mode": "random", "net": "alex", "weights": None, "seed": 1})
-    assert "UNTRAINED" in net.source
+    assert "UNTRAINED" in net.provenance
     assert lpips_network({"mode": "off", "net": "alex", "weights": None, "seed": 1}) is None

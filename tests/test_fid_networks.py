@@ -72,7 +72,7 @@ def test_torchvision_inception_equals_torchvisions_pretrained_forward_pass(tmp_p
         expected = reference((_rgb01(slices) - mean) / std).numpy()
 
     ours = E.InceptionFeatures("pretrained", str(path), "metrics.fid_imagenet", network="torchvision")
-    assert ours.source.startswith("torchvision pretrained:inception_v3_google-0cc3c7bd.pth:sha256=")
+    assert ours.provenance.startswith("torchvision pretrained:inception_v3_google-0cc3c7bd.pth:sha256=")
     assert _rel(ours(slices, batch_size=2), expected) < 1e-4
 
     # the defect this guards against: the same weights without the input transform
@@ -100,7 +100,7 @@ def test_tf_inception_equals_pytorch_fid(tmp_path, monkeypatch):
         expected = reference(x)[0].flatten(1).numpy()
 
     ours = E.InceptionFeatures("pretrained", str(path), "metrics.fid_imagenet", network="tf_inception")
-    assert ours.source.startswith("tf_inception pretrained:pt_inception-2015-12-05-6726825d.pth:sha256=")
+    assert ours.provenance.startswith("tf_inception pretrained:pt_inception-2015-12-05-6726825d.pth:sha256=")
     assert _rel(ours(slices, batch_size=2), expected) < 1e-4
 
     # the TF graph's pooling differs from torchvision's blocks: the same weights give other features

@@ -93,7 +93,7 @@ def test_vgg_loss_needs_a_file_or_an_explicit_choice(tmp_path):
     path = tmp_path / "vgg19.pth"
     torch.save(vgg19(weights=None).state_dict(), path)
     loss = VGGLoss("pretrained", str(path))
-    assert loss.source["sha256"] and loss.source["file"] == str(path)
+    assert loss.provenance["sha256"] and loss.provenance["file"] == str(path)
     a, b = torch.rand(1, 1, 32, 32) * 2 - 1, torch.rand(1, 1, 32, 32) * 2 - 1
     assert loss(a, a).item() == 0.0 and loss(a, b).item() > 0  # grey input works
     r1, r2 = VGGLoss("random", seed=3), VGGLoss("random", seed=3)
@@ -203,3 +203,14 @@ def test_manifest_round_trip(tmp_path, slice_files):
     assert read_manifest(tmp_path / "pairs.tsv") == slice_files
     table = (tmp_path / "pairs.tsv").read_text().splitlines()
     assert table[0].split("\t") == ["case_id", "seq", "path", "n_slices"] and table[1].endswith("\t5")
+
+
+def test_synthesis_and_evaluation_do_not_import_the_training_loop():
+    """Generators are loaded through gan.state: synthesis, evaluation and the reports never load
+    the training loop (nor its optimisers and losses) for a helper."""
+    import subprocess
+    import sys
+
+    code = ("import sys, dcesynth.evaluation, dcesynth.synthesis, dcesynth.gan.report; "
+            "sys.exit('dcesynth.gan.train' in sys.modules)")  # fmt: skip
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from dcesynth.errors import ConfigError
-from dcesynth.plan import PATHS, Plan, by_case, path
+from dcesynth.plan import Plan, by_case, path
 
 from conftest import REPO, default_config, deep_update, tiny_config
 
@@ -27,7 +27,9 @@ def test_the_demo_plan():
     assert len(plan.case_ids) == 20 and len(plan.masked) == 12
     assert [len(plan.cases_in(s)) for s in ("train", "val", "test")] == [8, 8, 4]
     assert set(plan.cases_in("train")).isdisjoint(plan.masked)  # the demo has unannotated cases
-    assert plan.eval_cases == plan.cases_in("val") + plan.cases_in("test") == plan.synth_cases
+    assert plan.synth_cases == plan.eval_cases and set(plan.eval_cases) == set(plan.masked)  # the annotated ones
+    every = plan_of(deep_update(default_config(), {"synthesis": {"cases": "all"}}))
+    assert sorted(every.synth_cases) == sorted(plan.case_ids) and every.eval_cases == plan.eval_cases
     assert plan.eval_epochs == [2, 4, 6, 8, 10] and plan.export_epochs == [2, 4, 6, 8, 10]
     assert len(plan.scenarios) == 7 and len(plan.seg_pairs) == 12 and plan.refusals == []
     assert sorted(plan.seg_cv["fold"]) == [0, 0, 0, 1, 1, 2, 2] and len(plan.seg_test) == 4
@@ -45,7 +47,6 @@ def test_path_templates_and_case_mappings():
     assert by_case("slices", ["A", "B"], ["pre"]) == {"A": {"pre": "results/slices/A/pre.npy"},
                                                       "B": {"pre": "results/slices/B/pre.npy"}}  # fmt: skip
     assert by_case("synthetic", ["A"], run="r", seq="post1") == {"A": "results/synthetic/r/A/post1.nii.gz"}
-    assert all(t.startswith("results/") for t in PATHS.values())
 
 
 def test_synthesis_only_holds_no_case_back_for_training(tmp_path):
@@ -100,3 +101,18 @@ def test_one_public_name_one_function():
             if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
                 where[node.name].append(f.relative_to(REPO).as_posix())
     assert {n: fs for n, fs in where.items() if len(fs) > 1 and n != "main"} == {}
+
+
+def test_a_job_granted_no_gpu_computes_on_the_cpu():
+    """The plan decides who gets a GPU (gpu resource); under `auto` a job granted none runs on the
+    CPU even where its node has one. (A plain record stands in for the job's snakemake object.)"""
+    from types import SimpleNamespace
+
+    from dcesynth.devices import job_device
+
+    def job(device, **resources):
+        return SimpleNamespace(config={"device": device}, resources=resources)
+
+    assert job_device(job("auto", gpu=0)) == "cpu"
+    assert job_device(job("auto", gpu=1)) == "auto" and job_device(job("auto")) == "auto"
+    assert job_device(job("cuda", gpu=0)) == "cuda" and job_device(job("cpu", gpu=1)) == "cpu"

@@ -59,7 +59,7 @@ def test_extractor_reads_h5_and_converted_pt_alike(keras_model, tmp_path):
     b = E.RadImageNetFeatures("pretrained", str(pt), "metrics.fid_radimagenet")(slices)
     np.testing.assert_array_equal(a, b)
     assert a.shape == (3, 2048) and np.isfinite(a).all() and a.std() > 0
-    assert E.RadImageNetFeatures("pretrained", str(pt), "k").source.startswith("pretrained:radimagenet.pt:sha256=")
+    assert E.RadImageNetFeatures("pretrained", str(pt), "k").provenance.startswith("pretrained:radimagenet.pt:sha256=")
 
 
 def test_missing_or_wrong_weights_are_clear_errors(tmp_path):
@@ -87,5 +87,5 @@ def test_untrained_network_is_seeded_and_says_so():
     a = E.RadImageNetFeatures("random", None, "k", seed=5)
     b = E.RadImageNetFeatures("random", None, "k", seed=5)
     np.testing.assert_array_equal(a(slices), b(slices))
-    assert a.source.startswith("UNTRAINED")
+    assert a.provenance.startswith("UNTRAINED")
     assert np.isfinite(a(slices)).all() and a(slices).std() > 0

@@ -18,6 +18,16 @@ def wants_gpu(preference: str) -> bool:
     return preference == "cuda" or (preference == "auto" and shutil.which("nvidia-smi") is not None)
 
 
+def job_device(snakemake) -> str:
+    """The device preference of a running job, after the decision taken when the run was planned:
+    under ``auto`` a job granted no GPU (``gpu=0``, as planned on a machine without a driver)
+    runs on the CPU even where its node has one, so the scheduler's count of GPUs holds."""
+    preference = snakemake.config["device"]
+    if preference == "auto" and int(snakemake.resources.get("gpu", 1)) == 0:
+        return "cpu"
+    return preference
+
+
 def resolve_device(preference: str = "auto"):
     """The torch device of a job: CUDA when asked (or available under ``auto``), else the CPU."""
     import torch

@@ -53,7 +53,7 @@ TABLE1_ONLY_KEYS = ("n_fid_pairs_test", "lpips")
 def _split_sheet(config: dict, resources: str | Path) -> str | None:
     method = config["splits"]["method"]
     if method == "sheet":
-        return config["splits"]["sheet"]
+        return config["splits"].get("sheet")
     if method == "duke":
         return config["splits"]["duke_sheet"] or str(Path(resources) / "duke_split.tsv")
     return None
@@ -109,8 +109,8 @@ class Plan:
         pretrained, scenarios = None, {}
         if seg["enabled"]:
             segmentation.check_scenarios(seg["scenarios"])
-            pretrained = segmentation.pretrained_model(seg["pretrained_model"])
-            scenarios = segmentation.chosen_scenarios(seg["scenarios"], seg["run"], pretrained is not None)
+            pretrained = segmentation.pretrained_model(seg.get("pretrained_model") or {})
+            scenarios = segmentation.chosen_scenarios(seg["scenarios"], seg.get("run"), pretrained is not None)
         plan = cls(config, Path(resources), cases, synthesis, seg_split, pretrained, scenarios,
                    dict(cases.attrs.get("skipped", {})))  # fmt: skip
         plan._check_epochs()
@@ -175,7 +175,7 @@ class Plan:
     @property
     def synth_cases(self) -> list[str]:
         """Cases synthesised: evaluation cases, or every case (``synthesis.cases: all``)."""
-        if self.config["synthesis"]["cases"] == "evaluation":
+        if self.config["synthesis"].get("cases", "evaluation") == "evaluation":
             return self.eval_cases
         return self.eval_cases + self.cases_in("train")
 

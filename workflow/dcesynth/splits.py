@@ -144,7 +144,7 @@ def generated_splits(
 def make_splits(cases: pd.DataFrame, cfg: dict, duke_sheet: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The splits the config asks for (``splits`` section): a split sheet or a generated split."""
     if cfg["method"] in ("duke", "sheet"):
-        path = duke_sheet if cfg["method"] == "duke" else cfg["sheet"]
+        path = duke_sheet if cfg["method"] == "duke" else cfg.get("sheet")
         if not path:
             raise ConfigError("splits.sheet: splits.method is sheet, but no split sheet is named")
         if not Path(path).is_file():
@@ -158,8 +158,8 @@ def make_splits(cases: pd.DataFrame, cfg: dict, duke_sheet: str | None = None) -
         cfg["test_fraction"],
         cfg["n_folds"],
         cfg["seed"],
-        cfg["min_gan_train_cases"],
-        cfg["annotated_gan_fraction"],
+        cfg.get("min_gan_train_cases", 5),  # the schema's defaults, for configs read without it
+        cfg.get("annotated_gan_fraction", 0.5),
     )
 
 

@@ -97,6 +97,11 @@ def gan_outputs():
     ]
 
 
+def epoch_files(name, run):
+    """``{epoch: path}`` of the evaluated epochs (a param of the selection jobs)."""
+    return {e: path(name, run=run, epoch=e) for e in EVAL_EPOCHS}
+
+
 def previous_state(wildcards):
     return path("state", run=wildcards.run, epoch=int(wildcards.epoch) - 1)
 
@@ -157,6 +162,26 @@ def mask_input(wildcards):
     return {
         "mask": mask,
         "reference": path("volume", stage="nifti", case=wildcards.case, seq="pre"),
+    }
+
+
+def synthesis_target_files(wildcards):
+    """Per target phase of one synthesis job, the files it reads and writes."""
+    run, case = wildcards.run, wildcards.case
+    return {
+        t: {
+            "volume": path("synthetic", run=run, case=case, seq=t),
+            "slices": path("synthetic_slices", run=run, case=case, seq=t),
+            "transform": path("transform", case=case, seq=t),
+            "real": path("volume", stage=SLICE_STAGE, case=case, seq=t),
+            "real_subtraction": path(
+                "subtraction", run=run, case=case, kind="real", seq=t
+            ),
+            "synthetic_subtraction": path(
+                "subtraction", run=run, case=case, kind="synthetic", seq=t
+            ),
+        }
+        for t in GAN["targets"]
     }
 
 

@@ -46,7 +46,8 @@ rule select_best_epoch:
     resources:
         **rule_resources("select_best_epoch"),
     params:
-        epochs=EVAL_EPOCHS,
+        tables=lambda wc: epoch_files("epoch_metrics", wc.run),
+        generators=lambda wc: epoch_files("generator", wc.run),
         same_metrics=config["metrics"]["same_metrics"],
         criterion=config["metrics"]["selection"],
     script:
@@ -83,7 +84,7 @@ rule tabulate_epochs:
     resources:
         **rule_resources("tabulate_epochs"),
     params:
-        epochs=EVAL_EPOCHS,
+        tables=lambda wc: epoch_files("epoch_metrics", wc.run),
         same_metrics=config["metrics"]["same_metrics"],
         criterion=config["metrics"]["selection"],
         cohort=config["data"]["cohort"],

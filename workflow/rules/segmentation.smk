@@ -37,6 +37,9 @@ use rule crop_breast as crop_synthetic with:
         "logs/crop_synthetic/{run}/{case}.log",
     benchmark:
         "benchmarks/crop_synthetic/{run}/{case}.tsv"
+    threads: rule_threads("crop_synthetic")
+    resources:
+        **rule_resources("crop_synthetic"),
 
 
 rule nnunet_dataset:
@@ -92,7 +95,7 @@ rule nnunet_test_images:
     resources:
         **rule_resources("nnunet_test_images"),
     params:
-        cases=SEG_TEST,
+        crops=lambda wc: {c: crop_path(wc.run, c, wc.domain) for c in SEG_TEST},
     script:
         "../scripts/nnunet_test_images.py"
 
@@ -195,7 +198,19 @@ rule segmentation_metrics:
     resources:
         **rule_resources("segmentation_metrics"),
     params:
-        cases=SEG_TEST,
+        predictions=lambda wc: {
+            c: path(
+                "prediction",
+                run=wc.run,
+                scenario=wc.scenario,
+                domain=wc.domain,
+                case=c,
+            )
+            for c in SEG_TEST
+        },
+        labels=lambda wc: {
+            c: crop_path(wc.run, c, segmentation.LABEL) for c in SEG_TEST
+        },
     script:
         "../scripts/segmentation_metrics.py"
 

@@ -40,7 +40,7 @@ rule synthesize_volume:
     resources:
         **rule_resources("synthesize_volume", gpu=True),
     params:
-        targets=GAN["targets"],
+        targets=synthesis_target_files,
         intensity=config["synthesis"]["intensity"],
         batch_size=config["synthesis"]["batch_size"],
     script:

@@ -2,12 +2,14 @@ from dcesynth import logs
 
 log = logs.from_snakemake(snakemake)
 
+from dcesynth.devices import job_device
+
 from dcesynth.evaluation import evaluate_generator
 from dcesynth.gan.data import read_manifest
 
 p = snakemake.params
 table = evaluate_generator(
     snakemake.input.generator, read_manifest(snakemake.input.pairs), p.source, p.target, p.metrics,
-    snakemake.output[0], device=snakemake.config["device"], threads=snakemake.threads, n_targets=p.n_targets,
+    snakemake.output[0], device=job_device(snakemake), threads=snakemake.threads, n_targets=p.n_targets,
 )  # fmt: skip
 log.info("epoch %s:\n%s", snakemake.wildcards.epoch, table.to_string(index=False))

@@ -2,6 +2,8 @@ from dcesynth import logs
 
 log = logs.from_snakemake(snakemake)
 
+from dcesynth.devices import job_device
+
 from dcesynth.gan.report import preview
 
 p = snakemake.params
@@ -14,7 +16,7 @@ summary = preview(
     snakemake.output.figure,
     n_figure_pairs=p.n_figure_pairs,
     batch_size=p.batch_size,
-    device=snakemake.config["device"],
+    device=job_device(snakemake),
     threads=snakemake.threads,
 )
 log.info("validation preview: %s", summary)

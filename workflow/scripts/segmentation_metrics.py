@@ -8,8 +8,8 @@ from dcesynth import io, segmentation
 
 wc = snakemake.wildcards
 rows = []
-for case, pred, label in zip(snakemake.params.cases, snakemake.input.predictions, snakemake.input.labels):
-    m = segmentation.case_metrics(label, pred)
+for case, pred in snakemake.params.predictions.items():
+    m = segmentation.case_metrics(snakemake.params.labels[case], pred)
     rows.append({"scenario": wc.scenario, "test_on": wc.domain, "case_id": case, **m})
 table = pd.DataFrame(rows)
 io.write_table(table, snakemake.output[0])

@@ -4,7 +4,6 @@ log = logs.from_snakemake(snakemake)
 
 from dcesynth.evaluation import select_best_epoch
 
-p, i, o = snakemake.params, snakemake.input, snakemake.output
-best = select_best_epoch(dict(zip(p.epochs, i.tables)), dict(zip(p.epochs, i.generators)), p.same_metrics, p.criterion,
-                         o.best, o.generator)  # fmt: skip
+p, o = snakemake.params, snakemake.output
+best = select_best_epoch(p.tables, p.generators, p.same_metrics, p.criterion, o.best, o.generator)
 log.info("best epoch by %s: %d", p.criterion, best)

@@ -2,24 +2,23 @@ from dcesynth import logs
 
 log = logs.from_snakemake(snakemake)
 
+from dcesynth.devices import job_device
 from dcesynth.synthesis import subtraction_volumes, synthesize_case
 
-targets = snakemake.params.targets
+i, targets = snakemake.input, snakemake.params.targets  # {target: its files}
 synthesize_case(
-    snakemake.input.generator,
-    snakemake.input.slices,
-    snakemake.input.transform,
-    snakemake.input.reference,
-    {t: {"volume": v, "slices": s} for t, v, s in zip(targets, snakemake.output.volumes, snakemake.output.slices)},
-    target_transforms=dict(zip(targets, snakemake.input.target_transforms)),
+    i.generator,
+    i.slices,
+    i.transform,
+    i.reference,
+    {t: {"volume": f["volume"], "slices": f["slices"]} for t, f in targets.items()},
+    target_transforms={t: f["transform"] for t, f in targets.items()},
     intensity=snakemake.params.intensity,
     batch_size=snakemake.params.batch_size,
-    device=snakemake.config["device"],
+    device=job_device(snakemake),
     threads=snakemake.threads,
 )
-
-i, o = snakemake.input, snakemake.output
-for k, target in enumerate(targets):
-    subtraction_volumes(i.reference, i.real[k], o.slices[k], i.transform, i.target_transforms[k],
-                        o.real_subtractions[k], o.synthetic_subtractions[k])  # fmt: skip
-    log.info("subtractions of %s/%s written", snakemake.wildcards.case, target)
+for t, f in targets.items():
+    subtraction_volumes(i.reference, f["real"], f["slices"], i.transform, f["transform"], f["real_subtraction"],
+                        f["synthetic_subtraction"])  # fmt: skip
+    log.info("subtractions of %s/%s written", snakemake.wildcards.case, t)

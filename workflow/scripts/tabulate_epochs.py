@@ -5,6 +5,5 @@ log = logs.from_snakemake(snakemake)
 from dcesynth.evaluation import tabulate_epochs
 
 p, o = snakemake.params, snakemake.output
-table = tabulate_epochs(dict(zip(p.epochs, snakemake.input.tables)), p.same_metrics, p.criterion, p.cohort,
-                        o.epochs, o.figure)  # fmt: skip
+table = tabulate_epochs(p.tables, p.same_metrics, p.criterion, p.cohort, o.epochs, o.figure)
 log.info("epochs:\n%s", table.to_string(index=False))

@@ -2,6 +2,8 @@ from dcesynth import logs
 
 log = logs.from_snakemake(snakemake)
 
+from dcesynth.devices import job_device
+
 from dcesynth.gan.data import SlicePairs, read_manifest
 from dcesynth.gan.train import train_epoch
 
@@ -16,6 +18,6 @@ train_epoch(
     pairs,
     cfg,
     int(snakemake.wildcards.epoch),
-    device=snakemake.config["device"],
+    device=job_device(snakemake),
     threads=snakemake.threads,
 )

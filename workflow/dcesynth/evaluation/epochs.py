@@ -56,7 +56,7 @@ def evaluate_generator(
     for name, extractor in distribution_extractors(cfg, dev).items():
         value = distribution_distance(extractor, real[:n_fid], fake[:n_fid])
         rows.append({"metric": name, "mean": value, "sd": float("nan"), "n": min(len(real), n_fid or len(real)),
-                     "source": extractor.source})  # fmt: skip
+                     "source": extractor.provenance})  # fmt: skip
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     write_table(table, out_table)
     return table

@@ -78,7 +78,7 @@ class InceptionFeatures(torch.nn.Module):
                 other = "torchvision" if network == "tf_inception" else "tf_inception"
                 raise ConfigError(f"{key}.weights: {Path(weights).name} does not fit the {network} Inception "
                                   f"(is it the {other} one? then set {key}.network: {other})") from None  # fmt: skip
-            self.source = f"{network} {_provenance(weights)}"
+            self.provenance = f"{network} {_provenance(weights)}"
         else:
             # He-initialised convolutions keep activations O(1) through the 90+ layers (torchvision's
             # own init is meant for training with batch statistics and explodes in eval mode).
@@ -87,7 +87,7 @@ class InceptionFeatures(torch.nn.Module):
                 for m in net.modules():
                     if isinstance(m, torch.nn.Conv2d):
                         torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-            self.source = f"UNTRAINED (seeded random {network} Inception v3, seed {seed})"
+            self.provenance = f"UNTRAINED (seeded random {network} Inception v3, seed {seed})"
         net.fc = torch.nn.Identity()
         net.aux_logits, net.AuxLogits = False, None
         self.net = net.eval()
@@ -126,9 +126,9 @@ class RadImageNetFeatures(torch.nn.Module):
         needs = "FID_RadImageNet needs RadImageNet-InceptionV3_notop.h5 (or its converted .pt)"
         if is_pretrained(mode, weights, key, needs):
             net.load_state_dict(load_weights(weights, key))
-            self.source = _provenance(weights)
+            self.provenance = _provenance(weights)
         else:
-            self.source = f"UNTRAINED (seeded random Keras InceptionV3, seed {seed})"
+            self.provenance = f"UNTRAINED (seeded random Keras InceptionV3, seed {seed})"
         self.net = net.eval()
         self.register_buffer("_device", torch.zeros(0))
 
@@ -159,9 +159,9 @@ class LPIPSNet(torch.nn.Module):
         if is_pretrained(mode, weights, key, f"LPIPS needs a local torchvision {net} state dict"):
             state = load_state_dict(weights, f"{key}.weights")
             model.net.load_state_dict(backbone_state(model.net.state_dict(), state, weights))
-            self.source = f"lpips-0.1 {net}, {_provenance(weights)}"
+            self.provenance = f"lpips-0.1 {net}, {_provenance(weights)}"
         else:
-            self.source = f"lpips-0.1 {net}, UNTRAINED backbone (seeded, seed {seed})"
+            self.provenance = f"lpips-0.1 {net}, UNTRAINED backbone (seeded, seed {seed})"
         self.model = model.eval()
 
     @torch.inference_mode()

@@ -27,13 +27,13 @@ def _pair_row(comparison, dataset, real, fake, cfg, extractors, pixel=True, lpip
         if lpips_net is not None:
             values = lpips_net(real[:n_pix], fake[:n_pix], int(cfg["batch_size"]), cfg["normalize_per_image"])
             row["lpips"], row["lpips_sd"] = mean_sd(values)
-            row["lpips_source"] = lpips_net.source
+            row["lpips_source"] = lpips_net.provenance
     for name, extractor in extractors.items():
         if len(real) > 1:
             n = (n_fid if n_fid is not None else cfg["n_fid_pairs"]) or len(real)
             row[name] = distribution_distance(extractor, real[:n], fake[:n])
             row[f"{name}_n"] = min(n, len(real))
-            row[f"{name}_source"] = extractor.source
+            row[f"{name}_source"] = extractor.provenance
     return row
 
 

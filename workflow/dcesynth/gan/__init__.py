@@ -1,18 +1,18 @@
-"""pix2pixHD for pre- to post-contrast synthesis: networks, losses, training, inference."""
+"""pix2pixHD for pre- to post-contrast synthesis: networks, losses, training, inference.
+
+Importing the package loads the networks, states and inference, not the training loop
+(``dcesynth.gan.train``), which only the training rules import."""
 
 from .infer import translate
 from .networks import build_discriminator, build_generator, infer_generator_options
 from .state import export_generator, load_generator, load_state
-from .train import init_state, train_epoch
 
 __all__ = [
     "build_discriminator",
     "build_generator",
     "export_generator",
     "infer_generator_options",
-    "init_state",
     "load_generator",
     "load_state",
-    "train_epoch",
     "translate",
 ]

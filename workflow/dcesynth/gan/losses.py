@@ -18,6 +18,9 @@ VGG_SLICES = ((0, 2), (2, 7), (7, 12), (12, 21), (21, 30))
 VGG_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
 
 
+# The loss terms of one training iteration, as the loss tables name them.
+LOSS_COLUMNS = ["G_GAN", "G_feat", "G_VGG", "D_real", "D_fake"]
+
 def lsgan_loss(predictions: list[list[torch.Tensor]], target_is_real: bool) -> torch.Tensor:
     """Least-squares GAN loss summed over the discriminator scales (last feature = prediction)."""
     loss = 0.0
@@ -50,12 +53,12 @@ class VGGLoss(nn.Module):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             features = vgg19(weights=None).features
-        self.source = {"mode": mode, "file": None, "sha256": None}
+        self.provenance = {"mode": mode, "file": None, "sha256": None}
         if pretrained:
             state = load_state_dict(weights, "gan.vgg.weights")
             state = {k.removeprefix("features."): v for k, v in state.items() if not k.startswith("classifier.")}
             features.load_state_dict(state)
-            self.source = {"mode": mode, "file": str(weights), "sha256": sha256(weights)}
+            self.provenance = {"mode": mode, "file": str(weights), "sha256": sha256(weights)}
         self.slices = nn.ModuleList(nn.Sequential(*features[a:b]) for a, b in VGG_SLICES)
         for p in self.parameters():
             p.requires_grad_(False)

@@ -17,7 +17,7 @@ from ..io import atomic_path, write_table  # noqa: E402
 from .infer import translate  # noqa: E402
 from ..devices import resolve_device  # noqa: E402
 from .state import load_generator  # noqa: E402
-from .train import LOSS_COLUMNS  # noqa: E402
+from .losses import LOSS_COLUMNS  # noqa: E402
 
 log = logging.getLogger("dcesynth")
 

@@ -23,13 +23,12 @@ from ..devices import resolve_device
 from ..errors import ConfigError, InputError
 from ..io import write_table
 from .data import SlicePairs
-from .losses import VGGLoss, feature_matching_loss, lsgan_loss
+from .losses import LOSS_COLUMNS, VGGLoss, feature_matching_loss, lsgan_loss
 from .networks import build_discriminator, build_generator
 from .state import load_state, read_generator_state, save_state
 
 log = logging.getLogger("dcesynth")
 
-LOSS_COLUMNS = ["G_GAN", "G_feat", "G_VGG", "D_real", "D_fake"]
 
 
 def learning_rate(epoch: int, lr: float, niter: int, niter_decay: int) -> float:
@@ -164,7 +163,7 @@ def train_epoch(
     # gan.precision: bf16 shows as fp32+bf16 in the tables
     meta = state.get("meta", {})
     precisions = sorted(set(meta.get("precisions", [])) | {precision})
-    state["meta"] = {**meta, "vgg": vgg.source if vgg is not None else {"mode": "off"}, "device": dev.type,
+    state["meta"] = {**meta, "vgg": vgg.provenance if vgg is not None else {"mode": "off"}, "device": dev.type,
                      "precision": precision, "precisions": precisions, "torch": str(torch.__version__)}  # fmt: skip
     table = pd.DataFrame(rows, columns=["epoch", "iteration", *LOSS_COLUMNS, "lr"])
     save_state(state, state_out)
