@@ -2,7 +2,7 @@
 (:mod:`.sampling`), per-epoch scores and SAMe epoch selection (:mod:`.epochs`), the paper's
 Table 1 (:mod:`.table1`) and tumour-region metrics (:mod:`.tumour_region`)."""
 
-from .epochs import PAPER_SAME_METRICS, evaluate_generator, score_epochs, select_best_epoch, tabulate_epochs
+from .epochs import PAPER_SAME_METRICS, best_epoch, evaluate_generator, score_epochs, select_best_epoch
 from .features import InceptionFeatures, LPIPSNet, RadImageNetFeatures, distribution_extractors, lpips_network
 from .sampling import gather, sample_slices
 from .table1 import quality_table, read_paper_table
@@ -11,6 +11,7 @@ from .tumour_region import TUMOUR_REGION_COLUMNS, tumour_region_table
 __all__ = [
     "PAPER_SAME_METRICS",
     "TUMOUR_REGION_COLUMNS",
+    "best_epoch",
     "InceptionFeatures",
     "LPIPSNet",
     "RadImageNetFeatures",
@@ -23,6 +24,5 @@ __all__ = [
     "sample_slices",
     "score_epochs",
     "select_best_epoch",
-    "tabulate_epochs",
     "tumour_region_table",
 ]

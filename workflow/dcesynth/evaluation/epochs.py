@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,8 @@ import torch
 from .. import metrics as M
 from ..devices import resolve_device
 from ..errors import ConfigError
-from ..figures import plot_epochs
 from ..gan.state import load_generator
-from ..io import atomic_path, write_json, write_table
+from ..io import write_table
 from ..synthesis import synthetic_stacks
 from .features import distribution_distance, distribution_extractors
 from .sampling import gather, largest, mean_sd, sample_slices
@@ -100,50 +98,18 @@ def score_epochs(epoch_tables: dict[int, str | Path], same_metrics: list[str], c
     return table
 
 
-def _best(table: pd.DataFrame, score: str) -> int:
+def best_epoch(table: pd.DataFrame, score: str) -> int:
+    """The epoch with the lowest ``score`` (a SAMe variant) in a :func:`score_epochs` table."""
     return int(table.loc[table[score].idxmin(), "epoch"])
 
 
-def select_best_epoch(
-    epoch_tables: dict[int, str | Path],
-    generators: dict[int, str | Path],
-    same_metrics: list[str],
-    criterion: str,
-    out_best: str | Path,
-    out_generator: str | Path,
-) -> int:
-    """The epoch with the lowest SAMe (``criterion``) over the evaluated epochs; its generator is
-    copied. ``best_epoch.json`` also says which epoch each SAMe variant would have chosen."""
+def select_best_epoch(epoch_tables: dict[int, str | Path], same_metrics: list[str], criterion: str) -> dict[str, Any]:
+    """The epoch with the lowest SAMe (``criterion``) over the evaluated epochs, as the record
+    ``best_epoch.json`` holds: its SAMe values, and which epoch each SAMe variant would choose."""
     table = score_epochs(epoch_tables, same_metrics)
-    best = _best(table, criterion)
+    best = best_epoch(table, criterion)
+    row = table.loc[table["epoch"] == best].iloc[0]
     scores = [c for c in ("same", "same_rank", "same_paper") if c in table]
-    write_json(
-        {"epoch": best, "criterion": criterion, "metrics": same_metrics,
-         "same": float(table.loc[table["epoch"] == best, "same"].iloc[0]),
-         "same_rank": float(table.loc[table["epoch"] == best, "same_rank"].iloc[0]),
-         "epoch_by": {c: _best(table, c) for c in scores},
-         "paper_same_metrics": PAPER_SAME_METRICS if "same_paper" in table else None},
-        out_best,
-    )  # fmt: skip
-    with atomic_path(out_generator) as tmp:
-        shutil.copyfile(generators[best], tmp)
-    return best
-
-
-def tabulate_epochs(
-    epoch_tables: dict[int, str | Path],
-    same_metrics: list[str],
-    criterion: str,
-    cohort: str,
-    out_epochs: str | Path,
-    out_figure: str | Path,
-) -> pd.DataFrame:
-    """``epochs.tsv`` (every metric, SAMe variants, network provenance, cohort) and Fig. 4.
-
-    Apart from :func:`select_best_epoch` so that the cohort's name, which only labels the table,
-    never touches the chosen generator and what was made from it."""
-    table = score_epochs(epoch_tables, same_metrics, cohort)
-    write_table(table, out_epochs)
-    plot_epochs(table, same_metrics, _best(table, criterion), out_figure)
-    return table
-
+    return {"epoch": best, "criterion": criterion, "metrics": same_metrics, "same": float(row["same"]),
+            "same_rank": float(row["same_rank"]), "epoch_by": {c: best_epoch(table, c) for c in scores},
+            "paper_same_metrics": PAPER_SAME_METRICS if "same_paper" in table else None}  # fmt: skip
