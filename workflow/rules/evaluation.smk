@@ -3,10 +3,10 @@
 
 rule evaluate_epoch:
     input:
-        generator="results/gan/{run}/generator/epoch_{epoch}.pt",
-        pairs="results/gan/{run}/pairs/val.tsv",
+        generator=path("generator"),
+        pairs=path("pairs", split="val"),
     output:
-        "results/metrics/{run}/val/epoch_{epoch}.tsv",
+        path("epoch_metrics"),
     log:
         "logs/evaluate_epoch/{run}/epoch_{epoch}.log",
     benchmark:
@@ -27,15 +27,11 @@ rule evaluate_epoch:
 
 rule select_best_epoch:
     input:
-        tables=expand(
-            "results/metrics/{{run}}/val/epoch_{epoch}.tsv", epoch=EVAL_EPOCHS
-        ),
-        generators=expand(
-            "results/gan/{{run}}/generator/epoch_{epoch}.pt", epoch=EVAL_EPOCHS
-        ),
+        tables=expand(path("epoch_metrics", run="{{run}}"), epoch=EVAL_EPOCHS),
+        generators=expand(path("generator", run="{{run}}"), epoch=EVAL_EPOCHS),
     output:
         best="results/metrics/{run}/best_epoch.json",
-        generator="results/gan/{run}/generator_best.pt",
+        generator=path("generator_best"),
     log:
         "logs/select_best_epoch/{run}.log",
     benchmark:
@@ -58,9 +54,7 @@ rule select_best_epoch:
 # the cohort's name never touch the chosen generator and what was made from it.
 rule tabulate_epochs:
     input:
-        tables=expand(
-            "results/metrics/{{run}}/val/epoch_{epoch}.tsv", epoch=EVAL_EPOCHS
-        ),
+        tables=expand(path("epoch_metrics", run="{{run}}"), epoch=EVAL_EPOCHS),
     output:
         epochs=report(
             "results/metrics/{run}/epochs.tsv",
@@ -94,9 +88,9 @@ rule tabulate_epochs:
 
 rule image_quality_tables:
     input:
-        slices=expand("results/slices/{case}/{seq}.npy", case=EVAL_CASES, seq=GAN_SEQS),
+        slices=expand(path("slices"), case=EVAL_CASES, seq=GAN_SEQS),
         synthetic=expand(
-            "results/synthetic/{{run}}/{case}/{seq}.npy",
+            path("synthetic_slices", run="{{run}}"),
             case=EVAL_CASES,
             seq=GAN["targets"][0],
         ),
@@ -151,19 +145,17 @@ rule image_quality_tables:
 rule tumour_region_metrics:
     input:
         slices=expand(
-            "results/slices/{case}/{seq}.npy",
+            path("slices"),
             case=EVAL_MASKED,
             seq=[GAN["source"], GAN["targets"][0]],
         ),
-        transforms=expand(
-            "results/slices/{case}/{seq}.json", case=EVAL_MASKED, seq=GAN["source"]
-        ),
+        transforms=expand(path("transform"), case=EVAL_MASKED, seq=GAN["source"]),
         synthetic=expand(
-            "results/synthetic/{{run}}/{case}/{seq}.npy",
+            path("synthetic_slices", run="{{run}}"),
             case=EVAL_MASKED,
             seq=GAN["targets"][0],
         ),
-        masks=expand("results/nifti/{case}/mask.nii.gz", case=EVAL_MASKED),
+        masks=expand(path("mask"), case=EVAL_MASKED),
     output:
         report(
             "results/tables/{run}/tumour_region.tsv",

@@ -3,16 +3,14 @@
 
 rule plot_cohort:
     input:
-        volumes=expand(
-            "results/nifti/{case}/{seq}.nii.gz", case=example_cases(), seq=SEQS
-        ),
+        volumes=expand(path("volume", stage="nifti"), case=example_cases(), seq=SEQS),
         masks=expand(
-            "results/nifti/{case}/mask.nii.gz",
+            path("mask"),
             case=[c for c in example_cases() if c in MASKED],
         ),
     output:
         report(
-            "results/figures/cohort.png",
+            path("cohort_figure"),
             caption="../report/cohort.rst",
             category="Cohort",
             labels={"figure": "example cases"},

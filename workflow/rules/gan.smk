@@ -4,12 +4,12 @@
 rule list_slice_pairs:
     input:
         lambda wildcards: expand(
-            "results/slices/{case}/{seq}.npy",
+            path("slices"),
             case=cases_in(wildcards.split),
             seq=GAN_SEQS,
         ),
     output:
-        "results/gan/{run}/pairs/{split}.tsv",
+        path("pairs"),
     log:
         "logs/list_slice_pairs/{run}/{split}.log",
     benchmark:
@@ -29,7 +29,7 @@ rule list_slice_pairs:
 
 rule init_gan:
     output:
-        temp("results/gan/{run}/state/epoch_0.pt"),
+        temp(path("state", epoch=0)),
     log:
         "logs/init_gan/{run}.log",
     benchmark:
@@ -50,9 +50,9 @@ rule train_gan_epoch:
         state=previous_state,
         # one manifest of the training slice arrays instead of every array per epoch: a Duke-size
         # chain of 200 epochs would otherwise resolve 200 x 1336 inputs when the DAG is built
-        pairs="results/gan/{run}/pairs/train.tsv",
+        pairs=path("pairs", split="train"),
     output:
-        state=temp("results/gan/{run}/state/epoch_{epoch}.pt"),
+        state=temp(path("state")),
         losses="results/gan/{run}/losses/epoch_{epoch}.tsv",
     log:
         "logs/train_gan_epoch/{run}/epoch_{epoch}.log",
@@ -73,9 +73,9 @@ rule train_gan_epoch:
 
 rule export_generator:
     input:
-        "results/gan/{run}/state/epoch_{epoch}.pt",
+        path("state"),
     output:
-        "results/gan/{run}/generator/epoch_{epoch}.pt",
+        path("generator"),
     log:
         "logs/export_generator/{run}/epoch_{epoch}.log",
     benchmark:
@@ -118,10 +118,8 @@ rule gan_training_log:
 
 rule preview_gan:
     input:
-        generator=f"results/gan/{{run}}/generator/epoch_{N_EPOCHS}.pt",
-        slices=expand(
-            "results/slices/{case}/{seq}.npy", case=cases_in("val"), seq=GAN_SEQS
-        ),
+        generator=path("generator", epoch=N_EPOCHS),
+        slices=expand(path("slices"), case=cases_in("val"), seq=GAN_SEQS),
     output:
         table="results/gan/{run}/val_preview.tsv",
         figure=report(

@@ -5,7 +5,7 @@ rule ingest:
     input:
         unpack(ingest_input),
     output:
-        **{seq: f"results/nifti/{{case}}/{seq}.nii.gz" for seq in SEQS},
+        **{seq: path("volume", stage="nifti", seq=seq) for seq in SEQS},
     log:
         "logs/ingest/{case}.log",
     benchmark:
@@ -28,7 +28,7 @@ rule ingest_mask:
     input:
         unpack(mask_input),
     output:
-        "results/nifti/{case}/mask.nii.gz",
+        path("mask"),
     log:
         "logs/ingest_mask/{case}.log",
     benchmark:
@@ -49,9 +49,9 @@ rule ingest_mask:
 # per-job cost dominates an up-to-date run, so jobs are kept to one per case.
 rule n4_bias_correction:
     input:
-        **{seq: f"results/nifti/{{case}}/{seq}.nii.gz" for seq in SEQS},
+        **{seq: path("volume", stage="nifti", seq=seq) for seq in SEQS},
     output:
-        **{seq: f"results/n4/{{case}}/{seq}.nii.gz" for seq in SEQS},
+        **{seq: path("volume", stage="n4", seq=seq) for seq in SEQS},
     log:
         "logs/n4_bias_correction/{case}.log",
     benchmark:
@@ -71,10 +71,10 @@ rule n4_bias_correction:
 
 rule extract_slices:
     input:
-        **{seq: f"results/{SLICE_STAGE}/{{case}}/{seq}.nii.gz" for seq in SEQS},
+        **{seq: path("volume", stage=SLICE_STAGE, seq=seq) for seq in SEQS},
     output:
-        **{f"{seq}_slices": f"results/slices/{{case}}/{seq}.npy" for seq in SEQS},
-        **{f"{seq}_transform": f"results/slices/{{case}}/{seq}.json" for seq in SEQS},
+        **{f"{seq}_slices": path("slices", seq=seq) for seq in SEQS},
+        **{f"{seq}_transform": path("transform", seq=seq) for seq in SEQS},
     log:
         "logs/extract_slices/{case}.log",
     benchmark:

@@ -9,10 +9,7 @@ rule crop_breast:
     input:
         unpack(lambda wildcards: crop_input(wildcards, REAL_CROPS)),
     output:
-        **{
-            i: f"results/segmentation/{{run}}/crops/{{case}}/{i}.nii.gz"
-            for i in REAL_CROPS
-        },
+        **{i: path("crop", image=i) for i in REAL_CROPS},
     log:
         "logs/crop_breast/{run}/{case}.log",
     benchmark:
@@ -32,7 +29,7 @@ use rule crop_breast as crop_synthetic with:
     input:
         unpack(lambda wildcards: crop_input(wildcards, ["syn_post"])),
     output:
-        syn_post="results/segmentation/{run}/crops/{case}/syn_post.nii.gz",
+        syn_post=path("crop", image="syn_post"),
     log:
         "logs/crop_synthetic/{run}/{case}.log",
     benchmark:
@@ -78,7 +75,7 @@ rule nnunet_dataset:
 rule nnunet_test_images:
     input:
         expand(
-            "results/segmentation/{{run}}/crops/{case}/{{domain}}.nii.gz",
+            path("crop", run="{{run}}", image="{{domain}}"),
             case=SEG_TEST,
         ),
     output:
@@ -153,7 +150,12 @@ rule nnunet_predict:
         images=nnunet_test_folder,
     output:
         expand(
-            "results/segmentation/{{run}}/{{scenario}}/predictions/{{domain}}/{case}.nii.gz",
+            path(
+                "prediction",
+                run="{{run}}",
+                scenario="{{scenario}}",
+                domain="{{domain}}",
+            ),
             case=SEG_TEST,
         ),
     log:
@@ -180,14 +182,17 @@ rule nnunet_predict:
 rule segmentation_metrics:
     input:
         predictions=expand(
-            "results/segmentation/{{run}}/{{scenario}}/predictions/{{domain}}/{case}.nii.gz",
+            path(
+                "prediction",
+                run="{{run}}",
+                scenario="{{scenario}}",
+                domain="{{domain}}",
+            ),
             case=SEG_TEST,
         ),
-        labels=expand(
-            "results/segmentation/{{run}}/crops/{case}/label.nii.gz", case=SEG_TEST
-        ),
+        labels=expand(path("crop", run="{{run}}", image="label"), case=SEG_TEST),
     output:
-        "results/segmentation/{run}/{scenario}/metrics_{domain}.tsv",
+        path("nnunet_metrics"),
     log:
         "logs/segmentation_metrics/{run}/{scenario}/{domain}.log",
     benchmark:

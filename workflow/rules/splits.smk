@@ -6,13 +6,13 @@ rule split_cases:
         sheet=split_sheet(),
     output:
         synthesis=report(
-            "results/splits/synthesis.tsv",
+            path("splits", table="synthesis"),
             caption="../report/splits.rst",
             category="Cohort",
             labels={"table": "synthesis split", "cohort": config["data"]["cohort"]},
         ),
         segmentation=report(
-            "results/splits/segmentation.tsv",
+            path("splits", table="segmentation"),
             caption="../report/splits.rst",
             category="Cohort",
             labels={"table": "segmentation folds", "cohort": config["data"]["cohort"]},

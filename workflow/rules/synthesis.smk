@@ -6,28 +6,27 @@
 rule synthesize_volume:
     input:
         generator=synthesis_generator,
-        slices=f"results/slices/{{case}}/{GAN['source']}.npy",
-        transform=f"results/slices/{{case}}/{GAN['source']}.json",
-        reference=f"results/{SLICE_STAGE}/{{case}}/{GAN['source']}.nii.gz",
-        target_transforms=expand(
-            "results/slices/{{case}}/{seq}.json", seq=GAN["targets"]
-        ),
+        slices=path("slices", seq=GAN["source"]),
+        transform=path("transform", seq=GAN["source"]),
+        reference=path("volume", stage=SLICE_STAGE, seq=GAN["source"]),
+        target_transforms=expand(path("transform", case="{{case}}"), seq=GAN["targets"]),
         real=expand(
-            f"results/{SLICE_STAGE}/{{{{case}}}}/{{seq}}.nii.gz", seq=GAN["targets"]
+            path("volume", stage=SLICE_STAGE, case="{{case}}"), seq=GAN["targets"]
         ),
     output:
         volumes=expand(
-            "results/synthetic/{{run}}/{{case}}/{seq}.nii.gz", seq=GAN["targets"]
+            path("synthetic", run="{{run}}", case="{{case}}"), seq=GAN["targets"]
         ),
         slices=expand(
-            "results/synthetic/{{run}}/{{case}}/{seq}.npy", seq=GAN["targets"]
+            path("synthetic_slices", run="{{run}}", case="{{case}}"),
+            seq=GAN["targets"],
         ),
         real_subtractions=expand(
-            "results/subtraction/{{run}}/{{case}}/real_{seq}.nii.gz",
+            path("subtraction", run="{{run}}", case="{{case}}", kind="real"),
             seq=GAN["targets"],
         ),
         synthetic_subtractions=expand(
-            "results/subtraction/{{run}}/{{case}}/synthetic_{seq}.nii.gz",
+            path("subtraction", run="{{run}}", case="{{case}}", kind="synthetic"),
             seq=GAN["targets"],
         ),
     log:
