@@ -136,6 +136,10 @@ def test_empty_sets_are_refused_by_the_dry_run(tmp_path, splits, words):
     cfg["splits"].update(splits)
     out = dry_run_error(make_workdir(tmp_path / "wd", cfg))
     assert "the splits cannot run" in out and words in out, out[-2000:]
+    # splits.allow_empty: the same problems as warnings, and the parts that can run are planned
+    cfg["splits"]["allow_empty"] = True
+    proc = run_snakemake(make_workdir(tmp_path / "wd2", cfg), "-n", "--cores", "1", "preprocess", timeout=300)
+    assert f"WARNING: {words}" in proc.stderr and "extract_slices" in proc.stdout
 
 
 def test_a_multi_label_mask_fails_its_job_with_one_line(tmp_path):
