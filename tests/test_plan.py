@@ -116,3 +116,19 @@ def test_a_job_granted_no_gpu_computes_on_the_cpu():
     assert job_device(job("auto", gpu=0)) == "cpu"
     assert job_device(job("auto", gpu=1)) == "auto" and job_device(job("auto")) == "auto"
     assert job_device(job("cuda", gpu=0)) == "cuda" and job_device(job("cpu", gpu=1)) == "cpu"
+
+
+def test_targets_and_the_files_of_a_job():
+    plan = plan_of(default_config())
+    pre = plan.targets("preprocess")
+    assert len(pre) == 20 * 4 + 12 + 3 and "results/slices/Phantom_001/post3.npy" in pre
+    every = plan.targets("all")
+    assert set(every) >= {path("mask", case=c) for c in plan.masked} and "results/tables/pix2pixhd_demo/segmentation.tsv" in every
+    assert "results/gan/pix2pixhd_demo/state/epoch_10.pt" in plan.targets("synthesis")
+    figure = plan.figure_files("r")
+    assert list(figure) == plan.figure_cases()
+    assert all(bool(f["mask"]) == (c in plan.masked) for c, f in figure.items())
+    assert plan.synthesis_files("r", "X")["post1"]["real"] == "results/n4/X/post1.nii.gz"
+    crops = plan.training_crops("r", "real_pre+syn_post")
+    assert sorted(crops["images"]) == sorted(plan.seg_cv["case_id"])
+    assert set(next(iter(crops["images"].values()))) == {"real_pre", "syn_post"}

@@ -315,6 +315,76 @@ class Plan:
     def folds(self, scenario: str) -> list[int]:
         return self.pretrained["folds"] if scenario == segmentation.PRETRAINED else self.seg_folds
 
+    # --- the files of a job, and the targets of a run ----------------------------------------
+
+    def synthesis_files(self, run: str, case: str) -> dict[str, dict[str, str]]:
+        """Per target phase of one synthesis job, the files it reads and writes."""
+        return {
+            t: {
+                "volume": path("synthetic", run=run, case=case, seq=t),
+                "slices": path("synthetic_slices", run=run, case=case, seq=t),
+                "transform": path("transform", case=case, seq=t),
+                "real": path("volume", stage=self.slice_stage, case=case, seq=t),
+                "real_subtraction": path("subtraction", run=run, case=case, kind="real", seq=t),
+                "synthetic_subtraction": path("subtraction", run=run, case=case, kind="synthetic", seq=t),
+            }
+            for t in self.gan["targets"]
+        }
+
+    def figure_files(self, run: str) -> dict[str, dict[str, str]]:
+        """Per case of the synthesis figures, its files (:data:`dcesynth.synthesis.FIGURE_FILES`)."""
+        src, tgt, masked = self.gan["source"], self.gan["targets"][0], set(self.masked)
+        return {
+            case: {
+                "pre": path("volume", stage=self.slice_stage, case=case, seq=src),
+                "post": path("volume", stage=self.slice_stage, case=case, seq=tgt),
+                "pre_transform": path("transform", case=case, seq=src),
+                "post_transform": path("transform", case=case, seq=tgt),
+                "synthetic": path("synthetic_slices", run=run, case=case, seq=tgt),
+                "real_subtraction": path("subtraction", run=run, case=case, kind="real", seq=tgt),
+                "synthetic_subtraction": path("subtraction", run=run, case=case, kind="synthetic", seq=tgt),
+                "mask": path("mask", case=case) if case in masked else "",
+            }
+            for case in self.figure_cases()
+        }
+
+    def training_crops(self, run: str, scenario: str) -> dict[str, dict]:
+        """The CV cases' crops in the scenario's images, ``{case: {image: path}}``, and their
+        labels ``{case: path}`` (an nnU-Net dataset job's files)."""
+        images = segmentation.scenario_images(scenario)
+        cv = self.seg_cv["case_id"].tolist()
+        return {
+            "images": {c: {i: path("crop", run=run, case=c, image=i) for i in images} for c in cv},
+            "labels": {c: path("crop", run=run, case=c, image=segmentation.LABEL) for c in cv},
+        }
+
+    def targets(self, part: str = "all") -> list[str]:
+        """What a run of the whole workflow (``all``) or of one part (``preprocess``, ``synthesis``,
+        ``segmentation``) asks for: final outputs only (per-case files follow from them), plus
+        every tumour mask, so that each mask given is checked even if no stage uses it."""
+        run, targets = self.run, self.gan["targets"]
+        checked = [*(path("mask", case=c) for c in self.masked),
+                   *(path("splits", table=t) for t in ("synthesis", "segmentation")), path("cohort_figure")]  # fmt: skip
+        if part == "preprocess":
+            return [path("slices", case=c, seq=s) for c in self.case_ids for s in self.seqs] + checked
+        training = [path("state", run=run, epoch=self.n_epochs), f"results/gan/{run}/train_log.tsv",
+                    f"results/gan/{run}/figures/losses.png", f"results/metrics/{run}/epochs.tsv"]  # fmt: skip
+        synthesis = [
+            *(path("generator", run=run, epoch=e) for e in self.export_epochs),
+            *([] if self.synthesis_only else training),
+            f"results/gan/{run}/val_preview.tsv",
+            *(path("synthetic", run=run, case=c, seq=t) for c in self.synth_cases for t in targets),
+            *(path("subtraction", run=run, case=c, kind=k, seq=t)
+              for c in self.synth_cases for k in ("real", "synthetic") for t in targets),  # fmt: skip
+            f"results/figures/{run}/synthesis_grid.png",
+            f"results/figures/{run}/tumour_crops.png",
+            f"results/tables/{run}/table1.tsv",
+            f"results/tables/{run}/tumour_region.tsv",
+        ]
+        seg = ([f"results/tables/{run}/segmentation.tsv", f"results/figures/{run}/segmentation_dice.png"]
+               if self.config["segmentation"]["enabled"] else [])  # fmt: skip
+        return {"synthesis": synthesis, "segmentation": seg, "all": checked + synthesis + seg}[part]
+
     # --- what the run says first -----------------------------------------------------------
 
     def split_records(self, table: str) -> list[dict]:

@@ -76,30 +76,7 @@ def split_sheet():
 
 
 def gan_outputs():
-    training = [
-        # the last full state is a target, so it survives temp() and training can be extended
-        path("state", run=RUN, epoch=N_EPOCHS),
-        f"results/gan/{RUN}/train_log.tsv",
-        f"results/gan/{RUN}/figures/losses.png",
-        f"results/metrics/{RUN}/epochs.tsv",
-    ]
-    return [
-        *expand(path("generator"), run=RUN, epoch=EXPORT_EPOCHS),
-        *([] if SYNTHESIS_ONLY else training),
-        f"results/gan/{RUN}/val_preview.tsv",
-        *expand(path("synthetic"), run=RUN, case=SYNTH_CASES, seq=GAN["targets"]),
-        *expand(
-            path("subtraction"),
-            run=RUN,
-            case=SYNTH_CASES,
-            kind=["real", "synthetic"],
-            seq=GAN["targets"],
-        ),
-        f"results/figures/{RUN}/synthesis_grid.png",
-        f"results/figures/{RUN}/tumour_crops.png",
-        f"results/tables/{RUN}/table1.tsv",
-        f"results/tables/{RUN}/tumour_region.tsv",
-    ]
+    return PLAN.targets("synthesis")
 
 
 def epoch_files(name, run):
@@ -171,23 +148,7 @@ def mask_input(wildcards):
 
 
 def synthesis_target_files(wildcards):
-    """Per target phase of one synthesis job, the files it reads and writes."""
-    run, case = wildcards.run, wildcards.case
-    return {
-        t: {
-            "volume": path("synthetic", run=run, case=case, seq=t),
-            "slices": path("synthetic_slices", run=run, case=case, seq=t),
-            "transform": path("transform", case=case, seq=t),
-            "real": path("volume", stage=SLICE_STAGE, case=case, seq=t),
-            "real_subtraction": path(
-                "subtraction", run=run, case=case, kind="real", seq=t
-            ),
-            "synthetic_subtraction": path(
-                "subtraction", run=run, case=case, kind="synthetic", seq=t
-            ),
-        }
-        for t in GAN["targets"]
-    }
+    return PLAN.synthesis_files(wildcards.run, wildcards.case)
 
 
 def synthesis_generator(wildcards):
@@ -199,25 +160,7 @@ example_cases = PLAN.example_cases
 
 
 def figure_files(wildcards):
-    """Per case of the synthesis figures, its files (dcesynth.synthesis.FIGURE_FILES)."""
-    src, tgt, run = GAN["source"], GAN["targets"][0], wildcards.run
-    return {
-        case: {
-            "pre": path("volume", stage=SLICE_STAGE, case=case, seq=src),
-            "post": path("volume", stage=SLICE_STAGE, case=case, seq=tgt),
-            "pre_transform": path("transform", case=case, seq=src),
-            "post_transform": path("transform", case=case, seq=tgt),
-            "synthetic": path("synthetic_slices", run=run, case=case, seq=tgt),
-            "real_subtraction": path(
-                "subtraction", run=run, case=case, kind="real", seq=tgt
-            ),
-            "synthetic_subtraction": path(
-                "subtraction", run=run, case=case, kind="synthetic", seq=tgt
-            ),
-            "mask": path("mask", case=case) if case in MASKED else "",
-        }
-        for case in figure_cases()
-    }
+    return PLAN.figure_files(wildcards.run)
 
 
 def synthesis_figure_inputs(wildcards):
@@ -227,26 +170,11 @@ def synthesis_figure_inputs(wildcards):
 
 
 def preprocess_outputs():
-    """Every case ingested, bias-corrected and sliced, every mask checked, the splits written."""
-    return [
-        *expand(path("slices"), case=CASES["case_id"], seq=SEQS),
-        *expand(path("mask"), case=MASKED),
-        *expand(path("splits"), table=["synthesis", "segmentation"]),
-        path("cohort_figure"),
-    ]
+    return PLAN.targets("preprocess")
 
 
 def all_outputs():
-    """Final outputs only (intermediate per-case files follow from them: fewer targets, faster
-    DAG), plus every tumour mask, so that each mask given is checked even if no stage uses it.
-    """
-    return [
-        *expand(path("mask"), case=MASKED),
-        *expand(path("splits"), table=["synthesis", "segmentation"]),
-        path("cohort_figure"),
-        *gan_outputs(),
-        *segmentation_outputs(),
-    ]
+    return PLAN.targets("all")
 
 
 # Tumour segmentation (nnU-Net): the scenarios that run (segmentation.run), a pretrained model
@@ -317,14 +245,7 @@ def crop_path(run, case, image):
 
 
 def nnunet_training_crops(wildcards):
-    """The CV cases' crops in the scenario's sources, ``{case: {source: path}}``, and their
-    labels ``{case: path}`` (the dataset job's params)."""
-    run, sources = wildcards.run, segmentation.scenario_images(wildcards.scenario)
-    cv = SEG_CV["case_id"].tolist()
-    return {
-        "images": {c: {s: crop_path(run, c, s) for s in sources} for c in cv},
-        "labels": {c: crop_path(run, c, segmentation.LABEL) for c in cv},
-    }
+    return PLAN.training_crops(wildcards.run, wildcards.scenario)
 
 
 def nnunet_dataset_input(wildcards):
@@ -343,9 +264,4 @@ def segmentation_metric_tables(wildcards):
 
 
 def segmentation_outputs():
-    if not SEG["enabled"]:
-        return []
-    return [
-        f"results/tables/{RUN}/segmentation.tsv",
-        f"results/figures/{RUN}/segmentation_dice.png",
-    ]
+    return PLAN.targets("segmentation")
