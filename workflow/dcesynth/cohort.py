@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from . import phantom
-from .errors import ConfigError
+from .errors import ConfigError, problem_list
 
 CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 COLUMNS = ["case_id", "case_dir", "mask", "has_mask", "multifocal"]
@@ -49,21 +49,22 @@ def _check_ids(ids: list[str], where: str) -> None:
 FILE_SOURCES = ("nifti", "mama_mia")
 # A MAMA-MIA image: {case}_{k:04d}.nii.gz, k = 0 pre-contrast, 1... the post-contrast phases.
 _MAMA_MIA_IMAGE = re.compile(r"^(?P<case>.+)_(?P<phase>\d{4})\.nii(?:\.gz)?$", re.IGNORECASE)
-_MAX_LISTED = 20
-
-
-def _problems(where: str, problems: list[str]) -> ConfigError:
-    """All the problems of a sheet at once, one line each (the first 20, then a count)."""
-    lines = problems[:_MAX_LISTED]
-    if len(problems) > _MAX_LISTED:
-        lines.append(f"... and {len(problems) - _MAX_LISTED} more")
-    return ConfigError(f"{where}: {len(problems)} problem(s):\n  " + "\n  ".join(lines))
-
-
-def _resolve(value: str, folder: Path) -> str:
-    """A path from a sheet: absolute as given, relative against the sheet's own folder."""
-    path = Path(value)
-    return str(path if path.is_absolute() else folder / path)
+def _sheet_files(df: pd.DataFrame, sheet: Path, required: list[str], optional: list[str]) -> None:
+    """Resolve the file columns of a case sheet in place (absolute paths as given, relative ones
+    against the sheet's own folder) and refuse every empty required cell and missing file at once."""
+    problems = []
+    for i, case in enumerate(df["case_id"]):
+        for col in [*required, *optional]:
+            value = df.at[i, col].strip()
+            if value:
+                value = str(Path(value) if Path(value).is_absolute() else sheet.parent / value)
+                if not Path(value).is_file():
+                    problems.append(f"case {case}: {col} file {value} does not exist")
+            elif col in required:
+                problems.append(f"case {case}: the '{col}' cell is empty")
+            df.at[i, col] = value
+    if problems:
+        raise problem_list(f"data.cases ({sheet}; relative paths are read from the sheet's folder)", problems)
 
 
 def _read_sheet(config: dict[str, Any]) -> tuple[Path, pd.DataFrame]:
@@ -93,19 +94,7 @@ def _nifti_sheet(config: dict[str, Any]) -> pd.DataFrame:
         )
     if "mask" not in df.columns:
         df["mask"] = ""
-    problems = []
-    for i, case in enumerate(df["case_id"]):
-        for col in [*seqs, "mask"]:
-            value = df.at[i, col].strip()
-            if not value:
-                if col != "mask":
-                    problems.append(f"case {case}: the '{col}' cell is empty")
-                continue
-            df.at[i, col] = _resolve(value, sheet.parent)
-            if not Path(df.at[i, col]).is_file():
-                problems.append(f"case {case}: {col} file {df.at[i, col]} does not exist")
-    if problems:
-        raise _problems(f"data.cases ({sheet}; relative paths are read from the sheet's folder)", problems)
+    _sheet_files(df, sheet, required=seqs, optional=["mask"])
     df["case_dir"] = ""
     return df
 
@@ -211,14 +200,7 @@ def case_table(config: dict[str, Any]) -> pd.DataFrame:
             )
         if "mask" not in df.columns:
             df["mask"] = ""
-        problems = []
-        for i, case in enumerate(df["case_id"]):
-            if df.at[i, "mask"].strip():
-                df.at[i, "mask"] = _resolve(df.at[i, "mask"].strip(), sheet.parent)
-                if not Path(df.at[i, "mask"]).is_file():
-                    problems.append(f"case {case}: mask file {df.at[i, 'mask']} does not exist")
-        if problems:
-            raise _problems(f"data.cases ({sheet}; relative paths are read from the sheet's folder)", problems)
+        _sheet_files(df, sheet, required=[], optional=["mask"])
     else:
         root = Path(data["root"])
         if not root.is_dir():

@@ -30,3 +30,10 @@ class InputError(Exception):
 
 class ConfigError(Exception):
     """A configuration value that cannot work; the message names the key."""
+
+
+def problem_list(where: str, problems: list[str], what: str = "", limit: int = 20) -> ConfigError:
+    """Every problem of a sheet at once, one per line: ``<where>: N problem(s)<what>:`` and then
+    the first ``limit`` problems and a count of the rest."""
+    lines = problems[:limit] + ([f"... and {len(problems) - limit} more"] if len(problems) > limit else [])
+    return ConfigError(f"{where}: {len(problems)} problem(s){what}:\n  " + "\n  ".join(lines))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,11 @@ SELECTION_KEYS = ("same_metrics", "selection", "tumour_margin_mm")
 TABLE1_ONLY_KEYS = ("n_fid_pairs_test", "lpips")
 
 
+def _n_epochs(gan: dict) -> int:
+    """Training epochs: gan.niter at a constant learning rate, then gan.niter_decay."""
+    return int(gan["niter"]) + int(gan["niter_decay"])
+
+
 def _split_sheet(config: dict, resources: str | Path) -> str | None:
     method = config["splits"]["method"]
     if method == "sheet":
@@ -79,6 +85,8 @@ class _Keep(dict):
 
 @dataclass
 class Plan:
+    """Derived values are computed once, on first use (the config and the tables do not change)."""
+
     config: dict
     resources: Path  # the shipped resources folder (the Duke split sheet)
     cases: pd.DataFrame
@@ -96,7 +104,7 @@ class Plan:
         Duke split sheet). Refuses what cannot be planned (a missing file, a bad sheet or key);
         splits that cannot run are listed in :attr:`refusals`, so that the cohort summary can be
         printed before the run stops."""
-        synthesis_only = int(config["gan"]["niter"]) + int(config["gan"]["niter_decay"]) == 0
+        synthesis_only = _n_epochs(config["gan"]) == 0
         missing = weights.missing_files(config, training=not synthesis_only)
         if missing:
             raise ConfigError("\n".join(missing))
@@ -121,7 +129,7 @@ class Plan:
         """The split sheet the splits were read from (duke or sheet method), or None."""
         return _split_sheet(self.config, self.resources)
 
-    @property
+    @cached_property
     def refusals(self) -> list[str]:
         """Why the splits cannot run (an empty set or fold), each with what to change; empty if
         they can."""
@@ -155,24 +163,24 @@ class Plan:
     def seqs(self) -> list[str]:
         return cohort.sequences(self.config["data"]["post_phases"])
 
-    @property
+    @cached_property
     def masked(self) -> list[str]:
         return [c for c, m in zip(self.cases["case_id"], self.cases["has_mask"]) if m]
 
     def cases_in(self, split: str) -> list[str]:
         return self.synthesis.loc[self.synthesis["split"] == split, "case_id"].tolist()
 
-    @property
+    @cached_property
     def eval_cases(self) -> list[str]:
         """Validation and test cases: what Table 1, the figures and the tumour regions use."""
         return self.cases_in("val") + self.cases_in("test")
 
-    @property
+    @cached_property
     def eval_masked(self) -> list[str]:
         masked = set(self.masked)
         return [c for c in self.eval_cases if c in masked]
 
-    @property
+    @cached_property
     def synth_cases(self) -> list[str]:
         """Cases synthesised: evaluation cases, or every case (``synthesis.cases: all``)."""
         if self.config["synthesis"].get("cases", "evaluation") == "evaluation":
@@ -196,14 +204,14 @@ class Plan:
 
     @property
     def n_epochs(self) -> int:
-        return int(self.gan["niter"]) + int(self.gan["niter_decay"])
+        return _n_epochs(self.gan)
 
     @property
     def synthesis_only(self) -> bool:
         """No epoch trains: gan.init_generator synthesises as it is (exported as epoch 0)."""
         return self.n_epochs == 0
 
-    @property
+    @cached_property
     def eval_epochs(self) -> list[int]:
         """The evaluated epochs (SAMe min-max scales over exactly these): gan.eval_epochs, or
         every eval_every epochs and the last."""
@@ -213,7 +221,7 @@ class Plan:
             return sorted(set(self.gan["eval_epochs"]))
         return sorted(set(range(self.gan["eval_every"], self.n_epochs + 1, self.gan["eval_every"])) | {self.n_epochs})
 
-    @property
+    @cached_property
     def export_epochs(self) -> list[int]:
         """Epochs whose generator is exported: the evaluated ones and the last (the preview)."""
         return sorted(set(self.eval_epochs) | {self.n_epochs})
@@ -263,17 +271,17 @@ class Plan:
 
     # --- segmentation ----------------------------------------------------------------------
 
-    @property
+    @cached_property
     def segmentation_cases(self) -> pd.DataFrame:
         """The segmentation split of the annotated cases (a split sheet may name more)."""
         return self.segmentation_split[self.segmentation_split["case_id"].isin(set(self.masked))]
 
-    @property
+    @cached_property
     def seg_cv(self) -> pd.DataFrame:
         seg = self.segmentation_cases
         return seg.loc[seg["role"] == "cv", ["case_id", "fold"]].astype({"fold": int})
 
-    @property
+    @cached_property
     def seg_test(self) -> list[str]:
         seg = self.segmentation_cases
         return seg.loc[seg["role"] == "test", "case_id"].tolist()
@@ -287,7 +295,7 @@ class Plan:
         seg = self.config["segmentation"]
         return f"{seg['trainer']}__{seg['plans']}__{seg['configuration']}"
 
-    @property
+    @cached_property
     def seg_pairs(self) -> list[tuple[str, str]]:
         """(scenario, test domain) of every prediction; a pretrained model is one more scenario."""
         pairs = [(s, d) for s, spec in self.scenarios.items() for d in spec["test_on"]]
@@ -295,7 +303,7 @@ class Plan:
             pairs += [(segmentation.PRETRAINED, d) for d in self.pretrained["test_on"]]
         return pairs
 
-    @property
+    @cached_property
     def table_scenarios(self) -> dict:
         """Scenario → dataset id for the tables (the pretrained model's from its folder)."""
         extra = {segmentation.PRETRAINED: {"id": self.pretrained["id"]}} if self.pretrained else {}

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError
+from .errors import ConfigError, problem_list
 
 SYNTHESIS_COLUMNS = ["case_id", "split", "has_mask", "multifocal"]
 SEGMENTATION_COLUMNS = ["case_id", "role", "fold"]
@@ -63,8 +63,7 @@ def sheet_splits(
         if sp == "train" and ro in ("cv", "test"):
             problems.append(f"case {case}: trains the GAN (synthesis_split train) and is a segmentation {ro} case")
     if problems:
-        lines = problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
-        raise ConfigError(f"{key}: {len(problems)} problem(s) in the split sheet:\n  " + "\n  ".join(lines))
+        raise problem_list(key, problems, " in the split sheet")
     synthesis = pd.DataFrame(
         {
             "case_id": list(cases["case_id"]),

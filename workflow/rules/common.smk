@@ -36,15 +36,14 @@ except ConfigError as exc:
     raise WorkflowError(f"Configuration error: {exc}") from None
 if workflow.is_main_process:
     print(PLAN.summary(), file=sys.stderr)
-if PLAN.refusals and not config["splits"].get("allow_empty", False):
-    # after the summary, which says why
-    raise WorkflowError(
-        "Configuration error: the splits cannot run:\n  " + "\n  ".join(PLAN.refusals)
-    )
-if (
-    PLAN.refusals and workflow.is_main_process
-):  # splits.allow_empty: say it, run the rest
-    print("WARNING: " + "\nWARNING: ".join(PLAN.refusals), file=sys.stderr)
+if PLAN.refusals:  # after the summary, which says why
+    if not config["splits"]["allow_empty"]:
+        raise WorkflowError(
+            "Configuration error: the splits cannot run:\n  "
+            + "\n  ".join(PLAN.refusals)
+        )
+    if workflow.is_main_process:  # splits.allow_empty: say it, and run what can run
+        print("WARNING: " + "\nWARNING: ".join(PLAN.refusals), file=sys.stderr)
 
 validate(PLAN.cases, schema="../../config/schema/cases.schema.yaml")
 
