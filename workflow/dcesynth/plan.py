@@ -45,6 +45,8 @@ PATHS = {
 
 # Keys of `gan` that only choose what is evaluated: changing them reruns no training job.
 GAN_EVALUATION_KEYS = ("eval_every", "eval_epochs", "preview", "run")
+# Keys of `gan` that say how a training job runs, not what it computes (like `device`).
+GAN_EXECUTION_KEYS = ("processes",)
 # Keys of `metrics` that only select an epoch or describe tumour regions: no generator is rescored.
 SELECTION_KEYS = ("same_metrics", "selection", "tumour_margin_mm")
 # Keys of one epoch's scoring that only Table 1 uses (the test-set FID sample, LPIPS).
@@ -152,6 +154,9 @@ class Plan:
         if gan["eval_epochs"] and not self.synthesis_only and max(gan["eval_epochs"]) > self.n_epochs:
             raise ConfigError(f"gan.eval_epochs names epoch {max(gan['eval_epochs'])}, but training stops at epoch "
                               f"{self.n_epochs} (gan.niter + gan.niter_decay)")  # fmt: skip
+        if self.gan_processes > 1 and not self.synthesis_only and gan["generator"].get("norm") == "batch":
+            raise ConfigError("gan.processes > 1 needs gan.generator.norm: instance (batch-norm statistics would "
+                              "be those of one process's share of the batch, not of the global batch)")  # fmt: skip
 
     # --- cohort and splits -----------------------------------------------------------------
 
@@ -232,8 +237,14 @@ class Plan:
 
     @property
     def gan_training(self) -> dict:
-        """The keys that shape training (a training job's params)."""
-        return {k: v for k, v in self.gan.items() if k not in GAN_EVALUATION_KEYS}
+        """The keys that shape training (a training job's params). ``batch_size`` there is the
+        global batch (``gan.processes x gan.batch_size``): 1 x 4 and 2 x 2 are the same training."""
+        keys = {k: v for k, v in self.gan.items() if k not in GAN_EVALUATION_KEYS + GAN_EXECUTION_KEYS}
+        return {**keys, "batch_size": int(self.gan["batch_size"]) * self.gan_processes}
+
+    @property
+    def gan_processes(self) -> int:
+        return int(self.gan.get("processes", 1))
 
     @property
     def scoring(self) -> dict:

@@ -99,13 +99,14 @@ wildcard_constraints:
     epoch=r"\d+",
 
 
-def rule_resources(name, gpu=False):
-    """Resources of a rule from config (`resources.<rule>`), with the defaults of `resources.default`."""
+def rule_resources(name, gpu=0):
+    """Resources of a rule from config (`resources.<rule>`), with the defaults of `resources.default`;
+    ``gpu``: the GPUs a job of this rule uses when it runs on CUDA."""
     merged = dict(config["resources"]["default"])
     merged.update(config["resources"].get(name) or {})
     merged.pop("threads", None)
     if gpu:
-        merged["gpu"] = 1 if use_cuda() else 0
+        merged["gpu"] = int(gpu) if use_cuda() else 0
     return merged
 
 

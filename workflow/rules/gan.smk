@@ -64,7 +64,8 @@ rule train_gan_epoch:
         "../../envs/torch.yaml"
     threads: rule_threads("train_gan_epoch")
     resources:
-        **rule_resources("train_gan_epoch", gpu=True),
+        # one GPU per training process (gan.processes)
+        **rule_resources("train_gan_epoch", gpu=PLAN.gan_processes),
     params:
         train=GAN_TRAINING,
     script:

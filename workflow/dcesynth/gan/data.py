@@ -66,15 +66,26 @@ class SlicePairs:
             x, y = torch.rot90(x, 1, (1, 2)), torch.rot90(y, 1, (1, 2))
         return x.contiguous(), y.contiguous()
 
-    def batches(self, batch_size: int, generator: torch.Generator, rotate_probability: float, limit: int | None = None):
-        """Shuffled batches for one epoch, drawn from ``generator`` (so an epoch is reproducible)."""
+    def batch_indices(self, batch_size: int, generator: torch.Generator, rotate_probability: float,
+                      limit: int | None = None) -> list[list[tuple[int, bool]]]:
+        """One epoch's batches as (pair index, rotate) lists, drawn from ``generator`` (so an epoch is
+        reproducible): a shuffled order, cut to ``limit``, then one rotation draw per pair."""
         order = torch.randperm(len(self), generator=generator).tolist()
         if limit:
             order = order[:limit]
         rot = (torch.rand(len(order), generator=generator) < rotate_probability).tolist()
-        for s in range(0, len(order), batch_size):
-            pairs = [self.pair(k, r) for k, r in zip(order[s : s + batch_size], rot[s : s + batch_size])]
-            yield torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+        items = list(zip(order, rot))
+        return [items[s : s + batch_size] for s in range(0, len(items), batch_size)]
+
+    def load(self, items: list[tuple[int, bool]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The input and target batches (N, C, H, W) of (pair index, rotate) items."""
+        pairs = [self.pair(k, r) for k, r in items]
+        return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+
+    def batches(self, batch_size: int, generator: torch.Generator, rotate_probability: float, limit: int | None = None):
+        """Shuffled batches for one epoch (see :meth:`batch_indices`)."""
+        for items in self.batch_indices(batch_size, generator, rotate_probability, limit):
+            yield self.load(items)
 
 
 def write_manifest(files: dict[str, dict[str, str]], out: str | Path) -> int:

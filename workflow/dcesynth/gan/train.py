@@ -23,6 +23,7 @@ from ..devices import resolve_device
 from ..errors import ConfigError, InputError
 from ..io import write_table
 from .data import SlicePairs
+from .distributed import World
 from .losses import LOSS_COLUMNS, VGGLoss, feature_matching_loss, lsgan_loss
 from .networks import build_discriminator, build_generator
 from .state import load_state, read_generator_state, save_state
@@ -91,13 +92,23 @@ def train_epoch(
     epoch: int,
     device: str = "auto",
     threads: int = 1,
+    world: World | None = None,
 ) -> dict[str, float]:
-    """Train epoch ``epoch`` from the state of ``epoch - 1``; write the new state and the losses."""
+    """Train epoch ``epoch`` from the state of ``epoch - 1``; write the new state and the losses.
+
+    ``cfg["batch_size"]`` is the global batch. ``world``: this process's place among the training
+    processes of :mod:`dcesynth.gan.distributed` (each trains on its share of every global batch;
+    only rank 0 writes); None: one process."""
+    world = world or World()
     if len(pairs) == 0:
         raise ConfigError("gan: no training slice pairs. The GAN trains on the cases of split 'train' "
                           "(results/splits/synthesis.tsv); their slices gave no pair (see slices.range)")  # fmt: skip
+    global_batch = int(cfg["batch_size"])
+    if global_batch % world.size:
+        raise ConfigError(f"a global batch of {global_batch} does not divide among {world.size} processes")
+    per_process = global_batch // world.size
     dev = resolve_device(device)
-    torch.set_num_threads(max(1, int(threads)))
+    torch.set_num_threads(max(1, int(threads) // world.size))
     state = load_state(state_in)
     if int(state["epoch"]) != epoch - 1:
         raise InputError(None, state_in, f"holds epoch {state['epoch']}, expected {epoch - 1}")
@@ -135,20 +146,29 @@ def train_epoch(
     precision = "bf16" if cuda and cfg.get("precision", "fp32") == "bf16" else "fp32"
     limit = cfg.get("max_pairs_per_epoch")
     n_pairs = min(len(pairs), int(limit)) if limit else len(pairs)
-    n_iter = math.ceil(n_pairs / int(cfg["batch_size"]))
+    n_iter = math.ceil(n_pairs / global_batch)
     rows = []
     t0 = time.perf_counter()
     bar = tqdm(
-        pairs.batches(int(cfg["batch_size"]), gen, float(cfg["rotate_probability"]), limit),
-        total=n_iter, desc=f"epoch {epoch}", mininterval=2.0, ascii=True,
+        pairs.batch_indices(global_batch, gen, float(cfg["rotate_probability"]), limit),
+        total=n_iter, desc=f"epoch {epoch}", mininterval=2.0, ascii=True, disable=not world.main,
     )  # fmt: skip
-    for it, (x, y) in enumerate(bar, start=1):
-        values = train_step(G, D, vgg, opt_G, opt_D, x, y, cfg, dev, mem, bf16=precision == "bf16")
+    for it, items in enumerate(bar, start=1):
+        if world.size == 1:
+            x, y = pairs.load(items)
+            values = train_step(G, D, vgg, opt_G, opt_D, x, y, cfg, dev, mem, bf16=precision == "bf16")
+        else:
+            share = items[world.share(len(items), per_process)]
+            x, y = pairs.load(share) if share else (None, None)
+            values = train_step(G, D, vgg, opt_G, opt_D, x, y, cfg, dev, mem, bf16=precision == "bf16",
+                                world=world, weight=len(share) / len(items))  # fmt: skip
         if not all(math.isfinite(v) for v in values):
             raise FloatingPointError(f"epoch {epoch} iteration {it}: non-finite loss {values}")
         rows.append({"epoch": epoch, "iteration": it, **dict(zip(LOSS_COLUMNS, values)), "lr": lr})
         bar.set_postfix(G=f"{values[0] + values[1] + values[2]:.3f}", D=f"{0.5 * (values[3] + values[4]):.3f}", refresh=False)
     seconds = time.perf_counter() - t0
+    if not world.main:
+        return {}
 
     state.update(
         epoch=epoch,
@@ -164,23 +184,34 @@ def train_epoch(
     meta = state.get("meta", {})
     precisions = sorted(set(meta.get("precisions", [])) | {precision})
     state["meta"] = {**meta, "vgg": vgg.provenance if vgg is not None else {"mode": "off"}, "device": dev.type,
-                     "precision": precision, "precisions": precisions, "torch": str(torch.__version__)}  # fmt: skip
+                     "precision": precision, "precisions": precisions, "processes": world.size,
+                     "torch": str(torch.__version__)}  # fmt: skip
     table = pd.DataFrame(rows, columns=["epoch", "iteration", *LOSS_COLUMNS, "lr"])
     save_state(state, state_out)
     write_table(table, losses_out)
     means = table[LOSS_COLUMNS].mean().to_dict()
-    log.info("epoch %d: %d iterations in %.1f s, lr %.2e, mean losses %s", epoch, len(rows), seconds, lr,
-             {k: round(v, 4) for k, v in means.items()})  # fmt: skip
+    log.info("epoch %d: %d iterations in %.1f s (%d process%s), lr %.2e, mean losses %s", epoch, len(rows), seconds,
+             world.size, "es" if world.size > 1 else "", lr, {k: round(v, 4) for k, v in means.items()})  # fmt: skip
     return means
 
 
-def train_step(G, D, vgg, opt_G, opt_D, x, y, cfg, dev, mem=torch.contiguous_format, bf16: bool = False):
+def train_step(G, D, vgg, opt_G, opt_D, x, y, cfg, dev, mem=torch.contiguous_format, bf16: bool = False,
+               world: World | None = None, weight: float = 1.0):
     """One pix2pixHD iteration (generator step, then discriminator step); returns the 5 loss terms.
     ``bf16``: forward passes under CUDA bf16 autocast (``gan.precision: bf16``); fp32 otherwise.
+    ``world``/``weight``: a data-parallel step, this process holding ``weight`` of the global
+    batch (``x`` None: no sample of a short last batch); gradients and losses are those of the
+    global batch (:mod:`dcesynth.gan.distributed`).
 
     (Skipping D's weight gradients in the generator's backward pass was measured slower on CPU
     with oneDNN, so D is left trainable there; its stale gradients are cleared before D's step.)
     """
+    if x is None:
+        for net, opt in ((G, opt_G), (D, opt_D)):
+            opt.zero_grad(set_to_none=True)
+            world.reduce_gradients(net, 0.0)
+            opt.step()
+        return world.reduce_values(torch.zeros(len(LOSS_COLUMNS), device=dev), 0.0).tolist()
     n_layers = int(cfg["discriminator"]["n_layers_D"])
     lam_gan, lam_feat, lam_vgg = float(cfg["lambda_gan"]), float(cfg["lambda_feat"]), float(cfg["lambda_vgg"])
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 and dev.type == "cuda" else contextlib.nullcontext()
@@ -200,13 +231,18 @@ def train_step(G, D, vgg, opt_G, opt_D, x, y, cfg, dev, mem=torch.contiguous_for
     loss_d = 0.5 * (loss_d_real + loss_d_fake)
     opt_G.zero_grad(set_to_none=True)
     loss_g.backward()
+    if world is not None:
+        world.reduce_gradients(G, weight)
     opt_G.step()
     opt_D.zero_grad(set_to_none=True)
     loss_d.backward()
+    if world is not None:
+        world.reduce_gradients(D, weight)
     opt_D.step()
     # one device sync per iteration for all five terms
     terms = (loss_g_gan, loss_g_feat, loss_g_vgg, loss_d_real, loss_d_fake)
-    return torch.stack([torch.as_tensor(v, device=dev).detach().float() for v in terms]).tolist()
+    values = torch.stack([torch.as_tensor(v, device=dev).detach().float() for v in terms])
+    return (world.reduce_values(values, weight) if world is not None else values).tolist()
 
 
 def _cpu(obj):

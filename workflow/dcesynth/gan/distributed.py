@@ -1,0 +1,148 @@
+"""Data-parallel GAN training: one epoch in N processes that mean the same training as one.
+
+``gan.processes: N`` runs a training epoch in N processes with ``torch.distributed`` (gloo on the
+CPU; NCCL on CUDA, one GPU per process), launched by the training job itself with ``torchrun``.
+``gan.batch_size`` is per process, and the epoch is defined by the global batch ``N x batch_size``:
+
+- the sample order is that of one process with the global batch (same permutation, same
+  rotations), and process ``r`` takes the ``r``-th ``batch_size`` samples of each global batch;
+- the gradients of each network are summed over the processes, each weighted by its share of the
+  global batch (``n_r / n``), so every process steps with the gradient of the global batch mean
+  (exact also for a short last batch, where a process may hold no sample at all);
+- the logged losses are reduced the same way, and only rank 0 writes the state and the losses.
+
+So a run can move between 1 x 4 and 2 x 2 and the epoch's result is the same within float
+tolerance (``tests/test_distributed.py``); a killed epoch writes nothing and reruns from the state
+before it, as a one-process epoch does. The reduction is written out (one all-reduce of one flat
+buffer per network and step) rather than left to ``DistributedDataParallel``, whose reducer expects
+one backward pass per forward pass: a pix2pixHD iteration runs the discriminator three times and
+backpropagates two losses through it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the training processes."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def share(self, n: int, per_process: int) -> slice:
+        """This process's part of a global batch of ``n`` samples (``per_process`` each)."""
+        start = min(n, self.rank * per_process)
+        return slice(start, min(n, start + per_process))
+
+    def reduce_gradients(self, net: torch.nn.Module, weight: float) -> None:
+        """Σ over processes of ``weight x`` each gradient, written back into every process's grads."""
+        params = [p for p in net.parameters() if p.requires_grad]
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        flat = torch.cat([g.reshape(-1) for g in grads]) * weight
+        torch.distributed.all_reduce(flat)
+        offset = 0
+        for p in params:
+            n = p.numel()
+            p.grad = flat[offset : offset + n].view_as(p).clone()
+            offset += n
+
+    def reduce_values(self, values: torch.Tensor, weight: float) -> torch.Tensor:
+        out = values * weight
+        torch.distributed.all_reduce(out)
+        return out
+
+
+def _die_with_parent() -> None:
+    """Linux: this process gets SIGKILL when its parent dies (a killed job leaves no worker behind)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def launch_command(processes: int, job_file: str | Path) -> list[str]:
+    """The torchrun command of one epoch on this node (``--standalone``: a free local port)."""
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
+            "--max-restarts=0", "-m", "dcesynth.gan.distributed", str(job_file)]  # fmt: skip
+
+
+def run_epoch(processes: int, **job: Any) -> None:
+    """Train one epoch in ``processes`` processes on this node; ``job``: the keyword arguments of
+    :func:`dcesynth.gan.train.train_epoch` with ``manifest`` (a slice-pair manifest) in place of
+    ``pairs``. The workers write where this process's stderr goes (a rule's log)."""
+    state_out = Path(job["state_out"])
+    state_out.parent.mkdir(parents=True, exist_ok=True)
+    job_file = state_out.with_name(f".{state_out.name}.job.json")
+    job_file.write_text(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in job.items()}))
+    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, int(job.get("threads", 1)) // processes))}
+    # the workers import dcesynth from wherever this process did (an installed or a source tree)
+    package_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    try:
+        out = sys.stderr.fileno()
+        sys.stderr.flush()
+    except (AttributeError, OSError, ValueError):  # a stream without a file (a test's capture)
+        out = None
+    try:
+        # torchrun dies with this process, and its workers with it (a killed job leaves nothing running)
+        proc = subprocess.Popen(launch_command(processes, job_file), env=env, stdout=out, stderr=out,
+                                preexec_fn=_die_with_parent)  # fmt: skip
+        try:
+            rc = proc.wait()
+        except BaseException:
+            proc.terminate()
+            proc.wait(timeout=30)
+            raise
+    finally:
+        job_file.unlink(missing_ok=True)
+    if rc != 0:
+        raise RuntimeError(f"the {processes} training processes failed (exit {rc}); their messages are above")
+    if not state_out.exists():
+        raise RuntimeError(f"the {processes} training processes ended without writing {state_out}")
+
+
+def _worker(job_file: str) -> None:
+    from .. import logs
+    from .data import SlicePairs, read_manifest
+    from .train import train_epoch
+
+    _die_with_parent()
+    world = World(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"]))
+    job = json.loads(Path(job_file).read_text())
+    logs.setup(None)
+    if not world.main:
+        logs.log.setLevel("ERROR")
+    cuda = job.get("device") == "cuda" or (job.get("device") == "auto" and torch.cuda.is_available())
+    if cuda:
+        torch.cuda.set_device(world.local_rank)
+    torch.distributed.init_process_group("nccl" if cuda else "gloo", rank=world.rank, world_size=world.size,
+                                         timeout=timedelta(minutes=30))  # fmt: skip
+    try:
+        cfg = job["cfg"]
+        pairs = SlicePairs(read_manifest(job.pop("manifest")), cfg["source"], cfg["targets"], cfg["channels"])
+        train_epoch(pairs=pairs, world=world, **job)
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+if __name__ == "__main__":
+    _worker(sys.argv[1])
