@@ -37,6 +37,27 @@ def test_metrics_bench(capsys):
     assert diff < 1e-3  # ours and torchmetrics agree on the same pairs
 
 
+def test_gpu_check_cpu_fallback(capsys):
+    """The GPU check's CPU fallback at small sizes: every path runs (bf16 is CUDA-only) and prints
+    its figures, and the paper-size projection is printed."""
+    from dcesynth.bench import gpu_check
+
+    rc = gpu_check.main(["--device", "cpu", "--size", "64", "--ngf", "8", "--iters", "1", "--paper-size", "32",
+                         "--threads", "2"])  # fmt: skip
+    out = capsys.readouterr().out
+    lines = {line.split()[0].removeprefix("path="): line for line in out.splitlines() if line.startswith("path=")}
+    assert rc == 0, out
+    assert list(lines) == ["train_fp32", "train_bf16", "distributed", "synthesis", "fid_inception",
+                           "fid_radimagenet", "lpips", "nnunet", "paper"]  # fmt: skip
+    assert "status=skipped" in lines["train_bf16"]
+    for path, line in lines.items():
+        if path != "train_bf16":
+            assert "status=ok" in line and "peak_mem_mb=" in line, line
+    assert "s_per_iter=" in lines["train_fp32"] and "images_per_s=" in lines["synthesis"]
+    assert "backend=gloo" in lines["distributed"] and "fold_epoch_s=" in lines["nnunet"]
+    assert "duke_pairs_per_epoch=130928" in out and "hours_200_epochs=" in out
+
+
 def test_dag_bench(capsys, tmp_path):
     """The Duke-scale DAG benchmark on 12 cases of the Duke sheet: every figure printed, and the
     no-op run finds nothing to do (the touched tree is up to date, as after a real run)."""

@@ -48,7 +48,10 @@ def _snakemake(wd: Path, env: dict, *args: str, timeout: int) -> subprocess.Comp
 
 
 def test_tiny_workflow_runs_through_slurm(slurm, tmp_path):
-    wd = make_workdir(tmp_path, tiny_config())
+    # each GAN epoch in 2 data-parallel processes (gloo), one sbatch job per epoch: the tiny run's
+    # global batch of 2 as 2 x 1
+    gan = {"processes": 2, "batch_size": 1}
+    wd = make_workdir(tmp_path, tiny_config(gan=gan, resources={"train_gan_epoch": {"threads": 2}}))
     proc = _snakemake(wd, slurm, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-6000:]
     for out in ("results/tables/tiny/table1.tsv", "results/tables/tiny/segmentation.tsv",
@@ -66,6 +69,8 @@ def test_tiny_workflow_runs_through_slurm(slurm, tmp_path):
     for rule in ("make_phantom", "ingest", "train_gan_epoch", "synthesize_volume", "nnunet_plan", "nnunet_train",
                  "nnunet_predict", "segmentation_tables"):
         assert f"rule {rule}:" in run_log, rule
+    epoch_log = (wd / "logs" / "train_gan_epoch" / "tiny" / "epoch_1.log").read_text()
+    assert "global batch 2 in 2 processes" in epoch_log and "(2 processes)" in epoch_log, epoch_log[-2000:]
     # and the workflow is complete: nothing left to do
     dry = _snakemake(wd, slurm, "-n", timeout=300)
     assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr
