@@ -1,6 +1,7 @@
 """Evaluation of synthetic slices: the metric networks (:mod:`.features`), seeded pair samples
 (:mod:`.sampling`), per-epoch scores and SAMe epoch selection (:mod:`.epochs`), the paper's
-Table 1 (:mod:`.table1`) and tumour-region metrics (:mod:`.tumour_region`)."""
+Table 1 (:mod:`.table1`), tumour-region metrics (:mod:`.tumour_region`) and the ranking of
+synthesis models by mean per-metric rank (:mod:`.ranking`)."""
 
 from .epochs import PAPER_SAME_METRICS, best_epoch, evaluate_generator, score_epochs, select_best_epoch
 from .features import InceptionFeatures, LPIPSNet, RadImageNetFeatures, distribution_extractors, lpips_network
