@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import torch
 
+from dcesynth.errors import ConfigError
 from dcesynth.gan import build_generator
 from dcesynth.gan import state as S
 from dcesynth.gan import train as T
@@ -121,10 +122,10 @@ def _workers_alive(marker: str) -> list[int]:
 
 
 def test_a_killed_two_process_epoch_leaves_nothing_and_reruns_to_the_same_result(tmp_path):
-    """Bit-identical to an epoch that was not killed, as a one-process epoch is (over 20 iterations
+    """Bit-identical to an epoch that was not killed, as a one-process epoch is (over 30 iterations
     the float drift between 1 x 4 and 2 x 2 outgrows 1e-4 in a few small weights, so the two
     process counts are compared on the short epoch above)."""
-    _slices(tmp_path, 40, 32)  # 80 pairs, 20 global batches: long enough to be killed midway
+    _slices(tmp_path, 60, 32)  # 120 pairs, 30 global batches: long enough to be killed midway
     cfg = _cfg(4)
     S.save_state(T.init_state(cfg), tmp_path / "e0.pt")
     job = dict(state_in=str(tmp_path / "e0.pt"), state_out=str(tmp_path / "two.pt"), losses_out=str(tmp_path / "two.tsv"),
@@ -141,7 +142,7 @@ def test_a_killed_two_process_epoch_leaves_nothing_and_reruns_to_the_same_result
     assert proc.poll() is None, "the epoch ended before it could be killed:\n" + log.read_text()
     os.kill(proc.pid, signal.SIGKILL)  # only the job's own process, as a scheduler's OOM kill may
     proc.wait()
-    marker = str(tmp_path / ".two.pt.job.json")
+    marker = "dcesynth.gan_worker"  # in the command lines of torchrun and of its workers
     for _ in range(50):  # torchrun and its workers follow their parent (PR_SET_PDEATHSIG)
         if not _workers_alive(marker):
             break
@@ -156,10 +157,19 @@ def test_a_killed_two_process_epoch_leaves_nothing_and_reruns_to_the_same_result
     assert (tmp_path / "whole.tsv").read_text() == (tmp_path / "two.tsv").read_text()
 
 
-def test_an_indivisible_global_batch_is_refused(tmp_path):
+def test_a_failing_process_fails_the_epoch_without_hanging(tmp_path, capfd):
+    """Both processes refuse a global batch that does not divide among them; each exits at once
+    (no wait for its peer in a collective), and the epoch fails with their message and writes nothing."""
     files = _slices(tmp_path, 2, 16)
     cfg = _cfg(3)
     S.save_state(T.init_state(cfg), tmp_path / "e0.pt")
-    with pytest.raises(Exception, match="does not divide among 2 processes"):
+    with pytest.raises(ConfigError, match="does not divide among 2 processes"):
         T.train_epoch(tmp_path / "e0.pt", tmp_path / "x.pt", tmp_path / "x.tsv", SlicePairs(files, "pre", ["post1"], 3),
                       cfg, 1, "cpu", 1, world=World(0, 2))  # fmt: skip
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match="the 2 training processes failed"):
+        run_epoch(2, state_in=str(tmp_path / "e0.pt"), state_out=str(tmp_path / "x.pt"), losses_out=str(tmp_path / "x.tsv"),
+                  manifest=str(tmp_path / "pairs.tsv"), cfg=cfg, epoch=1, device="cpu", threads=2)  # fmt: skip
+    assert time.monotonic() - start < 120
+    assert "ERROR: a global batch of 3 does not divide among 2 processes" in capfd.readouterr().err
+    assert not (tmp_path / "x.pt").exists() and not (tmp_path / "x.tsv").exists()

@@ -15,7 +15,7 @@ rule evaluate_epoch:
         "../../envs/torch.yaml"
     threads: rule_threads("evaluate_epoch")
     resources:
-        **rule_resources("evaluate_epoch", gpu=True),
+        **rule_resources("evaluate_epoch", gpu=1),
     params:
         metrics=EPOCH_SCORING,
         source=GAN["source"],
@@ -120,7 +120,7 @@ rule image_quality_tables:
         "../../envs/torch.yaml"
     threads: rule_threads("image_quality_tables")
     resources:
-        **rule_resources("image_quality_tables", gpu=True),
+        **rule_resources("image_quality_tables", gpu=1),
     params:
         metrics=SCORING,
         source=GAN["source"],

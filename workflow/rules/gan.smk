@@ -137,7 +137,7 @@ rule preview_gan:
         "../../envs/torch.yaml"
     threads: rule_threads("preview_gan")
     resources:
-        **rule_resources("preview_gan", gpu=True),
+        **rule_resources("preview_gan", gpu=1),
     params:
         source=GAN["source"],
         targets=GAN["targets"],

@@ -132,7 +132,7 @@ rule nnunet_train:
         "../../envs/nnunet.yaml"
     threads: rule_threads("nnunet_train")
     resources:
-        **rule_resources("nnunet_train", gpu=True),
+        **rule_resources("nnunet_train", gpu=1),
     params:
         dataset_id=lambda wc: SEG["scenarios"][wc.scenario]["id"],
         configuration=SEG["configuration"],
@@ -166,7 +166,7 @@ rule nnunet_predict:
         "../../envs/nnunet.yaml"
     threads: rule_threads("nnunet_predict")
     resources:
-        **rule_resources("nnunet_predict", gpu=True),
+        **rule_resources("nnunet_predict", gpu=1),
     params:
         model_dir=lambda wc: nnunet_model_dir(wc.run, wc.scenario),
         folds=lambda wc: nnunet_folds(wc.scenario),

@@ -37,7 +37,7 @@ rule synthesize_volume:
         "../../envs/torch.yaml"
     threads: rule_threads("synthesize_volume")
     resources:
-        **rule_resources("synthesize_volume", gpu=True),
+        **rule_resources("synthesize_volume", gpu=1),
     params:
         targets=synthesis_target_files,
         intensity=config["synthesis"]["intensity"],

@@ -19,6 +19,9 @@ log.info("epoch %s: %d training pairs from %d cases, global batch %d in %d proce
          cfg["batch_size"], processes, "es" if processes > 1 else "")  # fmt: skip
 job = dict(state_in=snakemake.input.state, state_out=snakemake.output.state, losses_out=snakemake.output.losses,
            cfg=cfg, epoch=epoch, device=job_device(snakemake), threads=snakemake.threads)  # fmt: skip
+if processes > snakemake.threads:
+    log.warning("%d training processes share %d thread(s) (resources.train_gan_epoch.threads): the cores are "
+                "oversubscribed", processes, snakemake.threads)  # fmt: skip
 if processes == 1:
     train_epoch(pairs=pairs, **job)
 else:

@@ -1,7 +1,7 @@
 """Every CUDA path of the project on a small case, one line each: what to run first on a GPU machine.
 
     python -m dcesynth.bench.gpu_check                      # CUDA: the paper's topology
-    python -m dcesynth.bench.gpu_check --device cpu --size 64 --ngf 8 --paper-size 64   # CI
+    python -m dcesynth.bench.gpu_check --device cpu --size 64 --ngf 8 --paper-size 32   # CI
 
 Paths (each prints ``path=… status=ok|failed|skipped`` with its figures and goes on after a failure):
 
@@ -19,7 +19,8 @@ Paths (each prints ``path=… status=ok|failed|skipped`` with its figures and go
   (668 cases x 196 slices, from the split sheet and the paper's slice range).
 
 Figures: seconds per iteration, images/s and peak memory (GPU: ``max_memory_allocated`` of the
-path; CPU: the process's peak RSS so far). Exit status 1 when a path failed.
+path in this process, so not the 2-process epoch's workers; CPU: the process's peak RSS so far).
+Exit status 1 when a path failed.
 """
 
 from __future__ import annotations
@@ -123,7 +124,8 @@ def distributed_epoch(dev, workdir: Path, threads: int) -> dict:
     state = S.load_state(workdir / "e1.pt")
     if state["meta"]["processes"] != 2:
         raise RuntimeError(f"the state says {state['meta']['processes']} processes")
-    return {"seconds": s, "backend": "nccl" if dev.type == "cuda" else "gloo"}
+    # seconds of the whole job: torchrun, 2 interpreters, the rendezvous and 2 iterations
+    return {"seconds_with_startup": s, "iterations": 2, "backend": "nccl" if dev.type == "cuda" else "gloo"}
 
 
 def synthesis(dev, size: int, ngf: int, slices: int) -> dict:
@@ -277,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         hours = pairs * paper["s_per_iter"] / 3600
         print(f"paper: {args.paper_size}px pix2pixHD (ngf 64, 9 blocks, batch 1) it_per_s={1 / paper['s_per_iter']:.3g} "
               f"duke_pairs_per_epoch={pairs} hours_per_epoch={hours:.3g} hours_{PAPER_EPOCHS}_epochs={hours * PAPER_EPOCHS:.3g} "
-              f"(one {dev.type} process; gan.processes: N divides it by up to N)")  # fmt: skip
+              f"(one {dev.type} process, the paper's global batch of 1)")  # fmt: skip
     print(f"gpu_check: {'all paths ok' if not failed else 'FAILED: ' + ', '.join(failed)}")
     return 1 if failed else 0
 

@@ -21,11 +21,10 @@ backpropagates two losses through it.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import signal
 import subprocess
+import tempfile
 import sys
 from dataclasses import dataclass
 from datetime import timedelta
@@ -33,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from ..gan_worker import die_with_parent
 
 
 
@@ -54,15 +55,18 @@ class World:
         return slice(start, min(n, start + per_process))
 
     def reduce_gradients(self, net: torch.nn.Module, weight: float) -> None:
-        """Σ over processes of ``weight x`` each gradient, written back into every process's grads."""
+        """Σ over processes of ``weight x`` each gradient, written back into every process's grads
+        (in place, so they keep their memory format: channels-last on CUDA)."""
         params = [p for p in net.parameters() if p.requires_grad]
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-        flat = torch.cat([g.reshape(-1) for g in grads]) * weight
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        flat.mul_(weight)
         torch.distributed.all_reduce(flat)
         offset = 0
-        for p in params:
-            n = p.numel()
-            p.grad = flat[offset : offset + n].view_as(p).clone()
+        for p, g in zip(params, grads):
+            n = g.numel()
+            g.copy_(flat[offset : offset + n].view(g.shape))
+            p.grad = g
             offset += n
 
     def reduce_values(self, values: torch.Tensor, weight: float) -> torch.Tensor:
@@ -71,18 +75,10 @@ class World:
         return out
 
 
-def _die_with_parent() -> None:
-    """Linux: this process gets SIGKILL when its parent dies (a killed job leaves no worker behind)."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def launch_command(processes: int, job_file: str | Path) -> list[str]:
     """The torchrun command of one epoch on this node (``--standalone``: a free local port)."""
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
-            "--max-restarts=0", "-m", "dcesynth.gan.distributed", str(job_file)]  # fmt: skip
+            "--max-restarts=0", "-m", "dcesynth.gan_worker", str(job_file)]  # fmt: skip
 
 
 def run_epoch(processes: int, **job: Any) -> None:
@@ -91,8 +87,10 @@ def run_epoch(processes: int, **job: Any) -> None:
     ``pairs``. The workers write where this process's stderr goes (a rule's log)."""
     state_out = Path(job["state_out"])
     state_out.parent.mkdir(parents=True, exist_ok=True)
-    job_file = state_out.with_name(f".{state_out.name}.job.json")
-    job_file.write_text(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in job.items()}))
+    fd, job_file = tempfile.mkstemp(prefix="dcesynth-gan-epoch-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump({k: str(v) if isinstance(v, Path) else v for k, v in job.items()}, f)
+    job_file = Path(job_file)
     env = {**os.environ, "OMP_NUM_THREADS": str(max(1, int(job.get("threads", 1)) // processes))}
     # the workers import dcesynth from wherever this process did (an installed or a source tree)
     package_root = str(Path(__file__).resolve().parents[2])
@@ -105,7 +103,7 @@ def run_epoch(processes: int, **job: Any) -> None:
     try:
         # torchrun dies with this process, and its workers with it (a killed job leaves nothing running)
         proc = subprocess.Popen(launch_command(processes, job_file), env=env, stdout=out, stderr=out,
-                                preexec_fn=_die_with_parent)  # fmt: skip
+                                preexec_fn=die_with_parent)  # fmt: skip
         try:
             rc = proc.wait()
         except BaseException:
@@ -120,12 +118,31 @@ def run_epoch(processes: int, **job: Any) -> None:
         raise RuntimeError(f"the {processes} training processes ended without writing {state_out}")
 
 
-def _worker(job_file: str) -> None:
+def worker(job_file: str) -> None:
+    """One training process (``python -m dcesynth.gan_worker JOB``; rank from torchrun's environment).
+    A failing process exits at once, without waiting for its peers (torchrun then stops them)."""
+    import traceback
+
+    from ..errors import ConfigError, InputError
+
+    try:
+        _train(job_file)
+    except BaseException as e:  # noqa: BLE001 - reported here; the exit code tells torchrun
+        if isinstance(e, (ConfigError, InputError)):
+            sys.stderr.write(f"ERROR: {e}\n")
+        else:
+            traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(1)
+    torch.distributed.destroy_process_group()
+
+
+def _train(job_file: str) -> None:
     from .. import logs
+    from ..errors import ConfigError
     from .data import SlicePairs, read_manifest
     from .train import train_epoch
 
-    _die_with_parent()
     world = World(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"]))
     job = json.loads(Path(job_file).read_text())
     logs.setup(None)
@@ -133,16 +150,12 @@ def _worker(job_file: str) -> None:
         logs.log.setLevel("ERROR")
     cuda = job.get("device") == "cuda" or (job.get("device") == "auto" and torch.cuda.is_available())
     if cuda:
+        if world.local_rank >= torch.cuda.device_count():
+            raise ConfigError(f"gan.processes: {world.size} trains with one GPU per process, but this job sees "
+                              f"{torch.cuda.device_count()} (did a --set-resources override the rule's gpu?)")  # fmt: skip
         torch.cuda.set_device(world.local_rank)
     torch.distributed.init_process_group("nccl" if cuda else "gloo", rank=world.rank, world_size=world.size,
                                          timeout=timedelta(minutes=30))  # fmt: skip
-    try:
-        cfg = job["cfg"]
-        pairs = SlicePairs(read_manifest(job.pop("manifest")), cfg["source"], cfg["targets"], cfg["channels"])
-        train_epoch(pairs=pairs, world=world, **job)
-    finally:
-        torch.distributed.destroy_process_group()
-
-
-if __name__ == "__main__":
-    _worker(sys.argv[1])
+    cfg = job["cfg"]
+    pairs = SlicePairs(read_manifest(job.pop("manifest")), cfg["source"], cfg["targets"], cfg["channels"])
+    train_epoch(pairs=pairs, world=world, **job)
