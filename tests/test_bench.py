@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from dcesynth.bench import preprocess, synthesis, train_step
 
 
@@ -18,6 +20,15 @@ def test_train_step_bench(capsys):
     out = capsys.readouterr().out
     for key in ("s_per_iter=", "s_per_pair_batch2=", "ratio_vs_batch1=", "peak_memory_mb=", "infer_s_per_slice="):
         assert key in out
+
+
+def test_train_step_bench_of_each_model_family(capsys):
+    for family, options in (("unet", {"ngf": 4, "depth": 2}), ("nca", {"steps": 2}), ("flow", {"ngf": 4, "depth": 2})):
+        train_step.main(["--family", family, "--options", json.dumps(options), "--sizes", "16,32", "--iters", "1",
+                         "--device", "cpu"])  # fmt: skip
+        lines = capsys.readouterr().out.splitlines()
+        assert [line.split()[:2] for line in lines] == [[f"family={family}", "size=16"], [f"family={family}", "size=32"]]
+        assert all("params=" in line and "s_per_iter=" in line and "infer_s_per_slice=" in line for line in lines)
 
 
 def test_synthesis_bench(capsys):

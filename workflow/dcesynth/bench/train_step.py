@@ -7,11 +7,18 @@ Prints ``s_per_iter`` of one training iteration at batch 1 (the paper's) and, wi
 alternate iteration by iteration); inference seconds per slice at ``--infer-batch`` against
 batch 1; and peak memory. Networks are seeded and untrained; the VGG19 is random (its cost is
 the same as with pretrained weights).
+
+    python -m dcesynth.bench.train_step --family nca --sizes 256,512 --iters 3 --device cpu
+
+``--family unet|nca|flow`` (:mod:`dcesynth.models`, default options or ``--options JSON``) prints
+one line per size instead: parameters, seconds per training iteration at batch 1 (loss, backward
+and Adam step) and inference seconds per slice.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import time
 
@@ -44,6 +51,30 @@ def _time(fn, iters: int, dev: torch.device, warmup: bool = True) -> float:
     return (time.perf_counter() - t) / iters
 
 
+def family_lines(family: str, options: dict, sizes: list[int], iters: int, dev: torch.device) -> list[str]:
+    from .. import models
+
+    lines = []
+    for size in sizes:
+        torch.manual_seed(0)
+        model = models.build(family, options).to(dev).train()
+        opt = torch.optim.Adam(model.parameters(), lr=2e-4)
+        x, y = (torch.rand(1, 3, size, size, device=dev) * 2 - 1 for _ in range(2))
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            model.training_loss(x, y)[0].backward()
+            opt.step()
+
+        s_iter = _time(step, iters, dev)
+        model.eval()
+        with torch.no_grad():
+            s_infer = _time(lambda: model(x), iters, dev)
+        lines.append(f"family={family} size={size} params={models.n_parameters(model)} s_per_iter={s_iter:.3f} "
+                     f"infer_s_per_slice={s_infer:.3f} peak_memory_mb={_peak_mb(dev):.0f}")  # fmt: skip
+    return lines
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=256)
@@ -57,10 +88,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch default)")
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="gan.precision (bf16: CUDA only)")
+    ap.add_argument("--family", default="pix2pixhd", help="pix2pixhd (default), or a dcesynth.models family: unet, nca, flow")
+    ap.add_argument("--options", default="{}", help="the family's options as JSON (default: its defaults)")
+    ap.add_argument("--sizes", default="256,512", help="slice sizes of the --family lines")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     dev = resolve_device(args.device)
+    if args.family != "pix2pixhd":
+        for line in family_lines(args.family, json.loads(args.options), [int(v) for v in args.sizes.split(",")],
+                                 args.iters, dev):  # fmt: skip
+            print(line, flush=True)
+        return
     cuda = dev.type == "cuda"
     if cuda:
         torch.backends.cudnn.benchmark = True
