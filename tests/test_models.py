@@ -22,7 +22,7 @@ def _batch(n=4, size=32):
 @pytest.mark.parametrize("family", list(SMALL))
 def test_shapes_range_and_deterministic_translation(family):
     torch.manual_seed(0)
-    model = M.build(family, SMALL[family], input_nc=3, output_nc=1).eval()
+    model = M.build_model(family, SMALL[family], input_nc=3, output_nc=1).eval()
     x, _ = _batch()
     with torch.no_grad():
         a, b = model(x), model(x)
@@ -33,7 +33,7 @@ def test_shapes_range_and_deterministic_translation(family):
 @pytest.mark.parametrize("family", list(SMALL))
 def test_one_training_step_lowers_the_loss_on_a_fixed_batch(family):
     torch.manual_seed(0)
-    model = M.build(family, SMALL[family]).train()
+    model = M.build_model(family, SMALL[family]).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x, y = _batch()
 
@@ -52,7 +52,7 @@ def test_one_training_step_lowers_the_loss_on_a_fixed_batch(family):
 @pytest.mark.parametrize("family", list(SMALL))
 def test_export_load_round_trip(tmp_path, family):
     torch.manual_seed(1)
-    model = M.build(family, SMALL[family]).eval()
+    model = M.build_model(family, SMALL[family]).eval()
     M.save_model(tmp_path / "m.pt", family, SMALL[family], model, 3, 3, meta={"epoch": 2})
     loaded, record = M.load_model(tmp_path / "m.pt")
     assert record["family"] == family and record["meta"] == {"epoch": 2}
@@ -67,11 +67,11 @@ def test_export_load_round_trip(tmp_path, family):
 
 def test_sizes_and_refusals():
     # the published anchors' sizes: U-Net 31 M (ngf 64, depth 4), TeNCA-like NCA in the tens of thousands
-    assert 30e6 < M.n_parameters(M.build("unet", {"ngf": 64, "depth": 4})) < 32e6
-    assert 1e4 < M.n_parameters(M.build("nca")) < 1e5
+    assert 30e6 < M.n_parameters(M.build_model("unet", {"ngf": 64, "depth": 4})) < 32e6
+    assert 1e4 < M.n_parameters(M.build_model("nca")) < 1e5
     with pytest.raises(ConfigError, match="not one of unet, nca, flow"):
-        M.build("diffusion")
+        M.build_model("diffusion")
     with pytest.raises(ConfigError, match="model family unet"):
-        M.build("unet", {"widths": 3})
+        M.build_model("unet", {"widths": 3})
     with pytest.raises(ValueError, match="not a multiple of 4"):
-        M.build("unet", {"ngf": 4, "depth": 2})(torch.zeros(1, 3, 30, 30))
+        M.build_model("unet", {"ngf": 4, "depth": 2})(torch.zeros(1, 3, 30, 30))

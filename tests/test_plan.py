@@ -132,3 +132,18 @@ def test_targets_and_the_files_of_a_job():
     crops = plan.training_crops("r", "real_pre+syn_post")
     assert sorted(crops["images"]) == sorted(plan.seg_cv["case_id"])
     assert set(next(iter(crops["images"].values()))) == {"real_pre", "syn_post"}
+
+
+def test_training_processes_and_the_dicom_export_in_the_plan():
+    # 2 processes x 2 pairs is the global batch of 4: the training params (what reruns) are those of 1 x 4
+    one = plan_of(deep_update(default_config(), {"gan": {"processes": 1, "batch_size": 4}}))
+    two = plan_of(deep_update(default_config(), {"gan": {"processes": 2, "batch_size": 2}}))
+    assert one.gan_training == two.gan_training and two.gan_training["batch_size"] == 4
+    assert "processes" not in two.gan_training and two.gan_processes == 2
+    with pytest.raises(ConfigError, match="needs gan.generator.norm: instance"):
+        plan_of(deep_update(default_config(), {"gan": {"processes": 2, "generator": {"norm": "batch"}}}))
+    # every synthetic volume is exported as a DICOM series unless switched off
+    series = [t for t in one.targets("synthesis") if t.startswith("results/dicom/")]
+    assert len(series) == len(one.synth_cases) and series[0].endswith("/synthetic_post1")
+    off = plan_of(deep_update(default_config(), {"export": {"dicom": {"enabled": False}}}))
+    assert not [t for t in off.targets("all") if t.startswith("results/dicom/")]

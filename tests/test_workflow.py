@@ -111,6 +111,47 @@ def test_evaluation_outputs(tiny_run):
         assert name in report, name
 
 
+def test_synthetic_series_open_as_valid_dicom(tiny_run):
+    """Every synthetic volume is a DICOM MR series that dciodvfy (dicom3tools) passes without an
+    error, and that pydicom and SimpleITK read back with the NIfTI's geometry and values."""
+    import shutil
+
+    dciodvfy = shutil.which("dciodvfy")
+    if dciodvfy is None:
+        message = "dciodvfy (Debian's dicom3tools) is not installed"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    volumes = sorted((tiny_run / "results" / "synthetic" / "tiny").glob("*/post1.nii.gz"))
+    assert len(volumes) >= 4
+    studies = {}
+    for volume in volumes:
+        case = volume.parent.name
+        folder = tiny_run / "results" / "dicom" / "tiny" / case / "synthetic_post1"
+        files = sorted(folder.glob("*.dcm"))
+        nifti = sitk.ReadImage(str(volume))
+        assert len(files) == nifti.GetSize()[2], case
+        for f in files:
+            proc = subprocess.run([dciodvfy, str(f)], capture_output=True, text=True)
+            errors = [line for line in (proc.stdout + proc.stderr).splitlines() if line.startswith("Error")]
+            assert not errors, (f, errors)
+        reader = sitk.ImageSeriesReader()
+        reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder)))
+        back = reader.Execute()
+        np.testing.assert_allclose(back.GetOrigin(), nifti.GetOrigin(), atol=1e-3)
+        np.testing.assert_allclose(back.GetSpacing(), nifti.GetSpacing(), atol=1e-3)
+        np.testing.assert_allclose(back.GetDirection(), nifti.GetDirection(), atol=1e-6)
+        assert np.array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(nifti))  # the 0-255 scale, exact
+        ds = pydicom.dcmread(files[3])
+        assert list(ds.ImageType)[:2] == ["DERIVED", "SECONDARY"] and ds.Modality == "MR"
+        assert ds.SeriesDescription.startswith("SYNTHETIC post1 pix2pixHD ep") and "no contrast agent" in ds.DerivationDescription
+        assert ds.PatientID == case and str(ds.PatientName) == case  # pseudonymous by default
+        position = nifti.TransformIndexToPhysicalPoint((0, 0, int(ds.InstanceNumber) - 1))
+        np.testing.assert_allclose([float(v) for v in ds.ImagePositionPatient], position, atol=1e-3)
+        studies[case] = ds.StudyInstanceUID
+    assert len(set(studies.values())) == len(studies)  # one pseudonymous study per case
+
+
 def test_evaluation_keys_do_not_rerun_training(tiny_run):
     (tiny_run / "eval_only.yaml").write_text(
         "gan:\n  eval_every: 4\n  preview:\n    n_figure_pairs: 1\nmetrics:\n  n_pixel_pairs: 7\n  selection: same_rank\n"
@@ -237,6 +278,7 @@ def test_no_planted_identifier_leaves_the_dicom_tree(tiny_run):
             assert not hits, f"{f.relative_to(wd)} contains {hits}"
             checked += 1
     assert checked > 50
+    assert any((wd / "results" / "dicom").rglob("*.dcm"))  # the DICOM export is among the outputs checked
 
 
 def test_nothing_to_do_after_a_run(tiny_run):

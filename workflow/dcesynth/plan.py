@@ -35,6 +35,8 @@ PATHS = {
     "synthetic": "results/synthetic/{run}/{case}/{seq}.nii.gz",
     "synthetic_slices": "results/synthetic/{run}/{case}/{seq}.npy",
     "subtraction": "results/subtraction/{run}/{case}/{kind}_{seq}.nii.gz",
+    # one DICOM MR series (a folder of one file per slice) per synthetic volume
+    "dicom_series": "results/dicom/{run}/{case}/synthetic_{seq}",
     "epoch_metrics": "results/metrics/{run}/val/epoch_{epoch}.tsv",
     "crop": "results/segmentation/{run}/crops/{case}/{image}.nii.gz",
     # one nnU-Net tree (nnUNet_raw, _preprocessed, _results) per scenario
@@ -154,6 +156,9 @@ class Plan:
         if gan["eval_epochs"] and not self.synthesis_only and max(gan["eval_epochs"]) > self.n_epochs:
             raise ConfigError(f"gan.eval_epochs names epoch {max(gan['eval_epochs'])}, but training stops at epoch "
                               f"{self.n_epochs} (gan.niter + gan.niter_decay)")  # fmt: skip
+        if self.dicom_export["enabled"] and self.dicom_export["link_to_source"] and self.config["data"]["source"] in cohort.FILE_SOURCES:
+            raise ConfigError(f"export.dicom.link_to_source needs DICOM input (data.source: {self.config['data']['source']} "
+                              "has no source headers to link to); set it to false")  # fmt: skip
         if self.gan_processes > 1 and not self.synthesis_only and gan["generator"].get("norm") == "batch":
             raise ConfigError("gan.processes > 1 needs gan.generator.norm: instance (batch-norm statistics would "
                               "be those of one process's share of the batch, not of the global batch)")  # fmt: skip
@@ -191,6 +196,12 @@ class Plan:
         if self.config["synthesis"].get("cases", "evaluation") == "evaluation":
             return self.eval_cases
         return self.eval_cases + self.cases_in("train")
+
+    @property
+    def dicom_export(self) -> dict:
+        """``export.dicom`` with its defaults."""
+        cfg = (self.config.get("export") or {}).get("dicom") or {}
+        return {"enabled": bool(cfg.get("enabled", True)), "link_to_source": bool(cfg.get("link_to_source", False))}
 
     @property
     def slice_stage(self) -> str:
@@ -399,6 +410,8 @@ class Plan:
             f"results/figures/{run}/tumour_crops.png",
             f"results/tables/{run}/table1.tsv",
             f"results/tables/{run}/tumour_region.tsv",
+            *(path("dicom_series", run=run, case=c, seq=t) for c in self.synth_cases for t in targets
+              if self.dicom_export["enabled"]),  # fmt: skip
         ]
         seg = ([f"results/tables/{run}/segmentation.tsv", f"results/figures/{run}/segmentation_dice.png"]
                if self.config["segmentation"]["enabled"] else [])  # fmt: skip

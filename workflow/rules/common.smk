@@ -44,6 +44,16 @@ if PLAN.refusals:  # after the summary, which says why
         )
     if workflow.is_main_process:  # splits.allow_empty: say it, and run what can run
         print("WARNING: " + "\nWARNING: ".join(PLAN.refusals), file=sys.stderr)
+if (
+    workflow.is_main_process
+    and PLAN.dicom_export["enabled"]
+    and PLAN.dicom_export["link_to_source"]
+):
+    print(
+        "WARNING: export.dicom.link_to_source: the DICOM series in results/dicom/ carry the patient's "
+        "identity from the source headers; keep them inside the hospital's systems",
+        file=sys.stderr,
+    )
 
 validate(PLAN.cases, schema="../../config/schema/cases.schema.yaml")
 
@@ -149,6 +159,13 @@ def mask_input(wildcards):
 
 def synthesis_target_files(wildcards):
     return PLAN.synthesis_files(wildcards.run, wildcards.case)
+
+
+def export_source(wildcards):
+    """The case's DICOM folder when the series links to the source study (export.dicom.link_to_source)."""
+    if not PLAN.dicom_export["link_to_source"]:
+        return {}
+    return {"case_dir": ancient(CASES.loc[wildcards.case, "case_dir"])}
 
 
 def synthesis_generator(wildcards):

@@ -57,7 +57,7 @@ def family_lines(family: str, options: dict, sizes: list[int], iters: int, dev: 
     lines = []
     for size in sizes:
         torch.manual_seed(0)
-        model = models.build(family, options).to(dev).train()
+        model = models.build_model(family, options).to(dev).train()
         opt = torch.optim.Adam(model.parameters(), lr=2e-4)
         x, y = (torch.rand(1, 3, size, size, device=dev) * 2 - 1 for _ in range(2))
 

@@ -31,7 +31,7 @@ FAMILIES: dict[str, type[torch.nn.Module]] = {"unet": Regressor, "nca": NCA, "fl
 FORMAT = "dcesynth-model-1"
 
 
-def build(family: str, options: dict[str, Any] | None = None, input_nc: int = 3, output_nc: int = 3) -> torch.nn.Module:
+def build_model(family: str, options: dict[str, Any] | None = None, input_nc: int = 3, output_nc: int = 3) -> torch.nn.Module:
     """A seeded-by-the-caller model of ``family`` with ``options`` (the family's keyword arguments)."""
     if family not in FAMILIES:
         raise ConfigError(f"model family {family!r} is not one of {', '.join(FAMILIES)} (pix2pixHD is the gan block)")
@@ -63,6 +63,6 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[to
         raise InputError(None, path, f"not a readable model file ({type(e).__name__})") from None
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise InputError(None, path, f"not a {FORMAT} model file")
-    model = build(record["family"], record["options"], record["input_nc"], record["output_nc"])
+    model = build_model(record["family"], record["options"], record["input_nc"], record["output_nc"])
     model.load_state_dict(record["state_dict"])
     return model.to(device).eval(), {k: v for k, v in record.items() if k != "state_dict"}

@@ -1,0 +1,202 @@
+"""Synthetic volumes as DICOM MR image series that a PACS viewer opens beside the real ones.
+
+One file per axial slice, the geometry of the NIfTI volume (which is that of the source series):
+ImagePositionPatient per slice, ImageOrientationPatient, PixelSpacing, SliceThickness and
+SpacingBetweenSlices. ``ImageType`` is DERIVED\\SECONDARY, the series description says the images
+are synthetic and from which model and epoch, and every UID is new.
+
+Identity: by default pseudonymous. The patient name and ID are the case id, study and frame of
+reference UIDs are derived from the case id (so every series exported for a case shares one study),
+and nothing is copied from the source headers. ``link_to_source`` (DICOM input only) takes the
+patient and study identity and the frame of reference from the source pre-contrast series
+instead, so that the series lands in the patient's original study.
+
+Voxel values: integer volumes within 0..65535 (the 0-255 model scale of ``synthesis.intensity:
+uint8``) are stored as they are; anything else is stored as 16-bit with RescaleSlope/Intercept
+(its quantisation: (max - min) / 65535).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+
+from . import __version__
+from .io import atomic_path
+
+log = logging.getLogger("dcesynth")
+
+# Patient, study and frame-of-reference attributes a linked export copies from the source
+LINKED_ATTRIBUTES = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate",
+                     "StudyTime", "AccessionNumber", "StudyID", "ReferringPhysicianName", "FrameOfReferenceUID")  # fmt: skip
+
+
+def uid(*parts: Any) -> str:
+    """A UID derived from ``parts`` (the same parts give the same UID: a rerun changes nothing)."""
+    from pydicom.uid import generate_uid
+
+    return generate_uid(entropy_srcs=["dcesynth", *map(str, parts)])
+
+
+def pseudonymous_identity(case: str) -> dict[str, str]:
+    return {"PatientName": case, "PatientID": case, "PatientBirthDate": "", "PatientSex": "",
+            "StudyInstanceUID": uid(case, "study"), "StudyDate": "", "StudyTime": "", "AccessionNumber": "",
+            "StudyID": "", "ReferringPhysicianName": "", "FrameOfReferenceUID": uid(case, "frame")}  # fmt: skip
+
+
+def source_identity(header_file: str | Path) -> dict[str, str]:
+    """The patient and study identity and the frame of reference of a source DICOM file."""
+    import pydicom
+
+    ds = pydicom.dcmread(header_file, stop_before_pixels=True)
+    return {k: str(ds.get(k, "") or "") for k in LINKED_ATTRIBUTES}
+
+
+def first_dicom_file(folder: str | Path) -> Path:
+    import pydicom
+
+    for f in sorted(p for p in Path(folder).iterdir() if p.is_file()):
+        try:
+            pydicom.dcmread(f, stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
+            return f
+        except Exception:  # noqa: BLE001 - not DICOM: try the next file
+            continue
+    raise FileNotFoundError(f"no DICOM file in {folder}")
+
+
+def _stored_values(arr: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """uint16 pixel values with slope and intercept: value = stored x slope + intercept."""
+    finite = arr[np.isfinite(arr)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    if np.allclose(arr, np.round(arr)) and lo >= 0 and hi <= 65535:
+        return np.round(arr).astype(np.uint16), 1.0, 0.0
+    slope = (hi - lo) / 65535 if hi > lo else 1.0
+    return np.round((np.nan_to_num(arr, nan=lo) - lo) / slope).clip(0, 65535).astype(np.uint16), slope, lo
+
+
+def _ds_text(value: float) -> str:
+    """A DS value (at most 16 characters)."""
+    text = f"{value:.10g}"
+    return text if len(text) <= 16 else f"{value:.8e}"
+
+
+def write_series(
+    image: sitk.Image,
+    folder: str | Path,
+    identity: dict[str, str],
+    series_uid: str,
+    series_number: int,
+    description: str,
+    derivation: str,
+) -> int:
+    """Write ``image`` (3D, any orientation) as an MR image series of one file per slice into
+    ``folder`` (atomically); returns the number of files."""
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, PYDICOM_IMPLEMENTATION_UID
+
+    if image.GetDimension() != 3:
+        raise ValueError(f"a DICOM series needs a 3D volume, not {image.GetDimension()}D")
+    arr = sitk.GetArrayFromImage(image).astype(np.float64)  # (z, y, x)
+    stored, slope, intercept = _stored_values(arr)
+    direction = np.array(image.GetDirection()).reshape(3, 3)
+    origin = np.array(image.GetOrigin())
+    sx, sy, sz = image.GetSpacing()
+    row_dir, col_dir, normal = direction[:, 0], direction[:, 1], direction[:, 2]
+    now = _dt.datetime.now()
+    with atomic_path(folder) as tmp:
+        tmp.mkdir(parents=True)
+        for k in range(arr.shape[0]):
+            position = origin + normal * sz * k
+            sop_uid = uid(series_uid, "instance", k)
+            meta = FileMetaDataset()
+            meta.MediaStorageSOPClassUID = MRImageStorage
+            meta.MediaStorageSOPInstanceUID = sop_uid
+            meta.TransferSyntaxUID = ExplicitVRLittleEndian
+            meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+            name = tmp / f"{k + 1:04d}.dcm"
+            ds = FileDataset(str(name), {}, file_meta=meta, preamble=b"\0" * 128)
+            ds.SpecificCharacterSet = "ISO_IR 192"
+            ds.SOPClassUID = MRImageStorage
+            ds.SOPInstanceUID = sop_uid
+            for key, value in identity.items():
+                setattr(ds, key, value)
+            ds.Modality = "MR"
+            ds.SeriesInstanceUID = series_uid
+            ds.SeriesNumber = series_number
+            ds.SeriesDescription = description[:64]
+            ds.PositionReferenceIndicator = ""
+            ds.BodyPartExamined = "BREAST"
+            ds.Laterality = ""  # both breasts
+            ds.PatientPosition = ""
+            ds.Manufacturer = "dcesynth"
+            ds.ManufacturerModelName = "dcesynth synthetic contrast"
+            ds.SoftwareVersions = __version__
+            ds.ContentDate = now.strftime("%Y%m%d")
+            ds.ContentTime = now.strftime("%H%M%S")
+            ds.InstanceNumber = k + 1
+            ds.ImageType = ["DERIVED", "SECONDARY", "OTHER"]
+            ds.DerivationDescription = derivation[:1024]
+            ds.BurnedInAnnotation = "NO"
+            ds.ScanningSequence = "RM"  # research mode: no acquisition made this image
+            ds.SequenceVariant = "NONE"
+            ds.ScanOptions = ""
+            ds.MRAcquisitionType = "3D"
+            ds.RepetitionTime = ""
+            ds.EchoTime = ""
+            ds.EchoTrainLength = ""
+            ds.ImagedNucleus = "1H"
+            ds.ImageOrientationPatient = [_ds_text(v) for v in (*row_dir, *col_dir)]
+            ds.ImagePositionPatient = [_ds_text(v) for v in position]
+            ds.SliceLocation = _ds_text(float(np.dot(position, normal)))
+            ds.PixelSpacing = [_ds_text(sy), _ds_text(sx)]  # row spacing, column spacing
+            ds.SliceThickness = _ds_text(sz)
+            ds.SpacingBetweenSlices = _ds_text(sz)
+            ds.Rows, ds.Columns = int(arr.shape[1]), int(arr.shape[2])
+            ds.SamplesPerPixel = 1
+            ds.PhotometricInterpretation = "MONOCHROME2"
+            ds.BitsAllocated = 16
+            ds.BitsStored = 16
+            ds.HighBit = 15
+            ds.PixelRepresentation = 0
+            ds.RescaleSlope = _ds_text(slope)
+            ds.RescaleIntercept = _ds_text(intercept)
+            ds.RescaleType = "US"
+            lo, hi = float(arr.min()), float(arr.max())
+            ds.WindowCenter = _ds_text((lo + hi) / 2)
+            ds.WindowWidth = _ds_text(max(hi - lo, 1.0))
+            ds.PixelData = np.ascontiguousarray(stored[k], dtype="<u2").tobytes()
+            ds.save_as(name, enforce_file_format=True)
+    return arr.shape[0]
+
+
+def export_synthetic(
+    volume: str | Path,
+    folder: str | Path,
+    case: str,
+    run: str,
+    seq: str,
+    provenance: dict[str, Any],
+    source_header: str | Path | None = None,
+) -> int:
+    """Write one synthetic volume as a series; ``provenance``: the generator's (model, epoch,
+    selection); ``source_header``: a file of the source pre-contrast series to link to."""
+    image = sitk.ReadImage(str(volume))
+    identity = source_identity(source_header) if source_header else pseudonymous_identity(case)
+    model = provenance.get("model", "pix2pixHD")
+    epoch = provenance.get("gan_epoch", "?")
+    description = f"SYNTHETIC {seq} {model} ep{str(epoch).split()[0]}"
+    derivation = (f"Synthetic {seq} image computed by dcesynth {__version__} from the pre-contrast series with "
+                  f"{model} (run {run}, epoch {epoch}{', chosen by SAMe' if provenance.get('selected') else ''}). "
+                  "Not acquired: no contrast agent was given for this image.")  # fmt: skip
+    series_uid = uid(identity["StudyInstanceUID"], run, seq, "synthetic")
+    digits = "".join(ch for ch in seq if ch.isdigit())
+    number = 9000 + 10 * int(digits or 0)  # post1 -> 9010: after the acquired series
+    n = write_series(image, folder, identity, series_uid, number, description, derivation)
+    log.info("%s: %d slices of synthetic %s as DICOM (%s identity) -> %s", case, n, seq,
+             "the source study's" if source_header else "pseudonymous", folder)  # fmt: skip
+    return n
