@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .unet import regression_loss
+
 _FILTERS = torch.tensor([
     [[0, 0, 0], [0, 1, 0], [0, 0, 0]],
     [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],
@@ -52,11 +54,4 @@ class NCA(nn.Module):
         return torch.tanh(state[:, -self.output_nc :])
 
     def training_loss(self, x, y, perceptual=None, lambda_perceptual: float = 0.0, generator=None):
-        fake = self(x, generator=generator)
-        l1 = F.l1_loss(fake, y)
-        terms = {"L1": l1}
-        loss = l1
-        if perceptual is not None and lambda_perceptual > 0:
-            terms["VGG"] = perceptual(fake, y) * lambda_perceptual
-            loss = loss + terms["VGG"]
-        return loss, terms
+        return regression_loss(self(x, generator=generator), y, perceptual, lambda_perceptual)

@@ -49,11 +49,12 @@ class Regressor(UNet):
     """Family ``unet``: the U-Net, trained to regress the target."""
 
     def training_loss(self, x, y, perceptual=None, lambda_perceptual: float = 0.0, generator=None):
-        fake = self(x)
-        l1 = F.l1_loss(fake, y)
-        terms = {"L1": l1}
-        loss = l1
-        if perceptual is not None and lambda_perceptual > 0:
-            terms["VGG"] = perceptual(fake, y) * lambda_perceptual
-            loss = loss + terms["VGG"]
-        return loss, terms
+        return regression_loss(self(x), y, perceptual, lambda_perceptual)
+
+
+def regression_loss(fake, y, perceptual=None, lambda_perceptual: float = 0.0):
+    """L1, plus ``lambda_perceptual x`` a perceptual loss (the VGG19 term of pix2pixHD) when given."""
+    terms = {"L1": F.l1_loss(fake, y)}
+    if perceptual is not None and lambda_perceptual > 0:
+        terms["VGG"] = perceptual(fake, y) * lambda_perceptual
+    return sum(terms.values()), terms
