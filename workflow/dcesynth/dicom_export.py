@@ -79,6 +79,18 @@ def _stored_values(arr: np.ndarray) -> tuple[np.ndarray, float, float]:
     return np.round((np.nan_to_num(arr, nan=lo) - lo) / slope).clip(0, 65535).astype(np.uint16), slope, lo
 
 
+def set_grey_pixels(ds, plane: np.ndarray) -> None:
+    """The Image Pixel module of one unsigned 16-bit grey plane (rows x columns)."""
+    ds.Rows, ds.Columns = int(plane.shape[0]), int(plane.shape[1])
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+    ds.PixelData = np.ascontiguousarray(plane, dtype="<u2").tobytes()
+
+
 def _ds_text(value: float) -> str:
     """A DS value (at most 16 characters)."""
     text = f"{value:.10g}"
@@ -156,20 +168,13 @@ def write_series(
             ds.PixelSpacing = [_ds_text(sy), _ds_text(sx)]  # row spacing, column spacing
             ds.SliceThickness = _ds_text(sz)
             ds.SpacingBetweenSlices = _ds_text(sz)
-            ds.Rows, ds.Columns = int(arr.shape[1]), int(arr.shape[2])
-            ds.SamplesPerPixel = 1
-            ds.PhotometricInterpretation = "MONOCHROME2"
-            ds.BitsAllocated = 16
-            ds.BitsStored = 16
-            ds.HighBit = 15
-            ds.PixelRepresentation = 0
+            set_grey_pixels(ds, stored[k])
             ds.RescaleSlope = _ds_text(slope)
             ds.RescaleIntercept = _ds_text(intercept)
             ds.RescaleType = "US"
             lo, hi = float(arr.min()), float(arr.max())
             ds.WindowCenter = _ds_text((lo + hi) / 2)
             ds.WindowWidth = _ds_text(max(hi - lo, 1.0))
-            ds.PixelData = np.ascontiguousarray(stored[k], dtype="<u2").tobytes()
             ds.save_as(name, enforce_file_format=True)
     return arr.shape[0]
 

@@ -27,7 +27,10 @@ def translate(
     """
     param = next(generator.parameters())
     device = param.device
-    in_nc = channels or next(m for m in generator.modules() if isinstance(m, torch.nn.Conv2d)).in_channels
+    # a model's own input channel count where it states one (an NCA's or a flow model's first
+    # convolution sees more channels than the image); else that of its first convolution
+    in_nc = channels or getattr(generator, "input_nc", None) or next(
+        m for m in generator.modules() if isinstance(m, torch.nn.Conv2d)).in_channels
     cuda = device.type == "cuda"
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext()
     out = []

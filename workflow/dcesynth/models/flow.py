@@ -4,8 +4,8 @@ demo size.
 Training draws noise ``z`` and a time ``t`` in [0, 1] per pair and regresses the velocity
 ``y - z`` of the straight path ``x_t = (1 - t) z + t y`` with a U-Net that sees ``x_t``, the
 pre-contrast image and ``t`` (a constant channel). Synthesis integrates the velocity from noise
-at ``t = 0`` to ``t = 1`` in ``sample_steps`` Euler steps (1-8), from seeded noise, so translating
-the same slices twice gives the same images. Noise is drawn on the CPU and moved, so CPU and CUDA
+at ``t = 0`` to ``t = 1`` in ``sample_steps`` Euler steps (1-8), from one seeded noise field shared
+by every slice, so a slice gives the same image whenever and in whichever batch it is translated. Noise is drawn on the CPU and moved, so CPU and CUDA
 draw the same.
 """
 
@@ -26,7 +26,7 @@ class RectifiedFlow(nn.Module):
         super().__init__()
         if not 1 <= sample_steps <= 64:
             raise ValueError(f"flow: sample_steps must be 1..64, not {sample_steps}")
-        self.output_nc, self.sample_steps, self.seed = output_nc, sample_steps, seed
+        self.input_nc, self.output_nc, self.sample_steps, self.seed = input_nc, output_nc, sample_steps, seed
         self.net = UNet(input_nc + output_nc + 1, output_nc, ngf, depth, bounded=False)
 
     def velocity(self, xt: torch.Tensor, cond: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -40,7 +40,9 @@ class RectifiedFlow(nn.Module):
     def forward(self, cond: torch.Tensor, steps: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
         steps = int(steps or self.sample_steps)
         generator = generator or torch.Generator().manual_seed(self.seed)
-        x = self._noise(cond.shape[0], cond, generator)
+        # one noise field for every slice: a slice's image depends on the slice alone, not on the
+        # batch it was translated in
+        x = self._noise(1, cond, generator).expand(cond.shape[0], -1, -1, -1)
         for k in range(steps):
             t = torch.full((cond.shape[0],), k / steps, device=cond.device)
             x = x + self.velocity(x, cond, t) / steps

@@ -22,7 +22,7 @@ class UNet(nn.Module):
 
     def __init__(self, input_nc: int = 3, output_nc: int = 3, ngf: int = 32, depth: int = 4, bounded: bool = True):
         super().__init__()
-        self.bounded = bounded
+        self.input_nc, self.bounded = input_nc, bounded
         widths = [ngf * min(2**k, 16) for k in range(depth + 1)]
         self.down = nn.ModuleList([_block(input_nc, widths[0])] + [_block(widths[k - 1], widths[k]) for k in range(1, depth + 1)])
         self.up = nn.ModuleList(nn.ConvTranspose2d(widths[k], widths[k - 1], 2, stride=2) for k in range(depth, 0, -1))

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from ..dicom_export import set_grey_pixels
 from ..io import atomic_path, write_image
 from .anatomy import draw_case
 from .identifiers import plant_identifiers, planted_identifiers
@@ -96,14 +97,7 @@ def _write_series(
         ds.PixelSpacing = [sy, sx]
         ds.SliceThickness = sz
         ds.SpacingBetweenSlices = sz
-        ds.Rows, ds.Columns = int(volume.shape[1]), int(volume.shape[2])
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.BitsAllocated = 16
-        ds.BitsStored = 16
-        ds.HighBit = 15
-        ds.PixelRepresentation = 0
-        ds.PixelData = np.ascontiguousarray(volume[k], dtype="<u2").tobytes()
+        set_grey_pixels(ds, volume[k])
         ds.save_as(folder / f"1-{i + 1:03d}.dcm", enforce_file_format=True)
 
 
