@@ -48,6 +48,7 @@ def test_oblique_float_volume_round_trips_within_its_quantisation(tmp_path):
     image = _oblique(values)
     sitk.WriteImage(image, str(tmp_path / "v.nii.gz"))
     n = export_synthetic(tmp_path / "v.nii.gz", tmp_path / "out", "Case_7", "demo", "post1", {"gan_epoch": 8, "selected": True})
+    assert n == 5
     files = sorted((tmp_path / "out").glob("*.dcm"))
     assert n == len(files) == 5
     assert not _dciodvfy_errors(files[0]) and not _dciodvfy_errors(files[-1])
@@ -61,10 +62,16 @@ def test_oblique_float_volume_round_trips_within_its_quantisation(tmp_path):
     assert ds.SeriesDescription == "SYNTHETIC post1 pix2pixHD ep8" and "chosen by SAMe" in ds.DerivationDescription
     assert ds.PatientID == "Case_7" and ds.PatientBirthDate == "" and ds.StudyDate == ""
     # the same export again gives the same UIDs (a rerun changes nothing a PACS has stored)
-    export_synthetic(tmp_path / "v.nii.gz", tmp_path / "again", "Case_7", "demo", "post1", {"gan_epoch": 8})
+    export_synthetic(tmp_path / "v.nii.gz", tmp_path / "again", "Case_7", "demo", "post1", {"gan_epoch": 8, "selected": True})
     again = pydicom.dcmread(sorted((tmp_path / "again").glob("*.dcm"))[0])
-    assert (again.StudyInstanceUID, again.SeriesInstanceUID, again.SOPInstanceUID) == (
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)  # fmt: skip
+    assert again == ds  # every attribute, the UIDs included
+    # another generator epoch is another series of the same study; another cohort's Case_7 another study
+    export_synthetic(tmp_path / "v.nii.gz", tmp_path / "ep9", "Case_7", "demo", "post1", {"gan_epoch": 9})
+    ep9 = pydicom.dcmread(sorted((tmp_path / "ep9").glob("*.dcm"))[0])
+    assert ep9.StudyInstanceUID == ds.StudyInstanceUID and ep9.SeriesInstanceUID != ds.SeriesInstanceUID
+    export_synthetic(tmp_path / "v.nii.gz", tmp_path / "other", "Case_7", "demo", "post1", {"gan_epoch": 8}, cohort="x")
+    other = pydicom.dcmread(sorted((tmp_path / "other").glob("*.dcm"))[0])
+    assert other.StudyInstanceUID != ds.StudyInstanceUID and other.SOPInstanceUID != ds.SOPInstanceUID
 
 
 def test_link_to_source_takes_the_source_study(tmp_path):

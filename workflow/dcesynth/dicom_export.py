@@ -11,14 +11,17 @@ and nothing is copied from the source headers. ``link_to_source`` (DICOM input o
 patient and study identity and the frame of reference from the source pre-contrast series
 instead, so that the series lands in the patient's original study.
 
-Voxel values: integer volumes within 0..65535 (the 0-255 model scale of ``synthesis.intensity:
-uint8``) are stored as they are; anything else is stored as 16-bit with RescaleSlope/Intercept
-(its quantisation: (max - min) / 65535).
+Voxel values: a volume of whole numbers within 0..65535 is stored as it is; anything else (the
+synthetic volumes of both ``synthesis.intensity`` settings, which are resampled onto the source
+grid) as 16-bit with RescaleSlope/Intercept, i.e. quantised in steps of (max - min) / 65535.
+
+UIDs are derived, so an unchanged export gives the same files: the study and frame of reference
+from the cohort name and case id, the series from those and the run, the sequence, the
+generator's epoch and the intensity setting (another generator or setting gives a new series).
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import logging
 from pathlib import Path
 from typing import Any
@@ -43,10 +46,13 @@ def uid(*parts: Any) -> str:
     return generate_uid(entropy_srcs=["dcesynth", *map(str, parts)])
 
 
-def pseudonymous_identity(case: str) -> dict[str, str]:
+def pseudonymous_identity(case: str, cohort: str = "") -> dict[str, str]:
+    """The identity of a pseudonymous export: the case id as patient; study and frame-of-reference
+    UIDs derived from the cohort name and the case id (two cohorts' ``case_001`` differ)."""
     return {"PatientName": case, "PatientID": case, "PatientBirthDate": "", "PatientSex": "",
-            "StudyInstanceUID": uid(case, "study"), "StudyDate": "", "StudyTime": "", "AccessionNumber": "",
-            "StudyID": "", "ReferringPhysicianName": "", "FrameOfReferenceUID": uid(case, "frame")}  # fmt: skip
+            "StudyInstanceUID": uid(cohort, "|", case, "|study"), "StudyDate": "", "StudyTime": "",
+            "AccessionNumber": "", "StudyID": "", "ReferringPhysicianName": "",
+            "FrameOfReferenceUID": uid(cohort, "|", case, "|frame")}  # fmt: skip
 
 
 def source_identity(header_file: str | Path) -> dict[str, str]:
@@ -73,7 +79,7 @@ def _stored_values(arr: np.ndarray) -> tuple[np.ndarray, float, float]:
     """uint16 pixel values with slope and intercept: value = stored x slope + intercept."""
     finite = arr[np.isfinite(arr)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
-    if np.allclose(arr, np.round(arr)) and lo >= 0 and hi <= 65535:
+    if np.array_equal(arr, np.round(arr)) and lo >= 0 and hi <= 65535:
         return np.round(arr).astype(np.uint16), 1.0, 0.0
     slope = (hi - lo) / 65535 if hi > lo else 1.0
     return np.round((np.nan_to_num(arr, nan=lo) - lo) / slope).clip(0, 65535).astype(np.uint16), slope, lo
@@ -119,12 +125,15 @@ def write_series(
     origin = np.array(image.GetOrigin())
     sx, sy, sz = image.GetSpacing()
     row_dir, col_dir, normal = direction[:, 0], direction[:, 1], direction[:, 2]
-    now = _dt.datetime.now()
+    # the slice normal DICOM readers sort by (row x column): SliceLocation is measured along it
+    dicom_normal = np.cross(row_dir, col_dir)
+    finite = arr[np.isfinite(arr)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
     with atomic_path(folder) as tmp:
         tmp.mkdir(parents=True)
         for k in range(arr.shape[0]):
             position = origin + normal * sz * k
-            sop_uid = uid(series_uid, "instance", k)
+            sop_uid = uid(series_uid, "|", k)
             meta = FileMetaDataset()
             meta.MediaStorageSOPClassUID = MRImageStorage
             meta.MediaStorageSOPInstanceUID = sop_uid
@@ -148,8 +157,6 @@ def write_series(
             ds.Manufacturer = "dcesynth"
             ds.ManufacturerModelName = "dcesynth synthetic contrast"
             ds.SoftwareVersions = __version__
-            ds.ContentDate = now.strftime("%Y%m%d")
-            ds.ContentTime = now.strftime("%H%M%S")
             ds.InstanceNumber = k + 1
             ds.ImageType = ["DERIVED", "SECONDARY", "OTHER"]
             ds.DerivationDescription = derivation[:1024]
@@ -164,7 +171,7 @@ def write_series(
             ds.ImagedNucleus = "1H"
             ds.ImageOrientationPatient = [_ds_text(v) for v in (*row_dir, *col_dir)]
             ds.ImagePositionPatient = [_ds_text(v) for v in position]
-            ds.SliceLocation = _ds_text(float(np.dot(position, normal)))
+            ds.SliceLocation = _ds_text(float(np.dot(position, dicom_normal)))
             ds.PixelSpacing = [_ds_text(sy), _ds_text(sx)]  # row spacing, column spacing
             ds.SliceThickness = _ds_text(sz)
             ds.SpacingBetweenSlices = _ds_text(sz)
@@ -172,7 +179,6 @@ def write_series(
             ds.RescaleSlope = _ds_text(slope)
             ds.RescaleIntercept = _ds_text(intercept)
             ds.RescaleType = "US"
-            lo, hi = float(arr.min()), float(arr.max())
             ds.WindowCenter = _ds_text((lo + hi) / 2)
             ds.WindowWidth = _ds_text(max(hi - lo, 1.0))
             ds.save_as(name, enforce_file_format=True)
@@ -187,18 +193,21 @@ def export_synthetic(
     seq: str,
     provenance: dict[str, Any],
     source_header: str | Path | None = None,
+    cohort: str = "",
+    source_seq: str = "pre",
 ) -> int:
     """Write one synthetic volume as a series; ``provenance``: the generator's (model, epoch,
-    selection); ``source_header``: a file of the source pre-contrast series to link to."""
+    selection, intensity); ``source_header``: a file of the source series (``source_seq``) to link to."""
     image = sitk.ReadImage(str(volume))
-    identity = source_identity(source_header) if source_header else pseudonymous_identity(case)
+    identity = source_identity(source_header) if source_header else pseudonymous_identity(case, cohort)
     model = provenance.get("model", "pix2pixHD")
     epoch = provenance.get("gan_epoch", "?")
     description = f"SYNTHETIC {seq} {model} ep{str(epoch).split()[0]}"
-    derivation = (f"Synthetic {seq} image computed by dcesynth {__version__} from the pre-contrast series with "
+    derivation = (f"Synthetic {seq} image computed by dcesynth {__version__} from the {source_seq} series with "
                   f"{model} (run {run}, epoch {epoch}{', chosen by SAMe' if provenance.get('selected') else ''}). "
                   "Not acquired: no contrast agent was given for this image.")  # fmt: skip
-    series_uid = uid(identity["StudyInstanceUID"], run, seq, "synthetic")
+    series_uid = uid(identity["StudyInstanceUID"], "|", run, "|", seq, "|", epoch, "|",
+                     provenance.get("intensity", ""), "|synthetic")  # fmt: skip
     digits = "".join(ch for ch in seq if ch.isdigit())
     number = 9000 + 10 * int(digits or 0)  # post1 -> 9010: after the acquired series
     n = write_series(image, folder, identity, series_uid, number, description, derivation)

@@ -198,6 +198,11 @@ class Plan:
         return self.eval_cases + self.cases_in("train")
 
     @property
+    def selected_by_same(self) -> bool:
+        """Whether SAMe chose the generator that synthesises."""
+        return self.config["synthesis"]["epoch"] is None and not self.synthesis_only
+
+    @property
     def dicom_export(self) -> dict:
         """``export.dicom`` with its defaults."""
         cfg = (self.config.get("export") or {}).get("dicom") or {}

@@ -18,9 +18,18 @@ rule export_dicom:
     resources:
         **rule_resources("export_dicom"),
     params:
-        link_to_source=PLAN.dicom_export["link_to_source"],
-        selected_by_same=config["synthesis"]["epoch"] is None and not SYNTHESIS_ONLY,
-        include=config["series"]["include"],
-        exclude=config["series"]["exclude"],
+        # the series patterns find the source series only when the export links to it
+        link=(
+            {
+                "include": config["series"]["include"],
+                "exclude": config["series"]["exclude"],
+                "source_seq": GAN["source"],
+            }
+            if PLAN.dicom_export["link_to_source"]
+            else None
+        ),
+        selected_by_same=PLAN.selected_by_same,
+        intensity=config["synthesis"]["intensity"],
+        cohort=config["data"]["cohort"],
     script:
         "../scripts/export_dicom.py"
