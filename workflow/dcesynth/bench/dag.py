@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
-DIRECTORY_OUTPUT = re.compile(r"/(imagesTr|labelsTr|imagesTs_\w+)$|/nnUNet_preprocessed/Dataset\w+$")
+DIRECTORY_OUTPUT = re.compile(r"/(imagesTr|labelsTr|imagesTs_\w+)$|/nnUNet_preprocessed/Dataset\w+$|^results/dicom/.+/synthetic_\w+$")
 
 
 def make_tree(root: Path, ids: list[str], post_phases: int = 1, annotated: set[str] = frozenset()) -> None:
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
             path = line.split("\t")[0]
             if path and not path.startswith(("/", "Building", "Assuming")) and "\t" in line:
                 p = wd / path
-                if DIRECTORY_OUTPUT.search(path):  # the nnU-Net folders are directory() outputs
+                if DIRECTORY_OUTPUT.search(path):  # the nnU-Net and DICOM series folders are directory() outputs
                     p.mkdir(parents=True, exist_ok=True)
                 else:
                     p.parent.mkdir(parents=True, exist_ok=True)
