@@ -51,7 +51,9 @@ def test_tiny_workflow_runs_through_slurm(slurm, tmp_path):
     # each GAN epoch in 2 data-parallel processes (gloo), one sbatch job per epoch: the tiny run's
     # global batch of 2 as 2 x 1
     gan = {"processes": 2, "batch_size": 1}
-    wd = make_workdir(tmp_path, tiny_config(gan=gan, resources={"train_gan_epoch": {"threads": 2}}))
+    # (the DICOM export, one more short job per case, is tested without SLURM)
+    wd = make_workdir(tmp_path, tiny_config(gan=gan, resources={"train_gan_epoch": {"threads": 2}},
+                                            export={"dicom": {"enabled": False}}))  # fmt: skip
     proc = _snakemake(wd, slurm, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-6000:]
     for out in ("results/tables/tiny/table1.tsv", "results/tables/tiny/segmentation.tsv",
