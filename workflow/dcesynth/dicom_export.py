@@ -75,10 +75,14 @@ def first_dicom_file(folder: str | Path) -> Path:
     raise FileNotFoundError(f"no DICOM file in {folder}")
 
 
-def _stored_values(arr: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """uint16 pixel values with slope and intercept: value = stored x slope + intercept."""
+def _finite_range(arr: np.ndarray) -> tuple[float, float]:
     finite = arr[np.isfinite(arr)]
-    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+
+
+def _stored_values(arr: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, float, float]:
+    """uint16 pixel values with slope and intercept (value = stored x slope + intercept) of a
+    volume whose finite values span ``lo``..``hi``."""
     if np.array_equal(arr, np.round(arr)) and lo >= 0 and hi <= 65535:
         return np.round(arr).astype(np.uint16), 1.0, 0.0
     slope = (hi - lo) / 65535 if hi > lo else 1.0
@@ -120,15 +124,14 @@ def write_series(
     if image.GetDimension() != 3:
         raise ValueError(f"a DICOM series needs a 3D volume, not {image.GetDimension()}D")
     arr = sitk.GetArrayFromImage(image).astype(np.float64)  # (z, y, x)
-    stored, slope, intercept = _stored_values(arr)
+    lo, hi = _finite_range(arr)
+    stored, slope, intercept = _stored_values(arr, lo, hi)
     direction = np.array(image.GetDirection()).reshape(3, 3)
     origin = np.array(image.GetOrigin())
     sx, sy, sz = image.GetSpacing()
     row_dir, col_dir, normal = direction[:, 0], direction[:, 1], direction[:, 2]
     # the slice normal DICOM readers sort by (row x column): SliceLocation is measured along it
     dicom_normal = np.cross(row_dir, col_dir)
-    finite = arr[np.isfinite(arr)]
-    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
     with atomic_path(folder) as tmp:
         tmp.mkdir(parents=True)
         for k in range(arr.shape[0]):

@@ -202,7 +202,7 @@ class Plan:
         """Whether SAMe chose the generator that synthesises."""
         return self.config["synthesis"]["epoch"] is None and not self.synthesis_only
 
-    @property
+    @cached_property
     def dicom_export(self) -> dict:
         """``export.dicom`` with its defaults."""
         cfg = (self.config.get("export") or {}).get("dicom") or {}
@@ -415,8 +415,8 @@ class Plan:
             f"results/figures/{run}/tumour_crops.png",
             f"results/tables/{run}/table1.tsv",
             f"results/tables/{run}/tumour_region.tsv",
-            *(path("dicom_series", run=run, case=c, seq=t) for c in self.synth_cases for t in targets
-              if self.dicom_export["enabled"]),  # fmt: skip
+            *((path("dicom_series", run=run, case=c, seq=t) for c in self.synth_cases for t in targets)
+              if self.dicom_export["enabled"] else ()),  # fmt: skip
         ]
         seg = ([f"results/tables/{run}/segmentation.tsv", f"results/figures/{run}/segmentation_dice.png"]
                if self.config["segmentation"]["enabled"] else [])  # fmt: skip

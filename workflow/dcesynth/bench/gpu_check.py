@@ -26,7 +26,6 @@ Exit status 1 when a path failed.
 from __future__ import annotations
 
 import argparse
-import resource
 import sys
 import tempfile
 import time
@@ -37,6 +36,7 @@ import numpy as np
 import torch
 
 from ..devices import resolve_device
+from .train_step import _peak_mb
 
 # Duke's GAN training pairs: the split sheet's training cases x the paper's slices 1-196
 DUKE_SLICES_PER_CASE = 196
@@ -49,12 +49,6 @@ def duke_training_pairs() -> int:
     sheet = Path(__file__).resolve().parents[3] / "resources" / "duke_split.tsv"
     table = pd.read_csv(sheet, sep="\t", dtype=str)
     return int((table["synthesis_split"] == "train").sum()) * DUKE_SLICES_PER_CASE
-
-
-def _peak_mb(dev: torch.device) -> float:
-    if dev.type == "cuda":
-        return torch.cuda.max_memory_allocated(dev) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _sync(dev: torch.device) -> None:

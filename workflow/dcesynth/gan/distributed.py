@@ -24,8 +24,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import tempfile
 import sys
+import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -34,7 +34,6 @@ from typing import Any
 import torch
 
 from ..gan_worker import die_with_parent
-
 
 
 @dataclass(frozen=True)
@@ -139,6 +138,7 @@ def worker(job_file: str) -> None:
 
 def _train(job_file: str) -> None:
     from .. import logs
+    from ..devices import resolve_device
     from ..errors import ConfigError
     from .data import SlicePairs, read_manifest
     from .train import train_epoch
@@ -148,7 +148,7 @@ def _train(job_file: str) -> None:
     logs.setup(None)
     if not world.main:
         logs.log.setLevel("ERROR")
-    cuda = job.get("device") == "cuda" or (job.get("device") == "auto" and torch.cuda.is_available())
+    cuda = resolve_device(job["device"]).type == "cuda"
     if cuda:
         if world.local_rank >= torch.cuda.device_count():
             raise ConfigError(f"gan.processes: {world.size} trains with one GPU per process, but this job sees "
