@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -164,3 +165,37 @@ def write_mama_mia(root: Path, phases: list[int], seed: int = 7) -> dict[str, di
         sitk.WriteImage(image(mask, np.uint8), str(root / "segmentations" / "expert" / f"{case.lower()}.nii.gz"))
         out[case] = {"phases": n_post, "pre": files["pre"]}
     return out
+
+
+def tool_or_skip(name: str, what: str) -> str:
+    """The path of a system tool the tests need; a skip where it is missing, a failure under CI."""
+    tool = next((t for t in (shutil.which(n) for n in name.split("|")) if t), None)
+    if tool is None:
+        message = f"{what} is not installed"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return tool
+
+
+def dciodvfy_errors(path) -> list[str]:
+    """The error lines of dciodvfy (Debian's dicom3tools) for one DICOM file."""
+    tool = tool_or_skip("dciodvfy", "dciodvfy (Debian's dicom3tools)")
+    proc = subprocess.run([tool, str(path)], capture_output=True, text=True)
+    return [line for line in (proc.stdout + proc.stderr).splitlines() if line.startswith("Error")]
+
+
+def browse(page: Path, fragment: str, out_png: Path | None = None, size=(1400, 700)) -> dict:
+    """Open ``page#fragment`` in headless Chromium: its DOM once scripts have run, a screenshot
+    (``out_png``), and the console errors Chromium logged."""
+    chromium = tool_or_skip("chromium|chromium-browser|google-chrome", "chromium (headless browser)")
+    url = f"{page.resolve().as_uri()}#{fragment}"
+    base = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=20000",
+            f"--window-size={size[0]},{size[1]}", "--enable-logging=stderr", "--v=0"]  # fmt: skip
+    dom = subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    shot = None
+    if out_png is not None:
+        shot = subprocess.run([*base, f"--screenshot={out_png}", url], capture_output=True, text=True, timeout=120)
+    logs = dom.stderr + (shot.stderr if shot else "")
+    console = [line for line in logs.splitlines() if "CONSOLE" in line and re.search("error|uncaught", line, re.I)]
+    return {"dom": dom.stdout, "console_errors": console}

@@ -1,12 +1,9 @@
-"""The DICOM export of synthetic volumes (dcesynth.dicom_export): geometry of an oblique volume,
-values within the export's quantisation, dciodvfy (Debian's dicom3tools) without errors, and the
-identity: pseudonymous by default, the source study's with link_to_source."""
+"""The DICOM export (dcesynth.dicom_export, dcesynth.dicom_seg): synthetic series with the geometry
+of an oblique volume and values within the export's quantisation, dciodvfy (Debian's dicom3tools)
+without errors, the identity (pseudonymous by default, the source study's with link_to_source),
+and segmentations as DICOM SEG that highdicom reads back onto the NIfTI's mask."""
 
 from __future__ import annotations
-
-import os
-import shutil
-import subprocess
 
 import numpy as np
 import pydicom
@@ -14,8 +11,10 @@ import pytest
 import SimpleITK as sitk
 
 from dcesynth import phantom
-from dcesynth.dicom_export import LINKED_ATTRIBUTES, export_synthetic, first_dicom_file
-from conftest import default_config
+from dcesynth.dicom_export import LINKED_ATTRIBUTES, export_reference, export_synthetic, first_dicom_file
+from dcesynth.dicom_seg import read_segmentation, read_series_datasets, write_segmentation
+from dcesynth.segmentation import crop_breast
+from conftest import dciodvfy_errors, default_config
 
 
 def _oblique(values: np.ndarray) -> sitk.Image:
@@ -25,16 +24,6 @@ def _oblique(values: np.ndarray) -> sitk.Image:
     th = np.deg2rad(12)
     img.SetDirection((np.cos(th), 0, np.sin(th), 0, 1, 0, -np.sin(th), 0, np.cos(th)))
     return img
-
-
-def _dciodvfy_errors(path) -> list[str]:
-    tool = shutil.which("dciodvfy")
-    if tool is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("dciodvfy (Debian's dicom3tools) is not installed")
-        pytest.skip("dciodvfy (Debian's dicom3tools) is not installed")
-    proc = subprocess.run([tool, str(path)], capture_output=True, text=True)
-    return [line for line in (proc.stdout + proc.stderr).splitlines() if line.startswith("Error")]
 
 
 def _read_series(folder) -> sitk.Image:
@@ -51,7 +40,7 @@ def test_oblique_float_volume_round_trips_within_its_quantisation(tmp_path):
     assert n == 5
     files = sorted((tmp_path / "out").glob("*.dcm"))
     assert n == len(files) == 5
-    assert not _dciodvfy_errors(files[0]) and not _dciodvfy_errors(files[-1])
+    assert not dciodvfy_errors(files[0]) and not dciodvfy_errors(files[-1])
     back = _read_series(tmp_path / "out")
     np.testing.assert_allclose(back.GetOrigin(), image.GetOrigin(), atol=1e-3)
     np.testing.assert_allclose(back.GetSpacing(), image.GetSpacing(), atol=1e-3)
@@ -88,5 +77,63 @@ def test_link_to_source_takes_the_source_study(tmp_path):
     for key in LINKED_ATTRIBUTES:
         assert str(ds.get(key, "")) == str(src.get(key, "")), key
     assert ds.SeriesInstanceUID != src.SeriesInstanceUID and ds.SOPInstanceUID != src.SOPInstanceUID
-    assert not _dciodvfy_errors(files[0])
+    assert not dciodvfy_errors(files[0])
     assert np.array_equal(sitk.GetArrayFromImage(_read_series(tmp_path / "out")), sitk.GetArrayFromImage(image))
+
+
+def _tumour_case(tmp_path):
+    """An oblique volume with an ellipsoid 'tumour' on one side, its mask, and a breast crop of
+    both as nnU-Net predicts on them."""
+    z, y, x = np.mgrid[:12, :30, :40]
+    mask = ((z - 6) ** 2 / 9 + (y - 14) ** 2 / 30 + (x - 29) ** 2 / 20) < 1
+    volume = _oblique((300 + 400 * mask + 10 * (x % 7)).astype(np.float32))
+    label = sitk.GetImageFromArray(mask.astype(np.uint8))
+    label.CopyInformation(volume)
+    sitk.WriteImage(volume, str(tmp_path / "pre.nii.gz"))
+    return volume, label, mask
+
+
+@pytest.mark.parametrize("resample_mm", [None, 1.0])
+def test_a_prediction_on_a_breast_crop_is_a_seg_on_the_whole_series(tmp_path, resample_mm):
+    """The prediction lives on the tumour-side crop (optionally resampled to isotropic voxels, as
+    ``segmentation.resample_mm`` does); its SEG refers to the series of the whole volume, passes
+    dciodvfy, and highdicom reads it back as the mask on that series' frames."""
+    volume, label, mask = _tumour_case(tmp_path)
+    crop = crop_breast(label, label, resample_mm, label=True)
+    sitk.WriteImage(crop, str(tmp_path / "prediction.nii.gz"))
+    assert export_reference(tmp_path / "pre.nii.gz", tmp_path / "real_pre", "Case_3", "pre", "n4") == 12
+    n = write_segmentation(tmp_path / "prediction.nii.gz", tmp_path / "pre.nii.gz", tmp_path / "real_pre",
+                           tmp_path / "seg.dcm", case="Case_3", run="demo", scenario="real_pre+syn_post",
+                           domain="real_pre", folds=[0, 1])  # fmt: skip
+    sources = read_series_datasets(tmp_path / "real_pre")
+    back = read_segmentation(tmp_path / "seg.dcm", sources)
+    if resample_mm is None:  # a sub-grid: exactly the mask
+        assert np.array_equal(back, mask) and n == mask.sum()
+    else:  # through a 1 mm grid and back by nearest neighbour: the same tumour, up to its border
+        dice = 2 * (back & mask).sum() / (back.sum() + mask.sum())
+        assert dice > 0.85, dice
+    assert not dciodvfy_errors(tmp_path / "seg.dcm")
+    assert not dciodvfy_errors(sorted((tmp_path / "real_pre").glob("*.dcm"))[0])
+    seg = pydicom.dcmread(tmp_path / "seg.dcm")
+    assert seg.Modality == "SEG" and seg.SegmentationType == "BINARY"
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == sources[0].SeriesInstanceUID
+    assert seg.StudyInstanceUID == sources[0].StudyInstanceUID and seg.PatientID == "Case_3"
+    segment = seg.SegmentSequence[0]
+    assert segment.SegmentLabel == "tumour" and segment.SegmentAlgorithmType == "AUTOMATIC"
+    algorithm = segment.SegmentationAlgorithmIdentificationSequence[0]
+    assert algorithm.AlgorithmName == "nnU-Net v2" and "real_pre+syn_post" in algorithm.AlgorithmParameters
+    real = pydicom.dcmread(sorted((tmp_path / "real_pre").glob("*.dcm"))[0])
+    assert real.SeriesDescription == "dcesynth pre (N4)" and "segmentations were predicted on" in real.DerivationDescription
+
+
+def test_an_empty_prediction_is_an_empty_seg(tmp_path):
+    volume, label, mask = _tumour_case(tmp_path)
+    empty = sitk.Image(label.GetSize(), sitk.sitkUInt8)
+    empty.CopyInformation(label)
+    sitk.WriteImage(empty, str(tmp_path / "prediction.nii.gz"))
+    export_reference(tmp_path / "pre.nii.gz", tmp_path / "real_pre", "Case_3", "pre", "nifti")
+    assert write_segmentation(tmp_path / "prediction.nii.gz", tmp_path / "pre.nii.gz", tmp_path / "real_pre",
+                              tmp_path / "seg.dcm", case="Case_3", run="demo", scenario="real_pre",
+                              domain="real_pre") == 0  # fmt: skip
+    assert not read_segmentation(tmp_path / "seg.dcm", read_series_datasets(tmp_path / "real_pre")).any()
+    assert not dciodvfy_errors(tmp_path / "seg.dcm")

@@ -147,3 +147,27 @@ def test_training_processes_and_the_dicom_export_in_the_plan():
     assert len(series) == len(one.synth_cases) and series[0].endswith("/synthetic_post1")
     off = plan_of(deep_update(default_config(), {"export": {"dicom": {"enabled": False}}}))
     assert not [t for t in off.targets("all") if t.startswith("results/dicom/")]
+
+
+def test_segmentation_seg_objects_and_the_viewer_in_the_plan():
+    plan = plan_of(default_config())
+    segs = [t for t in plan.targets("all") if t.endswith(".dcm")]
+    # one SEG per test case and (scenario, domain) prediction, beside that case's series
+    assert len(segs) == len(plan.seg_test) * len(plan.seg_pairs) == 4 * 12
+    files = plan.dicom_seg_files("demo", "Case_1")
+    assert files["predictions"]["real_pre+syn_post|real_post"] == {
+        "prediction": "results/segmentation/demo/real_pre+syn_post/predictions/real_post/Case_1.nii.gz",
+        "seg": "results/dicom/demo/Case_1/seg_real_pre+syn_post_on_real_post.dcm"}
+    assert files["references"] == {
+        "real_pre": {"seq": "pre", "volume": "results/n4/Case_1/pre.nii.gz", "series": "results/dicom/demo/Case_1/real_pre"},
+        "real_post": {"seq": "post1", "volume": "results/n4/Case_1/post1.nii.gz", "series": "results/dicom/demo/Case_1/real_post1"}}  # fmt: skip
+    for off in ({"export": {"dicom": {"enabled": False}}}, {"segmentation": {"enabled": False}}):
+        assert not [t for t in plan_of(deep_update(default_config(), off)).targets("all") if t.endswith(".dcm")]
+    # the viewer: the figures' cases first, then other validation and test cases, viewer_cases in all
+    viewer = plan.viewer_cases()
+    assert viewer[: len(plan.figure_cases())] == plan.figure_cases() and len(viewer) == 8
+    assert set(viewer) <= set(plan.eval_cases) and len(set(viewer)) == 8
+    assert set(plan.case_roles(viewer).values()) <= {"validation", "test"}
+    assert f"results/viewer/{plan.run}/index.html" in plan.targets("all")
+    none = plan_of(deep_update(default_config(), {"report": {"viewer_cases": 0}}))
+    assert not [t for t in none.targets("all") if "viewer" in t]

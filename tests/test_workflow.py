@@ -150,11 +150,78 @@ def test_synthetic_series_open_as_valid_dicom(tiny_run):
         assert error == 0 if step == 1 else error <= step / 2 + 1e-6, (case, step, error)
         assert list(ds.ImageType)[:2] == ["DERIVED", "SECONDARY"] and ds.Modality == "MR"
         assert ds.SeriesDescription.startswith("SYNTHETIC post1 pix2pixHD ep") and "no contrast agent" in ds.DerivationDescription
-        assert ds.PatientID == case and str(ds.PatientName) == case  # pseudonymous by default
+        assert ds.PatientID == case and ds.PatientName.family_name == case  # pseudonymous by default
         position = nifti.TransformIndexToPhysicalPoint((0, 0, int(ds.InstanceNumber) - 1))
         np.testing.assert_allclose([float(v) for v in ds.ImagePositionPatient], position, atol=1e-3)
         studies[case] = ds.StudyInstanceUID
     assert len(set(studies.values())) == len(studies)  # one pseudonymous study per case
+
+
+def test_predictions_are_dicom_seg_on_the_series_they_were_made_on(tiny_run):
+    """Every prediction of a test case is a DICOM SEG that dciodvfy passes and that highdicom reads
+    back as the prediction, placed on the frames of the series of its test image (which the export
+    wrote from the volume the crop was cut from, with that volume's geometry)."""
+    import highdicom as hd
+
+    from conftest import dciodvfy_errors
+
+    test = pd.read_csv(tiny_run / "results/splits/segmentation.tsv", sep="\t").query("role == 'test'")["case_id"]
+    predictions = sorted((tiny_run / "results/segmentation/tiny").glob("*/predictions/*/*.nii.gz"))
+    assert len(predictions) == 3 * len(test) > 0  # two scenarios: three (scenario, domain) pairs
+    seqs = {"real_pre": "pre", "real_post": "post1"}
+    for prediction in predictions:
+        case, domain, scenario = prediction.name[: -len(".nii.gz")], prediction.parent.name, prediction.parents[2].name
+        folder = tiny_run / "results/dicom/tiny" / case
+        seg_file = folder / f"seg_{scenario}_on_{domain}.dcm"
+        assert not dciodvfy_errors(seg_file), seg_file
+        series = folder / f"real_{seqs[domain]}"
+        files = sorted(series.glob("*.dcm"))
+        assert not dciodvfy_errors(files[0])
+        reader = sitk.ImageSeriesReader()
+        reader.SetFileNames([str(f) for f in files])
+        image = reader.Execute()
+        volume = sitk.ReadImage(str(tiny_run / "results/n4" / case / f"{seqs[domain]}.nii.gz"))
+        np.testing.assert_allclose(image.GetOrigin(), volume.GetOrigin(), atol=1e-3)
+        np.testing.assert_allclose(image.GetDirection(), volume.GetDirection(), atol=1e-6)
+        seg = hd.seg.segread(str(seg_file))
+        uids = [pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID for f in files]
+        mask = seg.get_pixels_by_source_instance(uids, segment_numbers=[1])[..., 0]  # (z, y, x) of the series
+        # the crop is a sub-grid of the volume: the SEG is the prediction there and empty elsewhere
+        pred_img = sitk.ReadImage(str(prediction))
+        pred = sitk.GetArrayFromImage(pred_img) > 0
+        x0, y0, z0 = volume.TransformPhysicalPointToIndex(pred_img.GetOrigin())
+        window = (slice(z0, z0 + pred.shape[0]), slice(y0, y0 + pred.shape[1]), slice(x0, x0 + pred.shape[2]))
+        assert np.array_equal(mask[window] > 0, pred), (case, scenario, domain)
+        assert mask.sum() == pred.sum()
+        ds = pydicom.dcmread(seg_file, stop_before_pixels=True)
+        assert ds.PatientID == case and ds.SegmentSequence[0].SegmentLabel == "tumour"
+        assert ds.ReferencedSeriesSequence[0].SeriesInstanceUID == pydicom.dcmread(files[0]).SeriesInstanceUID
+
+
+def test_viewer_opens_in_a_headless_browser(tiny_run, tmp_path):
+    """The viewer of the tiny run in headless Chromium: every validation and test case is embedded,
+    the page draws images, another slice is another picture, and nothing logs an error. The report
+    embeds it."""
+    from matplotlib.image import imread
+
+    from conftest import browse
+
+    page = tiny_run / "results/viewer/tiny/index.html"
+    split = pd.read_csv(tiny_run / "results/splits/synthesis.tsv", sep="\t")
+    evaluated = split.loc[split["split"].isin(["val", "test"]), "case_id"].tolist()
+    data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', page.read_text(), re.S)[1])
+    assert sorted(c["case"] for c in data["cases"]) == sorted(evaluated)  # 4 <= report.viewer_cases
+    case = data["cases"][0]["case"]
+    pictures = []
+    for k, fragment in enumerate([f"case={case}&plane=axial&slice=2", f"case={case}&plane=axial&slice=6",
+                                  f"case={case}&plane=sagittal&slice=15"]):  # fmt: skip
+        out = browse(page, fragment, tmp_path / f"{k}.png")
+        assert f'data-ready="{fragment.replace("&", "&amp;")}"' in out["dom"], out["dom"][-2000:]
+        assert "data-errors" not in out["dom"] and not out["console_errors"], out
+        pictures.append(imread(tmp_path / f"{k}.png")[90:460, :, :3])
+        assert pictures[-1].std() > 0.03  # images, not a blank page
+    assert np.abs(pictures[0] - pictures[1]).mean() > 0.002 and np.abs(pictures[0] - pictures[2]).mean() > 0.002
+    assert "interactive viewer" in (tiny_run / "report.html").read_text(errors="replace")
 
 
 def test_evaluation_keys_do_not_rerun_training(tiny_run):
@@ -283,7 +350,9 @@ def test_no_planted_identifier_leaves_the_dicom_tree(tiny_run):
             assert not hits, f"{f.relative_to(wd)} contains {hits}"
             checked += 1
     assert checked > 50
-    assert any((wd / "results" / "dicom").rglob("*.dcm"))  # the DICOM export is among the outputs checked
+    # the DICOM export (synthetic and real series, SEG objects) and the viewer are among the outputs checked
+    assert any((wd / "results" / "dicom").rglob("synthetic_post1/*.dcm")) and any((wd / "results" / "dicom").rglob("real_pre/*.dcm"))
+    assert any((wd / "results" / "dicom").rglob("seg_*.dcm")) and (wd / "results/viewer/tiny/index.html").is_file()
 
 
 def test_nothing_to_do_after_a_run(tiny_run):

@@ -47,9 +47,10 @@ def uid(*parts: Any) -> str:
 
 
 def pseudonymous_identity(case: str, cohort: str = "") -> dict[str, str]:
-    """The identity of a pseudonymous export: the case id as patient; study and frame-of-reference
-    UIDs derived from the cohort name and the case id (two cohorts' ``case_001`` differ)."""
-    return {"PatientName": case, "PatientID": case, "PatientBirthDate": "", "PatientSex": "",
+    """The identity of a pseudonymous export: the case id as patient (the ID, and the family name
+    of the name); study and frame-of-reference UIDs derived from the cohort name and the case id
+    (two cohorts' ``case_001`` differ)."""
+    return {"PatientName": f"{case}^", "PatientID": case, "PatientBirthDate": "", "PatientSex": "",
             "StudyInstanceUID": uid(cohort, "|", case, "|study"), "StudyDate": "", "StudyTime": "",
             "AccessionNumber": "", "StudyID": "", "ReferringPhysicianName": "",
             "FrameOfReferenceUID": uid(cohort, "|", case, "|frame")}  # fmt: skip
@@ -61,6 +62,18 @@ def source_identity(header_file: str | Path) -> dict[str, str]:
 
     ds = pydicom.dcmread(header_file, stop_before_pixels=True)
     return {k: str(ds.get(k, "") or "") for k in LINKED_ATTRIBUTES}
+
+
+def linked_source_header(case: str, case_dir: str | Path, include: str, exclude: str | None, seq: str) -> Path:
+    """A file of the case's source series ``seq`` (found as ingest finds it), whose patient and
+    study identity a linked export takes."""
+    from . import dicom
+
+    dce = dicom.select_dce(dicom.find_series(Path(case_dir)), include, exclude)
+    seqs = ["pre", *(f"post{k}" for k in range(1, len(dce)))]
+    series = dicom.assign_sequences(case, Path(case_dir), dce, seqs)[seq]
+    log.warning("%s: linked to the study of the source series %s (the files identify the patient)", case, series.label)
+    return first_dicom_file(series.path)
 
 
 def first_dicom_file(folder: str | Path) -> Path:
@@ -188,6 +201,11 @@ def write_series(
     return arr.shape[0]
 
 
+def series_identity(case: str, cohort: str = "", source_header: str | Path | None = None) -> dict[str, str]:
+    """The identity of an exported series: the source study's when linked, else pseudonymous."""
+    return source_identity(source_header) if source_header else pseudonymous_identity(case, cohort)
+
+
 def export_synthetic(
     volume: str | Path,
     folder: str | Path,
@@ -202,7 +220,7 @@ def export_synthetic(
     """Write one synthetic volume as a series; ``provenance``: the generator's (model, epoch,
     selection, intensity); ``source_header``: a file of the source series (``source_seq``) to link to."""
     image = sitk.ReadImage(str(volume))
-    identity = source_identity(source_header) if source_header else pseudonymous_identity(case, cohort)
+    identity = series_identity(case, cohort, source_header)
     model = provenance.get("model", "pix2pixHD")
     epoch = provenance.get("gan_epoch", "?")
     description = f"SYNTHETIC {seq} {model} ep{str(epoch).split()[0]}"
@@ -215,5 +233,35 @@ def export_synthetic(
     number = 9000 + 10 * int(digits or 0)  # post1 -> 9010: after the acquired series
     n = write_series(image, folder, identity, series_uid, number, description, derivation)
     log.info("%s: %d slices of synthetic %s as DICOM (%s identity) -> %s", case, n, seq,
+             "the source study's" if source_header else "pseudonymous", folder)  # fmt: skip
+    return n
+
+
+# what each stage of the pipeline did to an acquired image before a model saw it
+STAGE_DERIVATION = {"nifti": "ingested from the source (voxel values as stored there)",
+                    "n4": "ingested from the source and N4 bias-field corrected"}  # fmt: skip
+
+
+def export_reference(
+    volume: str | Path,
+    folder: str | Path,
+    case: str,
+    seq: str,
+    stage: str,
+    source_header: str | Path | None = None,
+    cohort: str = "",
+) -> int:
+    """Write an acquired volume as the pipeline holds it (``stage``: ingested or N4-corrected) as a
+    series: the images the segmentations were predicted on, which their SEG objects reference."""
+    image = sitk.ReadImage(str(volume))
+    identity = series_identity(case, cohort, source_header)
+    description = f"dcesynth {seq} ({'N4' if stage == 'n4' else 'as ingested'})"
+    derivation = (f"The acquired {seq} image {STAGE_DERIVATION[stage]} by dcesynth {__version__}: "
+                  "the image the tumour segmentations were predicted on.")  # fmt: skip
+    series_uid = uid(identity["StudyInstanceUID"], "|", seq, "|", stage, "|reference")
+    digits = "".join(ch for ch in seq if ch.isdigit())
+    number = 8000 + 10 * int(digits or 0)  # pre -> 8000, post1 -> 8010: before the synthetic series
+    n = write_series(image, folder, identity, series_uid, number, description, derivation)
+    log.info("%s: %d slices of %s (%s) as DICOM (%s identity) -> %s", case, n, seq, stage,
              "the source study's" if source_header else "pseudonymous", folder)  # fmt: skip
     return n

@@ -37,6 +37,11 @@ PATHS = {
     "subtraction": "results/subtraction/{run}/{case}/{kind}_{seq}.nii.gz",
     # one DICOM MR series (a folder of one file per slice) per synthetic volume
     "dicom_series": "results/dicom/{run}/{case}/synthetic_{seq}",
+    # the acquired volumes the segmentations were predicted on (as the pipeline holds them), and
+    # one DICOM SEG per prediction, referencing the series of its test image
+    "dicom_real_series": "results/dicom/{run}/{case}/real_{seq}",
+    "dicom_seg": "results/dicom/{run}/{case}/seg_{scenario}_on_{domain}.dcm",
+    "viewer": "results/viewer/{run}/index.html",
     "epoch_metrics": "results/metrics/{run}/val/epoch_{epoch}.tsv",
     "crop": "results/segmentation/{run}/crops/{case}/{image}.nii.gz",
     # one nnU-Net tree (nnUNet_raw, _preprocessed, _results) per scenario
@@ -290,6 +295,21 @@ class Plan:
         chosen += random.Random(report["seed"]).sample(pool, min(report["random_cases"], len(pool)))
         return chosen or self.eval_cases[:1]
 
+    def viewer_cases(self) -> list[str]:
+        """Cases in the interactive viewer: the synthesis figures' cases, then the other validation
+        and test cases in a seeded random order, ``report.viewer_cases`` in all."""
+        report = self.config["report"]
+        first = self.figure_cases()
+        rest = sorted(set(self.eval_cases) - set(first))
+        random.Random(report["seed"]).shuffle(rest)
+        return (first + rest)[: report["viewer_cases"]]
+
+    def case_roles(self, cases: list[str]) -> dict[str, str]:
+        """``{case: 'validation' | 'test' | 'training'}``: the synthesis split of each case."""
+        names = {"val": "validation", "test": "test", "train": "training"}
+        split = self.synthesis.set_index("case_id")["split"]
+        return {c: names.get(split[c], split[c]) for c in cases}
+
     def example_cases(self) -> list[str]:
         """Cases shown in the cohort figure: the first annotated ones (then any)."""
         masked = self.masked
@@ -366,8 +386,9 @@ class Plan:
             for t in self.gan["targets"]
         }
 
-    def figure_files(self, run: str) -> dict[str, dict[str, str]]:
-        """Per case of the synthesis figures, its files (:data:`dcesynth.synthesis.FIGURE_FILES`)."""
+    def figure_files(self, run: str, cases: list[str] | None = None) -> dict[str, dict[str, str]]:
+        """Per case of the synthesis figures (or of ``cases``), its files
+        (:data:`dcesynth.synthesis.FIGURE_FILES`)."""
         src, tgt, masked = self.gan["source"], self.gan["targets"][0], set(self.masked)
         return {
             case: {
@@ -380,7 +401,7 @@ class Plan:
                 "synthetic_subtraction": path("subtraction", run=run, case=case, kind="synthetic", seq=tgt),
                 "mask": path("mask", case=case) if case in masked else "",
             }
-            for case in self.figure_cases()
+            for case in (self.figure_cases() if cases is None else cases)
         }
 
     def training_crops(self, run: str, scenario: str) -> dict[str, dict]:
@@ -392,6 +413,33 @@ class Plan:
             "images": {c: {i: path("crop", run=run, case=c, image=i) for i in images} for c in cv},
             "labels": {c: path("crop", run=run, case=c, image=segmentation.LABEL) for c in cv},
         }
+
+    def dicom_seg_files(self, run: str = "{run}", case: str = "{case}") -> dict:
+        """One case's DICOM SEG job: per test domain its image (``volume``) and the series of it
+        (``series``; the synthetic one is the export's, the real ones this job writes), and per
+        prediction ``"{scenario}|{domain}"`` its file and SEG."""
+        src, tgt, stage = self.gan["source"], self.gan["targets"][0], self.slice_stage
+        images = {
+            "real_pre": (src, path("volume", stage=stage, case=case, seq=src), path("dicom_real_series", run=run, case=case, seq=src)),
+            "real_post": (tgt, path("volume", stage=stage, case=case, seq=tgt), path("dicom_real_series", run=run, case=case, seq=tgt)),
+            "syn_post": (tgt, path("synthetic", run=run, case=case, seq=tgt), path("dicom_series", run=run, case=case, seq=tgt)),
+        }  # fmt: skip
+        domains = sorted({d for _, d in self.seg_pairs}, key=segmentation.IMAGES.index)
+        return {
+            "references": {d: dict(zip(("seq", "volume", "series"), images[d])) for d in domains},
+            "predictions": {
+                f"{s}|{d}": {
+                    "prediction": path("prediction", run=run, scenario=s, domain=d, case=case),
+                    "seg": path("dicom_seg", run=run, case=case, scenario=s, domain=d),
+                }
+                for s, d in self.seg_pairs
+            },
+        }
+
+    @property
+    def dicom_seg_enabled(self) -> bool:
+        """A SEG per prediction when the export and the segmentation both run."""
+        return self.dicom_export["enabled"] and self.config["segmentation"]["enabled"] and bool(self.seg_pairs)
 
     def targets(self, part: str = "all") -> list[str]:
         """What a run of the whole workflow (``all``) or of one part (``preprocess``, ``synthesis``,
@@ -415,11 +463,14 @@ class Plan:
             f"results/figures/{run}/tumour_crops.png",
             f"results/tables/{run}/table1.tsv",
             f"results/tables/{run}/tumour_region.tsv",
+            *([path("viewer", run=run)] if self.config["report"]["viewer_cases"] else []),
             *((path("dicom_series", run=run, case=c, seq=t) for c in self.synth_cases for t in targets)
               if self.dicom_export["enabled"] else ()),  # fmt: skip
         ]
         seg = ([f"results/tables/{run}/segmentation.tsv", f"results/figures/{run}/segmentation_dice.png"]
                if self.config["segmentation"]["enabled"] else [])  # fmt: skip
+        if self.dicom_seg_enabled:
+            seg += [p["seg"] for c in self.seg_test for p in self.dicom_seg_files(run, c)["predictions"].values()]
         return {"synthesis": synthesis, "segmentation": seg, "all": checked + synthesis + seg}[part]
 
     # --- what the run says first -----------------------------------------------------------

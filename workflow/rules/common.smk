@@ -168,6 +168,45 @@ def export_source(wildcards):
     return {"case_dir": ancient(CASES.loc[wildcards.case, "case_dir"])}
 
 
+def dicom_seg_input(wildcards):
+    """A case's predictions and the images they were made on (with the synthetic series, which
+    the synthetic export writes, when a pretrained model predicts on synthetic images).
+    """
+    files = PLAN.dicom_seg_files(wildcards.run, wildcards.case)
+    refs = files["references"]
+    synthetic = (
+        {"synthetic_series": refs["syn_post"]["series"]} if "syn_post" in refs else {}
+    )
+    return {
+        "predictions": [f["prediction"] for f in files["predictions"].values()],
+        "volumes": [r["volume"] for r in refs.values()],
+        **synthetic,
+        **export_source(wildcards),
+    }
+
+
+def dicom_seg_output():
+    """The real series a case's SEG objects reference (this job writes them) and the SEG files."""
+    files = PLAN.dicom_seg_files()
+    series = [
+        directory(r["series"])
+        for d, r in files["references"].items()
+        if d != "syn_post"
+    ]
+    return [*series, *(f["seg"] for f in files["predictions"].values())]
+
+
+def dicom_link_params():
+    """What finds the source series when the export links to the source study, else None."""
+    if not PLAN.dicom_export["link_to_source"]:
+        return None
+    return {
+        "include": config["series"]["include"],
+        "exclude": config["series"]["exclude"],
+        "source_seq": GAN["source"],
+    }
+
+
 def synthesis_generator(wildcards):
     return PLAN.synthesis_generator(wildcards.run)
 
@@ -178,6 +217,11 @@ example_cases = PLAN.example_cases
 
 def figure_files(wildcards):
     return PLAN.figure_files(wildcards.run)
+
+
+def viewer_inputs(wildcards):
+    files = PLAN.figure_files(wildcards.run, PLAN.viewer_cases())
+    return [f for case in files.values() for f in case.values() if f]
 
 
 def synthesis_figure_inputs(wildcards):

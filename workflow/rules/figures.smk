@@ -29,3 +29,32 @@ rule plot_cohort:
         masks=by_case("mask", [c for c in example_cases() if c in MASKED]),
     script:
         "../scripts/plot_cohort.py"
+
+
+# The interactive viewer: one self-contained HTML file (opened from disk, and in the report).
+rule viewer:
+    input:
+        viewer_inputs,
+    output:
+        report(
+            path("viewer"),
+            caption="../report/viewer.rst",
+            category="Synthetic contrast",
+            labels={"figure": "interactive viewer"},
+        ),
+    log:
+        "logs/viewer/{run}.log",
+    benchmark:
+        "benchmarks/viewer/{run}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: rule_threads("viewer")
+    resources:
+        **rule_resources("viewer"),
+    params:
+        files=lambda wc: PLAN.figure_files(wc.run, PLAN.viewer_cases()),
+        roles=lambda wc: PLAN.case_roles(PLAN.viewer_cases()),
+        max_voxels=config["report"]["viewer_max_voxels"],
+        cohort=config["data"]["cohort"],
+    script:
+        "../scripts/make_viewer.py"
