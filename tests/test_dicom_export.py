@@ -137,3 +137,29 @@ def test_an_empty_prediction_is_an_empty_seg(tmp_path):
                               domain="real_pre") == 0  # fmt: skip
     assert not read_segmentation(tmp_path / "seg.dcm", read_series_datasets(tmp_path / "real_pre")).any()
     assert not dciodvfy_errors(tmp_path / "seg.dcm")
+
+
+def test_a_left_handed_volume_keeps_every_voxel_in_place(tmp_path):
+    """A NIfTI whose slice axis runs against row x column (det < 0, as some NIfTI cohorts are
+    stored): the series a DICOM reader sorts by position puts every voxel where it was, and the
+    SEG made on it still reads back as the mask."""
+    values = (np.arange(6 * 10 * 12).reshape(6, 10, 12) % 97).astype(np.float32)
+    image = sitk.GetImageFromArray(values)
+    image.SetSpacing((1.0, 1.5, 3.0))
+    image.SetOrigin((10.0, 20.0, 30.0))
+    image.SetDirection((1, 0, 0, 0, 1, 0, 0, 0, -1))
+    sitk.WriteImage(image, str(tmp_path / "v.nii.gz"))
+    export_reference(tmp_path / "v.nii.gz", tmp_path / "series", "Case_9", "pre", "nifti")
+    back = _read_series(tmp_path / "series")
+    assert np.linalg.det(np.reshape(back.GetDirection(), (3, 3))) > 0  # the reader's right-handed view of it
+    on_grid = sitk.Resample(back, image, sitk.Transform(), sitk.sitkNearestNeighbor)
+    assert np.array_equal(sitk.GetArrayFromImage(on_grid), values)  # every voxel at its physical place
+    mask = np.zeros(values.shape, np.uint8)
+    mask[1:3, 2:5, 3:7] = 1
+    label = sitk.GetImageFromArray(mask)
+    label.CopyInformation(image)
+    sitk.WriteImage(label, str(tmp_path / "p.nii.gz"))
+    write_segmentation(tmp_path / "p.nii.gz", tmp_path / "v.nii.gz", tmp_path / "series", tmp_path / "seg.dcm",
+                       case="Case_9", run="demo", scenario="real_pre", domain="real_pre")  # fmt: skip
+    assert np.array_equal(read_segmentation(tmp_path / "seg.dcm", read_series_datasets(tmp_path / "series")), mask > 0)
+    assert not dciodvfy_errors(tmp_path / "seg.dcm")

@@ -90,3 +90,116 @@ def test_sizes_and_refusals():
         M.build_model("unet", {"widths": 3})
     with pytest.raises(ValueError, match="not a multiple of 4"):
         M.build_model("unet", {"ngf": 4, "depth": 2})(torch.zeros(1, 3, 30, 30))
+
+
+# --- one training epoch per job, as for pix2pixHD (dcesynth.models.train) --------------------------
+
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from dcesynth.gan.data import SlicePairs  # noqa: E402
+from dcesynth.models import train as T  # noqa: E402
+
+
+def _pairs(tmp_path, n_cases=2, slices=6, size=32):
+    rng = np.random.default_rng(4)
+    files = {}
+    for c in range(n_cases):
+        pre = rng.integers(0, 200, (slices, size, size), dtype=np.uint8)
+        post = np.clip(pre.astype(int) + 40 * (rng.random((slices, size, size)) > 0.8), 0, 255).astype(np.uint8)
+        files[f"c{c}"] = {}
+        for seq, arr in (("pre", pre), ("post1", post)):
+            np.save(tmp_path / f"c{c}_{seq}.npy", arr)
+            files[f"c{c}"][seq] = str(tmp_path / f"c{c}_{seq}.npy")
+    return files
+
+
+def _cfg(family, target="post"):
+    return {"family": family, "options": SMALL[family], "target": target, "channels": 1, "targets": ["post1"],
+            "batch_size": 4, "lr": 2e-3, "beta1": 0.5, "niter": 1, "niter_decay": 1, "seed": 7,
+            "rotate_probability": 0.5, "lambda_perceptual": 0, "vgg": {"mode": "off"}}  # fmt: skip
+
+
+_KILLED_EPOCH = """
+import sys, torch
+from dcesynth.gan.data import SlicePairs
+from dcesynth.models import train as T
+files, cfg = eval(sys.argv[1]), eval(sys.argv[2])
+pairs = SlicePairs(files, "pre", ["post1"], 1)
+T.train_epoch(sys.argv[3], sys.argv[4], sys.argv[5], pairs, cfg, 2, device="cpu")
+"""
+
+
+@pytest.mark.parametrize("family", list(SMALL))
+def test_a_killed_family_epoch_leaves_nothing_and_reruns_to_the_same_result(tmp_path, family):
+    """Epoch 2 killed midway (SIGKILL) writes neither state nor loss table; the rerun equals an
+    epoch that was never killed, bit for bit (model, optimiser, RNG)."""
+    files = _pairs(tmp_path)
+    pairs = SlicePairs(files, "pre", ["post1"], 1)
+    cfg = _cfg(family)
+    torch.save(T.init_state(cfg), tmp_path / "e0.pt")
+    T.train_epoch(tmp_path / "e0.pt", tmp_path / "e1.pt", tmp_path / "l1.tsv", pairs, cfg, 1, device="cpu")
+    # the killed run: a long epoch (every pair 40 times over), killed once it is under way
+    long_files = {f"{c}_{k}": v for k in range(40) for c, v in files.items()}
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_EPOCH, repr(long_files), repr(cfg), str(tmp_path / "e1.pt"),
+                             str(tmp_path / "k2.pt"), str(tmp_path / "k2.tsv")], stderr=subprocess.PIPE, text=True)  # fmt: skip
+    seen, deadline = "", time.monotonic() + 120
+    while "epoch 2:" not in seen and time.monotonic() < deadline:  # the progress bar has started
+        char = proc.stderr.read(1)
+        assert char, "the epoch ended before it was killed:\n" + seen[-2000:]
+        seen += char
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not list(tmp_path.glob("k2*")) and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    runs = []
+    for k in range(2):
+        T.train_epoch(tmp_path / "e1.pt", tmp_path / f"e2_{k}.pt", tmp_path / f"l2_{k}.tsv", pairs, cfg, 2, device="cpu")
+        runs.append(torch.load(tmp_path / f"e2_{k}.pt", weights_only=True))
+    a, b = runs
+    assert a["epoch"] == 2 and torch.equal(a["rng"], b["rng"])
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert (tmp_path / "l2_0.tsv").read_text() == (tmp_path / "l2_1.tsv").read_text()
+    # the learning rate decays in epoch 2 (niter 1, niter_decay 1) and the weights moved
+    e1 = torch.load(tmp_path / "e1.pt", weights_only=True)
+    assert any(not torch.equal(a["model"][k], e1["model"][k]) for k in a["model"])
+
+
+def test_a_state_of_another_shape_is_refused(tmp_path):
+    files = _pairs(tmp_path, n_cases=1)
+    torch.save(T.init_state(_cfg("nca")), tmp_path / "e0.pt")
+    with pytest.raises(ConfigError, match="start a new run name"):
+        T.train_epoch(tmp_path / "e0.pt", tmp_path / "e1.pt", tmp_path / "l.tsv", SlicePairs(files, "pre", ["post1"], 1),
+                      _cfg("nca", target="subtraction"), 1, device="cpu")  # fmt: skip
+    with pytest.raises(InputError, match="holds epoch 0, expected 1"):
+        T.train_epoch(tmp_path / "e0.pt", tmp_path / "e2.pt", tmp_path / "l.tsv", SlicePairs(files, "pre", ["post1"], 1),
+                      _cfg("nca"), 2, device="cpu")  # fmt: skip
+
+
+def test_a_subtraction_model_synthesises_post_contrast_images(tmp_path):
+    """target: subtraction. The model learns (post - pre) / 2; its export loads as a post-contrast
+    model (pre + 2 x its output). An untrained NCA updates nothing (its last layer starts at zero):
+    on subtraction it predicts no enhancement, so it returns the pre-contrast image itself."""
+    x = torch.rand(2, 1, 16, 16) * 2 - 1
+    y = (x + 0.3).clamp(-1, 1)
+    assert torch.allclose(T.from_target(x, T.to_target(x, y, "subtraction"), "subtraction"), y)
+    files = _pairs(tmp_path, n_cases=1)
+    cfg = _cfg("nca", target="subtraction")
+    torch.save(T.init_state(cfg), tmp_path / "e0.pt")
+    T.export_model(tmp_path / "e0.pt", tmp_path / "m0.pt")
+    model, record = M.load_model(tmp_path / "m0.pt")
+    assert isinstance(model, T.SubtractionModel) and record["meta"]["target"] == "subtraction"
+    with torch.no_grad():
+        assert torch.allclose(model(x), x, atol=1e-6)
+    T.train_epoch(tmp_path / "e0.pt", tmp_path / "e1.pt", tmp_path / "l1.tsv", SlicePairs(files, "pre", ["post1"], 1),
+                  cfg, 1, device="cpu")  # fmt: skip
+    T.export_model(tmp_path / "e1.pt", tmp_path / "m1.pt")
+    trained, record = M.load_model(tmp_path / "m1.pt")
+    assert record["meta"]["epoch"] == 1
+    with torch.no_grad():
+        out = trained(x)
+    assert out.shape == x.shape and out.min() >= -1 and out.max() <= 1 and not torch.allclose(out, x)

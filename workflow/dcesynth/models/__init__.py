@@ -11,7 +11,9 @@ generator=None)`` returns the loss of one batch and its named terms.
 - ``flow``: :class:`.flow.RectifiedFlow`, conditional flow matching with 1-8 Euler steps.
 
 A model file (:func:`save_model`) holds the family, its options and the state dict, read back
-with ``weights_only=True`` (:func:`load_model`).
+with ``weights_only=True`` (:func:`load_model`); a model trained on the subtraction (``meta``
+``target: subtraction``) loads as a post-contrast model. :mod:`.train` trains one epoch from a
+saved state to a saved state, as :mod:`dcesynth.gan.train` does for pix2pixHD.
 """
 
 from __future__ import annotations
@@ -65,4 +67,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[to
         raise InputError(None, path, f"not a {FORMAT} model file")
     model = build_model(record["family"], record["options"], record["input_nc"], record["output_nc"])
     model.load_state_dict(record["state_dict"])
+    if record["meta"].get("target") == "subtraction":  # trained on post - pre: add the pre-contrast image back
+        from .train import SubtractionModel
+
+        model = SubtractionModel(model)
     return model.to(device).eval(), {k: v for k, v in record.items() if k != "state_dict"}

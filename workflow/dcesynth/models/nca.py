@@ -48,7 +48,8 @@ class NCA(nn.Module):
             seen = F.conv2d(F.pad(state, (1, 1, 1, 1), mode="replicate"), self.filters, groups=self.channels)
             delta = self.update(seen)
             if self.training:
-                fire = torch.rand(n, 1, h, w, generator=generator, device=x.device) < self.fire_rate
+                # drawn on the CPU and moved, so CPU and CUDA draw the same cells
+                fire = (torch.rand(n, 1, h, w, generator=generator) < self.fire_rate).to(x.device)
                 delta = delta * fire
             state = torch.cat([x, state[:, self.input_nc :] + delta], 1)
         return torch.tanh(state[:, -self.output_nc :])
