@@ -17,8 +17,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
-# The tiny phantom cohort of the integration tests: 6 small cases, 2 post-contrast phases, and a
-# small seeded pix2pixHD (ngf 8, 2 downsamplings, 1 residual block, random VGG19) trained 4 epochs.
+# The tiny phantom cohort of the integration tests: 6 small cases, 2 post-contrast phases, a small
+# seeded pix2pixHD (ngf 8, 2 downsamplings, 1 residual block, random VGG19) trained 4 epochs, and a
+# small NCA (config models) trained 2 epochs.
 TINY = {
     "data": {"post_phases": 2},
     "phantom": {
@@ -46,6 +47,10 @@ TINY = {
         "batch_size": 2,
         "eval_every": 2,
     },
+    # one further model family beside pix2pixHD, through the same rules: a small NCA learning the
+    # subtraction, 2 epochs, both evaluated (the other families share its code path; unit-tested)
+    "models": {"nca": {"family": "nca", "options": {"channels": 8, "hidden": 16, "steps": 4}, "target": "subtraction",
+                       "niter": 1, "niter_decay": 1, "eval_every": 1}},  # fmt: skip
     "metrics": {"n_pixel_pairs": 40, "n_fid_pairs": 8},
     # nnU-Net's real planning, training (2 epochs of 10 iterations) and fold ensemble, on two of
     # the paper's training sets: the baseline and its synthetic augmentation, three test rows.

@@ -131,7 +131,7 @@ from dcesynth.gan.data import SlicePairs
 from dcesynth.models import train as T
 files, cfg = eval(sys.argv[1]), eval(sys.argv[2])
 pairs = SlicePairs(files, "pre", ["post1"], 1)
-T.train_epoch(sys.argv[3], sys.argv[4], sys.argv[5], pairs, cfg, 2, device="cpu")
+T.train_model_epoch(sys.argv[3], sys.argv[4], sys.argv[5], pairs, cfg, 2, device="cpu")
 """
 
 
@@ -142,8 +142,8 @@ def test_a_killed_family_epoch_leaves_nothing_and_reruns_to_the_same_result(tmp_
     files = _pairs(tmp_path)
     pairs = SlicePairs(files, "pre", ["post1"], 1)
     cfg = _cfg(family)
-    torch.save(T.init_state(cfg), tmp_path / "e0.pt")
-    T.train_epoch(tmp_path / "e0.pt", tmp_path / "e1.pt", tmp_path / "l1.tsv", pairs, cfg, 1, device="cpu")
+    torch.save(T.init_model_state(cfg), tmp_path / "e0.pt")
+    T.train_model_epoch(tmp_path / "e0.pt", tmp_path / "e1.pt", tmp_path / "l1.tsv", pairs, cfg, 1, device="cpu")
     # the killed run: a long epoch (every pair 40 times over), killed once it is under way
     long_files = {f"{c}_{k}": v for k in range(40) for c, v in files.items()}
     proc = subprocess.Popen([sys.executable, "-c", _KILLED_EPOCH, repr(long_files), repr(cfg), str(tmp_path / "e1.pt"),
@@ -158,7 +158,7 @@ def test_a_killed_family_epoch_leaves_nothing_and_reruns_to_the_same_result(tmp_
     assert not list(tmp_path.glob("k2*")) and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     runs = []
     for k in range(2):
-        T.train_epoch(tmp_path / "e1.pt", tmp_path / f"e2_{k}.pt", tmp_path / f"l2_{k}.tsv", pairs, cfg, 2, device="cpu")
+        T.train_model_epoch(tmp_path / "e1.pt", tmp_path / f"e2_{k}.pt", tmp_path / f"l2_{k}.tsv", pairs, cfg, 2, device="cpu")
         runs.append(torch.load(tmp_path / f"e2_{k}.pt", weights_only=True))
     a, b = runs
     assert a["epoch"] == 2 and torch.equal(a["rng"], b["rng"])
@@ -171,12 +171,12 @@ def test_a_killed_family_epoch_leaves_nothing_and_reruns_to_the_same_result(tmp_
 
 def test_a_state_of_another_shape_is_refused(tmp_path):
     files = _pairs(tmp_path, n_cases=1)
-    torch.save(T.init_state(_cfg("nca")), tmp_path / "e0.pt")
+    torch.save(T.init_model_state(_cfg("nca")), tmp_path / "e0.pt")
     with pytest.raises(ConfigError, match="start a new run name"):
-        T.train_epoch(tmp_path / "e0.pt", tmp_path / "e1.pt", tmp_path / "l.tsv", SlicePairs(files, "pre", ["post1"], 1),
+        T.train_model_epoch(tmp_path / "e0.pt", tmp_path / "e1.pt", tmp_path / "l.tsv", SlicePairs(files, "pre", ["post1"], 1),
                       _cfg("nca", target="subtraction"), 1, device="cpu")  # fmt: skip
     with pytest.raises(InputError, match="holds epoch 0, expected 1"):
-        T.train_epoch(tmp_path / "e0.pt", tmp_path / "e2.pt", tmp_path / "l.tsv", SlicePairs(files, "pre", ["post1"], 1),
+        T.train_model_epoch(tmp_path / "e0.pt", tmp_path / "e2.pt", tmp_path / "l.tsv", SlicePairs(files, "pre", ["post1"], 1),
                       _cfg("nca"), 2, device="cpu")  # fmt: skip
 
 
@@ -189,13 +189,13 @@ def test_a_subtraction_model_synthesises_post_contrast_images(tmp_path):
     assert torch.allclose(T.from_target(x, T.to_target(x, y, "subtraction"), "subtraction"), y)
     files = _pairs(tmp_path, n_cases=1)
     cfg = _cfg("nca", target="subtraction")
-    torch.save(T.init_state(cfg), tmp_path / "e0.pt")
+    torch.save(T.init_model_state(cfg), tmp_path / "e0.pt")
     T.export_model(tmp_path / "e0.pt", tmp_path / "m0.pt")
     model, record = M.load_model(tmp_path / "m0.pt")
     assert isinstance(model, T.SubtractionModel) and record["meta"]["target"] == "subtraction"
     with torch.no_grad():
         assert torch.allclose(model(x), x, atol=1e-6)
-    T.train_epoch(tmp_path / "e0.pt", tmp_path / "e1.pt", tmp_path / "l1.tsv", SlicePairs(files, "pre", ["post1"], 1),
+    T.train_model_epoch(tmp_path / "e0.pt", tmp_path / "e1.pt", tmp_path / "l1.tsv", SlicePairs(files, "pre", ["post1"], 1),
                   cfg, 1, device="cpu")  # fmt: skip
     T.export_model(tmp_path / "e1.pt", tmp_path / "m1.pt")
     trained, record = M.load_model(tmp_path / "m1.pt")

@@ -171,3 +171,34 @@ def test_segmentation_seg_objects_and_the_viewer_in_the_plan():
     assert f"results/viewer/{plan.run}/index.html" in plan.targets("all")
     none = plan_of(deep_update(default_config(), {"report": {"viewer_cases": 0}}))
     assert not [t for t in none.targets("all") if "viewer" in t]
+
+
+def test_further_models_are_runs_of_their_own():
+    import re
+
+    from dcesynth import models
+    from dcesynth.plan import MODEL_FAMILIES
+
+    extra = {"u": {"family": "unet", "niter": 1, "niter_decay": 1},
+             "n": {"family": "nca", "target": "subtraction", "eval_every": 1, "niter": 2, "niter_decay": 0}}  # fmt: skip
+    plan = plan_of(deep_update(default_config(), {"models": extra}))
+    assert plan.runs == [plan.run, "u", "n"] and plan.family(plan.run) == "pix2pixHD" and plan.family("u") == "unet"
+    assert plan.n_epochs_of("u") == 2 and plan.eval_epochs_of("u") == [2] and plan.eval_epochs_of("n") == [1, 2]
+    n = plan.training("n")
+    assert n["family"] == "nca" and n["target"] == "subtraction" and "eval_every" not in n
+    assert n["source"] == plan.gan["source"] and n["targets"] == plan.gan["targets"] and n["seed"] == plan.gan["seed"]
+    assert plan.training(plan.run) == plan.gan_training
+    targets = plan.targets("all")
+    for t in ("results/gan/n/state/epoch_2.pt", "results/gan/n/generator/epoch_1.pt", "results/metrics/u/epochs.tsv",
+              "results/tables/u/table1.tsv", "results/tables/n/tumour_region.tsv", "results/figures/n/synthesis_grid.png"):
+        assert t in targets, t
+    assert plan.synthesis_generator("u") == "results/gan/u/generator_best.pt"
+    assert "models     " in plan.summary() and "n (nca, target subtraction, 2 epochs)" in plan.summary()
+    # without further models the plan is the pix2pixHD one, unchanged
+    mine = re.compile(r"results/(gan|metrics|synthetic|subtraction|figures|tables)/(u|n)/")
+    assert plan_of(default_config()).targets("all") == [t for t in targets if not mine.match(t)]
+    with pytest.raises(ConfigError, match="the name is gan.run's"):
+        plan_of(deep_update(default_config(), {"models": {plan.run: {"family": "nca"}}}))
+    with pytest.raises(ConfigError, match="niter \\+ niter_decay is 0"):
+        plan_of(deep_update(default_config(), {"models": {"x": {"family": "nca", "niter": 0, "niter_decay": 0}}}))
+    assert tuple(models.FAMILIES) == MODEL_FAMILIES  # the plan's own list (it imports no torch)

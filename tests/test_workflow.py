@@ -77,6 +77,32 @@ def test_gan_chain_outputs(tiny_run):
     assert len(preview) >= 1 and np.isfinite(preview["mae_synthetic_vs_real"]).all()
 
 
+def test_a_further_model_runs_through_the_same_rules(tiny_run):
+    """The tiny run's NCA (config models, target subtraction): its own run folder, one training job
+    per epoch, every epoch evaluated, SAMe's choice exported, volumes synthesised with it (the
+    pre-contrast image plus the predicted subtraction), its Table 1 and tumour-region table."""
+    from dcesynth.models import load_model
+    from dcesynth.models.train import SubtractionModel
+
+    run = tiny_run / "results"
+    log = pd.read_csv(run / "gan/nca/train_log.tsv", sep="\t")
+    assert sorted(log["epoch"].unique()) == [1, 2] and {"loss", "L1"} <= set(log.columns)
+    assert sorted(p.name for p in (run / "gan/nca/state").iterdir()) == ["epoch_2.pt"]
+    epochs = pd.read_csv(run / "metrics/nca/epochs.tsv", sep="\t")
+    assert sorted(epochs["epoch"]) == [1, 2]
+    best = json.loads((run / "metrics/nca/best_epoch.json").read_text())
+    model, record = load_model(run / "gan/nca/generator_best.pt")
+    assert isinstance(model, SubtractionModel) and record["family"] == "nca" and record["meta"]["epoch"] == best["epoch"]
+    table1 = pd.read_csv(run / "tables/nca/table1.tsv", sep="\t")
+    assert set(table1["gan_epoch"].astype(str)) == {str(best["epoch"])} and np.isfinite(table1["ssim"]).all()
+    tumour = pd.read_csv(run / "tables/nca/tumour_region.tsv", sep="\t")
+    assert len(tumour) > 0 and np.isfinite(tumour["mae_synthetic"]).all()
+    for volume in (run / "synthetic/tiny").glob("*/post1.nii.gz"):
+        nca = sitk.ReadImage(str(run / "synthetic/nca" / volume.parent.name / "post1.nii.gz"))
+        assert nca.GetSize() == sitk.ReadImage(str(volume)).GetSize()
+    assert (run / "figures/nca/synthesis_grid.png").stat().st_size > 1000
+
+
 def test_evaluation_outputs(tiny_run):
     run = tiny_run / "results"
     epochs = pd.read_csv(run / "metrics" / "tiny" / "epochs.tsv", sep="\t")

@@ -60,6 +60,13 @@ SELECTION_KEYS = ("same_metrics", "selection", "tumour_margin_mm")
 TABLE1_ONLY_KEYS = ("n_fid_pairs_test", "lpips")
 
 
+# The further model families (dcesynth.models.FAMILIES; kept here so the plan imports no torch)
+MODEL_FAMILIES = ("unet", "nca", "flow")
+# Training keys of a further model that its config entry may leave out
+MODEL_DEFAULTS = {"target": "post", "options": {}, "niter": 2, "niter_decay": 2, "batch_size": 4, "lr": 1e-3,
+                  "beta1": 0.9, "lambda_perceptual": 0.0, "eval_every": 2}  # fmt: skip
+
+
 def _n_epochs(gan: dict) -> int:
     """Training epochs: gan.niter at a constant learning rate, then gan.niter_decay."""
     return int(gan["niter"]) + int(gan["niter_decay"])
@@ -131,6 +138,7 @@ class Plan:
         plan = cls(config, Path(resources), cases, synthesis, seg_split, pretrained, scenarios,
                    dict(cases.attrs.get("skipped", {})))  # fmt: skip
         plan._check_epochs()
+        plan.models  # refused at parse: a bad further model
         return plan
 
     @property
@@ -252,6 +260,51 @@ class Plan:
         """Epochs whose generator is exported: the evaluated ones and the last (the preview)."""
         return sorted(set(self.eval_epochs) | {self.n_epochs})
 
+    # --- further model families (config `models`): one run each -----------------------------
+
+    @cached_property
+    def models(self) -> dict[str, dict]:
+        """The further synthesis models by run name (config ``models``), each with its training
+        keys completed from the gan block (source, targets, channels, seed, augmentation)."""
+        out = {}
+        for name, spec in (self.config.get("models") or {}).items():
+            if name == self.run:
+                raise ConfigError(f"models.{name}: the name is gan.run's (every model is a run of its own)")
+            if spec["family"] not in MODEL_FAMILIES:
+                raise ConfigError(f"models.{name}.family: {spec['family']!r} is not one of {', '.join(MODEL_FAMILIES)}")
+            shared = {k: self.gan[k] for k in ("source", "targets", "channels", "seed", "rotate_probability",
+                                                "max_pairs_per_epoch", "vgg")}  # fmt: skip
+            out[name] = {**MODEL_DEFAULTS, **shared, **spec, "options": dict(spec.get("options") or {})}
+            if _n_epochs(out[name]) == 0:
+                raise ConfigError(f"models.{name}: niter + niter_decay is 0; a model trains at least one epoch")
+        return out
+
+    @property
+    def runs(self) -> list[str]:
+        """Every run: gan.run (pix2pixHD) and one per further model."""
+        return [self.run, *self.models]
+
+    def family(self, run: str) -> str:
+        return "pix2pixHD" if run == self.run else self.models[run]["family"]
+
+    def training(self, run: str) -> dict:
+        """What shapes a run's training (a training job's params; changing it retrains)."""
+        if run == self.run:
+            return self.gan_training
+        return {k: v for k, v in self.models[run].items() if k not in ("eval_every",)}
+
+    def n_epochs_of(self, run: str) -> int:
+        return self.n_epochs if run == self.run else _n_epochs(self.models[run])
+
+    def eval_epochs_of(self, run: str) -> list[int]:
+        if run == self.run:
+            return self.eval_epochs
+        n, every = self.n_epochs_of(run), int(self.models[run]["eval_every"])
+        return sorted(set(range(every, n + 1, every)) | {n})
+
+    def export_epochs_of(self, run: str) -> list[int]:
+        return self.export_epochs if run == self.run else self.eval_epochs_of(run)
+
     @property
     def gan_seqs(self) -> list[str]:
         return [self.gan["source"], *self.gan["targets"]]
@@ -277,11 +330,12 @@ class Plan:
         return {k: v for k, v in self.scoring.items() if k not in TABLE1_ONLY_KEYS}
 
     def synthesis_generator(self, run: str) -> str:
-        """The generator that synthesises: ``synthesis.epoch``, or the one SAMe chose when null
-        (the exported gan.init_generator when nothing trains)."""
-        if self.synthesis_only:
+        """The generator that synthesises: ``synthesis.epoch`` (pix2pixHD), or the one SAMe chose
+        (every further model; pix2pixHD when it is null), or the exported gan.init_generator when
+        nothing trains."""
+        if run == self.run and self.synthesis_only:
             return path("generator", run=run, epoch=0)
-        if self.config["synthesis"]["epoch"] is None:
+        if run != self.run or self.config["synthesis"]["epoch"] is None:
             return path("generator_best", run=run)
         return path("generator", run=run, epoch=self.config["synthesis"]["epoch"])
 
@@ -467,11 +521,29 @@ class Plan:
             *((path("dicom_series", run=run, case=c, seq=t) for c in self.synth_cases for t in targets)
               if self.dicom_export["enabled"] else ()),  # fmt: skip
         ]
+        synthesis += [t for model in self.models for t in self.model_targets(model)]
         seg = ([f"results/tables/{run}/segmentation.tsv", f"results/figures/{run}/segmentation_dice.png"]
                if self.config["segmentation"]["enabled"] else [])  # fmt: skip
         if self.dicom_seg_enabled:
             seg += [p["seg"] for c in self.seg_test for p in self.dicom_seg_files(run, c)["predictions"].values()]
         return {"synthesis": synthesis, "segmentation": seg, "all": checked + synthesis + seg}[part]
+
+    def model_targets(self, run: str) -> list[str]:
+        """A further model's outputs: its training chain and losses, the evaluated epochs and the
+        SAMe choice, its synthetic volumes, figures, Table 1 and tumour-region table."""
+        targets, cases = self.gan["targets"], self.synth_cases
+        return [
+            path("state", run=run, epoch=self.n_epochs_of(run)),
+            f"results/gan/{run}/train_log.tsv",
+            f"results/metrics/{run}/epochs.tsv",
+            *(path("generator", run=run, epoch=e) for e in self.export_epochs_of(run)),
+            *(path("synthetic", run=run, case=c, seq=t) for c in cases for t in targets),
+            *(path("subtraction", run=run, case=c, kind=k, seq=t)
+              for c in cases for k in ("real", "synthetic") for t in targets),  # fmt: skip
+            f"results/figures/{run}/synthesis_grid.png",
+            f"results/tables/{run}/table1.tsv",
+            f"results/tables/{run}/tumour_region.tsv",
+        ]
 
     # --- what the run says first -----------------------------------------------------------
 
@@ -501,4 +573,11 @@ class Plan:
                 "scenarios": ", ".join(self.table_scenarios) or "none",
                 "skipped": self.skipped,
             },
-        )
+        ) + self._models_line()
+
+    def _models_line(self) -> str:
+        if not self.models:
+            return ""
+        further = ", ".join(f"{name} ({m['family']}, target {m['target']}, {_n_epochs(m)} epochs)"
+                            for name, m in self.models.items())  # fmt: skip
+        return f"\n  models     {self.run} (pix2pixHD), {further}"

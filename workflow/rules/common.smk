@@ -90,7 +90,22 @@ def gan_outputs():
 
 def epoch_files(name, run):
     """``{epoch: path}`` of the evaluated epochs (a param of the selection jobs)."""
-    return {e: path(name, run=run, epoch=e) for e in EVAL_EPOCHS}
+    return {e: path(name, run=run, epoch=e) for e in PLAN.eval_epochs_of(run)}
+
+
+def run_training(wildcards):
+    return PLAN.training(wildcards.run)
+
+
+def run_losses(wildcards):
+    return [
+        f"results/gan/{wildcards.run}/losses/epoch_{e}.tsv"
+        for e in range(1, PLAN.n_epochs_of(wildcards.run) + 1)
+    ]
+
+
+def run_eval_epochs(wildcards):
+    return PLAN.eval_epochs_of(wildcards.run)
 
 
 def previous_state(wildcards):
@@ -105,7 +120,7 @@ def use_cuda():
 wildcard_constraints:
     case=r"[A-Za-z0-9][A-Za-z0-9._-]*",
     seq=r"pre|post\d+",
-    run=re.escape(config["gan"]["run"]),
+    run="|".join(re.escape(r) for r in PLAN.runs),
     epoch=r"\d+",
 
 

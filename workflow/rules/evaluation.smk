@@ -27,8 +27,12 @@ rule evaluate_epoch:
 
 rule select_best_epoch:
     input:
-        tables=expand(path("epoch_metrics", run="{{run}}"), epoch=EVAL_EPOCHS),
-        generators=expand(path("generator", run="{{run}}"), epoch=EVAL_EPOCHS),
+        tables=lambda wc: expand(
+            path("epoch_metrics", run=wc.run), epoch=run_eval_epochs(wc)
+        ),
+        generators=lambda wc: expand(
+            path("generator", run=wc.run), epoch=run_eval_epochs(wc)
+        ),
     output:
         best="results/metrics/{run}/best_epoch.json",
         generator=path("generator_best"),
@@ -54,7 +58,9 @@ rule select_best_epoch:
 # the cohort's name never touch the chosen generator and what was made from it.
 rule tabulate_epochs:
     input:
-        tables=expand(path("epoch_metrics", run="{{run}}"), epoch=EVAL_EPOCHS),
+        tables=lambda wc: expand(
+            path("epoch_metrics", run=wc.run), epoch=run_eval_epochs(wc)
+        ),
     output:
         epochs=report(
             "results/metrics/{run}/epochs.tsv",

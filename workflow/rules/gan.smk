@@ -40,7 +40,7 @@ rule init_gan:
     resources:
         **rule_resources("init_gan"),
     params:
-        train=GAN_TRAINING,
+        train=run_training,
     script:
         "../scripts/init_gan.py"
 
@@ -67,7 +67,7 @@ rule train_gan_epoch:
         # one GPU per training process (gan.processes)
         **rule_resources("train_gan_epoch", gpu=PLAN.gan_processes),
     params:
-        train=GAN_TRAINING,
+        train=run_training,
     script:
         "../scripts/train_gan_epoch.py"
 
@@ -92,10 +92,7 @@ rule export_generator:
 
 rule gan_training_log:
     input:
-        expand(
-            "results/gan/{{run}}/losses/epoch_{epoch}.tsv",
-            epoch=range(1, N_EPOCHS + 1),
-        ),
+        run_losses,
     output:
         table="results/gan/{run}/train_log.tsv",
         figure=report(
@@ -119,7 +116,9 @@ rule gan_training_log:
 
 rule preview_gan:
     input:
-        generator=path("generator", epoch=N_EPOCHS),
+        generator=lambda wc: path(
+            "generator", run=wc.run, epoch=PLAN.n_epochs_of(wc.run)
+        ),
         slices=expand(path("slices"), case=cases_in("val"), seq=GAN_SEQS),
     output:
         table="results/gan/{run}/val_preview.tsv",

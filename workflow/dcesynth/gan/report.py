@@ -29,15 +29,19 @@ def training_log(paths: list[str | Path]) -> pd.DataFrame:
 
 
 def plot_losses(table: pd.DataFrame, out_png: str | Path) -> None:
-    """Per-epoch mean of every loss term (with the learning rate on a second axis)."""
-    per_epoch = table.groupby("epoch")[[*LOSS_COLUMNS, "lr"]].mean()
+    """Per-epoch mean of every loss term (with the learning rate on a second axis): pix2pixHD's
+    generator and discriminator terms, or a further family's loss and its named terms."""
+    terms = [c for c in table.columns if c not in ("epoch", "iteration", "lr")]
+    per_epoch = table.groupby("epoch")[[*terms, "lr"]].mean()
+    gan = set(LOSS_COLUMNS) <= set(terms)
+    panels = ((("G_GAN", "G_feat", "G_VGG"), "generator losses (weighted)"), (("D_real", "D_fake"), "discriminator losses"))
+    if not gan:
+        panels = (([t for t in terms if t != "loss"] or ["loss"], "loss terms"), (["loss"], "training loss"))
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for col in ("G_GAN", "G_feat", "G_VGG"):
-        axes[0].plot(per_epoch.index, per_epoch[col], marker="o", ms=3, label=col)
-    axes[0].set_title("generator losses (weighted)")
-    for col in ("D_real", "D_fake"):
-        axes[1].plot(per_epoch.index, per_epoch[col], marker="o", ms=3, label=col)
-    axes[1].set_title("discriminator losses")
+    for ax, (cols, title) in zip(axes, panels):
+        for col in cols:
+            ax.plot(per_epoch.index, per_epoch[col], marker="o", ms=3, label=col)
+        ax.set_title(title)
     lr_ax = axes[1].twinx()
     lr_ax.plot(per_epoch.index, per_epoch["lr"], color="grey", ls="--", label="lr")
     lr_ax.set_ylabel("learning rate", color="grey")

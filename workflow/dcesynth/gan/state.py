@@ -15,6 +15,7 @@ import torch
 
 from ..errors import InputError
 from ..io import atomic_path
+from ..models import FORMAT as MODEL_FORMAT, STATE_FORMAT as MODEL_STATE_FORMAT
 from ..weights import provenance
 from .networks import build_generator, infer_generator_options
 
@@ -51,9 +52,17 @@ def load_state(path: str | Path) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
+
+
 def export_generator(state_path: str | Path, out_path: str | Path) -> None:
-    """The generator of a training state alone: options, NVIDIA-keyed state dict, provenance."""
+    """The generator of a training state alone: options, NVIDIA-keyed state dict, provenance (a
+    further family's state: its model file, :func:`dcesynth.models.train.export_model`)."""
     state = load_state(state_path)
+    if state.get("format") == MODEL_STATE_FORMAT:
+        from ..models.train import export_model
+
+        export_model(state_path, out_path)
+        return
     save_state(
         {
             "format": "dcesynth-generator-1",
@@ -68,7 +77,10 @@ def export_generator(state_path: str | Path, out_path: str | Path) -> None:
 
 def read_generator_state(path: str | Path, options: dict[str, Any] | None = None):
     """(options, state dict) from our export, our training state, or a plain NVIDIA ``*_net_G.pth``."""
-    obj = load_state(path)
+    return _generator_state(load_state(path), path, options)
+
+
+def _generator_state(obj: dict[str, Any], path: str | Path, options: dict[str, Any] | None):
     if "state_dict" in obj and "options" in obj:  # our export
         return obj["options"], obj["state_dict"]
     if "generator" in obj and "options" in obj:  # our training state
@@ -83,16 +95,13 @@ def generator_provenance(path: str | Path) -> dict[str, Any]:
     """Which training made a generator: its epoch, the VGG19 weights of its perceptual loss and the
     precision(s) its epochs trained in (from our export or state; a bare NVIDIA state dict records none)."""
     obj = load_state(path)
+    if obj.get("format") == MODEL_FORMAT:  # a further family's model: its epoch and perceptual term
+        meta = obj.get("meta", {})
+        return {"gan_epoch": int(meta["epoch"]), "gan_vgg": _vgg_text(meta.get("perceptual") or {}), "gan_precision": "fp32"}
     if "options" not in obj:
         return {"gan_epoch": "unknown (external generator)", "gan_vgg": "unknown", "gan_precision": "unknown"}
     meta = obj.get("meta", {})
-    vgg = meta.get("vgg") or {}
-    if vgg.get("mode") == "pretrained":
-        vgg_text = provenance(vgg["file"], str(vgg["sha256"]))  # as the metric tables name weights
-    elif vgg.get("mode") == "random":
-        vgg_text = "UNTRAINED (seeded random VGG19)"
-    else:
-        vgg_text = vgg.get("mode", "unknown")
+    vgg_text = _vgg_text(meta.get("vgg") or {})
     if int(obj["epoch"]) == 0 and meta.get("init_generator"):  # a published generator, not trained here
         name = Path(meta["init_generator"]).name
         return {"gan_epoch": f"0 (gan.init_generator {name}; not trained here)", "gan_vgg": "unknown", "gan_precision": "unknown"}
@@ -101,9 +110,24 @@ def generator_provenance(path: str | Path) -> dict[str, Any]:
     return {"gan_epoch": int(obj["epoch"]), "gan_vgg": vgg_text, "gan_precision": "+".join(precisions)}
 
 
+def _vgg_text(vgg: dict[str, Any]) -> str:
+    """The VGG19 weights of a perceptual loss, as the metric tables name weights."""
+    if vgg.get("mode") == "pretrained":
+        return provenance(vgg["file"], str(vgg["sha256"]))
+    if vgg.get("mode") == "random":
+        return "UNTRAINED (seeded random VGG19)"
+    return vgg.get("mode", "unknown")
+
+
 def load_generator(path: str | Path, options: dict[str, Any] | None = None, device: str | torch.device = "cpu"):
-    """A ready-to-use generator (eval mode) from any of the formats ``read_generator_state`` takes."""
-    opts, sd = read_generator_state(path, options)
+    """A ready-to-use generator (eval mode) from any of the formats ``read_generator_state`` takes,
+    or a further family's model file (a post-contrast model either way)."""
+    obj = load_state(path)
+    if obj.get("format") == MODEL_FORMAT:
+        from ..models import load_model
+
+        return load_model(path, device)[0]
+    opts, sd = _generator_state(obj, path, options)
     G = build_generator(**opts)
     try:
         G.load_state_dict(sd)

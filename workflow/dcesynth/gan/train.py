@@ -22,6 +22,7 @@ from tqdm import tqdm
 from ..devices import resolve_device
 from ..errors import ConfigError, InputError
 from ..io import write_table
+from ..training import channels_for, learning_rate, to_cpu
 from .data import SlicePairs
 from .distributed import World
 from .losses import LOSS_COLUMNS, VGGLoss, feature_matching_loss, lsgan_loss
@@ -31,21 +32,8 @@ from .state import load_state, read_generator_state, save_state
 log = logging.getLogger("dcesynth")
 
 
-
-def learning_rate(epoch: int, lr: float, niter: int, niter_decay: int) -> float:
-    """NVIDIA's schedule: ``lr`` for epochs 1..niter+1, then linear towards 0 over ``niter_decay``."""
-    if niter_decay <= 0 or epoch <= niter + 1:
-        return lr
-    return lr * max(0.0, 1.0 - (epoch - niter - 1) / niter_decay)
-
-
 def model_options(cfg: dict[str, Any], input_nc: int, output_nc: int) -> dict[str, Any]:
     return {**cfg["generator"], "input_nc": input_nc, "output_nc": output_nc}
-
-
-def channels_for(cfg: dict[str, Any]) -> tuple[int, int]:
-    c = int(cfg["channels"])
-    return c, (c if len(cfg["targets"]) == 1 else len(cfg["targets"]))
 
 
 def init_state(cfg: dict[str, Any], init_generator: str | None = None) -> dict[str, Any]:
@@ -174,8 +162,8 @@ def train_epoch(
         epoch=epoch,
         generator={k: v.detach().cpu() for k, v in G.state_dict().items()},
         discriminator={k: v.detach().cpu() for k, v in D.state_dict().items()},
-        opt_G=_cpu(opt_G.state_dict()),
-        opt_D=_cpu(opt_D.state_dict()),
+        opt_G=to_cpu(opt_G.state_dict()),
+        opt_D=to_cpu(opt_D.state_dict()),
         rng=torch.get_rng_state(),
         config=cfg,
     )
@@ -243,13 +231,3 @@ def train_step(G, D, vgg, opt_G, opt_D, x, y, cfg, dev, mem=torch.contiguous_for
     terms = (loss_g_gan, loss_g_feat, loss_g_vgg, loss_d_real, loss_d_fake)
     values = torch.stack([torch.as_tensor(v, device=dev).detach().float() for v in terms])
     return (world.reduce_values(values, weight) if world is not None else values).tolist()
-
-
-def _cpu(obj):
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu()
-    if isinstance(obj, dict):
-        return {k: _cpu(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_cpu(v) for v in obj)
-    return obj

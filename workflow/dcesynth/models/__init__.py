@@ -30,7 +30,8 @@ from .nca import NCA
 from .unet import Regressor
 
 FAMILIES: dict[str, type[torch.nn.Module]] = {"unet": Regressor, "nca": NCA, "flow": RectifiedFlow}
-FORMAT = "dcesynth-model-1"
+FORMAT = "dcesynth-model-1"  # a model file (save_model)
+STATE_FORMAT = "dcesynth-model-state-1"  # a training state (dcesynth.models.train)
 
 
 def build_model(family: str, options: dict[str, Any] | None = None, input_nc: int = 3, output_nc: int = 3) -> torch.nn.Module:

@@ -27,13 +27,13 @@ from tqdm import tqdm
 from ..devices import resolve_device
 from ..errors import ConfigError, InputError
 from ..io import write_table
+from ..training import channels_for, learning_rate, to_cpu
 from ..gan.data import SlicePairs
 from ..gan.state import load_state, save_state
-from . import build_model, n_parameters, save_model
+from . import STATE_FORMAT, build_model, n_parameters, save_model
 
 log = logging.getLogger("dcesynth")
 
-STATE_FORMAT = "dcesynth-model-state-1"
 TARGETS = ("post", "subtraction")
 # the keys of a model's cfg that shape its networks: a state made with others is refused
 SHAPE_KEYS = ("family", "options", "target", "channels", "targets")
@@ -63,17 +63,6 @@ class SubtractionModel(nn.Module):
         return from_target(x, self.model(x), "subtraction")
 
 
-def channels_for(cfg: dict[str, Any]) -> tuple[int, int]:
-    c = int(cfg["channels"])
-    return c, (c if len(cfg["targets"]) == 1 else len(cfg["targets"]))
-
-
-def learning_rate(epoch: int, lr: float, niter: int, niter_decay: int) -> float:
-    from ..gan.train import learning_rate as schedule  # pix2pixHD's schedule, for every family
-
-    return schedule(epoch, lr, niter, niter_decay)
-
-
 def _shape(cfg: dict[str, Any]) -> dict[str, Any]:
     return {k: cfg.get(k) for k in SHAPE_KEYS}
 
@@ -82,7 +71,7 @@ def _optimiser(model: nn.Module, cfg: dict[str, Any], lr: float) -> torch.optim.
     return torch.optim.Adam(model.parameters(), lr=lr, betas=(float(cfg["beta1"]), 0.999))
 
 
-def init_state(cfg: dict[str, Any]) -> dict[str, Any]:
+def init_model_state(cfg: dict[str, Any]) -> dict[str, Any]:
     """Epoch 0: the seeded model and a fresh optimiser."""
     if cfg.get("target", "post") not in TARGETS:
         raise ConfigError(f"model target {cfg.get('target')!r} is not one of {', '.join(TARGETS)}")
@@ -110,7 +99,7 @@ def _load(state_path: str | Path, epoch: int | None = None) -> dict[str, Any]:
     return state
 
 
-def train_epoch(
+def train_model_epoch(
     state_in: str | Path,
     state_out: str | Path,
     losses_out: str | Path,
@@ -173,7 +162,7 @@ def train_epoch(
     state.update(
         epoch=epoch,
         model={k: v.detach().cpu() for k, v in model.state_dict().items()},
-        optimiser=_cpu(opt.state_dict()),
+        optimiser=to_cpu(opt.state_dict()),
         rng=torch.get_rng_state(),
         config=cfg,
     )
@@ -198,13 +187,3 @@ def export_model(state_path: str | Path, out_path: str | Path) -> None:
     model.load_state_dict(state["model"])
     save_model(out_path, cfg["family"], cfg.get("options") or {}, model, input_nc, output_nc,
                meta={"epoch": int(state["epoch"]), "target": cfg.get("target", "post"), **state.get("meta", {})})  # fmt: skip
-
-
-def _cpu(obj):
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu()
-    if isinstance(obj, dict):
-        return {k: _cpu(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_cpu(v) for v in obj]
-    return obj
