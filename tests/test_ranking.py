@@ -72,3 +72,25 @@ def test_models_must_share_their_cases():
     dup = pd.concat([_per_case({"x": [(1.0, 0.9)]}), _per_case({"x": [(2.0, 0.9)]})])
     with pytest.raises(ValueError, match="two rows for one case"):
         rank_models(dup, ["mse", "ssim"], HIGHER, n_bootstrap=10)
+
+
+def test_the_scores_of_one_case_on_its_largest_tumour_slice():
+    from dcesynth.evaluation.features import lpips_network
+    from dcesynth.evaluation.ranking import largest_tumour_slice, slice_scores, tumour_box
+
+    mask = np.zeros((4, 20, 24), bool)
+    mask[1, 5:8, 6:9] = True
+    mask[2, 4:10, 5:12] = True  # the largest area
+    assert largest_tumour_slice(mask) == 2
+    assert tumour_box(mask[2], (2, 3)) == (slice(2, 12), slice(2, 15))
+    assert tumour_box(mask[2], (9, 9)) == (slice(0, 19), slice(0, 21))  # clipped at the border
+    rng = np.random.default_rng(0)
+    real = rng.uniform(0, 255, (20, 24))
+    net = lpips_network({"mode": "random", "net": "alex", "weights": None, "seed": 0})
+    same = slice_scores(real, real, tumour_box(mask[2], (2, 2)), net)
+    assert same["mse"] == 0 and abs(same["ssim_tumour"] - 1) < 1e-6 and abs(same["lpips"]) < 1e-6
+    worse = real.copy()
+    worse[4:10, 5:12] = 0  # the tumour region wiped out
+    off = slice_scores(real, worse, tumour_box(mask[2], (2, 2)), net)
+    assert off["mse"] > 0 and off["ssim_tumour"] < 0.75 and off["lpips"] > 0
+    assert np.isnan(slice_scores(real, worse, tumour_box(mask[2], (2, 2)))["lpips"])  # LPIPS off

@@ -101,6 +101,14 @@ def test_a_further_model_runs_through_the_same_rules(tiny_run):
         nca = sitk.ReadImage(str(run / "synthetic/nca" / volume.parent.name / "post1.nii.gz"))
         assert nca.GetSize() == sitk.ReadImage(str(volume)).GetSize()
     assert (run / "figures/nca/synthesis_grid.png").stat().st_size > 1000
+    # the ranking: both models and the pre-contrast image, every annotated test case, provenance named
+    ranking = pd.read_csv(run / "tables/model_ranking.tsv", sep="\t")
+    assert set(ranking["model"]) == {"tiny", "nca", "pre-contrast (as is)"} and sorted(ranking["rank"]) == [1, 2, 3]
+    assert {"mse", "lpips", "ssim_tumour", "p_rank_1", "p_same_rank", "lpips_source", "cohort"} <= set(ranking.columns)
+    assert ranking["lpips_source"].str.contains("UNTRAINED").all()  # the tiny run's LPIPS is a random network
+    cases = pd.read_csv(run / "tables/model_ranking_cases.tsv", sep="\t")
+    test = pd.read_csv(run / "splits/synthesis.tsv", sep="\t").query("split == 'test' and has_mask")["case_id"]
+    assert sorted(cases["case"].unique()) == sorted(test) and len(cases) == 3 * len(test)
 
 
 def test_evaluation_outputs(tiny_run):

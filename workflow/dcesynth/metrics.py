@@ -130,6 +130,13 @@ def ssim(
     return s.flatten(1).mean(1)
 
 
+def ssim_map(a: torch.Tensor, b: torch.Tensor, data_range: float = 255.0, kernel: int = 11,
+             sigma: float = 1.5) -> torch.Tensor:  # fmt: skip
+    """The SSIM map of each pair (reflect padding: the input's shape), to average over a region."""
+    a, b = _check(a, b)
+    return _ssim_maps(a, b, data_range, kernel, sigma, pad=True)[0]
+
+
 def ms_ssim(
     a: torch.Tensor,
     b: torch.Tensor,

@@ -522,6 +522,8 @@ class Plan:
               if self.dicom_export["enabled"] else ()),  # fmt: skip
         ]
         synthesis += [t for model in self.models for t in self.model_targets(model)]
+        if self.models and self.ranking_files():
+            synthesis.append("results/tables/model_ranking.tsv")
         seg = ([f"results/tables/{run}/segmentation.tsv", f"results/figures/{run}/segmentation_dice.png"]
                if self.config["segmentation"]["enabled"] else [])  # fmt: skip
         if self.dicom_seg_enabled:
@@ -544,6 +546,22 @@ class Plan:
             f"results/tables/{run}/table1.tsv",
             f"results/tables/{run}/tumour_region.tsv",
         ]
+
+    def ranking_files(self) -> dict[str, dict]:
+        """Per annotated test case, the files the model ranking reads: the mask, the slice
+        transform, the pre- and post-contrast slices and every run's synthetic slices."""
+        src, tgt, masked = self.gan["source"], self.gan["targets"][0], set(self.masked)
+        return {
+            case: {
+                "mask": path("mask", case=case),
+                "transform": path("transform", case=case, seq=src),
+                "pre": path("slices", case=case, seq=src),
+                "real": path("slices", case=case, seq=tgt),
+                "synthetic": {r: path("synthetic_slices", run=r, case=case, seq=tgt) for r in self.runs},
+            }
+            for case in self.cases_in("test")
+            if case in masked
+        }
 
     # --- what the run says first -----------------------------------------------------------
 

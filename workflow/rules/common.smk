@@ -93,6 +93,16 @@ def epoch_files(name, run):
     return {e: path(name, run=run, epoch=e) for e in PLAN.eval_epochs_of(run)}
 
 
+def ranking_inputs():
+    files = PLAN.ranking_files()
+    return [
+        f
+        for case in files.values()
+        for key, f in case.items()
+        for f in (f.values() if key == "synthetic" else [f])
+    ]
+
+
 def run_training(wildcards):
     return PLAN.training(wildcards.run)
 

@@ -193,3 +193,43 @@ rule tumour_region_metrics:
         masks=by_case("mask", EVAL_MASKED),
     script:
         "../scripts/tumour_region_metrics.py"
+
+
+# pix2pixHD and the further models (config models) against each other and the pre-contrast image,
+# MAMA-SYNTH style: per annotated test case the slice with the largest tumour area, the mean of
+# per-metric ranks, and a case bootstrap of the ranks.
+rule model_ranking:
+    input:
+        ranking_inputs(),
+    output:
+        ranking=report(
+            "results/tables/model_ranking.tsv",
+            caption="../report/model_ranking.rst",
+            category="Image quality (Table 1)",
+            labels={"table": "model ranking", "cohort": config["data"]["cohort"]},
+        ),
+        cases="results/tables/model_ranking_cases.tsv",
+    log:
+        "logs/model_ranking/model_ranking.log",
+    benchmark:
+        "benchmarks/model_ranking/model_ranking.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: rule_threads("model_ranking")
+    resources:
+        **rule_resources("model_ranking"),
+    params:
+        cases=PLAN.ranking_files(),
+        runs={
+            r: {
+                "family": PLAN.family(r),
+                "target": PLAN.training(r).get("target", "post"),
+            }
+            for r in PLAN.runs
+        },
+        lpips=config["metrics"]["lpips"],
+        margin_mm=config["metrics"]["tumour_margin_mm"],
+        seed=config["metrics"]["seed"],
+        cohort=config["data"]["cohort"],
+    script:
+        "../scripts/model_ranking.py"

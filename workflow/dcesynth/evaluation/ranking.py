@@ -9,6 +9,11 @@ of that score (``1, 2, 2, 4``: tied scores share the best rank they span).
 
 The bootstrap draws the cases with replacement ``n`` times (seeded), ranks the models on each draw
 as above and counts how often each model holds each rank.
+
+Per test case the models are scored as MAMA-SYNTH does on the axial slice with the largest tumour
+area: MSE and LPIPS on the whole slice, SSIM inside the tumour's region (:func:`slice_scores`).
+The challenge's FRD inside the tumour region and the Dice/HD95 of a fixed segmenter on the
+synthetic image are not among these scores yet.
 """
 
 from __future__ import annotations
@@ -90,3 +95,49 @@ def rank_models(
     result["n_cases"] = len(cases)
     result["n_bootstrap"] = n_bootstrap
     return result.sort_values(["rank", "mean_rank"], kind="stable").rename_axis("model").reset_index()
+
+
+# --- the MAMA-SYNTH-style scores of one test case ----------------------------------------------
+
+# What each model is scored on, per test case, and which way is better (SSIM higher, errors lower)
+SLICE_METRICS = ("mse", "lpips", "ssim_tumour")
+SLICE_HIGHER_IS_BETTER = ("ssim_tumour",)
+BASELINE = "pre-contrast (as is)"
+# LPIPS' backbones pool a slice down 5 times: a shorter side below this is enlarged (bilinear) first
+LPIPS_MIN_SIZE = 64
+
+
+def largest_tumour_slice(mask: np.ndarray) -> int:
+    """The axial slice (index of the first array axis) with the largest tumour area."""
+    area = mask.reshape(mask.shape[0], -1).sum(1)
+    if not area.any():
+        raise ValueError("the tumour mask is empty")
+    return int(np.argmax(area))
+
+
+def tumour_box(mask2d: np.ndarray, margin_px: tuple[int, int]) -> tuple[slice, slice]:
+    """The tumour's bounding box on one slice, grown by ``margin_px`` (rows, columns)."""
+    idx = np.argwhere(mask2d)
+    lo, hi = idx.min(0), idx.max(0) + 1
+    return tuple(slice(max(0, int(a) - m), min(n, int(b) + m)) for a, b, m, n in zip(lo, hi, margin_px, mask2d.shape))
+
+
+def slice_scores(real: np.ndarray, fake: np.ndarray, box: tuple[slice, slice], lpips_net=None) -> dict[str, float]:
+    """MSE and LPIPS of ``fake`` against ``real`` on the whole slice, SSIM inside ``box`` (the mean
+    of the SSIM map there), both slices on the 0-255 scale (LPIPS without per-image rescaling)."""
+    import torch
+
+    from .. import metrics
+
+    a = torch.from_numpy(np.asarray(real, dtype=np.float32))[None, None]
+    b = torch.from_numpy(np.asarray(fake, dtype=np.float32))[None, None]
+    ssim = metrics.ssim_map(a, b)[0, 0][box].mean()
+    out = {"mse": float(((a - b) ** 2).mean()), "ssim_tumour": float(ssim), "lpips": float("nan")}
+    if lpips_net is not None:
+        short = min(a.shape[-2:])
+        if short < LPIPS_MIN_SIZE:  # too small for the backbone's pooling: both slices enlarged alike
+            size = [round(n * LPIPS_MIN_SIZE / short) for n in a.shape[-2:]]
+            a, b = (torch.nn.functional.interpolate(t, size=size, mode="bilinear", align_corners=False) for t in (a, b))
+        out["lpips"] = float(lpips_net(a[:, 0].clamp(0, 255).round().numpy(), b[:, 0].clamp(0, 255).round().numpy(),
+                                       normalize=False)[0])  # fmt: skip
+    return out

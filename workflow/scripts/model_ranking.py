@@ -1,0 +1,48 @@
+from dcesynth import logs
+
+log = logs.from_snakemake(snakemake)
+
+import math
+
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk
+from tqdm import tqdm
+
+from dcesynth.evaluation.features import lpips_network
+from dcesynth.evaluation.ranking import (BASELINE, SLICE_HIGHER_IS_BETTER, SLICE_METRICS, largest_tumour_slice,
+                                         rank_models, slice_scores, tumour_box)  # fmt: skip
+from dcesynth.io import write_table
+from dcesynth.synthesis import read_transform, stack_to_volume
+
+p = snakemake.params
+lpips_net = lpips_network(p.lpips)
+rows = []
+for case, f in tqdm(p.cases.items(), desc="ranking cases", unit="case", mininterval=5):
+    mask_img = sitk.ReadImage(f["mask"])
+    transform = read_transform(f["transform"])
+    mask = sitk.GetArrayFromImage(mask_img) > 0
+    z = largest_tumour_slice(mask)
+    sx, sy = mask_img.GetSpacing()[:2]
+    box = tumour_box(mask[z], (math.ceil(p.margin_mm / sy), math.ceil(p.margin_mm / sx)))
+
+    def plane(stack_file):  # the slice on the 0-255 model scale, on the mask's grid
+        return sitk.GetArrayFromImage(stack_to_volume(np.load(stack_file), transform, mask_img))[z].astype(np.float32)
+
+    real = plane(f["real"])
+    fakes = {BASELINE: plane(f["pre"]), **{run: plane(f["synthetic"][run]) for run in p.runs}}
+    for model, fake in fakes.items():
+        rows.append({"model": model, "case": case, "slice": z, **slice_scores(real, fake, box, lpips_net)})
+table = pd.DataFrame(rows)
+metrics = [m for m in SLICE_METRICS if lpips_net is not None or m != "lpips"]
+ranking = rank_models(table, metrics, SLICE_HIGHER_IS_BETTER, n_bootstrap=1000, seed=p.seed)
+ranking.insert(1, "family", ranking["model"].map(lambda m: p.runs.get(m, {}).get("family", "none")))
+ranking.insert(2, "target", ranking["model"].map(lambda m: p.runs.get(m, {}).get("target", "")))
+ranking["slice"] = "largest tumour area, axial"
+ranking["lpips_source"] = lpips_net.provenance if lpips_net is not None else "off"
+ranking["cohort"] = p.cohort
+write_table(ranking, snakemake.output.ranking)
+write_table(table.assign(cohort=p.cohort), snakemake.output.cases)
+for _, row in ranking.iterrows():
+    log.info("rank %d: %s (mean rank %.2f; held it in %.0f%% of bootstrap draws)", row["rank"], row["model"],
+             row["mean_rank"], 100 * row["p_same_rank"])  # fmt: skip
