@@ -167,6 +167,23 @@ def _save(fig, out_png) -> None:
     plt.close(fig)
 
 
+def plot_model_slices(cases: dict[str, dict], aspect: dict[str, float], out_png: str | Path, max_cases: int = 6) -> None:
+    """The same slice through every model: per case (a row; at most ``max_cases``) the real
+    post-contrast slice, then each model's (``cases[case]['panels']``, name -> 2D array on the 0-255
+    scale), with the tumour outline (``cases[case]['mask']``)."""
+    shown = list(cases)[:max_cases]
+    names = list(cases[shown[0]]["panels"]) if shown else []
+    fig, axes = plt.subplots(max(1, len(shown)), max(1, len(names)), figsize=(2.0 * max(1, len(names)), 2.1 * max(1, len(shown))),
+                             squeeze=False)  # fmt: skip
+    for r, case in enumerate(shown):
+        for c, name in enumerate(names):
+            _panel(axes[r, c], cases[case]["panels"][name], aspect[case], 255, name if r == 0 else None,
+                   outline=cases[case]["mask"])  # fmt: skip
+        axes[r, 0].set_ylabel(f"{case}\nslice {cases[case]['slice']}", fontsize=7)
+    fig.tight_layout()
+    _save(fig, out_png)
+
+
 def plot_segmentation(table, out_png: str | Path) -> None:
     """Dice per experiment row (Tables 2 and 3): this run's fold ensemble beside the paper's value."""
     labels = [f"{r.experiment}: {r.train_on}\n→ {r.test_on}" for r in table.itertuples()]

@@ -523,7 +523,7 @@ class Plan:
         ]
         synthesis += [t for model in self.models for t in self.model_targets(model)]
         if self.models and self.ranking_files():
-            synthesis.append("results/tables/model_ranking.tsv")
+            synthesis += ["results/tables/model_ranking.tsv", "results/figures/model_slices.png"]
         seg = ([f"results/tables/{run}/segmentation.tsv", f"results/figures/{run}/segmentation_dice.png"]
                if self.config["segmentation"]["enabled"] else [])  # fmt: skip
         if self.dicom_seg_enabled:

@@ -209,6 +209,12 @@ rule model_ranking:
             labels={"table": "model ranking", "cohort": config["data"]["cohort"]},
         ),
         cases="results/tables/model_ranking_cases.tsv",
+        figure=report(
+            "results/figures/model_slices.png",
+            caption="../report/model_ranking.rst",
+            category="Image quality (Table 1)",
+            labels={"figure": "every model on the same slices"},
+        ),
     log:
         "logs/model_ranking/model_ranking.log",
     benchmark:

@@ -10,6 +10,7 @@ import SimpleITK as sitk
 from tqdm import tqdm
 
 from dcesynth.evaluation.features import lpips_network
+from dcesynth.figures import plot_model_slices
 from dcesynth.evaluation.ranking import (BASELINE, SLICE_HIGHER_IS_BETTER, SLICE_METRICS, largest_tumour_slice,
                                          rank_models, slice_scores, tumour_box)  # fmt: skip
 from dcesynth.io import write_table
@@ -17,7 +18,7 @@ from dcesynth.synthesis import read_transform, stack_to_volume
 
 p = snakemake.params
 lpips_net = lpips_network(p.lpips)
-rows = []
+rows, figure, aspect = [], {}, {}
 for case, f in tqdm(p.cases.items(), desc="ranking cases", unit="case", mininterval=5):
     mask_img = sitk.ReadImage(f["mask"])
     transform = read_transform(f["transform"])
@@ -33,6 +34,8 @@ for case, f in tqdm(p.cases.items(), desc="ranking cases", unit="case", mininter
     fakes = {BASELINE: plane(f["pre"]), **{run: plane(f["synthetic"][run]) for run in p.runs}}
     for model, fake in fakes.items():
         rows.append({"model": model, "case": case, "slice": z, **slice_scores(real, fake, box, lpips_net)})
+    figure[case] = {"panels": {"real post-contrast": real, **fakes}, "mask": mask[z], "slice": z}
+    aspect[case] = sy / sx
 table = pd.DataFrame(rows)
 metrics = [m for m in SLICE_METRICS if lpips_net is not None or m != "lpips"]
 ranking = rank_models(table, metrics, SLICE_HIGHER_IS_BETTER, n_bootstrap=1000, seed=p.seed)
@@ -43,6 +46,7 @@ ranking["lpips_source"] = lpips_net.provenance if lpips_net is not None else "of
 ranking["cohort"] = p.cohort
 write_table(ranking, snakemake.output.ranking)
 write_table(table.assign(cohort=p.cohort), snakemake.output.cases)
+plot_model_slices(figure, aspect, snakemake.output.figure)
 for _, row in ranking.iterrows():
     log.info("rank %d: %s (mean rank %.2f; held it in %.0f%% of bootstrap draws)", row["rank"], row["model"],
              row["mean_rank"], 100 * row["p_same_rank"])  # fmt: skip
