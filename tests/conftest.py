@@ -18,8 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
 # The tiny phantom cohort of the integration tests: 6 small cases, 2 post-contrast phases, a small
-# seeded pix2pixHD (ngf 8, 2 downsamplings, 1 residual block, random VGG19) trained 4 epochs, and a
-# small NCA (config models) trained 2 epochs.
+# seeded pix2pixHD (ngf 8, 2 downsamplings, 1 residual block, random VGG19) trained 4 epochs; the
+# tiny run adds a small NCA (TINY_MODELS).
 TINY = {
     "data": {"post_phases": 2},
     "phantom": {
@@ -47,16 +47,18 @@ TINY = {
         "batch_size": 2,
         "eval_every": 2,
     },
-    # one further model family beside pix2pixHD, through the same rules: a small NCA learning the
-    # subtraction, 2 epochs, both evaluated (the other families share its code path; unit-tested)
-    "models": {"nca": {"family": "nca", "options": {"channels": 8, "hidden": 16, "steps": 4}, "target": "subtraction",
-                       "niter": 1, "niter_decay": 1, "eval_every": 1}},  # fmt: skip
     "metrics": {"n_pixel_pairs": 40, "n_fid_pairs": 8},
     # nnU-Net's real planning, training (2 epochs of 10 iterations) and fold ensemble, on two of
     # the paper's training sets: the baseline and its synthetic augmentation, three test rows.
     "segmentation": {"trainer": "nnUNetTrainer_dcesynth_tiny"},
     "resources": {"train_gan_epoch": {"threads": 1}, "preview_gan": {"threads": 1}},
 }
+
+
+# The tiny run's further model family beside pix2pixHD, through the same rules: a small NCA learning
+# the subtraction, 2 epochs, both evaluated (the other families share its code path; unit-tested).
+TINY_MODELS = {"nca": {"family": "nca", "options": {"channels": 8, "hidden": 16, "steps": 4}, "target": "subtraction",
+                       "niter": 1, "niter_decay": 1, "eval_every": 1}}  # fmt: skip
 
 
 def deep_update(base: dict, extra: dict) -> dict:
@@ -109,8 +111,8 @@ def shared() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """The whole workflow run once on the tiny phantom cohort, with its report."""
-    wd = make_workdir(tmp_path_factory.mktemp("tiny_run"), tiny_config())
+    """The whole workflow run once on the tiny phantom cohort (with TINY_MODELS), with its report."""
+    wd = make_workdir(tmp_path_factory.mktemp("tiny_run"), tiny_config(models=TINY_MODELS))
     run_snakemake(wd, "--cores", "2")
     run_snakemake(wd, "--report", "report.html")
     return wd

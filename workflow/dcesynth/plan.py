@@ -121,12 +121,14 @@ class Plan:
         splits that cannot run are listed in :attr:`refusals`, so that the cohort summary can be
         printed before the run stops."""
         synthesis_only = _n_epochs(config["gan"]) == 0
+        # a further model (config models) trains even where pix2pixHD only synthesises
+        trains = not synthesis_only or bool(config.get("models"))
         missing = weights.missing_files(config, training=not synthesis_only)
         if missing:
             raise ConfigError("\n".join(missing))
         cases = cohort.case_table(config)
         split_cfg = config["splits"]
-        if synthesis_only:  # no GAN trains: no annotated case is held back for it
+        if not trains:  # no model trains: no annotated case is held back for training
             split_cfg = {**split_cfg, "min_gan_train_cases": 0}
         synthesis, seg_split = splits.make_splits(cases, split_cfg, _split_sheet(config, resources))
         seg = config["segmentation"]
@@ -156,7 +158,7 @@ class Plan:
             self.segmentation_cases,
             self.config["splits"]["n_folds"],
             self.config["splits"]["method"],
-            gan_trains=not self.synthesis_only,
+            gan_trains=not self.synthesis_only or bool(self.models),
             segments=seg["enabled"],
             folds=seg["enabled"] and bool(self.scenarios),
         )
