@@ -195,7 +195,7 @@ def test_further_models_are_runs_of_their_own():
     assert plan.synthesis_generator("u") == "results/gan/u/generator_best.pt"
     assert "models     " in plan.summary() and "n (nca, target subtraction, 2 epochs)" in plan.summary()
     # without further models the plan is the pix2pixHD one, unchanged
-    mine = re.compile(r"results/(gan|metrics|synthetic|subtraction|figures|tables)/(u|n)/")
+    mine = re.compile(r"results/(gan|metrics|synthetic|subtraction|figures|tables)/(u/|n/|model_)")
     assert plan_of(default_config()).targets("all") == [t for t in targets if not mine.match(t)]
     with pytest.raises(ConfigError, match="the name is gan.run's"):
         plan_of(deep_update(default_config(), {"models": {plan.run: {"family": "nca"}}}))
