@@ -81,6 +81,7 @@ TINY_SCENARIOS = {
 def tiny_config(**overrides) -> dict:
     cfg = deep_update(default_config(), TINY)
     cfg["segmentation"]["scenarios"] = TINY_SCENARIOS  # replaced, not merged with the paper's seven
+    cfg["models"] = None  # the demo's further models are not the tiny configs' (the tiny run adds TINY_MODELS)
     return deep_update(cfg, overrides)
 
 

@@ -181,7 +181,8 @@ def test_further_models_are_runs_of_their_own():
 
     extra = {"u": {"family": "unet", "niter": 1, "niter_decay": 1},
              "n": {"family": "nca", "target": "subtraction", "eval_every": 1, "niter": 2, "niter_decay": 0}}  # fmt: skip
-    plan = plan_of(deep_update(default_config(), {"models": extra}))
+    alone = deep_update(default_config(), {"models": None})  # pix2pixHD alone
+    plan = plan_of(deep_update(alone, {"models": extra}))
     assert plan.runs == [plan.run, "u", "n"] and plan.family(plan.run) == "pix2pixHD" and plan.family("u") == "unet"
     assert plan.n_epochs_of("u") == 2 and plan.eval_epochs_of("u") == [2] and plan.eval_epochs_of("n") == [1, 2]
     n = plan.training("n")
@@ -196,9 +197,9 @@ def test_further_models_are_runs_of_their_own():
     assert "models     " in plan.summary() and "n (nca, target subtraction, 2 epochs)" in plan.summary()
     # without further models the plan is the pix2pixHD one, unchanged
     mine = re.compile(r"results/(gan|metrics|synthetic|subtraction|figures|tables)/(u/|n/|model_)")
-    assert plan_of(default_config()).targets("all") == [t for t in targets if not mine.match(t)]
+    assert plan_of(alone).targets("all") == [t for t in targets if not mine.match(t)]
     with pytest.raises(ConfigError, match="the name is gan.run's"):
-        plan_of(deep_update(default_config(), {"models": {plan.run: {"family": "nca"}}}))
+        plan_of(deep_update(alone, {"models": {plan.run: {"family": "nca"}}}))
     with pytest.raises(ConfigError, match="niter \\+ niter_decay is 0"):
-        plan_of(deep_update(default_config(), {"models": {"x": {"family": "nca", "niter": 0, "niter_decay": 0}}}))
+        plan_of(deep_update(alone, {"models": {"x": {"family": "nca", "niter": 0, "niter_decay": 0}}}))
     assert tuple(models.FAMILIES) == MODEL_FAMILIES  # the plan's own list (it imports no torch)
