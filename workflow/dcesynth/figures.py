@@ -86,8 +86,9 @@ def _load(paths: dict[str, "str | sitk.Image"]) -> tuple[dict[str, np.ndarray], 
     return arrs, imgs["pre"].GetSpacing()[::-1]
 
 
-def _windows(arrs: dict[str, np.ndarray]) -> dict[str, float]:
-    """One window for the anatomical images and one for both subtractions (per case)."""
+def display_windows(arrs: dict[str, np.ndarray]) -> dict[str, float]:
+    """One window for the anatomical images and one for both subtractions (per case; the figures
+    and the viewer): the upper bound of each, by panel name."""
     anat = max(float(np.percentile(arrs["real post"], 99.5)), float(np.percentile(arrs["pre"], 99.5))) or 1.0
     # both subtractions share one window; a floor keeps a near-empty subtraction from showing noise
     sub = max(float(np.percentile(arrs["real subtraction"], 99.9)),
@@ -109,7 +110,7 @@ def plot_synthesis_grid(cases: dict[str, dict[str, str]], out_png: str | Path, v
         arrs, spacing = _load(cases[case])
         mask = arrs.get("mask")
         centre = mask_centre(mask, arrs["pre"].shape)
-        win = _windows(arrs)
+        win = display_windows(arrs)
         for v in views:
             r = rows.index((case, v))
             for c, name in enumerate(SYNTHESIS_COLUMNS):
@@ -138,7 +139,7 @@ def plot_tumour_crops(cases: dict[str, dict[str, str]], out_png: str | Path, mar
             lo, hi = np.zeros(3, int), np.array(arrs["pre"].shape)
         box = tuple(slice(a, b) for a, b in zip(lo, hi))
         local = tuple(int(c - a) for c, a in zip(centre, lo))
-        win = _windows({k: a[box] for k, a in arrs.items()})
+        win = display_windows({k: a[box] for k, a in arrs.items()})
         for v in VIEWS:
             r = rows.index((case, v))
             outline, _ = view(mask[box], spacing, local, v) if mask is not None else (None, 1)

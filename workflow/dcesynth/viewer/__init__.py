@@ -99,9 +99,11 @@ def case_payload(
     box = crop_box(images["pre"], mask)
     block = strides(tuple(sl.stop - sl.start for sl in box), max_voxels)
     reduced = {name: reduce(np.nan_to_num(images[name][box].astype(np.float32)), block) for name in PANELS}
-    # one window for the anatomical panels and one for both subtractions (as in the figures)
-    image_max = max(float(np.percentile(reduced[n], 99.5)) for n in ("pre", "real post")) or 1.0
-    sub_max = max(max(float(np.percentile(reduced[n], 99.9)) for n in PANELS[3:]), 0.2 * image_max)
+    # one window for the anatomical panels and one for both subtractions, as in the figures
+    from ..figures import display_windows
+
+    windows = display_windows(reduced)
+    image_max, sub_max = windows["pre"], windows["real subtraction"]
     top = {n: HEADROOM * (image_max if n in IMAGE_PANELS else sub_max) for n in PANELS}
     data = {n: _encode(np.clip(np.round(reduced[n] / top[n] * 255), 0, 255)) for n in PANELS}
     out_mask = None
