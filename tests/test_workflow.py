@@ -109,6 +109,7 @@ def test_a_further_model_runs_through_the_same_rules(tiny_run):
     cases = pd.read_csv(run / "tables/model_ranking_cases.tsv", sep="\t")
     test = pd.read_csv(run / "splits/synthesis.tsv", sep="\t").query("split == 'test' and has_mask")["case_id"]
     assert sorted(cases["case"].unique()) == sorted(test) and len(cases) == 3 * len(test)
+    assert {"lpips_source", "cohort"} <= set(cases.columns)
 
 
 def test_evaluation_outputs(tiny_run):

@@ -42,10 +42,11 @@ ranking = rank_models(table, metrics, SLICE_HIGHER_IS_BETTER, n_bootstrap=1000, 
 ranking.insert(1, "family", ranking["model"].map(lambda m: p.runs.get(m, {}).get("family", "none")))
 ranking.insert(2, "target", ranking["model"].map(lambda m: p.runs.get(m, {}).get("target", "")))
 ranking["slice"] = "largest tumour area, axial"
-ranking["lpips_source"] = lpips_net.provenance if lpips_net is not None else "off"
+lpips_source = lpips_net.provenance if lpips_net is not None else "off"
+ranking["lpips_source"] = lpips_source
 ranking["cohort"] = p.cohort
 write_table(ranking, snakemake.output.ranking)
-write_table(table.assign(cohort=p.cohort), snakemake.output.cases)
+write_table(table.assign(lpips_source=lpips_source, cohort=p.cohort), snakemake.output.cases)
 plot_model_slices(figure, aspect, snakemake.output.figure)
 for _, row in ranking.iterrows():
     log.info("rank %d: %s (mean rank %.2f; held it in %.0f%% of bootstrap draws)", row["rank"], row["model"],
