@@ -203,3 +203,30 @@ def test_further_models_are_runs_of_their_own():
     with pytest.raises(ConfigError, match="niter \\+ niter_decay is 0"):
         plan_of(deep_update(alone, {"models": {"x": {"family": "nca", "niter": 0, "niter_decay": 0}}}))
     assert tuple(models.FAMILIES) == MODEL_FAMILIES  # the plan's own list (it imports no torch)
+
+
+def test_the_ranking_segments_every_models_images_with_one_fixed_segmenter():
+    from dcesynth.segmentation import FIXED
+
+    plan = plan_of(deep_update(default_config(), {"models": {"u": {"family": "unet", "niter": 1, "niter_decay": 1}}}))
+    assert plan.fixed_segmenter == "real_post"
+    main = plan.model_dir(plan.run, "real_post")
+    # the model's synthetic images go through the main run's real_post model, filed under the model
+    assert plan.model_dir("u", FIXED) == main and plan.folds(FIXED) == plan.seg_folds
+    assert plan.dataset_name(FIXED) == plan.dataset_name("real_post")
+    seg = plan.ranking_segmentation()
+    assert seg["metrics"]["u"] == f"results/segmentation/u/{FIXED}/metrics_syn_post.tsv"
+    assert seg["metrics"][plan.run] == f"results/segmentation/{plan.run}/{FIXED}/metrics_syn_post.tsv"
+    # the pre-contrast baseline: the real_post scenario's own test on real_pre, which the paper's plan makes
+    assert seg["metrics"]["baseline"] == f"results/segmentation/{plan.run}/real_post/metrics_real_pre.tsv"
+    assert sorted(seg["labels"]) == sorted(plan.seg_test)
+    assert "segmented by nnU-Net real_post" in plan.summary()
+    # without the real_post scenario (and no pretrained model) there is no fixed segmenter
+    plan = plan_of(deep_update(default_config(), {"models": {"u": {"family": "unet"}}, "segmentation": {"run": ["real_pre"]}}))
+    assert plan.fixed_segmenter is None and plan.ranking_segmentation() == {}
+    assert "segmented by none (real_post does not run)" in plan.summary()
+    # another scenario named: its model segments, and the baseline gets a prediction of its own
+    plan = plan_of(deep_update(default_config(), {"models": {"u": {"family": "unet"}},
+                                                  "segmentation": {"run": ["real_post+real_pre"], "ranking_segmenter": "real_post+real_pre"}}))  # fmt: skip
+    assert plan.fixed_segmenter == "real_post+real_pre"  # tested on real_post only
+    assert plan.ranking_segmentation()["metrics"]["baseline"] == f"results/segmentation/{plan.run}/{FIXED}/metrics_real_pre.tsv"

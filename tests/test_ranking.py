@@ -94,3 +94,67 @@ def test_the_scores_of_one_case_on_its_largest_tumour_slice():
     off = slice_scores(real, worse, tumour_box(mask[2], (2, 2)), net)
     assert off["mse"] > 0 and off["ssim_tumour"] < 0.75 and off["lpips"] > 0
     assert np.isnan(slice_scores(real, worse, tumour_box(mask[2], (2, 2)))["lpips"])  # LPIPS off
+
+
+def test_a_case_no_model_was_scored_on_leaves_that_metric_only():
+    # case c2 has no Dice for any model (the segmenter did not test it): Dice is the mean of c0, c1
+    table = pd.DataFrame([
+        {"model": "A", "case": "c0", "mse": 1.0, "dice": 0.8}, {"model": "A", "case": "c1", "mse": 1.0, "dice": 0.6},
+        {"model": "A", "case": "c2", "mse": 9.0, "dice": np.nan},
+        {"model": "B", "case": "c0", "mse": 2.0, "dice": 0.2}, {"model": "B", "case": "c1", "mse": 2.0, "dice": 0.4},
+        {"model": "B", "case": "c2", "mse": 2.0, "dice": np.nan},
+    ])  # fmt: skip
+    out = rank_models(table, ["mse", "dice"], HIGHER, n_bootstrap=50, seed=0).set_index("model")
+    assert out.loc["A", "dice"] == pytest.approx(0.7) and out.loc["B", "dice"] == pytest.approx(0.3)
+    assert out.loc["A", "mse"] == pytest.approx(11 / 3)  # mse keeps every case
+    # A: mse rank 2, dice rank 1; B: 1, 2 -> both mean rank 1.5, rank 1
+    assert out["rank"].tolist() == [1, 1]
+    # a value only B lacks on a scored case: B's Dice is NaN and B ranks last on Dice
+    table.loc[(table["model"] == "B") & (table["case"] == "c1"), "dice"] = np.nan
+    out = rank_models(table, ["mse", "dice"], HIGHER, n_bootstrap=50, seed=0).set_index("model")
+    assert np.isnan(out.loc["B", "dice"]) and out.loc["B", "rank_dice"] == 2.0
+
+
+def test_a_set_metric_is_computed_again_on_every_draw():
+    table = _per_case({"x": [(1.0, 0.5)] * 4, "y": [(1.0, 0.5)] * 4})  # tied on the per-case metrics
+    draws = []
+
+    def spread(ids):  # x is better on draws with more of c0, y on the others
+        draws.append(list(ids))
+        share = ids.count("c0") / len(ids)
+        return {"x": 1 - share, "y": share}
+
+    out = rank_models(table, ["mse", "ssim"], HIGHER, n_bootstrap=300, seed=3, set_metrics={"frd": spread})
+    assert len(draws) == 301 and draws[0] == ["c0", "c1", "c2", "c3"]  # the full set first, then each draw
+    full = out.set_index("model")
+    assert full.loc["x", "frd"] == pytest.approx(0.75) and full.loc["y", "frd"] == pytest.approx(0.25)
+    assert full.loc["y", "rank"] == 1 and full.loc["x", "rank"] == 2 and "rank_frd" in out.columns
+    # c0 is in about 68 % of the draws at 1/4: y is not first in every draw
+    assert 0.5 < full.loc["y", "p_rank_1"] < 1.0
+
+
+def test_segmenter_scores_give_an_empty_prediction_the_worst_hd95():
+    from dcesynth.evaluation.ranking import segmenter_scores
+
+    metrics = pd.DataFrame({"case_id": ["a", "b"], "dice": [0.8, 0.0], "hd95_mm": [3.0, np.nan],
+                            "tumour_voxels": [50, 40], "predicted_voxels": [45, 0]})  # fmt: skip
+    out = segmenter_scores(metrics, {"a": 100.0, "b": 150.0})
+    assert out.loc["a"].tolist() == [0.8, 3.0] and out.loc["b"].tolist() == [0.0, 150.0]
+
+
+def test_frd_in_the_tumour_region_orders_models_by_how_far_their_texture_is():
+    from dcesynth.evaluation.ranking import frd_tumour, tumour_features
+
+    rng = np.random.default_rng(0)
+    box = (slice(2, 18), slice(2, 18))
+    cases = [f"c{i}" for i in range(8)]
+    real = {c: rng.uniform(60, 200, (20, 20)) for c in cases}
+    near = {c: np.clip(real[c] + rng.normal(0, 3, (20, 20)), 0, 255) for c in cases}
+    flat = {c: np.full((20, 20), 120.0) + rng.normal(0, 1, (20, 20)) for c in cases}
+    feats = {c: tumour_features(real[c], box) for c in cases}
+    metric = frd_tumour(feats, {"near": {c: tumour_features(near[c], box) for c in cases},
+                                "flat": {c: tumour_features(flat[c], box) for c in cases}})  # fmt: skip
+    scores = metric(cases)
+    assert scores["near"] < scores["flat"]
+    # one case drawn every time: no feature varies across the real slices, FRD is undefined
+    assert all(np.isnan(v) for v in metric(["c3"] * 8).values())

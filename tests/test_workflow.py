@@ -110,6 +110,21 @@ def test_a_further_model_runs_through_the_same_rules(tiny_run):
     test = pd.read_csv(run / "splits/synthesis.tsv", sep="\t").query("split == 'test' and has_mask")["case_id"]
     assert sorted(cases["case"].unique()) == sorted(test) and len(cases) == 3 * len(test)
     assert {"lpips_source", "cohort"} <= set(cases.columns)
+    # FRD in the tumour region (a set metric), and the fixed segmenter's Dice and HD95: the tiny
+    # run names real_pre's nnU-Net (segmentation.ranking_segmenter), applied to each model's volumes
+    assert {"frd_tumour", "rank_frd_tumour", "dice", "hd95_mm", "rank_dice", "segmenter"} <= set(ranking.columns)
+    assert ranking["segmenter"].str.startswith("nnU-Net real_pre: ").all() and np.isfinite(ranking["frd_tumour"]).all()
+    seg_test = pd.read_csv(run / "splits/segmentation.tsv", sep="\t").query("role == 'test'")["case_id"]
+    for model, prediction in (("nca", "nca/fixed_segmenter/predictions/syn_post"),
+                              ("tiny", "tiny/fixed_segmenter/predictions/syn_post"),
+                              ("pre-contrast (as is)", "tiny/real_pre/predictions/real_pre")):  # fmt: skip
+        for case in seg_test:  # Dice worked out here from the prediction and the label crop
+            pred = sitk.GetArrayFromImage(sitk.ReadImage(str(run / "segmentation" / prediction / f"{case}.nii.gz"))) > 0
+            label = sitk.GetArrayFromImage(sitk.ReadImage(str(run / f"segmentation/tiny/crops/{case}/label.nii.gz"))) > 0
+            dice = 2 * (pred & label).sum() / (pred.sum() + label.sum())
+            row = cases[(cases["model"] == model) & (cases["case"] == case)]
+            assert row["dice"].item() == pytest.approx(dice), (model, case)
+    assert not list((run / "segmentation/nca/crops").glob("*/label.nii.gz"))  # labels are cut once, for the main run
 
 
 def test_evaluation_outputs(tiny_run):

@@ -380,9 +380,11 @@ def frd(real_features: np.ndarray, fake_features: np.ndarray) -> float:
     Features with zero sd in the real set or any non-finite value are dropped first."""
     a, b = np.asarray(real_features, np.float64), np.asarray(fake_features, np.float64)
     mean, sd = a.mean(0), a.std(0)
+    # constant means equal values (the range is exact; the sd of equal values can be ~1e-10)
+    varies = np.ptp(a, axis=0) > 0 if len(a) else np.zeros(a.shape[1], bool)
     with np.errstate(divide="ignore", invalid="ignore"):
         a, b = (a - mean) / sd, (b - mean) / sd
-    keep = np.isfinite(a).all(0) & np.isfinite(b).all(0)
+    keep = varies & np.isfinite(a).all(0) & np.isfinite(b).all(0)
     if not keep.any():
         raise ValueError("no radiomic feature varies across the real images: FRD is undefined")
     mu1, s1 = feature_statistics(a[:, keep])

@@ -412,18 +412,42 @@ class Plan:
         extra = {segmentation.PRETRAINED: {"id": self.pretrained["id"]}} if self.pretrained else {}
         return {**self.scenarios, **extra}
 
+    @cached_property
+    def fixed_segmenter(self) -> str | None:
+        """The scenario whose model the model ranking applies to every run's synthetic test images
+        (the challenge's fixed segmenter, ``segmentation.ranking_segmenter``), or None where that
+        does not run (or segmentation is off)."""
+        name = self.config["segmentation"].get("ranking_segmenter", segmentation.FIXED_SCENARIO)
+        runs = name in self.scenarios or (name == segmentation.PRETRAINED and self.pretrained)
+        return name if runs and self.seg_test else None
+
+    def segmenter_of(self, scenario: str) -> str:
+        """The scenario whose model predicts for ``scenario`` (the fixed segmenter's, for FIXED)."""
+        return self.fixed_segmenter if scenario == segmentation.FIXED else scenario
+
+    def segmenter_metrics(self, run: str, domain: str) -> str:
+        """The fixed segmenter's per-case metrics of ``run``'s ``domain`` images: a prediction the
+        main run makes anyway where there is one, else one filed under the FIXED scenario."""
+        if run == self.run and (self.fixed_segmenter, domain) in self.seg_pairs:
+            return path("nnunet_metrics", run=run, scenario=self.fixed_segmenter, domain=domain)
+        return path("nnunet_metrics", run=run, scenario=segmentation.FIXED, domain=domain)
+
     def dataset_name(self, scenario: str) -> str:
+        scenario = self.segmenter_of(scenario)
         if scenario == segmentation.PRETRAINED:
             return self.pretrained["dataset"]
         return segmentation.dataset_name(self.config["segmentation"]["scenarios"][scenario]["id"], scenario)
 
     def model_dir(self, run: str, scenario: str) -> str:
+        if scenario == segmentation.FIXED:  # one model for every run: the main run's
+            run, scenario = self.run, self.fixed_segmenter
         if scenario == segmentation.PRETRAINED:
             return self.pretrained["folder"]
         root = path("nnunet_root", run=run, scenario=scenario)
         return f"{root}/nnUNet_results/{self.dataset_name(scenario)}/{self.seg_model}"
 
     def folds(self, scenario: str) -> list[int]:
+        scenario = self.segmenter_of(scenario)
         return self.pretrained["folds"] if scenario == segmentation.PRETRAINED else self.seg_folds
 
     # --- the files of a job, and the targets of a run ----------------------------------------
@@ -549,6 +573,19 @@ class Plan:
             f"results/tables/{run}/tumour_region.tsv",
         ]
 
+    def ranking_segmentation(self) -> dict[str, dict[str, str]]:
+        """What the ranking's segmentation scores read: per ranked row (every run, and the
+        pre-contrast baseline as ``baseline``) the fixed segmenter's per-case metrics, and per
+        segmentation test case its label crop (the worst HD95 of an empty prediction is its
+        diagonal). Empty without a fixed segmenter."""
+        if not self.fixed_segmenter or not self.seg_test:
+            return {}
+        return {
+            "metrics": {**{r: self.segmenter_metrics(r, "syn_post") for r in self.runs},
+                        "baseline": self.segmenter_metrics(self.run, "real_pre")},  # fmt: skip
+            "labels": {c: path("crop", run=self.run, case=c, image=segmentation.LABEL) for c in self.seg_test},
+        }
+
     def ranking_files(self) -> dict[str, dict]:
         """Per annotated test case, the files the model ranking reads: the mask, the slice
         transform, the pre- and post-contrast slices and every run's synthetic slices."""
@@ -600,4 +637,7 @@ class Plan:
             return ""
         further = ", ".join(f"{name} ({m['family']}, target {m['target']}, {_n_epochs(m)} epochs)"
                             for name, m in self.models.items())  # fmt: skip
-        return f"\n  models     {self.run} (pix2pixHD), {further}"
+        name = self.config["segmentation"].get("ranking_segmenter")
+        seg = (f"nnU-Net {self.fixed_segmenter}" if self.fixed_segmenter else
+               f"none ({name} does not run)" if name and self.config["segmentation"]["enabled"] else "none")  # fmt: skip
+        return f"\n  models     {self.run} (pix2pixHD), {further}; ranked, segmented by {seg}"

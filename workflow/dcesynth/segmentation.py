@@ -75,6 +75,13 @@ def chosen_scenarios(scenarios: dict, run: list[str] | None, pretrained: bool = 
 # cannot take it).
 PRETRAINED = "pretrained"
 
+# The scenario name under which the model ranking's fixed segmenter (MAMA-SYNTH's) predicts a run's
+# synthetic test images: the main run's model of segmentation.ranking_segmenter (by default
+# FIXED_SCENARIO, trained on real post-contrast crops, as the challenge's). Its predictions and
+# metrics are filed under each run like a scenario's.
+FIXED = "fixed_segmenter"
+FIXED_SCENARIO = "real_post"
+
 
 def pretrained_model(cfg: dict) -> dict | None:
     """An existing nnU-Net v2 model folder (``segmentation.pretrained_model``), checked at parse time.

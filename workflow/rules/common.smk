@@ -95,7 +95,7 @@ def ranking_inputs():
         for case in files.values()
         for key, f in case.items()
         for f in (f.values() if key == "synthetic" else [f])
-    ]
+    ] + [f for group in PLAN.ranking_segmentation().values() for f in group.values()]
 
 
 def run_training(wildcards):
@@ -274,10 +274,14 @@ SEG_IMAGES = {
     "label": path("mask"),
 }
 REAL_CROPS = ["real_pre", "real_post", segmentation.LABEL]
+# the scenario wildcard's values: the tables' scenarios and the model ranking's fixed segmenter
+SEG_JOB_SCENARIOS = [*SEG_TABLE_SCENARIOS] + (
+    [segmentation.FIXED] if PLAN.fixed_segmenter else []
+)
 
 
 wildcard_constraints:
-    scenario="|".join(re.escape(s) for s in SEG_TABLE_SCENARIOS),
+    scenario="|".join(re.escape(s) for s in SEG_JOB_SCENARIOS),
     domain="|".join(segmentation.IMAGES),
     dataset=r"Dataset\d{3}_\w+",
     model=re.escape(SEG_MODEL),
@@ -300,7 +304,7 @@ def nnunet_checkpoints(wildcards):
         f"{model}/fold_{f}/checkpoint_final.pth"
         for f in nnunet_folds(wildcards.scenario)
     ]
-    if wildcards.scenario == segmentation.PRETRAINED:
+    if PLAN.segmenter_of(wildcards.scenario) == segmentation.PRETRAINED:
         return [ancient(f) for f in files]  # the user's files: never rebuilt
     return files
 
@@ -322,7 +326,8 @@ def crop_input(wildcards, images):
 
 
 def crop_path(run, case, image):
-    return path("crop", run=run, case=case, image=image)
+    """A case's crop; labels are the main run's (the same for every run, cut once)."""
+    return path("crop", run=PLAN.run if image == segmentation.LABEL else run, case=case, image=image)
 
 
 def nnunet_training_crops(wildcards):

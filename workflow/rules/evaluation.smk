@@ -226,6 +226,9 @@ rule model_ranking:
         **rule_resources("model_ranking"),
     params:
         cases=PLAN.ranking_files(),
+        segmentation=PLAN.ranking_segmentation(),
+        segmenter=PLAN.fixed_segmenter
+        and f"nnU-Net {PLAN.fixed_segmenter}: {nnunet_model_dir(PLAN.run, segmentation.FIXED)}",
         runs={
             r: {
                 "family": PLAN.family(r),

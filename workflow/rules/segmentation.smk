@@ -190,7 +190,7 @@ rule segmentation_metrics:
             ),
             case=SEG_TEST,
         ),
-        labels=expand(path("crop", run="{{run}}", image="label"), case=SEG_TEST),
+        labels=[crop_path(PLAN.run, c, segmentation.LABEL) for c in SEG_TEST],
     output:
         path("nnunet_metrics"),
     log:

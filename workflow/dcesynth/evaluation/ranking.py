@@ -11,14 +11,19 @@ The bootstrap draws the cases with replacement ``n`` times (seeded), ranks the m
 as above and counts how often each model holds each rank.
 
 Per test case the models are scored as MAMA-SYNTH does on the axial slice with the largest tumour
-area: MSE and LPIPS on the whole slice, SSIM inside the tumour's region (:func:`slice_scores`).
-The challenge's FRD inside the tumour region and the Dice/HD95 of a fixed segmenter on the
-synthetic image are not among these scores yet.
+area: MSE and LPIPS on the whole slice, SSIM inside the tumour's region (:func:`slice_scores`), and
+the Dice and HD95 of a fixed segmenter applied to the model's synthetic volume. FRD inside the
+tumour region is a distance between two sets of cases, not a per-case score: it enters as a set
+metric, computed again on each bootstrap draw (:func:`frd_tumour`).
+
+A case that no model was scored on for a metric (a case the segmenter did not test, e.g. a
+multifocal one) leaves that metric's means; a case only some models lack a value for makes their
+mean NaN, and they rank last on that metric.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -48,8 +53,16 @@ def borda(means: pd.DataFrame, higher_is_better: Iterable[str]) -> pd.DataFrame:
     return out
 
 
-def _case_means(table: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
-    return table.groupby("model", sort=False)[metrics].mean()
+def case_means(values: np.ndarray) -> np.ndarray:
+    """Per model and metric, the mean over the cases (``values``: models x cases x metrics) that
+    any model has a value for; NaN for a model without a value on one of them."""
+    scored = ~np.isnan(values).all(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(scored, values, 0.0).sum(axis=1) / scored.sum(axis=0)
+
+
+# A set metric: given the case ids of one draw (repeats allowed), the value of every model
+SetMetric = Callable[[list[str]], Mapping[str, float]]
 
 
 def check_cases(table: pd.DataFrame) -> list[str]:
@@ -65,29 +78,41 @@ def check_cases(table: pd.DataFrame) -> list[str]:
 
 
 def rank_models(
-    table: pd.DataFrame, metrics: list[str], higher_is_better: Iterable[str], n_bootstrap: int = 1000, seed: int = 0
+    table: pd.DataFrame,
+    metrics: list[str],
+    higher_is_better: Iterable[str],
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+    set_metrics: Mapping[str, SetMetric] | None = None,
 ) -> pd.DataFrame:
-    """The ranking table of per-case scores ``table`` (columns ``model``, ``case`` and ``metrics``).
+    """The ranking table of per-case scores ``table`` (columns ``model``, ``case`` and ``metrics``)
+    and of ``set_metrics`` (name → function of a draw's case ids, computed on every draw).
 
     One row per model, best first: the metric means, per-metric ranks, ``mean_rank``, ``rank``,
     and ``p_rank_<k>`` (the share of bootstrap draws in which the model holds rank k, k = 1..models)
     with ``p_same_rank`` (the share in which it holds its own rank).
     """
-    higher = list(higher_is_better)
+    higher, set_metrics = list(higher_is_better), dict(set_metrics or {})
     cases = check_cases(table)
     models = list(dict.fromkeys(table["model"]))
-    result = borda(_case_means(table, metrics), higher)
     # one (models x cases x metrics) array, so a draw is an index of cases
     values = np.stack([
         table[table["model"] == model].set_index("case").loc[cases, metrics].to_numpy(dtype=float) for model in models
     ])  # fmt: skip
+
+    def means_of(draw: np.ndarray) -> pd.DataFrame:
+        means = pd.DataFrame(case_means(values[:, draw, :]), index=models, columns=metrics)
+        ids = [cases[i] for i in draw]
+        for name, metric in set_metrics.items():
+            scores = metric(ids)
+            means[name] = [scores.get(m, np.nan) for m in models]
+        return means
+
+    result = borda(means_of(np.arange(len(cases))), higher)
     rng = np.random.default_rng(seed)
     counts = np.zeros((len(models), len(models)), dtype=np.int64)
     for _ in range(n_bootstrap):
-        draw = rng.integers(0, len(cases), len(cases))
-        # a case without a value (NaN) makes the model's mean NaN: it ranks last on that metric
-        means = pd.DataFrame(values[:, draw, :].mean(axis=1), index=models, columns=metrics)
-        ranks = borda(means, higher)["rank"].to_numpy()
+        ranks = borda(means_of(rng.integers(0, len(cases), len(cases))), higher)["rank"].to_numpy()
         counts[np.arange(len(models)), ranks - 1] += 1
     for k in range(len(models)):
         result[f"p_rank_{k + 1}"] = counts[:, k] / max(1, n_bootstrap)
@@ -101,7 +126,8 @@ def rank_models(
 
 # What each model is scored on, per test case, and which way is better (SSIM higher, errors lower)
 SLICE_METRICS = ("mse", "lpips", "ssim_tumour")
-SLICE_HIGHER_IS_BETTER = ("ssim_tumour",)
+SEGMENTER_METRICS = ("dice", "hd95_mm")
+HIGHER_IS_BETTER = ("ssim_tumour", "dice")
 BASELINE = "pre-contrast (as is)"
 # LPIPS' backbones pool a slice down 5 times: a shorter side below this is enlarged (bilinear) first
 LPIPS_MIN_SIZE = 64
@@ -140,4 +166,36 @@ def slice_scores(real: np.ndarray, fake: np.ndarray, box: tuple[slice, slice], l
             a, b = (torch.nn.functional.interpolate(t, size=size, mode="bilinear", align_corners=False) for t in (a, b))
         out["lpips"] = float(lpips_net(a[:, 0].clamp(0, 255).round().numpy(), b[:, 0].clamp(0, 255).round().numpy(),
                                        normalize=False)[0])  # fmt: skip
+    return out
+
+
+def tumour_features(plane: np.ndarray, box: tuple[slice, slice]) -> np.ndarray:
+    """The radiomic features (FRD's) of the tumour box of one slice on the 0-255 scale."""
+    from ..frd import image_features
+
+    return image_features(np.clip(np.rint(plane[box]), 0, 255).astype(np.uint8))
+
+
+def frd_tumour(real: Mapping[str, np.ndarray], fakes: Mapping[str, Mapping[str, np.ndarray]]) -> SetMetric:
+    """FRD inside the tumour region as a set metric: ``real`` holds each case's features of the
+    real slice, ``fakes`` each model's per case. A draw on which no feature varies across the real
+    slices (e.g. one case drawn every time) gives every model NaN."""
+    from ..frd import frd
+
+    def metric(ids: list[str]) -> dict[str, float]:
+        reference = np.stack([real[c] for c in ids])
+        try:
+            return {m: frd(reference, np.stack([f[c] for c in ids])) for m, f in fakes.items()}
+        except ValueError:
+            return {m: float("nan") for m in fakes}
+
+    return metric
+
+
+def segmenter_scores(metrics: pd.DataFrame, diagonal_mm: Mapping[str, float]) -> pd.DataFrame:
+    """Per case (``case_id``) the fixed segmenter's Dice and HD95 from a segmentation metrics
+    table; an empty prediction has no HD95 and gets the worst, the case's crop diagonal."""
+    out = metrics.set_index("case_id")[list(SEGMENTER_METRICS)].astype(float)
+    empty = out["hd95_mm"].isna() & (metrics.set_index("case_id")["predicted_voxels"] == 0)
+    out.loc[empty, "hd95_mm"] = [diagonal_mm[c] for c in out.index[empty]]
     return out
