@@ -140,6 +140,7 @@ def test_a_killed_two_process_epoch_leaves_nothing_and_reruns_to_the_same_result
         a, b = (whole[key], rerun[key]) if key != "rng" else ({"rng": whole[key]}, {"rng": rerun[key]})
         assert all(torch.equal(a[k], b[k]) for k in a), key
     assert (tmp_path / "whole.tsv").read_text() == (tmp_path / "two.tsv").read_text()
+    assert not list(tmp_path.glob(".*.job.json"))  # the killed run's job file went with the rerun
 
 
 def test_a_failing_process_fails_the_epoch_without_hanging(tmp_path, capfd):
@@ -158,3 +159,29 @@ def test_a_failing_process_fails_the_epoch_without_hanging(tmp_path, capfd):
     assert time.monotonic() - start < 120
     assert "ERROR: a global batch of 3 does not divide among 2 processes" in capfd.readouterr().err
     assert not (tmp_path / "x.pt").exists() and not (tmp_path / "x.tsv").exists()
+
+
+def test_an_epoch_over_nodes_is_one_torchrun_agent_per_slurm_task(tmp_path):
+    from dcesynth.gan.distributed import check_allocation, launch_command
+
+    cmd = launch_command(4, tmp_path / "job.json", nodes=2, endpoint="node1:29500", run_id="dcesynth-7-1", gpus=True)
+    assert cmd[:5] == ["srun", "--ntasks=2", "--kill-on-bad-exit=1", "--export=ALL", "--gres=gpu:2"]
+    assert {"--nnodes=2", "--nproc-per-node=2", "--rdzv-backend=c10d", "--rdzv-endpoint=node1:29500",
+            "--rdzv-id=dcesynth-7-1"} <= set(cmd)  # fmt: skip
+    assert "--standalone" in launch_command(2, "job.json") and "srun" not in launch_command(2, "job.json")
+    # refused outside a SLURM job, or in one with fewer tasks than nodes
+    with pytest.raises(ConfigError, match="no SLURM job"):
+        check_allocation(2, {})
+    with pytest.raises(ConfigError, match="a SLURM job with 1 task"):
+        check_allocation(2, {"SLURM_JOB_ID": "7", "SLURM_NTASKS": "1"})
+    check_allocation(2, {"SLURM_JOB_ID": "7", "SLURM_NTASKS": "2"})
+    cfg = _cfg(2)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+    code = ("from dcesynth.gan.distributed import run_epoch; "
+            f"run_epoch(2, nodes=2, state_in='e0.pt', state_out='x.pt', losses_out='x.tsv', manifest='m.tsv', cfg={cfg!r}, "
+            "epoch=1, device='cpu', threads=1)")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode != 0 and "gan.nodes: 2 trains one epoch across 2 nodes" in proc.stderr
+    with pytest.raises(ConfigError, match="multiple of gan.nodes"):
+        run_epoch(3, nodes=2, state_out=str(tmp_path / "y.pt"))
+

@@ -230,3 +230,11 @@ def test_the_ranking_segments_every_models_images_with_one_fixed_segmenter():
                                                   "segmentation": {"run": ["real_post+real_pre"], "ranking_segmenter": "real_post+real_pre"}}))  # fmt: skip
     assert plan.fixed_segmenter == "real_post+real_pre"  # tested on real_post only
     assert plan.ranking_segmentation()["metrics"]["baseline"] == f"results/segmentation/{plan.run}/{FIXED}/metrics_real_pre.tsv"
+
+
+def test_gan_processes_must_divide_among_the_nodes():
+    with pytest.raises(ConfigError, match="multiple of gan.nodes"):
+        plan_of(deep_update(default_config(), {"gan": {"processes": 3, "nodes": 2}}))
+    plan = plan_of(deep_update(default_config(), {"gan": {"processes": 4, "nodes": 2, "batch_size": 1}}))
+    # like processes, nodes is how an epoch runs, not what it trains: the training params hold neither
+    assert plan.gan_nodes == 2 and "nodes" not in plan.gan_training and plan.gan_training["batch_size"] == 4

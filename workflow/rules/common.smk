@@ -152,6 +152,24 @@ def check_resource_keys():
         )
 
 
+def gan_nodes_resources():
+    """A pix2pixHD epoch over gan.nodes nodes (SLURM profile): the nodes and one task on each;
+    `mpi` makes the plugin run the job itself on the first node (not in a one-task step), so that it
+    can start its own srun; on CUDA each node's share of the GPUs (`gres` counts per node, the
+    plugin's `gpu` per job)."""
+    nodes = PLAN.gan_nodes
+    out = {**rule_resources("train_gan_epoch"), "nodes": nodes, "tasks": nodes, "mpi": "srun"}
+    if use_cuda():
+        out |= {"gres": f"gpu:{PLAN.gan_processes // nodes}", "tasks_per_gpu": 0}
+    return out
+
+
+# The runs whose epochs train_gan_epoch trains on one node (all but a multi-node pix2pixHD)
+ONE_NODE_TRAINING_RUNS = "|".join(
+    re.escape(r) for r in PLAN.runs if PLAN.gan_nodes == 1 or r != PLAN.run
+) or "(?!)"
+
+
 def rule_threads(name):
     return (config["resources"].get(name) or {}).get(
         "threads", config["resources"]["default"].get("threads", 1)

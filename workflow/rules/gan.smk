@@ -60,6 +60,7 @@ rule train_gan_epoch:
         "benchmarks/train_gan_epoch/{run}/epoch_{epoch}.tsv"
     wildcard_constraints:
         epoch=r"[1-9]\d*",
+        run=ONE_NODE_TRAINING_RUNS,
     conda:
         "../../envs/torch.yaml"
     threads: rule_threads("train_gan_epoch")
@@ -70,6 +71,18 @@ rule train_gan_epoch:
         train=run_training,
     script:
         "../scripts/train_gan_epoch.py"
+
+
+# gan.nodes > 1: pix2pixHD's epochs span that many nodes of one SLURM job (the job starts its own
+# srun, one task per node); the further models' epochs stay in train_gan_epoch.
+if PLAN.gan_nodes > 1:
+
+    use rule train_gan_epoch as train_gan_epoch_nodes with:
+        wildcard_constraints:
+            epoch=r"[1-9]\d*",
+            run=re.escape(PLAN.run),
+        resources:
+            **gan_nodes_resources(),
 
 
 rule export_generator:
