@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 
@@ -138,3 +139,33 @@ def test_every_rule_env_provides_its_scripts_imports():
             if not providers.get(module, set()) & envs[env]:
                 missing.append(f"{rule} ({env}): {module}")
     assert not missing, "imports no env provides:\n" + "\n".join(missing)
+
+
+def test_each_env_gets_the_package_from_its_post_deploy_script(tmp_path):
+    """Snakemake runs ``envs/<env>.post-deploy.sh`` inside each env it creates. Here each runs in
+    a bare virtual env (no site packages of this machine) with the variable the Snakefile sets:
+    dcesynth is then importable from that env, and it is this checkout's package."""
+    import subprocess
+    import venv
+
+    envs = sorted((REPO / "envs").glob("*.yaml"))
+    assert {e.stem for e in envs} == {p.name.removesuffix(".post-deploy.sh") for p in (REPO / "envs").glob("*.post-deploy.sh")}
+    assert 'os.environ["DCESYNTH_PACKAGE"]' in (REPO / "Snakefile").read_text()
+    for env in envs:
+        prefix = tmp_path / env.stem
+        venv.create(prefix, with_pip=False, symlinks=True)
+        path = f"{prefix / 'bin'}:{os.environ['PATH']}"
+        base = {"PATH": path, "HOME": str(tmp_path), "VIRTUAL_ENV": str(prefix)}
+        script = REPO / "envs" / f"{env.stem}.post-deploy.sh"
+        refused = subprocess.run(["bash", str(script)], env=base, capture_output=True, text=True)
+        assert refused.returncode != 0 and "is set by the Snakefile" in refused.stderr
+        done = subprocess.run(["bash", str(script)], env={**base, "DCESYNTH_PACKAGE": str(PACKAGE)},
+                              capture_output=True, text=True)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        check = "import dcesynth; print(dcesynth.__path__[0])"
+        out = subprocess.run([str(prefix / "bin" / "python"), "-c", check], env=base, capture_output=True, text=True, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        assert Path(out.stdout.split()[0]).resolve() == PACKAGE.resolve()
+        # only the package is linked: the host's other packages stay out of the env
+        no_numpy = subprocess.run([str(prefix / "bin" / "python"), "-c", "import numpy"], env=base, capture_output=True)
+        assert no_numpy.returncode != 0
