@@ -113,7 +113,10 @@ def test_a_further_model_runs_through_the_same_rules(tiny_run):
     # FRD in the tumour region (a set metric), and the fixed segmenter's Dice and HD95: the tiny
     # run names real_pre's nnU-Net (segmentation.ranking_segmenter), applied to each model's volumes
     assert {"frd_tumour", "rank_frd_tumour", "dice", "hd95_mm", "rank_dice", "segmenter"} <= set(ranking.columns)
-    assert ranking["segmenter"].str.startswith("nnU-Net real_pre: ").all() and np.isfinite(ranking["frd_tumour"]).all()
+    assert ranking["segmenter"].str.startswith("nnU-Net real_pre: ").all()
+    # the tiny run has one annotated test case: a Fréchet distance between sets of one is undefined
+    # (FRD's values are tested in test_ranking)
+    assert ranking["frd_tumour"].isna().all() and ranking["n_cases"].eq(1).all()
     seg_test = pd.read_csv(run / "splits/segmentation.tsv", sep="\t").query("role == 'test'")["case_id"]
     for model, prediction in (("nca", "nca/fixed_segmenter/predictions/syn_post"),
                               ("tiny", "tiny/fixed_segmenter/predictions/syn_post"),
