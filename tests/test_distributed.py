@@ -162,19 +162,24 @@ def test_a_failing_process_fails_the_epoch_without_hanging(tmp_path, capfd):
 
 
 def test_an_epoch_over_nodes_is_one_torchrun_agent_per_slurm_task(tmp_path):
-    from dcesynth.gan.distributed import check_allocation, launch_command
+    from dcesynth.gan.distributed import allocation, check_allocation, launch_command
 
-    cmd = launch_command(4, tmp_path / "job.json", nodes=2, endpoint="node1:29500", run_id="dcesynth-7-1", gpus=True)
-    assert cmd[:5] == ["srun", "--ntasks=2", "--kill-on-bad-exit=1", "--export=ALL", "--gres=gpu:2"]
+    cmd = launch_command(4, tmp_path / "job.json", nodes=2, endpoint="node1:29500", run_id="dcesynth-7-1", gpus=True,
+                         cpus_per_node=8)  # fmt: skip
+    assert cmd[:8] == ["srun", "--ntasks=2", "--nodes=2", "--ntasks-per-node=1", "--cpus-per-task=8",
+                       "--kill-on-bad-exit=1", "--export=ALL", "--gres=gpu:2"]  # fmt: skip
     assert {"--nnodes=2", "--nproc-per-node=2", "--rdzv-backend=c10d", "--rdzv-endpoint=node1:29500",
             "--rdzv-id=dcesynth-7-1"} <= set(cmd)  # fmt: skip
+    # an allocation of fewer nodes (the single-node test cluster): the tasks are not pinned to nodes
+    assert "--nodes=2" not in launch_command(2, "job.json", nodes=2, spread=False)
     assert "--standalone" in launch_command(2, "job.json") and "srun" not in launch_command(2, "job.json")
     # refused outside a SLURM job, or in one with fewer tasks than nodes
+    assert allocation({}) == {}
     with pytest.raises(ConfigError, match="no SLURM job"):
         check_allocation(2, {})
     with pytest.raises(ConfigError, match="a SLURM job with 1 task"):
-        check_allocation(2, {"SLURM_JOB_ID": "7", "SLURM_NTASKS": "1"})
-    check_allocation(2, {"SLURM_JOB_ID": "7", "SLURM_NTASKS": "2"})
+        check_allocation(2, {"nodes": 1, "tasks": 1})
+    check_allocation(2, {"nodes": 1, "tasks": 2})
     cfg = _cfg(2)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
     code = ("from dcesynth.gan.distributed import run_epoch; "

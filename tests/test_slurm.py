@@ -113,7 +113,11 @@ def test_an_epoch_over_two_nodes_meets_at_one_rendezvous(slurm, tmp_path):
     job = dict(state_in=str(tmp_path / "e0.pt"), state_out=str(tmp_path / "nodes.pt"), losses_out=str(tmp_path / "nodes.tsv"),
                manifest=str(tmp_path / "pairs.tsv"), cfg=cfg, epoch=1, device="cpu", threads=1)  # fmt: skip
     script = tmp_path / "epoch.py"
-    script.write_text(f"from dcesynth.gan.distributed import run_epoch\nrun_epoch(2, nodes=2, **{job!r})\n")
+    # as Snakemake's SLURM jobstep runs a job: every SLURM variable but the job id removed
+    script.write_text("import os\n"
+                      "for k in [k for k in os.environ if k.startswith(('SLURM_', 'SRUN_')) and k != 'SLURM_JOB_ID']:\n"
+                      "    del os.environ[k]\n"
+                      f"from dcesynth.gan.distributed import run_epoch\nrun_epoch(2, nodes=2, **{job!r})\n")  # fmt: skip
     log = tmp_path / "slurm.log"
     proc = subprocess.run(["sbatch", "--wait", "--nodes=1", "--ntasks=2", "--cpus-per-task=1", "--mem=3000", "-t", "10",
                            "-o", str(log), "-D", str(tmp_path), "--wrap", f"{sys.executable} {script}"],  # fmt: skip

@@ -582,15 +582,15 @@ class Plan:
         ]
 
     def ranking_segmentation(self) -> dict[str, dict[str, str]]:
-        """What the ranking's segmentation scores read: per ranked row (every run, and the
-        pre-contrast baseline as ``baseline``) the fixed segmenter's per-case metrics, and per
-        segmentation test case its label crop (the worst HD95 of an empty prediction is its
+        """What the ranking's segmentation scores read: per run (``runs``) and for the pre-contrast
+        baseline (``baseline``) the fixed segmenter's per-case metrics, and per segmentation test
+        case its label crop (the worst HD95 of an empty prediction is its
         diagonal). Empty without a fixed segmenter."""
         if not self.fixed_segmenter or not self.seg_test:
             return {}
         return {
-            "metrics": {**{r: self.segmenter_metrics(r, "syn_post") for r in self.runs},
-                        "baseline": self.segmenter_metrics(self.run, "real_pre")},  # fmt: skip
+            "runs": {r: self.segmenter_metrics(r, "syn_post") for r in self.runs},
+            "baseline": self.segmenter_metrics(self.run, "real_pre"),
             "labels": {c: path("crop", run=self.run, case=c, image=segmentation.LABEL) for c in self.seg_test},
         }
 

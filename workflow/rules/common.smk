@@ -95,7 +95,11 @@ def ranking_inputs():
         for case in files.values()
         for key, f in case.items()
         for f in (f.values() if key == "synthetic" else [f])
-    ] + [f for group in PLAN.ranking_segmentation().values() for f in group.values()]
+    ] + [
+        f
+        for group in PLAN.ranking_segmentation().values()
+        for f in (group.values() if isinstance(group, dict) else [group])
+    ]
 
 
 def run_training(wildcards):
@@ -161,7 +165,16 @@ def gan_nodes_resources():
     out = {**rule_resources("train_gan_epoch"), "nodes": nodes, "tasks": nodes, "mpi": "srun"}
     if use_cuda():
         out |= {"gres": f"gpu:{PLAN.gan_processes // nodes}", "tasks_per_gpu": 0}
+    else:
+        out["gpu"] = 0  # the job then trains on the CPU (dcesynth.devices.job_device)
     return out
+
+
+def gan_epoch_gpus(wildcards):
+    """GPUs of one train_gan_epoch job on CUDA: one per training process."""
+    if not use_cuda():
+        return 0
+    return PLAN.gan_processes if PLAN.family(wildcards.run) == "pix2pixHD" else 1
 
 
 # The runs whose epochs train_gan_epoch trains on one node (all but a multi-node pix2pixHD)

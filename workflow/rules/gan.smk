@@ -65,8 +65,9 @@ rule train_gan_epoch:
         "../../envs/torch.yaml"
     threads: rule_threads("train_gan_epoch")
     resources:
-        # one GPU per training process (gan.processes)
-        **rule_resources("train_gan_epoch", gpu=PLAN.gan_processes),
+        **rule_resources("train_gan_epoch"),
+        # one GPU per training process (gan.processes for pix2pixHD; the further models train in one)
+        gpu=gan_epoch_gpus,
     params:
         train=run_training,
     script:

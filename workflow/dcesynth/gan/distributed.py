@@ -81,27 +81,43 @@ class World:
 
 
 def launch_command(processes: int, job_file: str | Path, nodes: int = 1, endpoint: str = "", run_id: str = "",
-                   gpus: bool = False) -> list[str]:  # fmt: skip
+                   gpus: bool = False, cpus_per_node: int = 1, spread: bool = True) -> list[str]:  # fmt: skip
     """The command that starts one epoch's ``processes``: torchrun on this node (``--standalone``: a
     free local port), or with ``nodes`` > 1 one torchrun agent per SLURM task (``srun``), each with
-    ``processes / nodes`` workers, meeting at the c10d ``endpoint`` (host:port) under ``run_id``;
-    ``gpus``: each task asks for its node's share of GPUs."""
+    ``processes / nodes`` workers and ``cpus_per_node`` CPUs, meeting at the c10d ``endpoint``
+    (host:port) under ``run_id``; ``spread``: one task on each node of the allocation (a test
+    cluster of one node runs both tasks on it); ``gpus``: each task takes its node's share of GPUs."""
     worker = ["--max-restarts=0", "-m", "dcesynth.gan_worker", str(job_file)]
     torchrun = [sys.executable, "-m", "torch.distributed.run"]
     if nodes == 1:
         return [*torchrun, "--standalone", f"--nproc-per-node={processes}", *worker]
     per_node = processes // nodes
-    srun = ["srun", f"--ntasks={nodes}", "--kill-on-bad-exit=1", "--export=ALL", *([f"--gres=gpu:{per_node}"] if gpus else [])]
+    srun = ["srun", f"--ntasks={nodes}", *([f"--nodes={nodes}", "--ntasks-per-node=1"] if spread else []),
+            f"--cpus-per-task={cpus_per_node}", "--kill-on-bad-exit=1", "--export=ALL",
+            *([f"--gres=gpu:{per_node}"] if gpus else [])]  # fmt: skip
     return [*srun, *torchrun, f"--nnodes={nodes}", f"--nproc-per-node={per_node}", "--rdzv-backend=c10d",
             f"--rdzv-endpoint={endpoint}", f"--rdzv-id={run_id}", *worker]  # fmt: skip
 
 
-def check_allocation(nodes: int, environ: dict | None = None) -> None:
-    """Refuse an epoch over ``nodes`` nodes outside a SLURM allocation with a task for each."""
+def allocation(environ: dict | None = None) -> dict[str, int]:
+    """This SLURM job's ``nodes`` and ``tasks``, from ``scontrol`` (a job Snakemake's SLURM plugin
+    runs sees no SLURM variable but the job id); empty outside a SLURM job."""
     env = os.environ if environ is None else environ
-    tasks = int(env.get("SLURM_NTASKS") or 0)
-    if "SLURM_JOB_ID" not in env or tasks < nodes:
-        where = f"a SLURM job with {tasks} task(s)" if "SLURM_JOB_ID" in env else "no SLURM job"
+    job = env.get("SLURM_JOB_ID")
+    if not job:
+        return {}
+    out = subprocess.run(["scontrol", "show", "job", "--oneliner", job], capture_output=True, text=True, timeout=60)
+    fields = dict(f.split("=", 1) for f in out.stdout.split() if "=" in f)
+    if out.returncode != 0 or "NumNodes" not in fields:
+        raise RuntimeError(f"scontrol show job {job} failed: {out.stderr.strip() or out.stdout.strip()}")
+    return {"nodes": int(fields["NumNodes"].split("-")[0]), "tasks": int(fields.get("NumTasks", "1") or 1)}
+
+
+def check_allocation(nodes: int, found: dict[str, int]) -> None:
+    """Refuse an epoch over ``nodes`` nodes outside a SLURM job (``found`` = :func:`allocation`)
+    with a task for each."""
+    if not found or found["tasks"] < nodes:
+        where = f"a SLURM job with {found['tasks']} task(s)" if found else "no SLURM job"
         raise ConfigError(f"gan.nodes: {nodes} trains one epoch across {nodes} nodes, one SLURM task on each, but this "
                           f"job runs in {where}: run the workflow with --workflow-profile profiles/slurm, or set "
                           "gan.nodes: 1")  # fmt: skip
@@ -120,8 +136,10 @@ def run_epoch(processes: int, nodes: int = 1, **job: Any) -> None:
     (a rule's log)."""
     if processes % nodes:
         raise ConfigError(f"gan.processes ({processes}) must be a multiple of gan.nodes ({nodes})")
+    found = {}
     if nodes > 1:
-        check_allocation(nodes)
+        found = allocation()
+        check_allocation(nodes, found)
     state_out = Path(job["state_out"])
     state_out.parent.mkdir(parents=True, exist_ok=True)
     # beside the state (the file system every node of the job sees), not in a node's /tmp; a killed
@@ -137,7 +155,8 @@ def run_epoch(processes: int, nodes: int = 1, **job: Any) -> None:
     if nodes > 1:  # this process runs on the allocation's first node: the rendezvous is here
         rendezvous = {"endpoint": f"{socket.gethostname()}:{_free_port()}",
                       "run_id": f"dcesynth-{os.environ['SLURM_JOB_ID']}-{os.getpid()}",
-                      "gpus": resolve_device(job.get("device", "cpu")).type == "cuda"}  # fmt: skip
+                      "gpus": resolve_device(job.get("device", "cpu")).type == "cuda",
+                      "cpus_per_node": max(1, int(job.get("threads", 1))), "spread": found["nodes"] >= nodes}  # fmt: skip
     # the workers import dcesynth from wherever this process did (an installed or a source tree)
     package_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
