@@ -1,6 +1,5 @@
 # Pre- to post-contrast breast MRI synthesis (Osuala et al., SPIE Medical Imaging 2024).
 # Thin root: configuration, validation and report live here; every stage is a rules file.
-import os
 import sys
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from dcesynth import gc_tuning
 min_version("9.0")
 # The conda envs' post-deploy scripts (envs/*.post-deploy.sh) make this same package importable
 # in each env, so that --use-conda jobs import it from their env, not from the host's sys.path.
-os.environ["DCESYNTH_PACKAGE"] = str(Path(dcesynth.__file__).resolve().parent)
+dcesynth.announce_location()
 # At Duke scale Snakemake's DAG is millions of Python objects: with the default thresholds the
 # garbage collector re-scans them over and over (see dcesynth.gc_tuning).
 gc_tuning.tune()

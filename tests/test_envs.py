@@ -152,7 +152,7 @@ def test_each_env_gets_the_package_from_its_post_deploy_script(tmp_path):
 
     envs = sorted((REPO / "envs").glob("*.yaml"))
     assert {e.stem for e in envs} == {p.name.removesuffix(".post-deploy.sh") for p in (REPO / "envs").glob("*.post-deploy.sh")}
-    assert 'os.environ["DCESYNTH_PACKAGE"]' in (REPO / "Snakefile").read_text()
+    assert "dcesynth.announce_location()" in (REPO / "Snakefile").read_text()
     other = tmp_path / "other_checkout" / "dcesynth"
     shutil.copytree(PACKAGE, other, ignore=shutil.ignore_patterns("__pycache__"))
     for env in envs:

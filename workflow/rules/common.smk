@@ -162,7 +162,12 @@ def gan_nodes_resources():
     can start its own srun; on CUDA each node's share of the GPUs (`gres` counts per node, the
     plugin's `gpu` per job)."""
     nodes = PLAN.gan_nodes
-    out = {**rule_resources("train_gan_epoch"), "nodes": nodes, "tasks": nodes, "mpi": "srun"}
+    out = {
+        **rule_resources("train_gan_epoch"),
+        "nodes": nodes,
+        "tasks": nodes,
+        "mpi": "srun",
+    }
     if use_cuda():
         out |= {"gres": f"gpu:{PLAN.gan_processes // nodes}", "tasks_per_gpu": 0}
     else:
@@ -178,9 +183,10 @@ def gan_epoch_gpus(wildcards):
 
 
 # The runs whose epochs train_gan_epoch trains on one node (all but a multi-node pix2pixHD)
-ONE_NODE_TRAINING_RUNS = "|".join(
-    re.escape(r) for r in PLAN.runs if PLAN.gan_nodes == 1 or r != PLAN.run
-) or "(?!)"
+ONE_NODE_TRAINING_RUNS = (
+    "|".join(re.escape(r) for r in PLAN.runs if PLAN.gan_nodes == 1 or r != PLAN.run)
+    or "(?!)"
+)
 
 
 def rule_threads(name):
@@ -358,7 +364,12 @@ def crop_input(wildcards, images):
 
 def crop_path(run, case, image):
     """A case's crop; labels are the main run's (the same for every run, cut once)."""
-    return path("crop", run=PLAN.run if image == segmentation.LABEL else run, case=case, image=image)
+    return path(
+        "crop",
+        run=PLAN.run if image == segmentation.LABEL else run,
+        case=case,
+        image=image,
+    )
 
 
 def nnunet_training_crops(wildcards):
