@@ -5,9 +5,13 @@ from pathlib import Path
 
 from snakemake.utils import min_version
 
+import dcesynth
 from dcesynth import gc_tuning
 
 min_version("9.0")
+# The conda envs' post-deploy scripts (envs/*.post-deploy.sh) make this same package importable
+# in each env, so that --use-conda jobs import it from their env, not from the host's sys.path.
+dcesynth.announce_location()
 # At Duke scale Snakemake's DAG is millions of Python objects: with the default thresholds the
 # garbage collector re-scans them over and over (see dcesynth.gc_tuning).
 gc_tuning.tune()

@@ -22,7 +22,7 @@ from dcesynth.gan import state as S
 from dcesynth.gan import train as T
 from dcesynth.gan.data import SlicePairs, write_manifest
 from dcesynth.gan.distributed import World, run_epoch
-from dcesynth.gan.networks import build_discriminator
+from dcesynth.gan.networks import biases_into_instance_norm, build_discriminator
 from conftest import default_config, deep_update, TINY
 
 
@@ -45,45 +45,30 @@ def _cfg(global_batch: int) -> dict:
     return deep_update(cfg, {"generator": {"ngf": 4}, "discriminator": {"ndf": 4}, "batch_size": global_batch})
 
 
-def _biases_into_instance_norm(net: torch.nn.Module) -> set[str]:
-    """Biases of convolutions followed by an affine-free instance norm: the norm subtracts them again,
-    so their gradient is zero in exact arithmetic; Adam turns the float noise left in it into steps of
-    about the learning rate, different in any two runs that sum in another order. They change no output."""
-    dead = set()
-    for name, module in net.named_modules():
-        children = list(module.named_children())
-        for (a, conv), (_, norm) in zip(children, children[1:]):
-            if isinstance(conv, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)) and isinstance(norm, torch.nn.InstanceNorm2d):
-                dead.add(f"{name}.{a}.bias".lstrip("."))
-    return dead
-
-
 def _one_process(tmp_path, files, cfg, tag="one") -> dict:
     T.train_epoch(tmp_path / "e0.pt", tmp_path / f"{tag}.pt", tmp_path / f"{tag}.tsv",
                   SlicePairs(files, "pre", ["post1"], 3), cfg, 1, "cpu", 1)  # fmt: skip
     return S.load_state(tmp_path / f"{tag}.pt")
 
 
-def _assert_same_training(one: dict, two: dict, cfg: dict, size: int) -> None:
+def _assert_same_training(one: dict, two: dict, cfg: dict, size: int, start: dict) -> None:
     G = build_generator(**one["options"])
     D = build_discriminator(6, **cfg["discriminator"])
     for net, key in ((G, "generator"), (D, "discriminator")):
-        dead = _biases_into_instance_norm(net)
-        assert dead and dead <= set(one[key])
-        live = [k for k in one[key] if k not in dead and one[key][k].is_floating_point()]
-        diff = max((one[key][k] - two[key][k]).abs().max().item() for k in live)
-        assert diff < 1e-4, (key, diff)
-    # the generators compute the same images, and the biases into instance norms change none
+        diff = max((one[key][k] - two[key][k]).abs().max().item() for k in one[key] if one[key][k].is_floating_point())
+        assert diff < 1e-4, (key, diff)  # every weight
+        # the biases feeding an affine-free instance norm do not train (their gradient is float
+        # noise; Adam would turn it into steps of ~lr that differ between the two runs)
+        dead = biases_into_instance_norm(net)
+        assert dead and all(torch.equal(one[key][k], start[key][k]) and torch.equal(two[key][k], start[key][k]) for k in dead)
+    # the generators compute the same images
     x = torch.rand(2, 3, size, size) * 2 - 1
-    dead_g = _biases_into_instance_norm(G)
-    without = {k: torch.zeros_like(v) if k in dead_g else v for k, v in one["generator"].items()}
     outs = []
-    for weights in (one["generator"], two["generator"], without):
+    for weights in (one["generator"], two["generator"]):
         G.load_state_dict(weights)
         with torch.no_grad():
             outs.append(G.eval()(x))
     assert (outs[0] - outs[1]).abs().max() < 1e-4
-    assert (outs[0] - outs[2]).abs().max() < 1e-4
 
 
 def test_world_shares_a_global_batch():
@@ -101,7 +86,7 @@ def test_two_processes_of_batch_2_train_the_epoch_of_one_process_of_batch_4(tmp_
               manifest=str(tmp_path / "pairs.tsv"), cfg=cfg, epoch=1, device="cpu", threads=2)  # fmt: skip
     two = S.load_state(tmp_path / "two.pt")
     assert two["epoch"] == 1 and two["meta"]["processes"] == 2 and one["meta"]["processes"] == 1
-    _assert_same_training(one, two, cfg, 16)
+    _assert_same_training(one, two, cfg, 16, S.load_state(tmp_path / "e0.pt"))
     # the loss table holds the global batch's losses, one row per global batch
     a, b = (pd.read_csv(tmp_path / f"{t}.tsv", sep="\t") for t in ("one", "two"))
     assert len(a) == len(b) == 3
@@ -155,6 +140,7 @@ def test_a_killed_two_process_epoch_leaves_nothing_and_reruns_to_the_same_result
         a, b = (whole[key], rerun[key]) if key != "rng" else ({"rng": whole[key]}, {"rng": rerun[key]})
         assert all(torch.equal(a[k], b[k]) for k in a), key
     assert (tmp_path / "whole.tsv").read_text() == (tmp_path / "two.tsv").read_text()
+    assert not list(tmp_path.glob(".*.job.json"))  # the killed run's job file went with the rerun
 
 
 def test_a_failing_process_fails_the_epoch_without_hanging(tmp_path, capfd):
@@ -173,3 +159,34 @@ def test_a_failing_process_fails_the_epoch_without_hanging(tmp_path, capfd):
     assert time.monotonic() - start < 120
     assert "ERROR: a global batch of 3 does not divide among 2 processes" in capfd.readouterr().err
     assert not (tmp_path / "x.pt").exists() and not (tmp_path / "x.tsv").exists()
+
+
+def test_an_epoch_over_nodes_is_one_torchrun_agent_per_slurm_task(tmp_path):
+    from dcesynth.gan.distributed import allocation, check_allocation, launch_command
+
+    cmd = launch_command(4, tmp_path / "job.json", nodes=2, endpoint="node1:29500", run_id="dcesynth-7-1", gpus=True,
+                         cpus_per_node=8)  # fmt: skip
+    assert cmd[:8] == ["srun", "--ntasks=2", "--nodes=2", "--ntasks-per-node=1", "--cpus-per-task=8",
+                       "--kill-on-bad-exit=1", "--export=ALL", "--gres=gpu:2"]  # fmt: skip
+    assert {"--nnodes=2", "--nproc-per-node=2", "--rdzv-backend=c10d", "--rdzv-endpoint=node1:29500",
+            "--rdzv-id=dcesynth-7-1"} <= set(cmd)  # fmt: skip
+    # an allocation of fewer nodes (the single-node test cluster): the tasks are not pinned to nodes
+    assert "--nodes=2" not in launch_command(2, "job.json", nodes=2, spread=False)
+    assert "--standalone" in launch_command(2, "job.json") and "srun" not in launch_command(2, "job.json")
+    # refused outside a SLURM job, or in one with fewer tasks than nodes
+    assert allocation({}) == {}
+    with pytest.raises(ConfigError, match="no SLURM job"):
+        check_allocation(2, {})
+    with pytest.raises(ConfigError, match="a SLURM job with 1 task"):
+        check_allocation(2, {"nodes": 1, "tasks": 1})
+    check_allocation(2, {"nodes": 1, "tasks": 2})
+    cfg = _cfg(2)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+    code = ("from dcesynth.gan.distributed import run_epoch; "
+            f"run_epoch(2, nodes=2, state_in='e0.pt', state_out='x.pt', losses_out='x.tsv', manifest='m.tsv', cfg={cfg!r}, "
+            "epoch=1, device='cpu', threads=1)")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode != 0 and "gan.nodes: 2 trains one epoch across 2 nodes" in proc.stderr
+    with pytest.raises(ConfigError, match="multiple of gan.nodes"):
+        run_epoch(3, nodes=2, state_out=str(tmp_path / "y.pt"))
+

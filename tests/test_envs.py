@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 
@@ -138,3 +139,38 @@ def test_every_rule_env_provides_its_scripts_imports():
             if not providers.get(module, set()) & envs[env]:
                 missing.append(f"{rule} ({env}): {module}")
     assert not missing, "imports no env provides:\n" + "\n".join(missing)
+
+
+def test_each_env_gets_the_package_from_its_post_deploy_script(tmp_path):
+    """Snakemake runs ``envs/<env>.post-deploy.sh`` inside each env it creates. Here each runs in
+    a bare virtual env (no site packages of this machine) with the variable the Snakefile sets:
+    dcesynth is then importable from that env, from the checkout the variable names at run time
+    (another checkout sharing the env gets its own), and no other package of this machine is."""
+    import shutil
+    import subprocess
+    import venv
+
+    envs = sorted((REPO / "envs").glob("*.yaml"))
+    assert {e.stem for e in envs} == {p.name.removesuffix(".post-deploy.sh") for p in (REPO / "envs").glob("*.post-deploy.sh")}
+    assert "dcesynth.announce_location()" in (REPO / "Snakefile").read_text()
+    other = tmp_path / "other_checkout" / "dcesynth"
+    shutil.copytree(PACKAGE, other, ignore=shutil.ignore_patterns("__pycache__"))
+    for env in envs:
+        prefix = tmp_path / env.stem
+        venv.create(prefix, with_pip=False, symlinks=True)
+        base = {"PATH": f"{prefix / 'bin'}:{os.environ['PATH']}", "HOME": str(tmp_path), "VIRTUAL_ENV": str(prefix)}
+        script = REPO / "envs" / f"{env.stem}.post-deploy.sh"
+        refused = subprocess.run(["bash", str(script)], env=base, capture_output=True, text=True)
+        assert refused.returncode != 0 and "is set by the Snakefile" in refused.stderr
+        done = subprocess.run(["bash", str(script)], env={**base, "DCESYNTH_PACKAGE": str(PACKAGE)},
+                              capture_output=True, text=True)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+
+        def where(package: Path, code: str = "import dcesynth.errors as e; print(e.__file__)") -> subprocess.CompletedProcess:
+            return subprocess.run([str(prefix / "bin" / "python"), "-c", code], env={**base, "DCESYNTH_PACKAGE": str(package)},
+                                  capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+
+        for package in (PACKAGE, other):  # submodules too, from the checkout named at run time
+            out = where(package)
+            assert out.returncode == 0 and Path(out.stdout.strip()).resolve() == (package / "errors.py").resolve(), out.stderr
+        assert where(PACKAGE, "import numpy").returncode != 0  # the host's other packages stay out

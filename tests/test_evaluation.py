@@ -108,8 +108,12 @@ def test_quality_table_rows(files):
     assert val.loc[("real_post_vs_syn_post_best", "val"), "n_pairs"] == 10  # n_pixel_pairs of 12
     # FID/FRD pairs: n_fid_pairs (8) on validation, n_fid_pairs_test (5) on test and split test
     assert t.groupby("dataset")["frd_n"].unique().map(list).to_dict() == {"val": [8], "test": [5], "split_test": [5]}
-    # FRD in every row, the split-test floor (real vs real) included
-    assert t["frd"].notna().all() and t["frd_source"].str.startswith("radiomics").all()
+    # FRD in every row, the split-test floor (real vs real) included, but the subtraction rows: here
+    # post = pre + 30, so every real subtraction slice is the same flat image and no radiomic
+    # feature varies across them (FRD undefined: NaN, not a number made of float noise)
+    subtraction = t["comparison"].str.startswith("real_subt")
+    assert t.loc[~subtraction, "frd"].notna().all() and t.loc[subtraction, "frd"].isna().all()
+    assert t["frd_source"].str.startswith("radiomics").all()
 
 
 def test_paper_tables_are_read_whole():
@@ -167,3 +171,28 @@ def test_lpips_weights_errors_name_the_key(tmp_path):
     net = lpips_network({"mode": "random", "net": "alex", "weights": None, "seed": 1})
     assert "UNTRAINED" in net.provenance
     assert lpips_network({"mode": "off", "net": "alex", "weights": None, "seed": 1}) is None
+
+
+def test_feature_memo_computes_each_slice_once_and_changes_no_distance():
+    from dcesynth.evaluation.features import FeatureMemo, distribution_distance
+    from dcesynth.frd import RadiomicsFeatures
+
+    calls = []
+
+    class Counting(RadiomicsFeatures):
+        def __call__(self, slices):
+            calls.append(len(slices))
+            return super().__call__(slices)
+
+    rng = np.random.default_rng(3)
+    real = rng.integers(0, 256, (6, 24, 24), dtype=np.uint8)
+    fake = np.clip(real.astype(int) + rng.integers(-20, 20, real.shape), 0, 255).astype(np.uint8)
+    plain = distribution_distance(RadiomicsFeatures(), real, fake)
+    memo = FeatureMemo(Counting())
+    assert distribution_distance(memo, real, fake) == pytest.approx(plain, rel=1e-12)
+    assert calls == [6, 6]
+    # the real slices again (another row of Table 1), a subset and a repeat: nothing recomputed
+    distribution_distance(memo, real, real[[0, 2, 2, 5]])
+    assert calls == [6, 6]
+    distribution_distance(memo, real, np.concatenate([fake[:2], real[:1] // 2, real[:1] // 2]))
+    assert calls == [6, 6, 1]  # the one new slice, once

@@ -79,6 +79,16 @@ def test_frechet_distance_against_scipy_and_closed_form():
     assert M.frechet_distance(mu1, s1, mu1, s1) == pytest.approx(0, abs=1e-8)
 
 
+@pytest.mark.parametrize("n1,n2,d", [(64, 64, 2048), (30, 50, 200), (5, 7, 77), (300, 200, 77)])
+def test_frechet_distance_of_few_samples_in_sample_space_equals_the_covariance_form(n1, n2, d):
+    rng = np.random.default_rng(n1 + d)
+    a = rng.normal(0, 1, (n1, d)) @ rng.normal(0, 0.3, (d, d))
+    b = rng.normal(0.2, 1.3, (n2, d)) @ rng.normal(0, 0.3, (d, d))
+    full = M.frechet_distance(*M.feature_statistics(a), *M.feature_statistics(b))
+    assert M.frechet_distance_of_features(a, b) == pytest.approx(full, rel=1e-7)
+    assert M.frechet_distance_of_features(a, a) == pytest.approx(0, abs=1e-6 * full)
+
+
 def test_same_by_hand():
     table = pd.DataFrame({"epoch": [10, 20, 30], "ssim": [0.6, 0.7, 0.8], "mae": [10.0, 30.0, 20.0], "fid": [5, 5, 5]})
     # ssim scaled [0, .5, 1] reversed -> [1, .5, 0]; mae -> [0, 1, .5]; fid constant -> 0

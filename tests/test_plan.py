@@ -215,10 +215,10 @@ def test_the_ranking_segments_every_models_images_with_one_fixed_segmenter():
     assert plan.model_dir("u", FIXED) == main and plan.folds(FIXED) == plan.seg_folds
     assert plan.dataset_name(FIXED) == plan.dataset_name("real_post")
     seg = plan.ranking_segmentation()
-    assert seg["metrics"]["u"] == f"results/segmentation/u/{FIXED}/metrics_syn_post.tsv"
-    assert seg["metrics"][plan.run] == f"results/segmentation/{plan.run}/{FIXED}/metrics_syn_post.tsv"
+    assert seg["runs"]["u"] == f"results/segmentation/u/{FIXED}/metrics_syn_post.tsv"
+    assert seg["runs"][plan.run] == f"results/segmentation/{plan.run}/{FIXED}/metrics_syn_post.tsv"
     # the pre-contrast baseline: the real_post scenario's own test on real_pre, which the paper's plan makes
-    assert seg["metrics"]["baseline"] == f"results/segmentation/{plan.run}/real_post/metrics_real_pre.tsv"
+    assert seg["baseline"] == f"results/segmentation/{plan.run}/real_post/metrics_real_pre.tsv"
     assert sorted(seg["labels"]) == sorted(plan.seg_test)
     assert "segmented by nnU-Net real_post" in plan.summary()
     # without the real_post scenario (and no pretrained model) there is no fixed segmenter
@@ -229,4 +229,12 @@ def test_the_ranking_segments_every_models_images_with_one_fixed_segmenter():
     plan = plan_of(deep_update(default_config(), {"models": {"u": {"family": "unet"}},
                                                   "segmentation": {"run": ["real_post+real_pre"], "ranking_segmenter": "real_post+real_pre"}}))  # fmt: skip
     assert plan.fixed_segmenter == "real_post+real_pre"  # tested on real_post only
-    assert plan.ranking_segmentation()["metrics"]["baseline"] == f"results/segmentation/{plan.run}/{FIXED}/metrics_real_pre.tsv"
+    assert plan.ranking_segmentation()["baseline"] == f"results/segmentation/{plan.run}/{FIXED}/metrics_real_pre.tsv"
+
+
+def test_gan_processes_must_divide_among_the_nodes():
+    with pytest.raises(ConfigError, match="multiple of gan.nodes"):
+        plan_of(deep_update(default_config(), {"gan": {"processes": 3, "nodes": 2}}))
+    plan = plan_of(deep_update(default_config(), {"gan": {"processes": 4, "nodes": 2, "batch_size": 1}}))
+    # like processes, nodes is how an epoch runs, not what it trains: the training params hold neither
+    assert plan.gan_nodes == 2 and "nodes" not in plan.gan_training and plan.gan_training["batch_size"] == 4

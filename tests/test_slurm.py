@@ -94,3 +94,35 @@ def test_a_failing_slurm_job_fails_the_run(slurm, tmp_path):
     assert time.monotonic() - start < 300  # failed, did not hang
     out = proc.stdout + proc.stderr
     assert "Error in rule ingest" in out and "truncated" in out
+
+
+def test_an_epoch_over_two_nodes_meets_at_one_rendezvous(slurm, tmp_path):
+    """gan.nodes: 2 as a SLURM job of two tasks: each task is a torchrun agent of one process
+    (srun), they meet at the c10d rendezvous the job opens on its first node, and they train the
+    epoch that one process with the global batch trains. The test cluster has one node, so both
+    tasks run on it; on a cluster each gets a node of its own (the rule asks for --nodes=2)."""
+    from test_distributed import _assert_same_training, _cfg, _one_process, _slices
+
+    from dcesynth.gan import state as S
+    from dcesynth.gan import train as T
+
+    files = _slices(tmp_path, 5, 16)  # writes pairs.tsv: 10 pairs, global batches of 2
+    cfg = _cfg(2)
+    S.save_state(T.init_state(cfg), tmp_path / "e0.pt")
+    one = _one_process(tmp_path, files, cfg)
+    job = dict(state_in=str(tmp_path / "e0.pt"), state_out=str(tmp_path / "nodes.pt"), losses_out=str(tmp_path / "nodes.tsv"),
+               manifest=str(tmp_path / "pairs.tsv"), cfg=cfg, epoch=1, device="cpu", threads=1)  # fmt: skip
+    script = tmp_path / "epoch.py"
+    # as Snakemake's SLURM jobstep runs a job: every SLURM variable but the job id removed
+    script.write_text("import os\n"
+                      "for k in [k for k in os.environ if k.startswith(('SLURM_', 'SRUN_')) and k != 'SLURM_JOB_ID']:\n"
+                      "    del os.environ[k]\n"
+                      f"from dcesynth.gan.distributed import run_epoch\nrun_epoch(2, nodes=2, **{job!r})\n")  # fmt: skip
+    log = tmp_path / "slurm.log"
+    proc = subprocess.run(["sbatch", "--wait", "--nodes=1", "--ntasks=2", "--cpus-per-task=1", "--mem=3000", "-t", "10",
+                           "-o", str(log), "-D", str(tmp_path), "--wrap", f"{sys.executable} {script}"],  # fmt: skip
+                          env=slurm, capture_output=True, text=True, timeout=600)
+    out = log.read_text() if log.exists() else ""
+    assert proc.returncode == 0, proc.stdout + proc.stderr + out[-4000:]
+    assert "2 processes, 1 per node on 2 nodes" in out and "(2 processes)" in out, out[-4000:]
+    _assert_same_training(one, S.load_state(tmp_path / "nodes.pt"), cfg, 16, S.load_state(tmp_path / "e0.pt"))

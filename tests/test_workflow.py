@@ -118,6 +118,7 @@ def test_a_further_model_runs_through_the_same_rules(tiny_run):
     # (FRD's values are tested in test_ranking)
     assert ranking["frd_tumour"].isna().all() and ranking["n_cases"].eq(1).all()
     seg_test = pd.read_csv(run / "splits/segmentation.tsv", sep="\t").query("role == 'test'")["case_id"]
+    assert ranking["n_cases_segmenter"].eq(len(seg_test)).all()
     for model, prediction in (("nca", "nca/fixed_segmenter/predictions/syn_post"),
                               ("tiny", "tiny/fixed_segmenter/predictions/syn_post"),
                               ("pre-contrast (as is)", "tiny/real_pre/predictions/real_pre")):  # fmt: skip

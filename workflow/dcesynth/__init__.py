@@ -5,3 +5,13 @@ All logic of the Snakemake workflow lives in this package; the rule scripts unde
 """
 
 __version__ = "0.1.0"
+
+
+def announce_location() -> str:
+    """Name this package's folder in the environment (``DCESYNTH_PACKAGE``), for the jobs: the
+    conda envs' import hook (``envs/*.post-deploy.sh``) then finds this same package."""
+    import os
+    from pathlib import Path
+
+    os.environ["DCESYNTH_PACKAGE"] = folder = str(Path(__file__).resolve().parent)
+    return folder

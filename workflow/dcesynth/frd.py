@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .metrics import feature_statistics, frechet_distance
+from .metrics import frechet_distance_of_features
 
 NORMALIZE_SCALE = 100.0
 BIN_WIDTH = 5.0
@@ -387,6 +387,4 @@ def frd(real_features: np.ndarray, fake_features: np.ndarray) -> float:
     keep = varies & np.isfinite(a).all(0) & np.isfinite(b).all(0)
     if not keep.any():
         raise ValueError("no radiomic feature varies across the real images: FRD is undefined")
-    mu1, s1 = feature_statistics(a[:, keep])
-    mu2, s2 = feature_statistics(b[:, keep])
-    return float(np.log(max(frechet_distance(mu1, s1, mu2, s2), np.finfo(float).tiny)))
+    return float(np.log(max(frechet_distance_of_features(a[:, keep], b[:, keep]), np.finfo(float).tiny)))

@@ -262,6 +262,25 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * tr_covmean)
 
 
+def frechet_distance_of_features(a: np.ndarray, b: np.ndarray) -> float:
+    """:func:`frechet_distance` of two feature sets (rows = samples), with their sample covariances.
+
+    Where a set has fewer samples than features (a 64-slice sample of 2048 Inception features) the
+    covariances are low-rank and the trace term is taken in sample space, exactly: with centred
+    features X (n1 x d) and Y (n2 x d), the non-zero eigenvalues of Σ1 Σ2 are the squared singular
+    values of X Yᵀ / √((n1-1)(n2-1)), so tr((Σ1 Σ2)^½) is the sum of those singular values: an
+    n1 x n2 SVD instead of two d x d eigenproblems."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    n1, n2, d = len(a), len(b), a.shape[1]
+    if min(n1, n2) < 2 or max(n1, n2) >= d:
+        return frechet_distance(*feature_statistics(a), *feature_statistics(b))
+    x, y = a - a.mean(0), b - b.mean(0)
+    scale = np.sqrt((n1 - 1) * (n2 - 1))
+    tr_covmean = float(np.linalg.svd(x @ y.T, compute_uv=False).sum() / scale)
+    diff = a.mean(0) - b.mean(0)
+    return float(diff @ diff + (x * x).sum() / (n1 - 1) + (y * y).sum() / (n2 - 1) - 2 * tr_covmean)
+
+
 def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     f = np.asarray(features, dtype=np.float64)
     return f.mean(0), np.cov(f, rowvar=False)

@@ -53,7 +53,7 @@ PATHS = {
 # Keys of `gan` that only choose what is evaluated: changing them reruns no training job.
 GAN_EVALUATION_KEYS = ("eval_every", "eval_epochs", "preview", "run")
 # Keys of `gan` that say how a training job runs, not what it computes (like `device`).
-GAN_EXECUTION_KEYS = ("processes",)
+GAN_EXECUTION_KEYS = ("processes", "nodes")
 # Keys of `metrics` that only select an epoch or describe tumour regions: no generator is rescored.
 SELECTION_KEYS = ("same_metrics", "selection", "tumour_margin_mm")
 # Keys of one epoch's scoring that only Table 1 uses (the test-set FID sample, LPIPS).
@@ -174,6 +174,9 @@ class Plan:
         if self.dicom_export["enabled"] and self.dicom_export["link_to_source"] and self.config["data"]["source"] in cohort.FILE_SOURCES:
             raise ConfigError(f"export.dicom.link_to_source needs DICOM input (data.source: {self.config['data']['source']} "
                               "has no source headers to link to); set it to false")  # fmt: skip
+        if self.gan_processes % self.gan_nodes:
+            raise ConfigError(f"gan.processes ({self.gan_processes}) must be a multiple of gan.nodes ({self.gan_nodes}): "
+                              "each node runs the same number of training processes")  # fmt: skip
         if self.gan_processes > 1 and not self.synthesis_only and gan["generator"].get("norm") == "batch":
             raise ConfigError("gan.processes > 1 needs gan.generator.norm: instance (batch-norm statistics would "
                               "be those of one process's share of the batch, not of the global batch)")  # fmt: skip
@@ -321,6 +324,11 @@ class Plan:
     @property
     def gan_processes(self) -> int:
         return int(self.gan.get("processes", 1))
+
+    @property
+    def gan_nodes(self) -> int:
+        """Nodes one pix2pixHD epoch spans (``gan.nodes``; each runs processes / nodes)."""
+        return int(self.gan.get("nodes", 1))
 
     @property
     def scoring(self) -> dict:
@@ -574,15 +582,15 @@ class Plan:
         ]
 
     def ranking_segmentation(self) -> dict[str, dict[str, str]]:
-        """What the ranking's segmentation scores read: per ranked row (every run, and the
-        pre-contrast baseline as ``baseline``) the fixed segmenter's per-case metrics, and per
-        segmentation test case its label crop (the worst HD95 of an empty prediction is its
+        """What the ranking's segmentation scores read: per run (``runs``) and for the pre-contrast
+        baseline (``baseline``) the fixed segmenter's per-case metrics, and per segmentation test
+        case its label crop (the worst HD95 of an empty prediction is its
         diagonal). Empty without a fixed segmenter."""
         if not self.fixed_segmenter or not self.seg_test:
             return {}
         return {
-            "metrics": {**{r: self.segmenter_metrics(r, "syn_post") for r in self.runs},
-                        "baseline": self.segmenter_metrics(self.run, "real_pre")},  # fmt: skip
+            "runs": {r: self.segmenter_metrics(r, "syn_post") for r in self.runs},
+            "baseline": self.segmenter_metrics(self.run, "real_pre"),
             "labels": {c: path("crop", run=self.run, case=c, image=segmentation.LABEL) for c in self.seg_test},
         }
 

@@ -95,7 +95,11 @@ def ranking_inputs():
         for case in files.values()
         for key, f in case.items()
         for f in (f.values() if key == "synthetic" else [f])
-    ] + [f for group in PLAN.ranking_segmentation().values() for f in group.values()]
+    ] + [
+        f
+        for group in PLAN.ranking_segmentation().values()
+        for f in (group.values() if isinstance(group, dict) else [group])
+    ]
 
 
 def run_training(wildcards):
@@ -150,6 +154,39 @@ def check_resource_keys():
             f"Configuration error: resources.{unknown[0]} names no rule of this workflow. "
             f"Rules: {', '.join(rules)}"
         )
+
+
+def gan_nodes_resources():
+    """A pix2pixHD epoch over gan.nodes nodes (SLURM profile): the nodes and one task on each;
+    `mpi` makes the plugin run the job itself on the first node (not in a one-task step), so that it
+    can start its own srun; on CUDA each node's share of the GPUs (`gres` counts per node, the
+    plugin's `gpu` per job)."""
+    nodes = PLAN.gan_nodes
+    out = {
+        **rule_resources("train_gan_epoch"),
+        "nodes": nodes,
+        "tasks": nodes,
+        "mpi": "srun",
+    }
+    if use_cuda():
+        out |= {"gres": f"gpu:{PLAN.gan_processes // nodes}", "tasks_per_gpu": 0}
+    else:
+        out["gpu"] = 0  # the job then trains on the CPU (dcesynth.devices.job_device)
+    return out
+
+
+def gan_epoch_gpus(wildcards):
+    """GPUs of one train_gan_epoch job on CUDA: one per training process."""
+    if not use_cuda():
+        return 0
+    return PLAN.gan_processes if PLAN.family(wildcards.run) == "pix2pixHD" else 1
+
+
+# The runs whose epochs train_gan_epoch trains on one node (all but a multi-node pix2pixHD)
+ONE_NODE_TRAINING_RUNS = (
+    "|".join(re.escape(r) for r in PLAN.runs if PLAN.gan_nodes == 1 or r != PLAN.run)
+    or "(?!)"
+)
 
 
 def rule_threads(name):
@@ -327,7 +364,12 @@ def crop_input(wildcards, images):
 
 def crop_path(run, case, image):
     """A case's crop; labels are the main run's (the same for every run, cut once)."""
-    return path("crop", run=PLAN.run if image == segmentation.LABEL else run, case=case, image=image)
+    return path(
+        "crop",
+        run=PLAN.run if image == segmentation.LABEL else run,
+        case=case,
+        image=image,
+    )
 
 
 def nnunet_training_crops(wildcards):

@@ -60,16 +60,30 @@ rule train_gan_epoch:
         "benchmarks/train_gan_epoch/{run}/epoch_{epoch}.tsv"
     wildcard_constraints:
         epoch=r"[1-9]\d*",
+        run=ONE_NODE_TRAINING_RUNS,
     conda:
         "../../envs/torch.yaml"
     threads: rule_threads("train_gan_epoch")
     resources:
-        # one GPU per training process (gan.processes)
-        **rule_resources("train_gan_epoch", gpu=PLAN.gan_processes),
+        **rule_resources("train_gan_epoch"),
+        # one GPU per training process (gan.processes for pix2pixHD; the further models train in one)
+        gpu=gan_epoch_gpus,
     params:
         train=run_training,
     script:
         "../scripts/train_gan_epoch.py"
+
+
+# gan.nodes > 1: pix2pixHD's epochs span that many nodes of one SLURM job (the job starts its own
+# srun, one task per node); the further models' epochs stay in train_gan_epoch.
+if PLAN.gan_nodes > 1:
+
+    use rule train_gan_epoch as train_gan_epoch_nodes with:
+        wildcard_constraints:
+            epoch=r"[1-9]\d*",
+            run=re.escape(PLAN.run),
+        resources:
+            **gan_nodes_resources(),
 
 
 rule export_generator:

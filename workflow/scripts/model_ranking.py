@@ -49,15 +49,16 @@ if seg:  # the fixed segmenter's Dice and HD95 on each run's synthetic volume an
     for case, label in seg["labels"].items():
         img = sitk.ReadImage(label)
         diagonal[case] = float(np.linalg.norm(np.multiply(img.GetSize(), img.GetSpacing())))
-    scores = {m: segmenter_scores(pd.read_csv(f, sep="\t"), diagonal) for m, f in seg["metrics"].items()}
-    scores[BASELINE] = scores.pop("baseline")
+    # case ids as written (a numeric-looking id such as 001 stays a string)
+    read = lambda f: segmenter_scores(pd.read_csv(f, sep="\t", dtype={"case_id": str}), diagonal)  # noqa: E731
+    scores = {**{run: read(f) for run, f in seg["runs"].items()}, BASELINE: read(seg["baseline"])}
     for m in SEGMENTER_METRICS:
         table[m] = [scores[model][m].get(case, np.nan) for model, case in zip(table["model"], table["case"])]
     metrics += list(SEGMENTER_METRICS)
     log.info("fixed segmenter: %s (Dice and HD95 on %d test cases)", p.segmenter, len(seg["labels"]))
 else:
-    log.info("no fixed segmenter (segmentation off, or neither a real_post scenario nor a pretrained model): "
-             "the ranking has no Dice or HD95")  # fmt: skip
+    log.info("no fixed segmenter (segmentation off, or segmentation.ranking_segmenter does not run): the ranking "
+             "has no Dice or HD95")  # fmt: skip
 
 ranking = rank_models(table, metrics, HIGHER_IS_BETTER, n_bootstrap=1000, seed=p.seed,
                       set_metrics={"frd_tumour": frd_tumour(real_features, fake_features)})  # fmt: skip
@@ -67,6 +68,7 @@ ranking["slice"] = "largest tumour area, axial"
 lpips_source = lpips_net.provenance if lpips_net is not None else "off"
 ranking["lpips_source"] = lpips_source
 ranking["segmenter"] = p.segmenter if seg else "none"
+ranking["n_cases_segmenter"] = int(table.loc[table["model"] == BASELINE, "dice"].notna().sum()) if seg else 0
 ranking["cohort"] = p.cohort
 write_table(ranking, snakemake.output.ranking)
 write_table(table.assign(lpips_source=lpips_source, cohort=p.cohort), snakemake.output.cases)

@@ -8,7 +8,7 @@ from dcesynth import figures, io, segmentation
 from dcesynth.gan.state import generator_provenance
 
 p = snakemake.params
-per_case = pd.concat([pd.read_csv(f, sep="\t") for f in snakemake.input.metrics], ignore_index=True)
+per_case = pd.concat([pd.read_csv(f, sep="\t", dtype={"case_id": str}) for f in snakemake.input.metrics], ignore_index=True)
 paper = pd.read_csv(snakemake.input.paper, sep="\t")
 provenance = generator_provenance(snakemake.input.generator)
 per_case = per_case.assign(cohort=p.cohort, **provenance)

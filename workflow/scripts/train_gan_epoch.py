@@ -12,14 +12,16 @@ family = cfg.get("family", "pix2pixHD")
 # does not change what it computes (the params hold the global batch), so changing it reruns nothing.
 # The further model families train in one process.
 processes = int(snakemake.config["gan"].get("processes", 1)) if family == "pix2pixHD" else 1
+nodes = int(snakemake.config["gan"].get("nodes", 1)) if family == "pix2pixHD" else 1
 files = read_manifest(snakemake.input.pairs)
 pairs = SlicePairs(files, cfg["source"], cfg["targets"], cfg["channels"])
 epoch = int(snakemake.wildcards.epoch)
-log.info("%s epoch %s: %d training pairs from %d cases, global batch %d in %d process%s", family, epoch, len(pairs),
-         len(files), cfg["batch_size"], processes, "es" if processes > 1 else "")  # fmt: skip
+log.info("%s epoch %s: %d training pairs from %d cases, global batch %d in %d process%s%s", family, epoch, len(pairs),
+         len(files), cfg["batch_size"], processes, "es" if processes > 1 else "",
+         f" on {nodes} nodes" if nodes > 1 else "")  # fmt: skip
 job = dict(state_in=snakemake.input.state, state_out=snakemake.output.state, losses_out=snakemake.output.losses,
            cfg=cfg, epoch=epoch, device=job_device(snakemake), threads=snakemake.threads)  # fmt: skip
-if processes > snakemake.threads:
+if processes // nodes > snakemake.threads:
     log.warning("%d training processes share %d thread(s) (resources.train_gan_epoch.threads): the cores are "
                 "oversubscribed", processes, snakemake.threads)  # fmt: skip
 if family != "pix2pixHD":
@@ -33,4 +35,4 @@ elif processes == 1:
 else:
     from dcesynth.gan.distributed import run_epoch
 
-    run_epoch(processes, manifest=snakemake.input.pairs, **job)
+    run_epoch(processes, nodes, manifest=snakemake.input.pairs, **job)

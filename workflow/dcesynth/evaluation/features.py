@@ -17,7 +17,7 @@ from torch.nn import functional as F
 
 from .. import metrics as M
 from ..errors import ConfigError
-from ..frd import RadiomicsFeatures
+from ..frd import RadiomicsFeatures, frd
 from ..weights import is_pretrained, load_state_dict, sha256
 from ..weights import provenance as weights_provenance
 
@@ -215,11 +215,47 @@ def distribution_extractors(cfg: dict[str, Any], device: str = "cpu") -> dict[st
     return out
 
 
+class FeatureMemo:
+    """An extractor's features of single slices, each slice computed once: Table 1 compares the same
+    real slices with the synthetic ones, with the pre-contrast ones and in the split test. A slice
+    is known by its bytes; the extractors score each slice independently (networks in eval mode,
+    per-slice radiomics), so a feature does not depend on the batch it was computed in."""
+
+    def __init__(self, extractor):
+        self.extractor = extractor
+        self.provenance = extractor.provenance
+        self.features: dict[bytes, np.ndarray] = {}
+
+    def __call__(self, slices: np.ndarray) -> np.ndarray:
+        import hashlib
+
+        slices = np.ascontiguousarray(slices)
+        keys = [hashlib.blake2b(f"{s.shape}{s.dtype.str}".encode() + s.tobytes(), digest_size=16).digest() for s in slices]
+        todo, new = [], set()
+        for i, k in enumerate(keys):  # the first of each slice not computed yet
+            if k not in self.features and k not in new:
+                new.add(k)
+                todo.append(i)
+        if todo:
+            for i, f in zip(todo, self.extractor(slices[todo])):
+                self.features[keys[i]] = f
+        return np.stack([self.features[k] for k in keys]) if keys else self.extractor(slices)
+
+    def to(self, *args, **kwargs):
+        self.extractor = self.extractor.to(*args, **kwargs)
+        return self
+
+
 def distribution_distance(extractor, real: np.ndarray, fake: np.ndarray) -> float:
-    """FID of a network's features, or the extractor's own distance (FRD)."""
-    if hasattr(extractor, "distance"):
-        return extractor.distance(real, fake)
-    mu1, s1 = M.feature_statistics(extractor(real))
-    mu2, s2 = M.feature_statistics(extractor(fake))
-    return M.frechet_distance(mu1, s1, mu2, s2)
+    """FID of a network's features, or FRD of the radiomic features."""
+    a, b = extractor(real), extractor(fake)
+    if isinstance(getattr(extractor, "extractor", extractor), RadiomicsFeatures):
+        try:
+            return frd(a, b)
+        except ValueError as e:  # e.g. identical real slices: the table says NaN, the log why
+            from ..logs import log
+
+            log.warning("FRD: %s (NaN)", e)
+            return float("nan")
+    return M.frechet_distance_of_features(a, b)
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 from .. import metrics as M
 from ..devices import resolve_device
-from .features import distribution_distance, distribution_extractors, lpips_network
+from .features import FeatureMemo, distribution_distance, distribution_extractors, lpips_network
 from .sampling import gather, largest, mean_sd, sample_slices
 
 
@@ -52,7 +52,8 @@ def quality_table(
     real vs synthetic subtraction (slice-based, as the paper), and on the test split the
     'split test' rows (two disjoint halves of the patients; FID only). ``provenance`` (the cohort,
     the GAN epoch and its VGG weights) is written as columns of every row."""
-    extractors = distribution_extractors(cfg, resolve_device(device))
+    # each slice's features once (the real ones enter several rows)
+    extractors = {name: FeatureMemo(e) for name, e in distribution_extractors(cfg, resolve_device(device)).items()}
     lpips_net = lpips_network(cfg.get("lpips"))
     if lpips_net is not None:
         lpips_net = lpips_net.to(resolve_device(device))

@@ -1,8 +1,11 @@
 """Data-parallel GAN training: one epoch in N processes that mean the same training as one.
 
 ``gan.processes: N`` runs a training epoch in N processes with ``torch.distributed`` (gloo on the
-CPU; NCCL on CUDA, one GPU per process), launched by the training job itself with ``torchrun``.
-``gan.batch_size`` is per process, and the epoch is defined by the global batch ``N x batch_size``:
+CPU; NCCL on CUDA, one GPU per process), launched by the training job itself with ``torchrun``: on
+its node (``--standalone``), or with ``gan.nodes: M`` as M torchrun agents of N / M processes each,
+one per task of the job's SLURM allocation (``srun``), that meet at a c10d rendezvous on the job's
+first node. ``gan.batch_size`` is per process, and the epoch is defined by the global batch
+``N x batch_size``:
 
 - the sample order is that of one process with the global batch (same permutation, same
   rotations), and process ``r`` takes the ``r``-th ``batch_size`` samples of each global batch;
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +37,8 @@ from typing import Any
 
 import torch
 
+from ..devices import resolve_device
+from ..errors import ConfigError
 from ..gan_worker import die_with_parent
 
 
@@ -74,23 +80,83 @@ class World:
         return out
 
 
-def launch_command(processes: int, job_file: str | Path) -> list[str]:
-    """The torchrun command of one epoch on this node (``--standalone``: a free local port)."""
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
-            "--max-restarts=0", "-m", "dcesynth.gan_worker", str(job_file)]  # fmt: skip
+def launch_command(processes: int, job_file: str | Path, nodes: int = 1, endpoint: str = "", run_id: str = "",
+                   gpus: bool = False, cpus_per_node: int = 1, spread: bool = True) -> list[str]:  # fmt: skip
+    """The command that starts one epoch's ``processes``: torchrun on this node (``--standalone``: a
+    free local port), or with ``nodes`` > 1 one torchrun agent per SLURM task (``srun``), each with
+    ``processes / nodes`` workers and ``cpus_per_node`` CPUs, meeting at the c10d ``endpoint``
+    (host:port) under ``run_id``; ``spread``: one task on each node of the allocation (a test
+    cluster of one node runs both tasks on it); ``gpus``: each task takes its node's share of GPUs."""
+    worker = ["--max-restarts=0", "-m", "dcesynth.gan_worker", str(job_file)]
+    torchrun = [sys.executable, "-m", "torch.distributed.run"]
+    if nodes == 1:
+        return [*torchrun, "--standalone", f"--nproc-per-node={processes}", *worker]
+    per_node = processes // nodes
+    srun = ["srun", f"--ntasks={nodes}", *([f"--nodes={nodes}", "--ntasks-per-node=1"] if spread else []),
+            f"--cpus-per-task={cpus_per_node}", "--kill-on-bad-exit=1", "--export=ALL",
+            *([f"--gres=gpu:{per_node}"] if gpus else [])]  # fmt: skip
+    return [*srun, *torchrun, f"--nnodes={nodes}", f"--nproc-per-node={per_node}", "--rdzv-backend=c10d",
+            f"--rdzv-endpoint={endpoint}", f"--rdzv-id={run_id}", *worker]  # fmt: skip
 
 
-def run_epoch(processes: int, **job: Any) -> None:
-    """Train one epoch in ``processes`` processes on this node; ``job``: the keyword arguments of
-    :func:`dcesynth.gan.train.train_epoch` with ``manifest`` (a slice-pair manifest) in place of
-    ``pairs``. The workers write where this process's stderr goes (a rule's log)."""
+def allocation(environ: dict | None = None) -> dict[str, int]:
+    """This SLURM job's ``nodes`` and ``tasks``, from ``scontrol`` (a job Snakemake's SLURM plugin
+    runs sees no SLURM variable but the job id); empty outside a SLURM job."""
+    env = os.environ if environ is None else environ
+    job = env.get("SLURM_JOB_ID")
+    if not job:
+        return {}
+    out = subprocess.run(["scontrol", "show", "job", "--oneliner", job], capture_output=True, text=True, timeout=60)
+    fields = dict(f.split("=", 1) for f in out.stdout.split() if "=" in f)
+    if out.returncode != 0 or "NumNodes" not in fields:
+        raise RuntimeError(f"scontrol show job {job} failed: {out.stderr.strip() or out.stdout.strip()}")
+    return {"nodes": int(fields["NumNodes"].split("-")[0]), "tasks": int(fields.get("NumTasks", "1") or 1)}
+
+
+def check_allocation(nodes: int, found: dict[str, int]) -> None:
+    """Refuse an epoch over ``nodes`` nodes outside a SLURM job (``found`` = :func:`allocation`)
+    with a task for each."""
+    if not found or found["tasks"] < nodes:
+        where = f"a SLURM job with {found['tasks']} task(s)" if found else "no SLURM job"
+        raise ConfigError(f"gan.nodes: {nodes} trains one epoch across {nodes} nodes, one SLURM task on each, but this "
+                          f"job runs in {where}: run the workflow with --workflow-profile profiles/slurm, or set "
+                          "gan.nodes: 1")  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return s.getsockname()[1]
+
+
+def run_epoch(processes: int, nodes: int = 1, **job: Any) -> None:
+    """Train one epoch in ``processes`` processes, on this node or over ``nodes`` nodes of this SLURM
+    job; ``job``: the keyword arguments of :func:`dcesynth.gan.train.train_epoch` with ``manifest`` (a
+    slice-pair manifest) in place of ``pairs``. The workers write where this process's stderr goes
+    (a rule's log)."""
+    if processes % nodes:
+        raise ConfigError(f"gan.processes ({processes}) must be a multiple of gan.nodes ({nodes})")
+    found = {}
+    if nodes > 1:
+        found = allocation()
+        check_allocation(nodes, found)
     state_out = Path(job["state_out"])
     state_out.parent.mkdir(parents=True, exist_ok=True)
-    fd, job_file = tempfile.mkstemp(prefix="dcesynth-gan-epoch-", suffix=".json")
+    # beside the state (the file system every node of the job sees), not in a node's /tmp; a killed
+    # run of this epoch left its own there
+    for stale in state_out.parent.glob(f".{state_out.name}.*.job.json"):
+        stale.unlink(missing_ok=True)
+    fd, job_file = tempfile.mkstemp(prefix=f".{state_out.name}.", suffix=".job.json", dir=state_out.parent)
     with os.fdopen(fd, "w") as f:
         json.dump({k: str(v) if isinstance(v, Path) else v for k, v in job.items()}, f)
     job_file = Path(job_file)
-    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, int(job.get("threads", 1)) // processes))}
+    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, int(job.get("threads", 1)) // (processes // nodes)))}
+    rendezvous = {}
+    if nodes > 1:  # this process runs on the allocation's first node: the rendezvous is here
+        rendezvous = {"endpoint": f"{socket.gethostname()}:{_free_port()}",
+                      "run_id": f"dcesynth-{os.environ['SLURM_JOB_ID']}-{os.getpid()}",
+                      "gpus": resolve_device(job.get("device", "cpu")).type == "cuda",
+                      "cpus_per_node": max(1, int(job.get("threads", 1))), "spread": found["nodes"] >= nodes}  # fmt: skip
     # the workers import dcesynth from wherever this process did (an installed or a source tree)
     package_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
@@ -101,8 +167,8 @@ def run_epoch(processes: int, **job: Any) -> None:
         out = None
     try:
         # torchrun dies with this process, and its workers with it (a killed job leaves nothing running)
-        proc = subprocess.Popen(launch_command(processes, job_file), env=env, stdout=out, stderr=out,
-                                preexec_fn=die_with_parent)  # fmt: skip
+        proc = subprocess.Popen(launch_command(processes, job_file, nodes, **rendezvous), env=env, stdout=out,
+                                stderr=out, preexec_fn=die_with_parent)  # fmt: skip
         try:
             rc = proc.wait()
         except BaseException:
@@ -112,7 +178,8 @@ def run_epoch(processes: int, **job: Any) -> None:
     finally:
         job_file.unlink(missing_ok=True)
     if rc != 0:
-        raise RuntimeError(f"the {processes} training processes failed (exit {rc}); their messages are above")
+        where = f" on {nodes} nodes" if nodes > 1 else ""
+        raise RuntimeError(f"the {processes} training processes{where} failed (exit {rc}); their messages are above")
     if not state_out.exists():
         raise RuntimeError(f"the {processes} training processes ended without writing {state_out}")
 
@@ -122,7 +189,7 @@ def worker(job_file: str) -> None:
     A failing process exits at once, without waiting for its peers (torchrun then stops them)."""
     import traceback
 
-    from ..errors import ConfigError, InputError
+    from ..errors import InputError
 
     try:
         _train(job_file)
@@ -138,8 +205,6 @@ def worker(job_file: str) -> None:
 
 def _train(job_file: str) -> None:
     from .. import logs
-    from ..devices import resolve_device
-    from ..errors import ConfigError
     from .data import SlicePairs, read_manifest
     from .train import train_epoch
 
@@ -156,6 +221,9 @@ def _train(job_file: str) -> None:
         torch.cuda.set_device(world.local_rank)
     torch.distributed.init_process_group("nccl" if cuda else "gloo", rank=world.rank, world_size=world.size,
                                          timeout=timedelta(minutes=30))  # fmt: skip
+    agents = int(os.environ.get("GROUP_WORLD_SIZE", 1))  # torchrun's agents: one per node
+    logs.log.info("process group: %d processes, %d per node on %d node%s (%s)", world.size, world.size // agents,
+                  agents, "s" if agents > 1 else "", "nccl" if cuda else "gloo")  # fmt: skip
     cfg = job["cfg"]
     pairs = SlicePairs(read_manifest(job.pop("manifest")), cfg["source"], cfg["targets"], cfg["channels"])
     train_epoch(pairs=pairs, world=world, **job)

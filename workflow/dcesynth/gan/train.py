@@ -26,7 +26,7 @@ from ..training import channels_for, learning_rate, to_cpu
 from .data import SlicePairs
 from .distributed import World
 from .losses import LOSS_COLUMNS, VGGLoss, feature_matching_loss, lsgan_loss
-from .networks import build_discriminator, build_generator
+from .networks import build_discriminator, build_generator, freeze_biases_into_instance_norm
 from .state import load_state, read_generator_state, save_state
 
 log = logging.getLogger("dcesynth")
@@ -114,6 +114,8 @@ def train_epoch(
     D = build_discriminator(sum(channels_for(cfg)), **cfg["discriminator"])
     G.load_state_dict(state["generator"])
     D.load_state_dict(state["discriminator"])
+    for net in (G, D):  # no output depends on them; their Adam steps would be float noise
+        freeze_biases_into_instance_norm(net)
     mem = torch.channels_last if cuda else torch.contiguous_format
     G.to(dev, memory_format=mem).train()
     D.to(dev, memory_format=mem).train()
