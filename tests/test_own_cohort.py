@@ -271,4 +271,4 @@ def test_a_config_from_before_these_keys_still_runs(tmp_path):
         del cfg[section][key]
     del cfg["models"]  # pix2pixHD alone (the schema's default)
     jobs = job_counts(make_workdir(tmp_path, cfg))
-    assert jobs["nnunet_train"] == 7 * 3 and jobs["synthesize_volume"] == 12
+    assert jobs["nnunet_train"] == 7 * 2 and jobs["synthesize_volume"] == 12

@@ -37,10 +37,10 @@ class nnUNetTrainer_dcesynth_tiny(_ShortTrainer):
 
 
 class nnUNetTrainer_dcesynth_demo(_ShortTrainer):
-    """4 epochs of 10 training and 3 validation iterations: the phantom demo on a laptop CPU
-    (about 50 s per fold on one core; enough for the bright post-contrast tumours)."""
+    """3 epochs of 10 training and 3 validation iterations: the phantom demo on a laptop CPU
+    (about 40 s per fold on one core; enough for the bright post-contrast tumours)."""
 
-    EPOCHS, ITERATIONS, VAL_ITERATIONS = 4, 10, 3
+    EPOCHS, ITERATIONS, VAL_ITERATIONS = 3, 10, 3
 
 
 class nnUNetTrainer_dcesynth_rehearsal(_ShortTrainer):
