@@ -32,7 +32,7 @@ def test_the_demo_plan():
     assert sorted(every.synth_cases) == sorted(plan.case_ids) and every.eval_cases == plan.eval_cases
     assert plan.eval_epochs == [2, 4, 6, 8, 10] and plan.export_epochs == [2, 4, 6, 8, 10]
     assert len(plan.scenarios) == 7 and len(plan.seg_pairs) == 12 and plan.refusals == []
-    assert sorted(plan.seg_cv["fold"]) == [0, 0, 0, 1, 1, 2, 2] and len(plan.seg_test) == 4
+    assert sorted(plan.seg_cv["fold"]) == [0, 0, 0, 0, 1, 1, 1] and len(plan.seg_test) == 4
     assert set(plan.seg_cv["case_id"]) | set(plan.seg_test) <= set(plan.eval_cases)
     assert plan.synthesis_generator("r") == "results/gan/r/generator_best.pt"
     assert plan.model_dir("r", "real_pre") == (

@@ -182,6 +182,11 @@ def gan_epoch_gpus(wildcards):
     return PLAN.gan_processes if PLAN.family(wildcards.run) == "pix2pixHD" else 1
 
 
+# Jobs of the GAN chains (training, epoch scoring, SAMe's choice, synthesis) run before others that
+# are ready: everything synthetic waits for them, while real-image work (nnU-Net on real crops) fills in.
+GAN_CHAIN_PRIORITY = 1
+
+
 # The runs whose epochs train_gan_epoch trains on one node (all but a multi-node pix2pixHD)
 ONE_NODE_TRAINING_RUNS = (
     "|".join(re.escape(r) for r in PLAN.runs if PLAN.gan_nodes == 1 or r != PLAN.run)

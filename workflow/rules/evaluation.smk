@@ -11,6 +11,8 @@ rule evaluate_epoch:
         "logs/evaluate_epoch/{run}/epoch_{epoch}.log",
     benchmark:
         "benchmarks/evaluate_epoch/{run}/epoch_{epoch}.tsv"
+    # the training chains and their synthesis are the long pole: start them first
+    priority: GAN_CHAIN_PRIORITY
     conda:
         "../../envs/torch.yaml"
     threads: rule_threads("evaluate_epoch")
@@ -40,6 +42,8 @@ rule select_best_epoch:
         "logs/select_best_epoch/{run}.log",
     benchmark:
         "benchmarks/select_best_epoch/{run}.tsv"
+    # the training chains and their synthesis are the long pole: start them first
+    priority: GAN_CHAIN_PRIORITY
     conda:
         "../../envs/torch.yaml"
     threads: rule_threads("select_best_epoch")

@@ -34,6 +34,8 @@ rule init_gan:
         "logs/init_gan/{run}.log",
     benchmark:
         "benchmarks/init_gan/{run}.tsv"
+    # the training chains and their synthesis are the long pole: start them first
+    priority: GAN_CHAIN_PRIORITY
     conda:
         "../../envs/torch.yaml"
     threads: rule_threads("init_gan")
@@ -61,6 +63,8 @@ rule train_gan_epoch:
     wildcard_constraints:
         epoch=r"[1-9]\d*",
         run=ONE_NODE_TRAINING_RUNS,
+    # the training chains and their synthesis are the long pole: start them first
+    priority: GAN_CHAIN_PRIORITY
     conda:
         "../../envs/torch.yaml"
     threads: rule_threads("train_gan_epoch")
@@ -95,6 +99,8 @@ rule export_generator:
         "logs/export_generator/{run}/epoch_{epoch}.log",
     benchmark:
         "benchmarks/export_generator/{run}/epoch_{epoch}.tsv"
+    # the training chains and their synthesis are the long pole: start them first
+    priority: GAN_CHAIN_PRIORITY
     conda:
         "../../envs/torch.yaml"
     threads: rule_threads("export_generator")

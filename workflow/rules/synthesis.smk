@@ -33,6 +33,8 @@ rule synthesize_volume:
         "logs/synthesize_volume/{run}/{case}.log",
     benchmark:
         "benchmarks/synthesize_volume/{run}/{case}.tsv"
+    # the training chains and their synthesis are the long pole: start them first
+    priority: GAN_CHAIN_PRIORITY
     conda:
         "../../envs/torch.yaml"
     threads: rule_threads("synthesize_volume")
