@@ -586,7 +586,7 @@ class Plan:
         baseline (``baseline``) the fixed segmenter's per-case metrics, and per segmentation test
         case its label crop (the worst HD95 of an empty prediction is its
         diagonal). Empty without a fixed segmenter."""
-        if not self.fixed_segmenter or not self.seg_test:
+        if not self.fixed_segmenter:  # (which needs segmentation test cases)
             return {}
         return {
             "runs": {r: self.segmenter_metrics(r, "syn_post") for r in self.runs},

@@ -241,10 +241,6 @@ class FeatureMemo:
                 self.features[keys[i]] = f
         return np.stack([self.features[k] for k in keys]) if keys else self.extractor(slices)
 
-    def to(self, *args, **kwargs):
-        self.extractor = self.extractor.to(*args, **kwargs)
-        return self
-
 
 def distribution_distance(extractor, real: np.ndarray, fake: np.ndarray) -> float:
     """FID of a network's features, or FRD of the radiomic features."""

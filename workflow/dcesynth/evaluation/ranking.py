@@ -195,7 +195,8 @@ def frd_tumour(real: Mapping[str, np.ndarray], fakes: Mapping[str, Mapping[str, 
 def segmenter_scores(metrics: pd.DataFrame, diagonal_mm: Mapping[str, float]) -> pd.DataFrame:
     """Per case (``case_id``) the fixed segmenter's Dice and HD95 from a segmentation metrics
     table; an empty prediction has no HD95 and gets the worst, the case's crop diagonal."""
-    out = metrics.set_index("case_id")[list(SEGMENTER_METRICS)].astype(float)
-    empty = out["hd95_mm"].isna() & (metrics.set_index("case_id")["predicted_voxels"] == 0)
+    by_case = metrics.set_index("case_id")
+    out = by_case[list(SEGMENTER_METRICS)].astype(float)
+    empty = out["hd95_mm"].isna() & (by_case["predicted_voxels"] == 0)
     out.loc[empty, "hd95_mm"] = [diagonal_mm[c] for c in out.index[empty]]
     return out

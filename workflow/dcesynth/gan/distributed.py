@@ -136,10 +136,14 @@ def run_epoch(processes: int, nodes: int = 1, **job: Any) -> None:
     (a rule's log)."""
     if processes % nodes:
         raise ConfigError(f"gan.processes ({processes}) must be a multiple of gan.nodes ({nodes})")
-    found = {}
-    if nodes > 1:
+    rendezvous = {}
+    if nodes > 1:  # this process runs on the allocation's first node: the rendezvous is here
         found = allocation()
         check_allocation(nodes, found)
+        rendezvous = {"endpoint": f"{socket.gethostname()}:{_free_port()}",
+                      "run_id": f"dcesynth-{os.environ['SLURM_JOB_ID']}-{os.getpid()}",
+                      "gpus": resolve_device(job.get("device", "cpu")).type == "cuda",
+                      "cpus_per_node": max(1, int(job.get("threads", 1))), "spread": found["nodes"] >= nodes}  # fmt: skip
     state_out = Path(job["state_out"])
     state_out.parent.mkdir(parents=True, exist_ok=True)
     # beside the state (the file system every node of the job sees), not in a node's /tmp; a killed
@@ -151,12 +155,6 @@ def run_epoch(processes: int, nodes: int = 1, **job: Any) -> None:
         json.dump({k: str(v) if isinstance(v, Path) else v for k, v in job.items()}, f)
     job_file = Path(job_file)
     env = {**os.environ, "OMP_NUM_THREADS": str(max(1, int(job.get("threads", 1)) // (processes // nodes)))}
-    rendezvous = {}
-    if nodes > 1:  # this process runs on the allocation's first node: the rendezvous is here
-        rendezvous = {"endpoint": f"{socket.gethostname()}:{_free_port()}",
-                      "run_id": f"dcesynth-{os.environ['SLURM_JOB_ID']}-{os.getpid()}",
-                      "gpus": resolve_device(job.get("device", "cpu")).type == "cuda",
-                      "cpus_per_node": max(1, int(job.get("threads", 1))), "spread": found["nodes"] >= nodes}  # fmt: skip
     # the workers import dcesynth from wherever this process did (an installed or a source tree)
     package_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
