@@ -105,6 +105,54 @@ def test_phantom_anatomy_and_enhancement():
             assert v["post3"][tumour].mean() > v["post1"][tumour].mean()
 
 
+def test_each_part_of_a_case_draws_from_its_own_stream(cfg):
+    """Changing one part of a case changes only that part: a multifocal twin differs only in its
+    satellites, in every phase; one more post-contrast phase leaves the earlier phases as they were;
+    other rim/whole enhancement or kinetics leave the pre-contrast image bit for bit."""
+    from dataclasses import replace
+
+    spec = replace(phantom.plan_cohort(cfg)[0], multifocal=False, enhancement="whole", kinetics="washout")
+    one = phantom.draw_case(spec)
+    twin = phantom.draw_case(replace(spec, multifocal=True))
+    satellites = twin["satellites"].astype(bool)
+    assert satellites.any() and not one["satellites"].any()
+    np.testing.assert_array_equal(twin["mask"], one["mask"])
+    for name in ("pre", "post1", "post2"):
+        differs = twin[name] != one[name]
+        assert differs.any() and not (differs & ~satellites).any(), name
+
+    more = phantom.draw_case(replace(spec, post_phases=spec.post_phases + 1))
+    for name in ("pre", *(f"post{k}" for k in range(1, spec.post_phases + 1))):
+        np.testing.assert_array_equal(more[name], one[name])
+
+    rim = phantom.draw_case(replace(spec, enhancement="rim", kinetics="persistent"))
+    np.testing.assert_array_equal(rim["pre"], one["pre"])
+    tumour = one["mask"].astype(bool)
+    assert (rim["post1"] != one["post1"])[tumour].any() and not (rim["post1"] != one["post1"])[~tumour].any()
+
+
+def test_the_parts_of_a_case_lie_where_anatomy_puts_them(cfg):
+    from dcesynth.phantom import anatomy
+
+    spec = phantom.plan_cohort(cfg)[0]
+    g = anatomy.Grid.of(spec)
+    t = anatomy.chest_wall(g, anatomy.stream(spec, "chest_wall"))
+    shapes, found = anatomy.breasts(g, t["wall"], anatomy.stream(spec, "breasts"))
+    assert [b.cx < 0 for b in shapes] == [True, False]  # one breast on each side
+    assert found["breast"].any() and not (found["breast"] & t["lung"]).any()
+    assert (found["skin"] <= found["breast"]).all()
+    fgt, _ = anatomy.fibroglandular(g, found["fgt_zone"], t["wall"], anatomy.stream(spec, "fibroglandular"))
+    assert fgt.any() and (fgt <= found["fgt_zone"]).all()
+    v = anatomy.vessels(g, shapes, found["breast"], anatomy.stream(spec, "vessels"))
+    assert v.any() and (v <= found["breast"]).all()
+    b, lesion = anatomy.tumour(g, shapes, found["breast"], anatomy.stream(spec, "tumour"))
+    assert lesion["primary"].any() and (lesion["rim"] <= lesion["primary"]).all()
+    assert (lesion["primary"] <= (b.distance(g) < 1)).all()  # inside the breast it was drawn in
+    # the same stream twice gives the same draws; another part's stream gives others
+    assert anatomy.stream(spec, "vessels").random() == anatomy.stream(spec, "vessels").random()
+    assert anatomy.stream(spec, "vessels").random() != anatomy.stream(spec, "tumour").random()
+
+
 def test_same_seed_same_bytes(tmp_path, cfg):
     spec = phantom.plan_cohort(cfg)[1]
     for d in ("a", "b"):

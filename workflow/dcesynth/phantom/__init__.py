@@ -13,8 +13,10 @@ descriptions, plus non-DCE series (a localizer and a T2) that series identificat
 and planted fake patient identifiers so privacy can be tested. The primary tumour mask is
 written as NIfTI on the grid of the DCE series.
 
-Every case draws from its own seeded generator (``seed``, case index), so adding cases never
-changes existing ones.
+Every case draws from its own seeded generators (``seed``, case index), so adding cases never
+changes existing ones; within a case each part (chest wall, breasts, fibroglandular tissue, vessels,
+tumour, satellites, enhancement, coil, noise) has a stream of its own (:mod:`.anatomy`), so changing
+one part of a case changes nothing else in it.
 """
 
 from .anatomy import draw_case

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 # Bumped whenever the generated images change, so that make_phantom reruns (it is a param).
-VERSION = 8
+VERSION = 9
 
 ORDINALS = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th"}
 
