@@ -71,7 +71,22 @@ def test_a_typo_stops_the_dry_run_with_one_line(tmp_path):
     from conftest import make_workdir, run_snakemake, tiny_config
 
     wd = make_workdir(tmp_path, tiny_config())
-    (wd / "typo.yaml").write_text("metrics:\n  n_fid_pair: 8\n")
+    (wd / "typo.yaml").write_text("metrics:\n  n_fid_pair: 8\ngan:\n  source: pre\n")
     proc = run_snakemake(wd, "-n", "--configfile", "config/config.yaml", "typo.yaml", check=False)
     assert proc.returncode != 0
-    assert "Configuration error: unknown key metrics.n_fid_pair (did you mean metrics.n_fid_pairs?)" in proc.stderr + proc.stdout
+    out = proc.stderr + proc.stdout
+    assert "Configuration error: gan.source is now called gan.input: rename the key (same values); " in out
+    assert "unknown key metrics.n_fid_pair (did you mean metrics.n_fid_pairs?)" in out
+
+
+def test_keys_and_values_of_an_older_version_are_named_with_their_new_names():
+    from dcesynth.config_keys import renamed, unknown_keys
+
+    schema = yaml.safe_load((REPO / "config" / "schema" / "config.schema.yaml").read_text())
+    old = deep_update(default_config(), {"gan": {"source": "pre"}, "synthesis": {"intensity": "source"}})
+    assert renamed(old) == [
+        "gan.source is now called gan.input: rename the key (same values)",
+        "synthesis.intensity: source is now called scanner",
+    ]
+    assert unknown_keys(old, schema) == []  # named once, as renamed, not also as unknown
+    assert renamed(default_config()) == []

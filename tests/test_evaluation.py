@@ -74,8 +74,8 @@ def test_evaluate_and_select_best_epoch(tmp_path, files):
         assert set(t["metric"]) == {"ssim", "ms_ssim", "psnr", "mse", "mae", "mae_authors", "mse_authors",
                                     "fid_imagenet", "fid_radimagenet", "frd"}  # fmt: skip
         for fid in ("fid_imagenet", "fid_radimagenet"):
-            assert t.loc[t["metric"] == fid, "source"].item().startswith("UNTRAINED")
-        assert t.loc[t["metric"] == "frd", "source"].item().startswith("radiomics")
+            assert t.loc[t["metric"] == fid, "provenance"].item().startswith("UNTRAINED")
+        assert t.loc[t["metric"] == "frd", "provenance"].item().startswith("radiomics")
         assert np.isfinite(t.loc[t["metric"] == "frd", "mean"].item())
         assert t.loc[t["metric"] == "ssim", "n"].item() == 10
     same_metrics = ["ssim", "mse", "mae", "fid_imagenet", "fid_radimagenet"]
@@ -87,9 +87,9 @@ def test_evaluate_and_select_best_epoch(tmp_path, files):
     # the paper's SAMe (authors' MAE/MSE) is there too, with the epoch it would have chosen
     assert chosen["epoch_by"]["same_paper"] == int(table.loc[table["same_paper"].idxmin(), "epoch"])
     # each network's provenance and the cohort survive into the epoch table
-    assert table["fid_imagenet_source"].str.startswith("UNTRAINED").all()
-    assert table["frd_source"].str.startswith("radiomics").all()
-    assert (table["cohort"] == "test cohort").all() and "ssim_source" not in table
+    assert table["fid_imagenet_provenance"].str.startswith("UNTRAINED").all()
+    assert table["frd_provenance"].str.startswith("radiomics").all()
+    assert (table["cohort"] == "test cohort").all() and "ssim_provenance" not in table
     with pytest.raises(ConfigError, match="were not computed"):
         E.select_best_epoch(tables, ["lpips"], "same")
 
@@ -113,7 +113,7 @@ def test_quality_table_rows(files):
     # feature varies across them (FRD undefined: NaN, not a number made of float noise)
     subtraction = t["comparison"].str.startswith("real_subt")
     assert t.loc[~subtraction, "frd"].notna().all() and t.loc[subtraction, "frd"].isna().all()
-    assert t["frd_source"].str.startswith("radiomics").all()
+    assert t["frd_provenance"].str.startswith("radiomics").all()
 
 
 def test_paper_tables_are_read_whole():

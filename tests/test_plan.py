@@ -187,7 +187,7 @@ def test_further_models_are_runs_of_their_own():
     assert plan.n_epochs_of("u") == 2 and plan.eval_epochs_of("u") == [2] and plan.eval_epochs_of("n") == [1, 2]
     n = plan.training("n")
     assert n["family"] == "nca" and n["target"] == "subtraction" and "eval_every" not in n
-    assert n["source"] == plan.gan["source"] and n["targets"] == plan.gan["targets"] and n["seed"] == plan.gan["seed"]
+    assert n["input"] == plan.gan["input"] and n["targets"] == plan.gan["targets"] and n["seed"] == plan.gan["seed"]
     assert plan.training(plan.run) == plan.gan_training
     targets = plan.targets("all")
     for t in ("results/gan/n/state/epoch_2.pt", "results/gan/n/generator/epoch_1.pt", "results/metrics/u/epochs.tsv",

@@ -80,8 +80,8 @@ def test_crop_refuses_empty_mask_and_other_grid():
 
 def test_fold_splits_keep_every_copy_of_a_case_in_its_fold():
     cv = pd.DataFrame({"case_id": [f"C{i}" for i in range(7)], "fold": [0, 1, 2, 0, 1, 2, 0]})
-    sources = ["real_pre", "syn_post"]
-    splits = segmentation.fold_splits(cv, sources, 3)
+    images = ["real_pre", "syn_post"]
+    splits = segmentation.fold_splits(cv, images, 3)
     assert len(splits) == 3
     for k, fold in enumerate(splits):
         train_cases = {i.split("__")[0] for i in fold["train"]}
@@ -91,7 +91,7 @@ def test_fold_splits_keep_every_copy_of_a_case_in_its_fold():
         assert train_cases | val_cases == set(cv["case_id"])
         assert len(fold["train"]) == 2 * len(train_cases) and len(fold["val"]) == 2 * len(val_cases)
     with pytest.raises(ConfigError, match="fold 3"):
-        segmentation.fold_splits(cv, sources, 4)
+        segmentation.fold_splits(cv, images, 4)
 
 
 def test_hd95_hand_computed():

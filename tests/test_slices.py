@@ -29,7 +29,7 @@ def test_round_trip_is_exact_up_to_quantisation(rotate90):
     t = plan_transform(img, size=64, rotate90=rotate90)
     stack = extract_slices(img, t)
     assert stack.shape == (7, 64, 64) and stack.dtype == np.uint8
-    back = restore_volume(stack, t, img, intensity="source")
+    back = restore_volume(stack, t, img, intensity="scanner")
     step = (t["intensity_max"] - t["intensity_min"]) / 255
     err = np.abs(sitk.GetArrayFromImage(back) - arr)
     assert err.max() <= 0.5 * step + 1e-3
@@ -42,7 +42,7 @@ def test_resampled_round_trip_is_close():
     img, arr = volume((5, 30, 45), (1.2, 0.9, 3.0), seed=1)
     t = plan_transform(img, size=96)
     assert t["inner"] == [round(30 * 0.9 * 96 / (45 * 1.2)), 96]
-    back = sitk.GetArrayFromImage(restore_volume(extract_slices(img, t), t, img, intensity="source"))
+    back = sitk.GetArrayFromImage(restore_volume(extract_slices(img, t), t, img, intensity="scanner"))
     step = (t["intensity_max"] - t["intensity_min"]) / 255
     assert np.abs(back - arr).mean() < 1.0 * step
     assert np.corrcoef(back.ravel(), arr.ravel())[0, 1] > 0.995
@@ -69,7 +69,7 @@ def test_axial_axis_follows_direction_cosines():
     t = plan_transform(sag, size=24)
     stack = extract_slices(sag, t)
     assert stack.shape == (24, 24, 24)
-    back = restore_volume(stack, t, sag, intensity="source")
+    back = restore_volume(stack, t, sag, intensity="scanner")
     assert back.GetSize() == sag.GetSize()
     assert np.abs(sitk.GetArrayFromImage(back) - arr).mean() < (t["intensity_max"] - t["intensity_min"]) / 255 * 2
 

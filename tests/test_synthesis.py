@@ -29,7 +29,7 @@ def test_real_post_through_the_inverse_path_is_the_real_volume():
     t_pre = plan_transform(ref, size, rotate90=1)
     t_post = plan_transform(post, size, rotate90=1)
     stack = extract_slices(post, t_post)
-    back = stack_to_volume(stack, t_pre, ref, "source", t_post)
+    back = stack_to_volume(stack, t_pre, ref, "scanner", t_post)
     step = (t_post["intensity_max"] - t_post["intensity_min"]) / 255
     assert np.abs(sitk.GetArrayFromImage(back) - vols["post1"]).max() <= 0.5 * step + 1e-3
     for get in ("GetSize", "GetSpacing", "GetOrigin", "GetDirection"):

@@ -104,12 +104,12 @@ def test_a_further_model_runs_through_the_same_rules(tiny_run):
     # the ranking: both models and the pre-contrast image, every annotated test case, provenance named
     ranking = pd.read_csv(run / "tables/model_ranking.tsv", sep="\t")
     assert set(ranking["model"]) == {"tiny", "nca", "pre-contrast (as is)"} and sorted(ranking["rank"]) == [1, 2, 3]
-    assert {"mse", "lpips", "ssim_tumour", "p_rank_1", "p_same_rank", "lpips_source", "cohort"} <= set(ranking.columns)
-    assert ranking["lpips_source"].str.contains("UNTRAINED").all()  # the tiny run's LPIPS is a random network
+    assert {"mse", "lpips", "ssim_tumour", "p_rank_1", "p_same_rank", "lpips_provenance", "cohort"} <= set(ranking.columns)
+    assert ranking["lpips_provenance"].str.contains("UNTRAINED").all()  # the tiny run's LPIPS is a random network
     cases = pd.read_csv(run / "tables/model_ranking_cases.tsv", sep="\t")
     test = pd.read_csv(run / "splits/synthesis.tsv", sep="\t").query("split == 'test' and has_mask")["case_id"]
     assert sorted(cases["case"].unique()) == sorted(test) and len(cases) == 3 * len(test)
-    assert {"lpips_source", "cohort"} <= set(cases.columns)
+    assert {"lpips_provenance", "cohort"} <= set(cases.columns)
     # FRD in the tumour region (a set metric), and the fixed segmenter's Dice and HD95: the tiny
     # run names real_pre's nnU-Net (segmentation.ranking_segmenter), applied to each model's volumes
     assert {"frd_tumour", "rank_frd_tumour", "dice", "hd95_mm", "rank_dice", "segmenter"} <= set(ranking.columns)
@@ -143,20 +143,20 @@ def test_evaluation_outputs(tiny_run):
         run / "gan" / "tiny" / "generator" / f"epoch_{best}.pt"
     ).read_bytes()
     val = pd.read_csv(run / "metrics" / "tiny" / "val" / "epoch_2.tsv", sep="\t")
-    assert val.loc[val["metric"] == "fid_imagenet", "source"].item().startswith("UNTRAINED")
+    assert val.loc[val["metric"] == "fid_imagenet", "provenance"].item().startswith("UNTRAINED")
     table1 = pd.read_csv(run / "tables" / "tiny" / "table1.tsv", sep="\t")
     assert set(table1["dataset"]) == {"val", "test"} or set(table1["dataset"]) == {"val", "test", "split_test"}
     assert {"ssim", "ms_ssim", "psnr", "mse", "mae", "fid_imagenet", "fid_radimagenet", "lpips", "n_pairs"} <= set(table1.columns)
     pixel_rows = table1[table1["dataset"] != "split_test"]
-    assert pixel_rows["lpips_source"].str.contains("UNTRAINED").all()  # the untrained backbone is stated
+    assert pixel_rows["lpips_provenance"].str.contains("UNTRAINED").all()  # the untrained backbone is stated
     assert pixel_rows["lpips"].between(0, 2).all()
     region = pd.read_csv(run / "tables" / "tiny" / "tumour_region.tsv", sep="\t")
     assert set(region["region"]) == {"mask_dilated", "bounding_box"} and (region["voxels"] > 0).all()
     # every table names its cohort; the networks' provenance and the generator behind the data
     for table in (epochs, table1, region):
         assert table["cohort"].str.contains("phantom").all() and table["cohort"].nunique() == 1
-    assert epochs["fid_imagenet_source"].str.startswith("UNTRAINED (seeded random tf_inception").all()
-    assert epochs["fid_radimagenet_source"].str.startswith("UNTRAINED").all() and "same_paper" in epochs
+    assert epochs["fid_imagenet_provenance"].str.startswith("UNTRAINED (seeded random tf_inception").all()
+    assert epochs["fid_radimagenet_provenance"].str.startswith("UNTRAINED").all() and "same_paper" in epochs
     assert {"mae_authors", "mse_authors", "mae_authors_sd", "fid_imagenet_n"} <= set(table1.columns)
     assert (table1["gan_epoch"] == best).all() and table1["gan_vgg"].str.startswith("UNTRAINED").all()
     assert pixel_rows[["mae_authors", "mse_authors"]].notna().all().all()

@@ -1,14 +1,40 @@
-"""Unknown config keys, named by their path.
+"""Unknown and renamed config keys, named by their path.
 
 The schema refuses unknown keys, but its message is a dump of the schema; a typo such as
-``metrics.fid_imagnet`` deserves one line with the key's path and the nearest known key
-(``common.smk`` asks for it when the schema validation fails).
+``metrics.fid_imagnet`` deserves one line with the key's path and the nearest known key, and a key
+or value of an older version one line with its new name (``common.smk`` asks for them when the
+schema validation fails).
 """
 
 from __future__ import annotations
 
 import difflib
 from typing import Any
+
+
+# Renamed so that each name has one meaning: "source" is where the cohort comes from (data.source,
+# its DICOM series and headers); the generator reads its input, and volumes come in scanner units.
+RENAMED_KEYS = {"gan.source": "gan.input"}
+RENAMED_VALUES = {("synthesis", "intensity", "source"): "scanner"}
+
+
+def renamed(config: dict[str, Any]) -> list[str]:
+    """One message per key or value of ``config`` that an older version used, with its new name."""
+    problems = []
+    for old, new in RENAMED_KEYS.items():
+        *parents, key = old.split(".")
+        block = config
+        for part in parents:
+            block = block.get(part) if isinstance(block, dict) else None
+        if isinstance(block, dict) and key in block:
+            problems.append(f"{old} is now called {new}: rename the key (same values)")
+    for (*keys, old), new in RENAMED_VALUES.items():
+        value = config
+        for part in keys:
+            value = value.get(part) if isinstance(value, dict) else None
+        if value == old:
+            problems.append(f"{'.'.join(keys)}: {old} is now called {new}")
+    return problems
 
 
 def unknown_keys(config: dict[str, Any], schema: dict[str, Any], path: str = "") -> list[str]:
@@ -23,7 +49,7 @@ def unknown_keys(config: dict[str, Any], schema: dict[str, Any], path: str = "")
         where = f"{path}{key}"
         if key in props:
             problems += unknown_keys(value, props[key], f"{where}.")
-        elif closed:
+        elif closed and where not in RENAMED_KEYS:
             near = difflib.get_close_matches(str(key), list(props), n=1, cutoff=0.6)
             hint = f" (did you mean {path}{near[0]}?)" if near else f" (known here: {', '.join(props)})"
             problems.append(f"unknown key {where}{hint}")

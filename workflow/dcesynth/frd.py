@@ -9,7 +9,7 @@ module computes the features itself, in numpy, with PyRadiomics 3.0.1's definiti
 for Python 3.11 does not install from PyPI without manual steps (``python -m dcesynth.bench.metrics``
 compares the speed of both where it is installed).
 
-Feature set (recorded in every table as the metric's provenance, its ``source`` column):
+Feature set (recorded in every table as the metric's ``provenance``):
 - image: the original slice only (FRD v1 also uses LoG and wavelet-filtered images and resamples
   to 2 mm; we do not);
 - ROI: every pixel but the corner (0, 0), as the FRD reference code does;

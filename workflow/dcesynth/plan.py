@@ -270,14 +270,14 @@ class Plan:
     @cached_property
     def models(self) -> dict[str, dict]:
         """The further synthesis models by run name (config ``models``), each with its training
-        keys completed from the gan block (source, targets, channels, seed, augmentation)."""
+        keys completed from the gan block (input, targets, channels, seed, augmentation)."""
         out = {}
         for name, spec in (self.config.get("models") or {}).items():
             if name == self.run:
                 raise ConfigError(f"models.{name}: the name is gan.run's (every model is a run of its own)")
             if spec["family"] not in MODEL_FAMILIES:
                 raise ConfigError(f"models.{name}.family: {spec['family']!r} is not one of {', '.join(MODEL_FAMILIES)}")
-            shared = {k: self.gan[k] for k in ("source", "targets", "channels", "seed", "rotate_probability",
+            shared = {k: self.gan[k] for k in ("input", "targets", "channels", "seed", "rotate_probability",
                                                 "max_pairs_per_epoch", "vgg")}  # fmt: skip
             out[name] = {**MODEL_DEFAULTS, **shared, **spec, "options": dict(spec.get("options") or {})}
             if _n_epochs(out[name]) == 0:
@@ -312,7 +312,7 @@ class Plan:
 
     @property
     def gan_seqs(self) -> list[str]:
-        return [self.gan["source"], *self.gan["targets"]]
+        return [self.gan["input"], *self.gan["targets"]]
 
     @property
     def gan_training(self) -> dict:
@@ -477,7 +477,7 @@ class Plan:
     def figure_files(self, run: str, cases: list[str] | None = None) -> dict[str, dict[str, str]]:
         """Per case of the synthesis figures (or of ``cases``), its files
         (:data:`dcesynth.synthesis.FIGURE_FILES`)."""
-        src, tgt, masked = self.gan["source"], self.gan["targets"][0], set(self.masked)
+        src, tgt, masked = self.gan["input"], self.gan["targets"][0], set(self.masked)
         return {
             case: {
                 "pre": path("volume", stage=self.slice_stage, case=case, seq=src),
@@ -506,7 +506,7 @@ class Plan:
         """One case's DICOM SEG job: per test domain its image (``volume``) and the series of it
         (``series``; the synthetic one is the export's, the real ones this job writes), and per
         prediction ``"{scenario}|{domain}"`` its file and SEG."""
-        src, tgt, stage = self.gan["source"], self.gan["targets"][0], self.slice_stage
+        src, tgt, stage = self.gan["input"], self.gan["targets"][0], self.slice_stage
         images = {
             "real_pre": (src, path("volume", stage=stage, case=case, seq=src), path("dicom_real_series", run=run, case=case, seq=src)),
             "real_post": (tgt, path("volume", stage=stage, case=case, seq=tgt), path("dicom_real_series", run=run, case=case, seq=tgt)),
@@ -597,7 +597,7 @@ class Plan:
     def ranking_files(self) -> dict[str, dict]:
         """Per annotated test case, the files the model ranking reads: the mask, the slice
         transform, the pre- and post-contrast slices and every run's synthetic slices."""
-        src, tgt, masked = self.gan["source"], self.gan["targets"][0], set(self.masked)
+        src, tgt, masked = self.gan["input"], self.gan["targets"][0], set(self.masked)
         return {
             case: {
                 "mask": path("mask", case=case),

@@ -71,7 +71,7 @@ def chosen_scenarios(scenarios: dict, run: list[str] | None, pretrained: bool = 
     return {s: scenarios[s] for s in run}
 
 
-# The scenario name under which a pretrained model's predictions appear ('+'-joined sources
+# The scenario name under which a pretrained model's predictions appear ('+'-joined training images
 # cannot take it).
 PRETRAINED = "pretrained"
 
@@ -195,12 +195,12 @@ def crop_breast(
 
 # --- nnU-Net raw dataset ------------------------------------------------------------------------------
 
-def training_identifier(case: str, source: str) -> str:
+def training_identifier(case: str, image: str) -> str:
     """nnU-Net identifier of one training image: every copy of a case carries the case id."""
-    return f"{case}__{source}"
+    return f"{case}__{image}"
 
 
-def fold_splits(cv: pd.DataFrame, sources: list[str], n_folds: int) -> list[dict[str, list[str]]]:
+def fold_splits(cv: pd.DataFrame, images: list[str], n_folds: int) -> list[dict[str, list[str]]]:
     """nnU-Net's ``splits_final.json``: fold k validates on the cases of fold k, every copy of them.
 
     ``cv`` has columns case_id and fold. No copy of a case can be on both sides of a fold.
@@ -213,8 +213,8 @@ def fold_splits(cv: pd.DataFrame, sources: list[str], n_folds: int) -> list[dict
             raise ConfigError(f"segmentation fold {k} has no {'validation' if not val_cases else 'training'} case: use fewer splits.n_folds")
         out.append(
             {
-                "train": [training_identifier(c, s) for c in train_cases for s in sources],
-                "val": [training_identifier(c, s) for c in val_cases for s in sources],
+                "train": [training_identifier(c, s) for c in train_cases for s in images],
+                "val": [training_identifier(c, s) for c in val_cases for s in images],
             }
         )
     return out
@@ -235,15 +235,15 @@ def write_training_set(
 ) -> dict:
     """Write the training part of an nnU-Net v2 raw dataset (imagesTr, labelsTr, dataset.json).
 
-    ``training`` maps (case, source) to (image file, label file). Each folder is written
+    ``training`` maps (case, image) (an image of IMAGES) to (image file, label file). Each folder is written
     atomically; the dataset.json is returned.
     """
     dataset_dir = Path(dataset_dir)
     with io.atomic_path(dataset_dir / "imagesTr") as images, io.atomic_path(dataset_dir / "labelsTr") as labels:
         images.mkdir()
         labels.mkdir()
-        for (case, source), (image, label) in sorted(training.items()):
-            ident = training_identifier(case, source)
+        for (case, kind), (image, label) in sorted(training.items()):
+            ident = training_identifier(case, kind)
             _link_or_copy(image, images / f"{ident}_0000.nii.gz")
             _link_or_copy(label, labels / f"{ident}.nii.gz")
     meta = {

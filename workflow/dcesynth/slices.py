@@ -106,12 +106,12 @@ def restore_volume(
 ) -> sitk.Image:
     """Put a (n, size, size) slice stack back on the grid of ``reference`` (exact geometry).
 
-    ``intensity='uint8'`` keeps the 0–255 scale the model works in; ``'source'`` maps back to
+    ``intensity='uint8'`` keeps the 0–255 scale the model works in; ``'scanner'`` maps back to
     the source volume's intensity range stored at extraction. Slices outside the extracted
     range are zero.
     """
-    if intensity not in ("uint8", "source"):
-        raise ValueError(f"intensity must be 'uint8' or 'source', not {intensity!r}")
+    if intensity not in ("uint8", "scanner"):
+        raise ValueError(f"intensity must be 'uint8' or 'scanner', not {intensity!r}")
     n_total, rows, cols = transform["volume_shape"]
     (ih, iw), (oy, ox) = transform["inner"], transform["offset"]
     first, n = transform["first_slice"], transform["n_slices"]
@@ -121,7 +121,7 @@ def restore_volume(
     for i in range(n):
         canvas = np.rot90(np.asarray(slices[i], dtype=np.float32), -transform["rotate90"])
         vol[first + i] = _resize(np.ascontiguousarray(canvas[oy : oy + ih, ox : ox + iw]), (rows, cols))
-    if intensity == "source":
+    if intensity == "scanner":
         lo, hi = transform["intensity_min"], transform["intensity_max"]
         vol = vol * ((hi - lo) / 255.0) + lo
     out = sitk.GetImageFromArray(np.moveaxis(vol, 0, transform["axial_axis"]))

@@ -51,12 +51,12 @@ def stack_to_volume(
 ) -> sitk.Image:
     """The inverse path of synthesis: a slice stack on the source grid with the chosen intensity.
 
-    With ``intensity='source'`` the 0–255 values map to the range ``target_transform`` (the
+    With ``intensity='scanner'`` the 0–255 values map to the range ``target_transform`` (the
     real post-contrast volume's extraction) recorded, so that a real post-contrast stack comes
     back as the real volume up to quantisation.
     """
     t = dict(transform)
-    if intensity == "source":
+    if intensity == "scanner":
         t["intensity_min"], t["intensity_max"] = target_transform["intensity_min"], target_transform["intensity_max"]
     return restore_volume(stack, t, reference, intensity=intensity)
 
@@ -75,7 +75,7 @@ def synthesize_case(
 ) -> None:
     """Write ``outputs[target] = {'volume': .nii.gz, 'slices': .npy}`` for every target.
 
-    ``intensity='source'`` maps each synthetic volume to the intensity range its real
+    ``intensity='scanner'`` maps each synthetic volume to the intensity range its real
     counterpart had at extraction (``target_transforms[target]``); ``'uint8'`` keeps 0–255.
     """
     torch.set_num_threads(max(1, int(threads)))
@@ -85,7 +85,7 @@ def synthesize_case(
     pre = np.load(pre_slices)
     stacks = synthetic_stacks(G, pre, len(outputs), batch_size, progress=True)
     for (target, paths), stack in zip(outputs.items(), stacks):
-        real_t = read_transform(target_transforms[target]) if intensity == "source" else None
+        real_t = read_transform(target_transforms[target]) if intensity == "scanner" else None
         volume = stack_to_volume(stack, transform, ref, intensity, real_t)
         write_npy(stack, paths["slices"])
         write_image(volume, paths["volume"])
@@ -109,7 +109,7 @@ def subtraction_volumes(
     out_real: str | Path,
     out_synthetic: str | Path,
 ) -> None:
-    """Real and synthetic subtraction volumes (post − pre, negatives clipped) in source units.
+    """Real and synthetic subtraction volumes (post − pre, negatives clipped) in scanner units.
 
     The real subtraction is the difference of the two (N4-corrected) volumes, as a radiologist
     sees it; the synthetic post is first mapped to the real post's intensity range recorded at
@@ -119,7 +119,7 @@ def subtraction_volumes(
     pre_img = sitk.ReadImage(str(pre))
     write_image(subtraction(sitk.ReadImage(str(real_post)), pre_img), out_real)
     synthetic = stack_to_volume(
-        np.load(synthetic_slices), read_transform(pre_transform), pre_img, "source", read_transform(post_transform)
+        np.load(synthetic_slices), read_transform(pre_transform), pre_img, "scanner", read_transform(post_transform)
     )
     write_image(subtraction(synthetic, pre_img), out_synthetic)
 
@@ -130,7 +130,7 @@ FIGURE_FILES = ("pre", "post", "pre_transform", "post_transform", "synthetic", "
 
 
 def figure_volumes(files: dict[str, dict[str, str]]) -> dict[str, dict[str, sitk.Image | str]]:
-    """Per case, the images of the synthesis figures in source units (see SYNTHESIS_COLUMNS).
+    """Per case, the images of the synthesis figures in scanner units (see SYNTHESIS_COLUMNS).
 
     ``files`` maps each case to its FIGURE_FILES (``mask`` empty when it has none). The synthetic
     post is mapped to the real post's intensity range, so one window serves pre, real and
@@ -143,7 +143,7 @@ def figure_volumes(files: dict[str, dict[str, str]]) -> dict[str, dict[str, sitk
         out[case] = {
             "pre": pre,
             "real post": f["post"],
-            "synthetic post": stack_to_volume(np.load(f["synthetic"]), pre_t, pre, "source", post_t),
+            "synthetic post": stack_to_volume(np.load(f["synthetic"]), pre_t, pre, "scanner", post_t),
             "real subtraction": f["real_subtraction"],
             "synthetic subtraction": f["synthetic_subtraction"],
             "mask": f["mask"],

@@ -15,16 +15,16 @@ from dcesynth.errors import ConfigError
 try:
     validate(config, schema="../../config/schema/config.schema.yaml")
 except WorkflowError:
-    # The schema refuses unknown keys with a schema dump: name a typo by its path instead. Only
+    # The schema refuses unknown keys with a schema dump: name a typo or a renamed key by its path instead. Only
     # on failure, so a valid config is not parsed twice on every start (and every cluster job).
-    _unknown = config_keys.unknown_keys(
+    _problems = config_keys.renamed(config) + config_keys.unknown_keys(
         config,
         yaml.safe_load(
             (Path(workflow.basedir) / "config/schema/config.schema.yaml").read_text()
         ),
     )
-    if _unknown:
-        raise WorkflowError("Configuration error: " + "; ".join(_unknown)) from None
+    if _problems:
+        raise WorkflowError("Configuration error: " + "; ".join(_problems)) from None
     raise
 
 # The plan (dcesynth.plan): the case table, the splits (computed and checked once), the cases
@@ -265,7 +265,7 @@ def dicom_link_params():
     return {
         "include": config["series"]["include"],
         "exclude": config["series"]["exclude"],
-        "source_seq": GAN["source"],
+        "source_seq": GAN["input"],
     }
 
 
@@ -310,7 +310,7 @@ SEG_SCENARIOS = PLAN.scenarios
 SEG_TABLE_SCENARIOS = PLAN.table_scenarios
 SEG_MODEL = PLAN.seg_model
 SEG_IMAGES = {
-    "real_pre": path("volume", stage=SLICE_STAGE, seq=GAN["source"]),
+    "real_pre": path("volume", stage=SLICE_STAGE, seq=GAN["input"]),
     "real_post": path("volume", stage=SLICE_STAGE, seq=GAN["targets"][0]),
     "syn_post": path("synthetic", seq=GAN["targets"][0]),
     "label": path("mask"),

@@ -20,7 +20,7 @@ rule evaluate_epoch:
         **rule_resources("evaluate_epoch", gpu=1),
     params:
         metrics=EPOCH_SCORING,
-        source=GAN["source"],
+        input_seq=GAN["input"],
         target=GAN["targets"][0],
         n_targets=len(GAN["targets"]),
     script:
@@ -133,7 +133,7 @@ rule image_quality_tables:
         **rule_resources("image_quality_tables", gpu=1),
     params:
         metrics=SCORING,
-        source=GAN["source"],
+        input_seq=GAN["input"],
         target=GAN["targets"][0],
         label=(
             "best"
@@ -157,9 +157,9 @@ rule tumour_region_metrics:
         slices=expand(
             path("slices"),
             case=EVAL_MASKED,
-            seq=[GAN["source"], GAN["targets"][0]],
+            seq=[GAN["input"], GAN["targets"][0]],
         ),
-        transforms=expand(path("transform"), case=EVAL_MASKED, seq=GAN["source"]),
+        transforms=expand(path("transform"), case=EVAL_MASKED, seq=GAN["input"]),
         synthetic=expand(
             path("synthetic_slices", run="{{run}}"),
             case=EVAL_MASKED,
@@ -183,14 +183,14 @@ rule tumour_region_metrics:
     resources:
         **rule_resources("tumour_region_metrics"),
     params:
-        source=GAN["source"],
+        input_seq=GAN["input"],
         target=GAN["targets"][0],
         margin_mm=config["metrics"]["tumour_margin_mm"],
         val=cases_in("val"),
         test=cases_in("test"),
         cohort=config["data"]["cohort"],
-        slices=by_case("slices", EVAL_MASKED, [GAN["source"], GAN["targets"][0]]),
-        transforms=by_case("transform", EVAL_MASKED, seq=GAN["source"]),
+        slices=by_case("slices", EVAL_MASKED, [GAN["input"], GAN["targets"][0]]),
+        transforms=by_case("transform", EVAL_MASKED, seq=GAN["input"]),
         synthetic=lambda wc: by_case(
             "synthetic_slices", EVAL_MASKED, run=wc.run, seq=GAN["targets"][0]
         ),

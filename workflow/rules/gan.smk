@@ -158,7 +158,7 @@ rule preview_gan:
     resources:
         **rule_resources("preview_gan", gpu=1),
     params:
-        source=GAN["source"],
+        input_seq=GAN["input"],
         targets=GAN["targets"],
         n_figure_pairs=GAN["preview"]["n_figure_pairs"],
         batch_size=GAN["preview"]["batch_size"],

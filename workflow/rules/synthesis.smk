@@ -6,9 +6,9 @@
 rule synthesize_volume:
     input:
         generator=synthesis_generator,
-        slices=path("slices", seq=GAN["source"]),
-        transform=path("transform", seq=GAN["source"]),
-        reference=path("volume", stage=SLICE_STAGE, seq=GAN["source"]),
+        slices=path("slices", seq=GAN["input"]),
+        transform=path("transform", seq=GAN["input"]),
+        reference=path("volume", stage=SLICE_STAGE, seq=GAN["input"]),
         target_transforms=expand(path("transform", case="{{case}}"), seq=GAN["targets"]),
         real=expand(
             path("volume", stage=SLICE_STAGE, case="{{case}}"), seq=GAN["targets"]

@@ -9,7 +9,7 @@ from dcesynth.gan.data import read_manifest
 
 p = snakemake.params
 table = evaluate_generator(
-    snakemake.input.generator, read_manifest(snakemake.input.pairs), p.source, p.target, p.metrics,
+    snakemake.input.generator, read_manifest(snakemake.input.pairs), p.input_seq, p.target, p.metrics,
     snakemake.output[0], device=job_device(snakemake), threads=snakemake.threads, n_targets=p.n_targets,
 )  # fmt: skip
 log.info("epoch %s:\n%s", snakemake.wildcards.epoch, table.to_string(index=False))

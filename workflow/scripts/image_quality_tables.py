@@ -11,7 +11,7 @@ from dcesynth.io import write_table
 p, i, o = snakemake.params, snakemake.input, snakemake.output
 files = {split: {c: p.slices[c] for c in cases} for split, cases in (("val", p.val), ("test", p.test)) if cases}
 provenance = {"cohort": p.cohort, **generator_provenance(i.generator)}
-table = quality_table(files, p.synthetic, p.source, p.target, p.label, p.metrics, job_device(snakemake), provenance)
+table = quality_table(files, p.synthetic, p.input_seq, p.target, p.label, p.metrics, job_device(snakemake), provenance)
 write_table(table, o.table1)
 paper = read_paper_table(i.paper[0]).merge(read_paper_table(i.paper[1]), on=["comparison", "dataset"], how="outer")
 paper.insert(0, "cohort", "Duke-Breast-Cancer-MRI (Osuala et al. 2024)")

@@ -65,13 +65,13 @@ ranking = rank_models(table, metrics, HIGHER_IS_BETTER, n_bootstrap=1000, seed=p
 ranking.insert(1, "family", ranking["model"].map(lambda m: p.runs.get(m, {}).get("family", "none")))
 ranking.insert(2, "target", ranking["model"].map(lambda m: p.runs.get(m, {}).get("target", "")))
 ranking["slice"] = "largest tumour area, axial"
-lpips_source = lpips_net.provenance if lpips_net is not None else "off"
-ranking["lpips_source"] = lpips_source
+lpips_provenance = lpips_net.provenance if lpips_net is not None else "off"
+ranking["lpips_provenance"] = lpips_provenance
 ranking["segmenter"] = p.segmenter if seg else "none"
 ranking["n_cases_segmenter"] = int(table.loc[table["model"] == BASELINE, "dice"].notna().sum()) if seg else 0
 ranking["cohort"] = p.cohort
 write_table(ranking, snakemake.output.ranking)
-write_table(table.assign(lpips_source=lpips_source, cohort=p.cohort), snakemake.output.cases)
+write_table(table.assign(lpips_provenance=lpips_provenance, cohort=p.cohort), snakemake.output.cases)
 plot_model_slices(figure, aspect, snakemake.output.figure)
 for _, row in ranking.iterrows():
     log.info("rank %d: %s (mean rank %.2f; held it in %.0f%% of bootstrap draws)", row["rank"], row["model"],

@@ -10,7 +10,7 @@ p = snakemake.params
 summary = preview(
     snakemake.input.generator,
     p.files,
-    p.source,
+    p.input_seq,
     p.targets,
     snakemake.output.table,
     snakemake.output.figure,

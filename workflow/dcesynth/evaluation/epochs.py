@@ -19,18 +19,18 @@ from .features import distribution_distance, distribution_extractors
 from .sampling import gather, largest, mean_sd, sample_slices
 
 
-TABLE_COLUMNS = ["metric", "mean", "sd", "n", "source"]
+TABLE_COLUMNS = ["metric", "mean", "sd", "n", "provenance"]
 
 
-def _rows(values: dict[str, np.ndarray], source: str = "analytic") -> list[dict]:
-    return [{"metric": k, "mean": mean_sd(v)[0], "sd": mean_sd(v)[1], "n": int(len(v)), "source": source}
+def _rows(values: dict[str, np.ndarray], provenance: str = "analytic") -> list[dict]:
+    return [{"metric": k, "mean": mean_sd(v)[0], "sd": mean_sd(v)[1], "n": int(len(v)), "provenance": provenance}
             for k, v in values.items()]  # fmt: skip
 
 
 def evaluate_generator(
     generator_path: str | Path,
     files: dict[str, dict[str, str]],
-    source: str,
+    input_seq: str,
     target: str,
     cfg: dict[str, Any],
     out_table: str | Path,
@@ -46,15 +46,15 @@ def evaluate_generator(
     dev = resolve_device(device)
     G = load_generator(generator_path, device=dev)
     n_pix, n_fid = cfg["n_pixel_pairs"], cfg["n_fid_pairs"]
-    sample = sample_slices(files, source, largest(n_pix, n_fid), int(cfg["seed"]))
-    pre = gather(files, source, sample)
+    sample = sample_slices(files, input_seq, largest(n_pix, n_fid), int(cfg["seed"]))
+    pre = gather(files, input_seq, sample)
     real = gather(files, target, sample)
     fake = synthetic_stacks(G, pre, n_targets, int(cfg["batch_size"]), progress=True)[0]
     rows = _rows(M.pixel_metrics(real[:n_pix], fake[:n_pix], int(cfg["batch_size"]), cfg["normalize_per_image"]))
     for name, extractor in distribution_extractors(cfg, dev).items():
         value = distribution_distance(extractor, real[:n_fid], fake[:n_fid])
         rows.append({"metric": name, "mean": value, "sd": float("nan"), "n": min(len(real), n_fid or len(real)),
-                     "source": extractor.provenance})  # fmt: skip
+                     "provenance": extractor.provenance})  # fmt: skip
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     write_table(table, out_table)
     return table
@@ -66,17 +66,17 @@ PAPER_SAME_METRICS = ["ssim", "mse_authors", "mae_authors", "fid_imagenet", "fid
 
 def epoch_table(paths: dict[int, str | Path], cohort: str = "") -> pd.DataFrame:
     """One row per evaluated epoch: one column per metric mean, then the feature network behind
-    each distribution metric (``<metric>_source``, from the per-epoch tables) and the cohort."""
+    each distribution metric (``<metric>_provenance``, from the per-epoch tables) and the cohort."""
     rows = []
     for epoch, p in sorted(paths.items()):
         t = pd.read_csv(p, sep="\t", keep_default_na=False, na_values=[""])
         row: dict[str, Any] = {"epoch": int(epoch), **dict(zip(t["metric"], t["mean"].astype(float)))}
-        networks = t[t["source"] != "analytic"]
-        row |= {f"{m}_source": src for m, src in zip(networks["metric"], networks["source"])}
+        networks = t[t["provenance"] != "analytic"]
+        row |= {f"{m}_provenance": v for m, v in zip(networks["metric"], networks["provenance"])}
         rows.append(row)
     table = pd.DataFrame(rows)
-    sources = [c for c in table.columns if c.endswith("_source")]
-    table = table[[c for c in table.columns if c not in sources] + sources]
+    provenance = [c for c in table.columns if c.endswith("_provenance")]
+    table = table[[c for c in table.columns if c not in provenance] + provenance]
     table["cohort"] = cohort
     return table
 

@@ -3,7 +3,7 @@
 FID_ImageNet: TF-GAN's Inception (:mod:`dcesynth.tf_inception`) or torchvision's Inception v3;
 FID_RadImageNet: Keras InceptionV3 rebuilt in torch (:mod:`dcesynth.radimagenet`); LPIPS with an
 AlexNet or VGG16 backbone. ``mode: random`` runs a seeded untrained network and every output row
-says so (``source``); ``off`` skips the metric. FRD (:mod:`dcesynth.frd`) needs no weights.
+says so (its ``provenance``); ``off`` skips the metric. FRD (:mod:`dcesynth.frd`) needs no weights.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class InceptionFeatures(torch.nn.Module):
     ImageNet-normalised input that the network maps back to the [-1, 1] its weights were trained on.
 
     Weights: a local state dict (``mode='pretrained'``), or a seeded untrained network
-    (``mode='random'``, an explicit choice recorded in ``source``).
+    (``mode='random'``, an explicit choice recorded in its ``provenance``).
     """
 
     def __init__(self, mode: str, weights: str | None, key: str, seed: int = 0, network: str = "tf_inception"):
@@ -110,7 +110,7 @@ class RadImageNetFeatures(torch.nn.Module):
     [-1, 1], grey repeated to 3 channels, as the authors' FID_RadImageNet.
 
     Weights: the published Keras ``.h5`` (converted on load) or our converted ``.pt``
-    (``mode='pretrained'``), or a seeded untrained network (``mode='random'``, recorded in ``source``).
+    (``mode='pretrained'``), or a seeded untrained network (``mode='random'``, recorded in its ``provenance``).
     """
 
     def __init__(self, mode: str, weights: str | None, key: str, seed: int = 0):
@@ -143,7 +143,7 @@ class LPIPSNet(torch.nn.Module):
     The package would download the torchvision backbone; here the backbone is built untrained and
     then loaded from ``weights`` (a torchvision ``alexnet`` / ``vgg16`` state dict, its
     ``features.<i>`` entries mapped onto LPIPS' slices), or kept as a seeded untrained network
-    (``mode='random'``, recorded in ``source``).
+    (``mode='random'``, recorded in its ``provenance``).
     """
 
     def __init__(self, mode: str, net: str, weights: str | None, key: str, seed: int = 0):

@@ -27,20 +27,20 @@ def _pair_row(comparison, dataset, real, fake, cfg, extractors, pixel=True, lpip
         if lpips_net is not None:
             values = lpips_net(real[:n_pix], fake[:n_pix], int(cfg["batch_size"]), cfg["normalize_per_image"])
             row["lpips"], row["lpips_sd"] = mean_sd(values)
-            row["lpips_source"] = lpips_net.provenance
+            row["lpips_provenance"] = lpips_net.provenance
     for name, extractor in extractors.items():
         if len(real) > 1:
             n = (n_fid if n_fid is not None else cfg["n_fid_pairs"]) or len(real)
             row[name] = distribution_distance(extractor, real[:n], fake[:n])
             row[f"{name}_n"] = min(n, len(real))
-            row[f"{name}_source"] = extractor.provenance
+            row[f"{name}_provenance"] = extractor.provenance
     return row
 
 
 def quality_table(
     files: dict[str, dict[str, dict[str, str]]],
     synthetic: dict[str, str],
-    source: str,
+    input_seq: str,
     target: str,
     label: str,
     cfg: dict[str, Any],
@@ -63,8 +63,8 @@ def quality_table(
         n_fid = cfg["n_fid_pairs_test"] if split == "test" else cfg["n_fid_pairs"]
         pair = dict(extractors=extractors, lpips_net=lpips_net, n_fid=n_fid)
         # only the sample's first max(pixel, FID) pairs are scored: gather no more (Duke: ~38k slices)
-        sample = sample_slices(by_case, source, largest(cfg["n_pixel_pairs"], n_fid), int(cfg["seed"]))
-        pre, real = gather(by_case, source, sample), gather(by_case, target, sample)
+        sample = sample_slices(by_case, input_seq, largest(cfg["n_pixel_pairs"], n_fid), int(cfg["seed"]))
+        pre, real = gather(by_case, input_seq, sample), gather(by_case, target, sample)
         syn_files = {c: {"syn": synthetic[c]} for c in by_case}
         fake = gather(syn_files, "syn", sample)
         rows.append(_pair_row(f"real_post_vs_syn_post_{label}", split, real, fake, cfg, **pair))

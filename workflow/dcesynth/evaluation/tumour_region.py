@@ -11,10 +11,10 @@ TUMOUR_REGION_COLUMNS = ["case_id", "split", "region", "voxels", "mae_synthetic"
 
 
 def tumour_region_table(
-    cases: dict[str, dict[str, str]], source: str, target: str, margin_mm: float, split_of: dict[str, str],
-    cohort: str = "",
+    cases: dict[str, dict[str, str]], margin_mm: float, split_of: dict[str, str], cohort: str = ""
 ) -> pd.DataFrame:
-    """Per annotated case: MAE/MSE of synthetic and of pre-contrast against real post-contrast
+    """Per annotated case (``cases``: the files ``mask``, ``transform``, and the slice stacks ``pre``,
+    ``real`` and ``synthetic``): MAE/MSE of synthetic and of pre-contrast against real post-contrast
     inside the tumour mask dilated by ``margin_mm`` and inside the mask's bounding box, on the
     0–255 model scale (volumes restored from the slice stacks)."""
     import SimpleITK as sitk

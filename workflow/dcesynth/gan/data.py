@@ -19,23 +19,23 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 
 
 class SlicePairs:
-    """All (case, slice) pairs of the given cases; source and targets are sequence names.
+    """All (case, slice) pairs of the given cases; input_seq and targets are sequence names.
 
     ``files[case][seq]`` is the path of the ``.npy`` stack. Arrays are opened lazily with
     ``mmap_mode='r'``, so the dataset costs no memory up front whatever the cohort size.
     """
 
-    def __init__(self, files: dict[str, dict[str, str | Path]], source: str, targets: list[str], channels: int = 3):
+    def __init__(self, files: dict[str, dict[str, str | Path]], input_seq: str, targets: list[str], channels: int = 3):
         if channels not in (1, 3):
             raise ValueError("channels must be 1 or 3")
-        self.files, self.source, self.targets, self.channels = files, source, list(targets), channels
+        self.files, self.input_seq, self.targets, self.channels = files, input_seq, list(targets), channels
         self._arrays: dict[tuple[str, str], np.ndarray] = {}
         self.index: list[tuple[str, int]] = []
         for case in sorted(files):
-            n = self._array(case, source).shape[0]
+            n = self._array(case, input_seq).shape[0]
             for t in self.targets:
-                if self._array(case, t).shape != self._array(case, source).shape:
-                    raise ValueError(f"case {case}: {t} slices {self._array(case, t).shape} differ from {source}")
+                if self._array(case, t).shape != self._array(case, input_seq).shape:
+                    raise ValueError(f"case {case}: {t} slices {self._array(case, t).shape} differ from {input_seq}")
             self.index += [(case, i) for i in range(n)]
 
     def _array(self, case: str, seq: str) -> np.ndarray:
@@ -58,7 +58,7 @@ class SlicePairs:
     def pair(self, k: int, rotate: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Input (C, H, W) and target (C', H, W) in [-1, 1]; both rotated 90° when ``rotate``."""
         case, i = self.index[k]
-        x = to_model_range(self._array(case, self.source)[i])[None]
+        x = to_model_range(self._array(case, self.input_seq)[i])[None]
         ys = [to_model_range(self._array(case, t)[i])[None] for t in self.targets]
         x = x.expand(self.channels, -1, -1)
         y = ys[0].expand(self.channels, -1, -1) if len(ys) == 1 else torch.cat(ys)

@@ -58,7 +58,7 @@ def plot_losses(table: pd.DataFrame, out_png: str | Path) -> None:
 def preview(
     generator_path: str | Path,
     files: dict[str, dict[str, str]],
-    source: str,
+    input_seq: str,
     targets: list[str],
     out_table: str | Path,
     out_png: str | Path,
@@ -72,7 +72,7 @@ def preview(
     G = load_generator(generator_path, device=resolve_device(device))
     rows, examples = [], []
     for case in sorted(files):
-        pre = np.load(files[case][source])
+        pre = np.load(files[case][input_seq])
         syn = translate(G, pre, batch_size)
         for k, t in enumerate(targets):
             real = np.load(files[case][t]).astype(np.float32)

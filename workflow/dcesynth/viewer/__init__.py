@@ -94,7 +94,7 @@ def case_payload(
 ) -> dict:
     """One case of the viewer: its cropped, reduced 8-bit panels, outline mask and geometry.
 
-    ``images`` holds the PANELS as (z, y, x) arrays on one grid, in source units; ``role`` is the
+    ``images`` holds the PANELS as (z, y, x) arrays on one grid, in scanner units; ``role`` is the
     case's split (validation or test)."""
     box = crop_box(images["pre"], mask)
     block = strides(tuple(sl.stop - sl.start for sl in box), max_voxels)
