@@ -19,6 +19,13 @@ def _batch(n=4, size=32):
     return x, (x * 0.8 + 0.3).clamp(-1, 1)  # a brighter "post-contrast" image
 
 
+def test_the_plan_knows_every_family():
+    """The plan keeps its own list of families (it imports no torch); it must be this package's."""
+    from dcesynth.plan import MODEL_FAMILIES
+
+    assert tuple(M.FAMILIES) == MODEL_FAMILIES
+
+
 @pytest.mark.parametrize("family", list(SMALL))
 def test_shapes_range_and_deterministic_translation(family):
     torch.manual_seed(0)
