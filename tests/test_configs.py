@@ -75,7 +75,7 @@ def test_a_typo_stops_the_dry_run_with_one_line(tmp_path):
     proc = run_snakemake(wd, "-n", "--configfile", "config/config.yaml", "typo.yaml", check=False)
     assert proc.returncode != 0
     out = proc.stderr + proc.stdout
-    assert "Configuration error: gan.source is now called gan.input: rename the key (same values); " in out
+    assert "Configuration error: gan.source is now called gan.input: write its value there and remove gan.source; " in out
     assert "unknown key metrics.n_fid_pair (did you mean metrics.n_fid_pairs?)" in out
 
 
@@ -85,7 +85,7 @@ def test_keys_and_values_of_an_older_version_are_named_with_their_new_names():
     schema = yaml.safe_load((REPO / "config" / "schema" / "config.schema.yaml").read_text())
     old = deep_update(default_config(), {"gan": {"source": "pre"}, "synthesis": {"intensity": "source"}})
     assert renamed(old) == [
-        "gan.source is now called gan.input: rename the key (same values)",
+        "gan.source is now called gan.input: write its value there and remove gan.source",
         "synthesis.intensity: source is now called scanner",
     ]
     assert unknown_keys(old, schema) == []  # named once, as renamed, not also as unknown

@@ -196,3 +196,20 @@ def test_feature_memo_computes_each_slice_once_and_changes_no_distance():
     assert calls == [6, 6]
     distribution_distance(memo, real, np.concatenate([fake[:2], real[:1] // 2, real[:1] // 2]))
     assert calls == [6, 6, 1]  # the one new slice, once
+
+
+def test_the_epoch_table_names_each_metrics_network(tmp_path):
+    """One row per epoch, the means as columns and each network's provenance beside them; a per-epoch
+    table of a tree made before the provenance column's rename (``source``) reads the same."""
+    import pandas as pd
+
+    from dcesynth.evaluation.epochs import epoch_table
+
+    rows = {"metric": ["ssim", "fid_imagenet"], "mean": [0.5, 12.0], "sd": [0.1, 0.0], "n": [8, 8]}
+    new, old = tmp_path / "epoch_2.tsv", tmp_path / "epoch_1.tsv"
+    pd.DataFrame({**rows, "provenance": ["analytic", "UNTRAINED x"]}).to_csv(new, sep="\t", index=False)
+    pd.DataFrame({**rows, "source": ["analytic", "UNTRAINED y"]}).to_csv(old, sep="\t", index=False)
+    table = epoch_table({2: new, 1: old}, cohort="c")
+    assert list(table["epoch"]) == [1, 2] and list(table["ssim"]) == [0.5, 0.5]
+    assert list(table["fid_imagenet_provenance"]) == ["UNTRAINED y", "UNTRAINED x"]
+    assert "ssim_provenance" not in table and list(table.columns)[-2:] == ["fid_imagenet_provenance", "cohort"]

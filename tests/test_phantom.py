@@ -116,6 +116,8 @@ def test_each_part_of_a_case_draws_from_its_own_stream(cfg):
     twin = phantom.draw_case(replace(spec, multifocal=True))
     satellites = twin["satellites"].astype(bool)
     assert satellites.any() and not one["satellites"].any()
+    side = {name: np.sign(np.argwhere(twin[name])[:, 2].mean() - (spec.cols - 1) / 2) for name in ("mask", "satellites")}
+    assert side["mask"] == side["satellites"]  # in the primary's breast
     np.testing.assert_array_equal(twin["mask"], one["mask"])
     for name in ("pre", "post1", "post2"):
         differs = twin[name] != one[name]
@@ -148,9 +150,17 @@ def test_the_parts_of_a_case_lie_where_anatomy_puts_them(cfg):
     b, lesion = anatomy.tumour(g, shapes, found["breast"], anatomy.stream(spec, "tumour"))
     assert lesion["primary"].any() and (lesion["rim"] <= lesion["primary"]).all()
     assert (lesion["primary"] <= (b.distance(g) < 1)).all()  # inside the breast it was drawn in
-    # the same stream twice gives the same draws; another part's stream gives others
-    assert anatomy.stream(spec, "vessels").random() == anatomy.stream(spec, "vessels").random()
-    assert anatomy.stream(spec, "vessels").random() != anatomy.stream(spec, "tumour").random()
+    other = next(o for o in shapes if o is not b)
+    for k in range(5):  # satellites lie in the primary's breast, never in the other, never on the primary
+        sat = anatomy.satellites(g, b, found | lesion, anatomy.stream(spec, "satellites", k))
+        assert (sat <= (b.distance(g) < 1)).all() and not (sat & (other.distance(g) < 1)).any()
+        assert not (sat & lesion["primary"]).any()
+    # the fibroglandular signal follows its texture (noiseless pre-contrast signal)
+    t = {**t, **found, **lesion, "fgt": fgt, "vessels": v, "satellites": np.zeros(g.shape, bool)}
+    _, texture = anatomy.fibroglandular(g, found["fgt_zone"], t["wall"], anatomy.stream(spec, "fibroglandular"))
+    pre = anatomy.phases(spec, t, texture, anatomy.stream(spec, "enhancement"))["pre"]
+    plain = fgt & ~found["skin"] & ~v & ~lesion["primary"]
+    assert np.corrcoef(pre[plain], texture[plain])[0, 1] > 0.99
 
 
 def test_same_seed_same_bytes(tmp_path, cfg):

@@ -1,4 +1,4 @@
-"""Synthetic volumes sit exactly on their source grid; the inverse path adds no error."""
+"""Synthetic volumes sit exactly on their input grid (the pre-contrast volume's); the inverse path adds no error."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def test_synthetic_stacks_single_and_multi_phase():
 
 
 @pytest.mark.integration
-def test_every_synthetic_volume_has_its_source_geometry(tiny_run):
+def test_every_synthetic_volume_has_its_input_geometry(tiny_run):
     run = tiny_config()["gan"]["run"]
     volumes = sorted((tiny_run / "results" / "synthetic" / run).glob("*/post1.nii.gz"))
     assert len(volumes) >= 3

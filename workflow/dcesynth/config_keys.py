@@ -27,7 +27,7 @@ def renamed(config: dict[str, Any]) -> list[str]:
         for part in parents:
             block = block.get(part) if isinstance(block, dict) else None
         if isinstance(block, dict) and key in block:
-            problems.append(f"{old} is now called {new}: rename the key (same values)")
+            problems.append(f"{old} is now called {new}: write its value there and remove {old}")
     for (*keys, old), new in RENAMED_VALUES.items():
         value = config
         for part in keys:

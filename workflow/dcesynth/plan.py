@@ -477,12 +477,12 @@ class Plan:
     def figure_files(self, run: str, cases: list[str] | None = None) -> dict[str, dict[str, str]]:
         """Per case of the synthesis figures (or of ``cases``), its files
         (:data:`dcesynth.synthesis.FIGURE_FILES`)."""
-        src, tgt, masked = self.gan["input"], self.gan["targets"][0], set(self.masked)
+        inp, tgt, masked = self.gan["input"], self.gan["targets"][0], set(self.masked)
         return {
             case: {
-                "pre": path("volume", stage=self.slice_stage, case=case, seq=src),
+                "pre": path("volume", stage=self.slice_stage, case=case, seq=inp),
                 "post": path("volume", stage=self.slice_stage, case=case, seq=tgt),
-                "pre_transform": path("transform", case=case, seq=src),
+                "pre_transform": path("transform", case=case, seq=inp),
                 "post_transform": path("transform", case=case, seq=tgt),
                 "synthetic": path("synthetic_slices", run=run, case=case, seq=tgt),
                 "real_subtraction": path("subtraction", run=run, case=case, kind="real", seq=tgt),
@@ -506,9 +506,9 @@ class Plan:
         """One case's DICOM SEG job: per test domain its image (``volume``) and the series of it
         (``series``; the synthetic one is the export's, the real ones this job writes), and per
         prediction ``"{scenario}|{domain}"`` its file and SEG."""
-        src, tgt, stage = self.gan["input"], self.gan["targets"][0], self.slice_stage
+        inp, tgt, stage = self.gan["input"], self.gan["targets"][0], self.slice_stage
         images = {
-            "real_pre": (src, path("volume", stage=stage, case=case, seq=src), path("dicom_real_series", run=run, case=case, seq=src)),
+            "real_pre": (inp, path("volume", stage=stage, case=case, seq=inp), path("dicom_real_series", run=run, case=case, seq=inp)),
             "real_post": (tgt, path("volume", stage=stage, case=case, seq=tgt), path("dicom_real_series", run=run, case=case, seq=tgt)),
             "syn_post": (tgt, path("synthetic", run=run, case=case, seq=tgt), path("dicom_series", run=run, case=case, seq=tgt)),
         }  # fmt: skip
@@ -597,12 +597,12 @@ class Plan:
     def ranking_files(self) -> dict[str, dict]:
         """Per annotated test case, the files the model ranking reads: the mask, the slice
         transform, the pre- and post-contrast slices and every run's synthetic slices."""
-        src, tgt, masked = self.gan["input"], self.gan["targets"][0], set(self.masked)
+        inp, tgt, masked = self.gan["input"], self.gan["targets"][0], set(self.masked)
         return {
             case: {
                 "mask": path("mask", case=case),
-                "transform": path("transform", case=case, seq=src),
-                "pre": path("slices", case=case, seq=src),
+                "transform": path("transform", case=case, seq=inp),
+                "pre": path("slices", case=case, seq=inp),
                 "real": path("slices", case=case, seq=tgt),
                 "synthetic": {r: path("synthetic_slices", run=r, case=case, seq=tgt) for r in self.runs},
             }

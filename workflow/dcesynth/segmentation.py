@@ -195,12 +195,12 @@ def crop_breast(
 
 # --- nnU-Net raw dataset ------------------------------------------------------------------------------
 
-def training_identifier(case: str, image: str) -> str:
+def training_identifier(case: str, kind: str) -> str:
     """nnU-Net identifier of one training image: every copy of a case carries the case id."""
-    return f"{case}__{image}"
+    return f"{case}__{kind}"
 
 
-def fold_splits(cv: pd.DataFrame, images: list[str], n_folds: int) -> list[dict[str, list[str]]]:
+def fold_splits(cv: pd.DataFrame, kinds: list[str], n_folds: int) -> list[dict[str, list[str]]]:
     """nnU-Net's ``splits_final.json``: fold k validates on the cases of fold k, every copy of them.
 
     ``cv`` has columns case_id and fold. No copy of a case can be on both sides of a fold.
@@ -213,8 +213,8 @@ def fold_splits(cv: pd.DataFrame, images: list[str], n_folds: int) -> list[dict[
             raise ConfigError(f"segmentation fold {k} has no {'validation' if not val_cases else 'training'} case: use fewer splits.n_folds")
         out.append(
             {
-                "train": [training_identifier(c, s) for c in train_cases for s in images],
-                "val": [training_identifier(c, s) for c in val_cases for s in images],
+                "train": [training_identifier(c, s) for c in train_cases for s in kinds],
+                "val": [training_identifier(c, s) for c in val_cases for s in kinds],
             }
         )
     return out
@@ -235,7 +235,7 @@ def write_training_set(
 ) -> dict:
     """Write the training part of an nnU-Net v2 raw dataset (imagesTr, labelsTr, dataset.json).
 
-    ``training`` maps (case, image) (an image of IMAGES) to (image file, label file). Each folder is written
+    ``training`` maps (case, kind) (a kind of IMAGES) to (image file, label file). Each folder is written
     atomically; the dataset.json is returned.
     """
     dataset_dir = Path(dataset_dir)

@@ -6,7 +6,7 @@ rotated by quarter turns (the paper rotated 90° counter-clockwise), and quantis
 volume's min-max (optionally after percentile clipping) to 0–255 — or, with a joint scale, with
 one range for all sequences of a case, so that post − pre is the enhancement. One ``.npy`` per volume
 (memory-mappable) holds the slices; a JSON transform holds everything needed to put synthetic
-slices back on the source grid.
+slices back on the grid of the volume they came from.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def restore_volume(
     """Put a (n, size, size) slice stack back on the grid of ``reference`` (exact geometry).
 
     ``intensity='uint8'`` keeps the 0–255 scale the model works in; ``'scanner'`` maps back to
-    the source volume's intensity range stored at extraction. Slices outside the extracted
+    the intensity range (scanner units) of the volume the transform was made from, stored at extraction. Slices outside the extracted
     range are zero.
     """
     if intensity not in ("uint8", "scanner"):

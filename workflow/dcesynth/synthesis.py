@@ -1,8 +1,9 @@
-"""Synthetic post-contrast volumes on exactly the grid of their source, and subtraction volumes.
+"""Synthetic post-contrast volumes on exactly the grid of the pre-contrast volume they were
+made from (the input grid), and subtraction volumes.
 
 Every axial slice of the (N4-corrected) pre-contrast volume is translated by the generator in
 batches; the inverse of the slice transform (rotation, padding, resize) puts the synthetic slices
-back on the source grid, and the source geometry (size, spacing, origin, direction) is copied
+back on the input grid, and its geometry (size, spacing, origin, direction) is copied
 bit for bit. The synthetic slice stack is kept too (``.npy``, the layout of ``extract_slices``),
 so metrics compare slices without resampling twice.
 """
@@ -49,7 +50,7 @@ def synthetic_stacks(
 def stack_to_volume(
     stack: np.ndarray, transform: dict, reference: sitk.Image, intensity: str = "uint8", target_transform: dict | None = None
 ) -> sitk.Image:
-    """The inverse path of synthesis: a slice stack on the source grid with the chosen intensity.
+    """The inverse path of synthesis: a slice stack on the input grid with the chosen intensity.
 
     With ``intensity='scanner'`` the 0–255 values map to the range ``target_transform`` (the
     real post-contrast volume's extraction) recorded, so that a real post-contrast stack comes

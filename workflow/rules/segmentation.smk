@@ -61,7 +61,7 @@ rule nnunet_dataset:
     resources:
         **rule_resources("nnunet_dataset"),
     params:
-        training_images=lambda wc: segmentation.scenario_images(wc.scenario),
+        image_kinds=lambda wc: segmentation.scenario_images(wc.scenario),
         images=lambda wc: nnunet_training_crops(wc)["images"],
         labels=lambda wc: nnunet_training_crops(wc)["labels"],
         cv=SEG_CV.to_dict("records"),

@@ -1,4 +1,4 @@
-# Synthetic post-contrast volumes on their source grid with their subtraction volumes, and the
+# Synthetic post-contrast volumes on their input grid with their subtraction volumes, and the
 # figures. Subtractions are written by the synthesis job: a second per-case job for a few array
 # operations would cost the DAG more than the work.
 

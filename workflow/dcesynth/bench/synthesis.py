@@ -3,7 +3,7 @@
     python -m dcesynth.bench.synthesis --size 512 --ngf 64 --slices 32 --device cpu
 
 Translates a seeded random slice stack with a seeded (untrained) generator at each batch size and
-puts it back on a 448×448 source grid; prints slices/s per batch size, the best batch and its
+puts it back on a 448×448 input grid; prints slices/s per batch size, the best batch and its
 ratio against batch 1 measured in the same run, and the share of time spent in the inverse
 transform.
 """

@@ -70,6 +70,7 @@ def epoch_table(paths: dict[int, str | Path], cohort: str = "") -> pd.DataFrame:
     rows = []
     for epoch, p in sorted(paths.items()):
         t = pd.read_csv(p, sep="\t", keep_default_na=False, na_values=[""])
+        t = t.rename(columns={"source": "provenance"})  # a table of a tree made before the column's rename
         row: dict[str, Any] = {"epoch": int(epoch), **dict(zip(t["metric"], t["mean"].astype(float)))}
         networks = t[t["provenance"] != "analytic"]
         row |= {f"{m}_provenance": v for m, v in zip(networks["metric"], networks["provenance"])}

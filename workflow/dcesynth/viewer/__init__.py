@@ -115,7 +115,7 @@ def case_payload(
         "role": role,
         "shape": list(shape),
         "spacing": [float(s * b) for s, b in zip(spacing_zyx, block)],
-        # the first source voxel of the crop and the block size: the viewer names the source slice
+        # the crop's first voxel in the ingested volume and the block size: the viewer names the volume's slice
         "origin_index": [int(sl.start) for sl in box],
         "block": list(block),
         "scale": {"images": HEADROOM * image_max / 255, "subtractions": HEADROOM * sub_max / 255},
