@@ -77,4 +77,5 @@ def test_viewer_in_a_headless_browser(tmp_path):
     # an address without a slice opens the case at the tumour's centre
     out = browse(page, "case=Case_A&plane=axial")
     assert 'data-ready="case=Case_A&amp;plane=axial&amp;slice=' in out["dom"] and "Case_A (test)" in out["dom"]
+    assert "axial slice " in out["dom"] and "volume z index " in out["dom"]  # the ingested volume's slice
     assert set(PANELS) <= set(cases[0]["data"])
