@@ -107,8 +107,8 @@ def restore_volume(
     """Put a (n, size, size) slice stack back on the grid of ``reference`` (exact geometry).
 
     ``intensity='uint8'`` keeps the 0–255 scale the model works in; ``'scanner'`` maps back to
-    the intensity range (scanner units) of the volume the transform was made from, stored at extraction. Slices outside the extracted
-    range are zero.
+    the intensity range (scanner units) of the volume the transform was made from, stored at
+    extraction. Slices outside the extracted range are zero.
     """
     if intensity not in ("uint8", "scanner"):
         raise ValueError(f"intensity must be 'uint8' or 'scanner', not {intensity!r}")
