@@ -11,29 +11,30 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-
 # Renamed so that each name has one meaning: "source" is where the cohort comes from (data.source,
 # its DICOM series and headers); the generator reads its input, and volumes come in scanner units.
 RENAMED_KEYS = {"gan.source": "gan.input"}
-RENAMED_VALUES = {("synthesis", "intensity", "source"): "scanner"}
+RENAMED_VALUES = {"synthesis.intensity": ("source", "scanner")}
+
+
+def _at(config: Any, dotted: str) -> Any:
+    """The value at a dotted key path, or None where the path does not lead to one."""
+    for part in dotted.split("."):
+        config = config.get(part) if isinstance(config, dict) else None
+    return config
 
 
 def renamed(config: dict[str, Any]) -> list[str]:
     """One message per key or value of ``config`` that an older version used, with its new name."""
     problems = []
     for old, new in RENAMED_KEYS.items():
-        *parents, key = old.split(".")
-        block = config
-        for part in parents:
-            block = block.get(part) if isinstance(block, dict) else None
-        if isinstance(block, dict) and key in block:
+        block, key = old.rsplit(".", 1)
+        parent = _at(config, block)
+        if isinstance(parent, dict) and key in parent:
             problems.append(f"{old} is now called {new}: write its value there and remove {old}")
-    for (*keys, old), new in RENAMED_VALUES.items():
-        value = config
-        for part in keys:
-            value = value.get(part) if isinstance(value, dict) else None
-        if value == old:
-            problems.append(f"{'.'.join(keys)}: {old} is now called {new}")
+    for key, (old, new) in RENAMED_VALUES.items():
+        if _at(config, key) == old:
+            problems.append(f"{key}: {old} is now called {new}")
     return problems
 
 

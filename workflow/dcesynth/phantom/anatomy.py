@@ -229,10 +229,10 @@ def phases(
     return out
 
 
-def acquire(spec: CaseSpec, name: str, signal: np.ndarray, bias: np.ndarray, gain: float, sigma: float) -> np.ndarray:
-    """One phase as the scanner stores it: biased, Rician noise from the phase's own stream, scaled to
-    integers."""
-    rng = stream(spec, "noise", 0 if name == "pre" else int(name.removeprefix("post")))
+def acquire(spec: CaseSpec, phase: int, signal: np.ndarray, bias: np.ndarray, gain: float, sigma: float) -> np.ndarray:
+    """One phase (0 pre-contrast, k the k-th post-contrast) as the scanner stores it: biased, Rician
+    noise from the phase's own stream, scaled to integers."""
+    rng = stream(spec, "noise", phase)
     s = signal * bias
     rician = np.sqrt((s + rng.normal(0, sigma, s.shape)) ** 2 + rng.normal(0, sigma, s.shape) ** 2)
     return np.clip(np.round(rician * gain), 0, 65535).astype(np.uint16)
@@ -260,7 +260,7 @@ def draw_case(spec: CaseSpec) -> dict[str, np.ndarray]:
 
     coil = stream(spec, "coil")
     bias, gain, sigma = bias_field(g, coil), coil.uniform(700, 1100), coil.uniform(0.012, 0.022)
-    out = {name: acquire(spec, name, s, bias, gain, sigma) for name, s in signal.items()}
+    out = {name: acquire(spec, k, s, bias, gain, sigma) for k, (name, s) in enumerate(signal.items())}
     out["mask"] = t["primary"].astype(np.uint8)
     out["satellites"] = t["satellites"].astype(np.uint8)
     return out
