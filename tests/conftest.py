@@ -119,6 +119,36 @@ def tiny_run(tmp_path_factory) -> Path:
     return wd
 
 
+# The torchmetrics of the authors' evaluation (late 2023), installed only for the tests into a
+# folder of its own and imported by reference scripts run in a subprocess (our env keeps its own).
+AUTHORS_TORCHMETRICS = "1.2.1"
+
+
+@pytest.fixture(scope="session")
+def authors_torchmetrics(request) -> Path:
+    """A folder holding torchmetrics 1.2.1 alone (kept in pytest's cache between sessions)."""
+    folder = request.config.cache.mkdir(f"torchmetrics-{AUTHORS_TORCHMETRICS}")
+    if not (folder / "torchmetrics" / "__init__.py").exists():
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(folder),
+                        f"torchmetrics=={AUTHORS_TORCHMETRICS}"], check=True)  # fmt: skip
+    return folder
+
+
+def run_authors_reference(folder: Path, pairs: list[tuple[np.ndarray, np.ndarray]], out_dir: Path,
+                          backbone: Path | None = None) -> dict[str, np.ndarray]:  # fmt: skip
+    """tests/data/authors_metrics_reference.py on (synthetic, real) uint8 pairs under the torchmetrics
+    in ``folder``: the authors' per-pair values."""
+    arrays = {f"{k}_{i}": v for i, (syn, real) in enumerate(pairs) for k, v in (("syn", syn), ("real", real))}
+    np.savez(out_dir / "pairs.npz", **arrays)
+    script = Path(__file__).parent / "data" / "authors_metrics_reference.py"
+    cmd = [sys.executable, str(script), str(out_dir / "pairs.npz"), str(out_dir / "reference.npz")]
+    env = {**os.environ, "PYTHONPATH": str(folder)}
+    subprocess.run(cmd + ([str(backbone)] if backbone else []), check=True, env=env)
+    ref = dict(np.load(out_dir / "reference.npz"))
+    assert str(ref.pop("version")) == AUTHORS_TORCHMETRICS
+    return ref
+
+
 def write_mama_mia(root: Path, phases: list[int], seed: int = 7) -> dict[str, dict]:
     """A small cohort in the published MAMA-MIA layout, shaped unlike the phantom's DICOM tree.
 

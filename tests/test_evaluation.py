@@ -72,7 +72,7 @@ def test_evaluate_and_select_best_epoch(tmp_path, files):
         tables[epoch] = tmp_path / f"e{epoch}.tsv"
         t = E.evaluate_generator(gens[epoch], files, "pre", "post1", metrics_cfg(), tables[epoch], device="cpu")
         assert set(t["metric"]) == {"ssim", "ms_ssim", "psnr", "mse", "mae", "mae_authors", "mse_authors",
-                                    "fid_imagenet", "fid_radimagenet", "frd"}  # fmt: skip
+                                    "ssim_authors", "fid_imagenet", "fid_radimagenet", "frd"}  # fmt: skip
         for fid in ("fid_imagenet", "fid_radimagenet"):
             assert t.loc[t["metric"] == fid, "provenance"].item().startswith("UNTRAINED")
         assert t.loc[t["metric"] == "frd", "provenance"].item().startswith("radiomics")
@@ -120,9 +120,11 @@ def test_paper_tables_are_read_whole():
     t1 = E.read_paper_table(REPO / "resources" / "paper_table1.tsv")
     assert t1.shape == (10, 11)
     row = t1.set_index(["comparison", "dataset"]).loc[("real_post_vs_syn_post_ep30", "val")]
-    assert row["ssim"] == pytest.approx(0.699) and row["same"] == pytest.approx(0.077)
+    assert row["ssim_authors"] == pytest.approx(0.699) and row["same"] == pytest.approx(0.077)
     # the published MAE/MSE are the authors' uint8 arithmetic, named as our columns of it
-    assert row["mae_authors"] == pytest.approx(88.733) and "mae" not in t1
+    assert row["mae_authors"] == pytest.approx(88.733) and not {"mae", "ssim"} & set(t1)
+    extra = E.read_paper_table(REPO / "resources" / "paper_extra_metrics.tsv")
+    assert {"psnr_authors", "ms_ssim_authors", "lpips_authors"} <= set(extra) and "psnr" not in extra
 
 
 def test_lpips_backbone_from_a_local_file_matches_lpips_own_wiring(tmp_path):

@@ -119,8 +119,17 @@ def test_slice_pairs(slice_files):
     x, y = pairs.pair(0)
     raw = np.load(slice_files["c1"]["pre"])[0]
     assert x.shape == (3, 16, 16) and torch.allclose(x[0], torch.tensor(raw / 127.5 - 1, dtype=torch.float32), atol=1e-6)
-    xr, yr = pairs.pair(0, rotate=True)
+    xr, yr = pairs.pair(0, augment=True)  # rot90, the default: the paper's text
     assert torch.equal(xr, torch.rot90(x, 1, (1, 2))) and torch.equal(yr, torch.rot90(y, 1, (1, 2)))
+    # flip (the authors' code: NVIDIA's left-right flip) mirrors the columns of input and target alike
+    flip = SlicePairs(slice_files, "pre", ["post1"], channels=3, augment="flip")
+    xf, yf = flip.pair(0, augment=True)
+    assert torch.allclose(xf[0], torch.tensor(raw[:, ::-1] / 127.5 - 1, dtype=torch.float32), atol=1e-6)
+    assert torch.equal(yf, y[:, :, torch.arange(15, -1, -1)])
+    none = SlicePairs(slice_files, "pre", ["post1"], channels=3, augment="none")
+    assert all(torch.equal(a, b) for a, b in zip(none.pair(0, augment=True), (x, y)))
+    with pytest.raises(ValueError, match="gan.augment"):
+        SlicePairs(slice_files, "pre", ["post1"], augment="rot180")
     multi = SlicePairs(slice_files, "pre", ["post1", "post2"], channels=1)
     x, y = multi.pair(3)
     assert x.shape == (1, 16, 16) and y.shape == (2, 16, 16)

@@ -129,7 +129,7 @@ def _pairs(tmp_path, n_cases=2, slices=6, size=32):
 def _cfg(family, target="post"):
     return {"family": family, "options": SMALL[family], "target": target, "channels": 1, "targets": ["post1"],
             "batch_size": 4, "lr": 2e-3, "beta1": 0.5, "niter": 1, "niter_decay": 1, "seed": 7,
-            "rotate_probability": 0.5, "lambda_perceptual": 0, "vgg": {"mode": "off"}}  # fmt: skip
+            "augment_probability": 0.5, "lambda_perceptual": 0, "vgg": {"mode": "off"}}  # fmt: skip
 
 
 _KILLED_EPOCH = """

@@ -13,7 +13,9 @@ from typing import Any
 
 # Renamed so that each name has one meaning: "source" is where the cohort comes from (data.source,
 # its DICOM series and headers); the generator reads its input, and volumes come in scanner units.
-RENAMED_KEYS = {"gan.source": "gan.input"}
+# gan.augment chooses the augmentation (the paper's rotation or the authors' flip); its chance is
+# no longer a rotation's.
+RENAMED_KEYS = {"gan.source": "gan.input", "gan.rotate_probability": "gan.augment_probability"}
 RENAMED_VALUES = {"synthesis.intensity": ("source", "scanner")}
 
 

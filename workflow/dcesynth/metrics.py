@@ -86,9 +86,11 @@ def _blur(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     return x.reshape(n, c, h - k + 1, w - k + 1)
 
 
-def _ssim_maps(a, b, data_range, kernel, sigma, pad: bool):
+def _ssim_maps(a, b, data_range, kernel, sigma, pad: bool, clamp: bool = True):
     """SSIM and contrast-structure maps. The five maps are written into one buffer (no cat) and
-    combined in place: measured 1.24× faster than out-of-place on CPU, identical values."""
+    combined in place: measured 1.24× faster than out-of-place on CPU, identical values.
+    ``data_range`` is a number or one per pair ((N, 1, 1, 1)); ``clamp=False`` keeps the float noise
+    of negative variances, as torchmetrics 1.2 did."""
     g = _gauss(kernel, sigma, a.dtype, a.device)
     if pad:
         p = (kernel - 1) // 2
@@ -104,8 +106,10 @@ def _ssim_maps(a, b, data_range, kernel, sigma, pad: bool):
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     mu_ab = mu_a * mu_b
     mu_a2, mu_b2 = mu_a.square_(), mu_b.square_()
-    var_a.sub_(mu_a2).clamp_(min=0)
-    var_b.sub_(mu_b2).clamp_(min=0)
+    var_a.sub_(mu_a2)
+    var_b.sub_(mu_b2)
+    if clamp:
+        var_a.clamp_(min=0), var_b.clamp_(min=0)
     cov.sub_(mu_ab)
     cs = cov.mul_(2).add_(c2).div_(var_a.add_(var_b).add_(c2))
     luminance = mu_ab.mul_(2).add_(c1).div_(mu_a2.add_(mu_b2).add_(c1))
@@ -203,18 +207,8 @@ def lpips(model: torch.nn.Module, a: torch.Tensor, b: torch.Tensor) -> torch.Ten
 # padded copies) stay in the CPU cache (time other sizes with python -m dcesynth.bench.metrics --batch N).
 CPU_BATCH_PIXELS = 2 * 512 * 512
 
-PIXEL_METRICS = {
-    "ssim": ssim, "ms_ssim": ms_ssim, "psnr": psnr, "mse": mse, "mae": mae,
-    # The paper's MAE/MSE columns (uint8 wrap-around, see mae/mse), beside the true ones.
-    "mae_authors": lambda a, b: mae(_as_uint8(a), _as_uint8(b), wrap_uint8=True),
-    "mse_authors": lambda a, b: mse(_as_uint8(a), _as_uint8(b), wrap_uint8=True),
-}  # fmt: skip
-HIGHER_IS_BETTER = {"ssim", "ms_ssim", "psnr"}
-
-
-def _as_uint8(x: torch.Tensor) -> torch.Tensor:
-    """0–255 images as the uint8 the authors scored (cv2's min-max normalisation keeps uint8)."""
-    return x if x.dtype == torch.uint8 else x.round().clamp(0, 255).to(torch.uint8)
+PIXEL_METRICS = {"ssim": ssim, "ms_ssim": ms_ssim, "psnr": psnr, "mse": mse, "mae": mae}
+HIGHER_IS_BETTER = {"ssim", "ms_ssim", "psnr", "ssim_authors", "ms_ssim_authors", "psnr_authors"}
 
 
 def pixel_metrics(
@@ -236,6 +230,105 @@ def pixel_metrics(
         for n in names:
             v = shared[n] if n in shared else PIXEL_METRICS[n](a, b)
             out[n].append(v.numpy())
+    return {n: np.concatenate(v) if v else np.zeros(0) for n, v in out.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# The authors' numbers: their metrics.py with --normalize_images, under torchmetrics 1.2
+# --------------------------------------------------------------------------------------------
+
+# The authors resized every slice to 512 x 512 before scoring, whatever its size.
+AUTHORS_SIZE = 512
+AUTHORS_METRICS = ("mae", "mse", "psnr", "ssim", "ms_ssim")
+
+
+def authors_images(x: np.ndarray, size: int = AUTHORS_SIZE) -> np.ndarray:
+    """uint8 slices (N, H, W) as the authors' ``metrics.py --normalize_images`` loaded each PNG:
+    ``cv2.normalize(img, None, 0, 255, NORM_MINMAX)`` (uint8 in, uint8 out: rounded), then
+    ``cv2.resize`` to ``size`` x ``size`` with ``INTER_LINEAR`` (their third, grey-stacked channel
+    repeats the first and changes no mean)."""
+    import cv2
+
+    x = np.asarray(x)
+    if x.dtype != np.uint8 or x.ndim != 3:
+        raise ValueError(f"expected uint8 slices (N, H, W), got {x.dtype} {x.shape}")
+    out = np.empty((len(x), size, size), np.uint8)
+    for i, img in enumerate(x):
+        img = cv2.normalize(np.ascontiguousarray(img), None, 0, 255, cv2.NORM_MINMAX)
+        out[i] = cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
+    return out
+
+
+def authors_lpips_images(x: np.ndarray, size: int = AUTHORS_SIZE) -> np.ndarray:
+    """What the authors' LPIPS saw (float32 (N, size, size)): :func:`authors_images`, then their
+    ``cv2.normalize(x, None, -1, 1, NORM_MINMAX)``, which on a uint8 array returns uint8: the
+    values round to {-1, 0, 1} and saturate to {0, 1}, so each image became a mask of the pixels in
+    the top quarter of its range (exact halves round to even, i.e. to 0)."""
+    import cv2
+
+    return np.stack([cv2.normalize(img, None, -1, 1, cv2.NORM_MINMAX) for img in authors_images(x, size)]).astype(np.float32)
+
+
+def _range(x: torch.Tensor) -> torch.Tensor:
+    flat = x.flatten(1)
+    return (flat.max(1).values - flat.min(1).values).view(-1, 1, 1, 1)
+
+
+def _authors_ssim(syn: torch.Tensor, real: torch.Tensor, scales: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """torchmetrics 1.2's SSIM and MS-SSIM of float 0..255 pairs with their defaults: the data range
+    of each call re-estimated as max(range(preds), range(target)) (at every MS-SSIM scale), the map
+    averaged over its interior only (reflect padding, then a border of kernel // 2 cropped: the
+    valid region), negative variances unclamped, relu on every MS-SSIM scale, 2 x 2 average pooling."""
+    values, first = [], None
+    for i in range(scales):
+        dr = torch.maximum(_range(syn), _range(real))
+        s, cs = _ssim_maps(syn, real, dr, 11, 1.5, pad=False, clamp=False)
+        if i == 0:
+            first = s.flatten(1).mean(1)
+            if scales == 1:
+                return first, None
+        values.append(torch.relu((s if i == scales - 1 else cs).flatten(1).mean(1)))
+        syn, real = F.avg_pool2d(syn, 2), F.avg_pool2d(real, 2)
+    stack = torch.stack(values)
+    betas = torch.tensor(MS_SSIM_BETAS, dtype=stack.dtype).view(-1, 1)
+    return first, torch.prod(stack**betas, dim=0)
+
+
+def authors_metrics(
+    synthetic: np.ndarray, real: np.ndarray, names=AUTHORS_METRICS, batch_size: int = 64, size: int = AUTHORS_SIZE
+) -> dict[str, np.ndarray]:
+    """Per-pair MAE, MSE, PSNR, SSIM and MS-SSIM exactly as the paper's numbers were computed:
+    ``metrics.py <synthetic> <real> --normalize_images`` under torchmetrics 1.2 (late 2023).
+
+    Both stacks go through :func:`authors_images` (``preds`` is the synthetic image). MAE, MSE and
+    PSNR are torchmetrics' classes on the uint8 tensors, which never converted them to float: the
+    difference wraps modulo 256 (−1 counts 255), and so does its square, before the mean. PSNR
+    (before torchmetrics 1.5) is ``10 log10(range² / that MSE)``, the range being the real image's
+    max (its tracked min starts at 0). SSIM and MS-SSIM are the functional forms on float 0..255
+    with their defaults (:func:`_authors_ssim`). None of these is the true metric; they exist to sit
+    beside the paper's values. Tested against torchmetrics 1.2.1 itself."""
+    unknown = set(names) - set(AUTHORS_METRICS)
+    if unknown:
+        raise ValueError(f"unknown authors' metrics {sorted(unknown)}; known: {', '.join(AUTHORS_METRICS)}")
+    if np.shape(synthetic) != np.shape(real):
+        raise ValueError(f"synthetic {np.shape(synthetic)} and real {np.shape(real)} slices differ in shape")
+    if "ms_ssim" in names and size // (len(MS_SSIM_BETAS) - 1) ** 2 <= 10:
+        raise ValueError(f"MS-SSIM's five scales need images larger than 160 pixels, not {size}")
+    out: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    step = max(1, min(batch_size, CPU_BATCH_PIXELS // (size * size)))
+    for s in range(0, len(real), step):
+        syn = torch.from_numpy(authors_images(synthetic[s : s + step], size))[:, None]
+        ref = torch.from_numpy(authors_images(real[s : s + step], size))[:, None]
+        d = syn - ref  # uint8: wraps modulo 256, as their tensors did
+        sq = (d * d).flatten(1).double().mean(1)
+        values = {"mae": d.flatten(1).double().mean(1), "mse": sq}
+        if "psnr" in names:
+            peak = ref.flatten(1).max(1).values.double()
+            values["psnr"] = 10 * (2 * torch.log(peak) - torch.log(sq)) / np.log(10.0)  # inf where equal
+        if "ssim" in names or "ms_ssim" in names:
+            values["ssim"], values["ms_ssim"] = _authors_ssim(syn.float(), ref.float(), len(MS_SSIM_BETAS) if "ms_ssim" in names else 1)
+        for n in names:
+            out[n].append(values[n].numpy())
     return {n: np.concatenate(v) if v else np.zeros(0) for n, v in out.items()}
 
 

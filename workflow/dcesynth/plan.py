@@ -277,7 +277,7 @@ class Plan:
                 raise ConfigError(f"models.{name}: the name is gan.run's (every model is a run of its own)")
             if spec["family"] not in MODEL_FAMILIES:
                 raise ConfigError(f"models.{name}.family: {spec['family']!r} is not one of {', '.join(MODEL_FAMILIES)}")
-            shared = {k: self.gan[k] for k in ("input", "targets", "channels", "seed", "rotate_probability",
+            shared = {k: self.gan[k] for k in ("input", "targets", "channels", "seed", "augment", "augment_probability",
                                                 "max_pairs_per_epoch", "vgg")}  # fmt: skip
             out[name] = {**MODEL_DEFAULTS, **shared, **spec, "options": dict(spec.get("options") or {})}
             if _n_epochs(out[name]) == 0:

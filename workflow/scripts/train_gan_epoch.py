@@ -14,7 +14,7 @@ family = cfg.get("family", "pix2pixHD")
 processes = int(snakemake.config["gan"].get("processes", 1)) if family == "pix2pixHD" else 1
 nodes = int(snakemake.config["gan"].get("nodes", 1)) if family == "pix2pixHD" else 1
 files = read_manifest(snakemake.input.pairs)
-pairs = SlicePairs(files, cfg["input"], cfg["targets"], cfg["channels"])
+pairs = SlicePairs(files, cfg["input"], cfg["targets"], cfg["channels"], cfg["augment"])
 epoch = int(snakemake.wildcards.epoch)
 log.info("%s epoch %s: %d training pairs from %d cases, global batch %d in %d process%s%s", family, epoch, len(pairs),
          len(files), cfg["batch_size"], processes, "es" if processes > 1 else "",

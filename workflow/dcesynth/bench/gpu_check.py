@@ -108,7 +108,7 @@ def distributed_epoch(dev, workdir: Path, threads: int) -> dict:
     write_manifest(files, workdir / "pairs.tsv")
     cfg = {**_gan_cfg(4, 4, 2, 1), "input": "pre", "targets": ["post1"], "channels": 3, "seed": 0,
            "vgg": {"mode": "random", "weights": None}, "niter": 1, "niter_decay": 0, "batch_size": 4,
-           "rotate_probability": 0.5, "max_pairs_per_epoch": None, "precision": "fp32", "init_generator": None}  # fmt: skip
+           "augment": "rot90", "augment_probability": 0.5, "max_pairs_per_epoch": None, "precision": "fp32", "init_generator": None}  # fmt: skip
     cfg["generator"] = {**cfg["generator"], "netG": "global", "norm": "instance"}
     S.save_state(T.init_state(cfg), workdir / "e0.pt")
     t = time.perf_counter()

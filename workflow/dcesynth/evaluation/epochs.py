@@ -46,11 +46,13 @@ def evaluate_generator(
     dev = resolve_device(device)
     G = load_generator(generator_path, device=dev)
     n_pix, n_fid = cfg["n_pixel_pairs"], cfg["n_fid_pairs"]
-    sample = sample_slices(files, input_seq, largest(n_pix, n_fid), int(cfg["seed"]))
+    sample = sample_slices(files, input_seq, largest(n_pix, n_fid), int(cfg["seed"]), cfg.get("sample_order", "seeded"))
     pre = gather(files, input_seq, sample)
     real = gather(files, target, sample)
     fake = synthetic_stacks(G, pre, n_targets, int(cfg["batch_size"]), progress=True)[0]
     rows = _rows(M.pixel_metrics(real[:n_pix], fake[:n_pix], int(cfg["batch_size"]), cfg["normalize_per_image"]))
+    authors = M.authors_metrics(fake[:n_pix], real[:n_pix], EPOCH_AUTHORS_METRICS, int(cfg["batch_size"]))
+    rows += _rows({f"{k}_authors": v for k, v in authors.items()})
     for name, extractor in distribution_extractors(cfg, dev).items():
         value = distribution_distance(extractor, real[:n_fid], fake[:n_fid])
         rows.append({"metric": name, "mean": value, "sd": float("nan"), "n": min(len(real), n_fid or len(real)),
@@ -60,8 +62,11 @@ def evaluate_generator(
     return table
 
 
-# SAMe as the paper defines it, on the paper's own MAE/MSE columns (uint8 wrap-around).
-PAPER_SAME_METRICS = ["ssim", "mse_authors", "mae_authors", "fid_imagenet", "fid_radimagenet"]
+# SAMe as the paper computed it: SSIM, MAE and MSE as the authors' code did (uint8 wrap-around,
+# torchmetrics 1.2's SSIM; dcesynth.metrics.authors_metrics). Every epoch is scored on them (PSNR
+# and MS-SSIM the authors' way only in Table 1), so same_metrics may name them.
+EPOCH_AUTHORS_METRICS = ("mae", "mse", "ssim")
+PAPER_SAME_METRICS = ["ssim_authors", "mse_authors", "mae_authors", "fid_imagenet", "fid_radimagenet"]
 
 
 def epoch_table(paths: dict[int, str | Path], cohort: str = "") -> pd.DataFrame:
@@ -84,7 +89,7 @@ def epoch_table(paths: dict[int, str | Path], cohort: str = "") -> pd.DataFrame:
 
 def score_epochs(epoch_tables: dict[int, str | Path], same_metrics: list[str], cohort: str = "") -> pd.DataFrame:
     """The epoch table with SAMe, its rank variant and ``same_paper`` (SAMe over the paper's five
-    metrics with the authors' MAE/MSE, :data:`PAPER_SAME_METRICS`, when all were computed)."""
+    metrics with the authors' SSIM/MAE/MSE, :data:`PAPER_SAME_METRICS`, when all were computed)."""
     table = epoch_table(epoch_tables, cohort)
     missing = [m for m in same_metrics if m not in table.columns]
     if missing:

@@ -26,16 +26,44 @@ def _provenance(weights: str) -> str:
     return weights_provenance(weights, sha256(weights))
 
 
-def _pool_features(net, slices: np.ndarray, batch_size: int, dev, scale) -> np.ndarray:
-    """(N, 2048) features of grey uint8 slices: each batch resized to 299 px, in [0, 1], repeated to
-    3 channels, then ``scale``d to the network's input range."""
+# The FID networks' input: "none" feeds each slice as it is (its volume's 0..255 scale), resized
+# by torch on the device; "per_image" is the authors' fid.py --normalize_images: each slice resized
+# to 299 by cv2 (INTER_LINEAR, on uint8), then min-max normalised to 0..255 by cv2 (uint8).
+FID_NORMALIZE = ("none", "per_image")
+_FID_NORMALIZE_PROVENANCE = {"none": "", "per_image": "; input per-image min-max after a 299 px cv2 resize (the authors')"}
+
+
+def fid_input(slices: np.ndarray, normalize: str) -> np.ndarray:
+    """The 299 px uint8 slices the authors' FID read (``normalize='per_image'``)."""
+    import cv2
+
+    out = np.empty((len(slices), 299, 299), np.uint8)
+    for i, img in enumerate(np.asarray(slices)):
+        img = cv2.resize(np.ascontiguousarray(img, dtype=np.uint8), (299, 299), interpolation=cv2.INTER_LINEAR)
+        out[i] = cv2.normalize(img, None, 0, 255, cv2.NORM_MINMAX)
+    return out
+
+
+def _check_normalize(normalize: str, key: str) -> str:
+    if normalize not in FID_NORMALIZE:
+        raise ConfigError(f"{key}: FID input normalisation must be one of {', '.join(FID_NORMALIZE)}, not {normalize!r}")
+    return normalize
+
+
+def _pool_features(net, slices: np.ndarray, batch_size: int, dev, scale, normalize: str = "none") -> np.ndarray:
+    """(N, 2048) features of grey uint8 slices: each batch at 299 px (:data:`FID_NORMALIZE`), in
+    [0, 1], repeated to 3 channels, then ``scale``d to the network's input range."""
     from tqdm import tqdm
 
     out = []
     for s in tqdm(range(0, len(slices), batch_size), desc="features", ascii=True, mininterval=5, disable=len(slices) < 256):
-        x = torch.from_numpy(np.asarray(slices[s : s + batch_size], dtype=np.float32)).to(dev)[:, None] / 255.0
-        x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False).expand(-1, 3, -1, -1)
-        out.append(net(scale(x)).double().cpu().numpy())
+        batch = slices[s : s + batch_size]
+        if normalize == "per_image":
+            x = torch.from_numpy(fid_input(batch, normalize).astype(np.float32)).to(dev)[:, None] / 255.0
+        else:
+            x = torch.from_numpy(np.asarray(batch, dtype=np.float32)).to(dev)[:, None] / 255.0
+            x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+        out.append(net(scale(x.expand(-1, 3, -1, -1))).double().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 2048))
 
 
@@ -55,8 +83,10 @@ class InceptionFeatures(torch.nn.Module):
     (``mode='random'``, an explicit choice recorded in its ``provenance``).
     """
 
-    def __init__(self, mode: str, weights: str | None, key: str, seed: int = 0, network: str = "tf_inception"):
+    def __init__(self, mode: str, weights: str | None, key: str, seed: int = 0, network: str = "tf_inception",
+                 normalize: str = "none"):  # fmt: skip
         super().__init__()
+        self.normalize = _check_normalize(normalize, "metrics.fid_normalize")
         if network not in FID_IMAGENET_NETWORKS:
             raise ConfigError(f"{key}.network must be one of {', '.join(FID_IMAGENET_NETWORKS)}, not {network!r}")
         with torch.random.fork_rng(devices=[]):
@@ -88,6 +118,7 @@ class InceptionFeatures(torch.nn.Module):
                     if isinstance(m, torch.nn.Conv2d):
                         torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
             self.provenance = f"UNTRAINED (seeded random {network} Inception v3, seed {seed})"
+        self.provenance += _FID_NORMALIZE_PROVENANCE[normalize]
         net.fc = torch.nn.Identity()
         net.aux_logits, net.AuxLogits = False, None
         self.net = net.eval()
@@ -101,7 +132,7 @@ class InceptionFeatures(torch.nn.Module):
 
     @torch.inference_mode()
     def forward(self, slices: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        return _pool_features(self.net, slices, batch_size, self.mean.device, self.scale)
+        return _pool_features(self.net, slices, batch_size, self.mean.device, self.scale, self.normalize)
 
 
 class RadImageNetFeatures(torch.nn.Module):
@@ -113,10 +144,11 @@ class RadImageNetFeatures(torch.nn.Module):
     (``mode='pretrained'``), or a seeded untrained network (``mode='random'``, recorded in its ``provenance``).
     """
 
-    def __init__(self, mode: str, weights: str | None, key: str, seed: int = 0):
+    def __init__(self, mode: str, weights: str | None, key: str, seed: int = 0, normalize: str = "none"):
         super().__init__()
         from ..radimagenet import KerasInceptionV3, load_weights
 
+        self.normalize = _check_normalize(normalize, "metrics.fid_normalize")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = KerasInceptionV3()
@@ -129,12 +161,13 @@ class RadImageNetFeatures(torch.nn.Module):
             self.provenance = _provenance(weights)
         else:
             self.provenance = f"UNTRAINED (seeded random Keras InceptionV3, seed {seed})"
+        self.provenance += _FID_NORMALIZE_PROVENANCE[normalize]
         self.net = net.eval()
         self.register_buffer("_device", torch.zeros(0))
 
     @torch.inference_mode()
     def forward(self, slices: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        return _pool_features(self.net, slices, batch_size, self._device.device, lambda x: x * 2.0 - 1.0)
+        return _pool_features(self.net, slices, batch_size, self._device.device, lambda x: x * 2.0 - 1.0, self.normalize)
 
 
 class LPIPSNet(torch.nn.Module):
@@ -178,6 +211,20 @@ class LPIPSNet(torch.nn.Module):
         return np.concatenate(out) if out else np.zeros(0)
 
 
+    @torch.inference_mode()
+    def authors(self, synthetic: np.ndarray, real: np.ndarray, batch_size: int = 4) -> np.ndarray:
+        """Per-pair LPIPS of what the authors' transform left of two uint8 stacks: binary masks of
+        each image's brightest quarter (:func:`dcesynth.metrics.authors_lpips_images`), fed to the
+        network as they are (torchmetrics' ``normalize=False``), three equal channels."""
+        dev = next(self.model.parameters()).device
+        out = []
+        for s in range(0, len(real), batch_size):
+            a = torch.from_numpy(M.authors_lpips_images(synthetic[s : s + batch_size])).to(dev)[:, None].expand(-1, 3, -1, -1)
+            b = torch.from_numpy(M.authors_lpips_images(real[s : s + batch_size])).to(dev)[:, None].expand(-1, 3, -1, -1)
+            out.append(self.model(a, b).flatten().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros(0)
+
+
 def backbone_state(target: dict, torchvision_state: dict, name: str = "weights") -> dict:
     """Map a torchvision ``features.<i>.<param>`` state dict onto LPIPS' ``slice<k>.<i>.<param>`` keys."""
     out, missing = {}, []
@@ -209,6 +256,7 @@ def distribution_extractors(cfg: dict[str, Any], device: str = "cpu") -> dict[st
         c = cfg.get(name)
         if c and c["mode"] != "off":
             extra = {"network": c["network"]} if "network" in c else {}
+            extra["normalize"] = cfg.get("fid_normalize", "none")
             out[name] = cls(c["mode"], c.get("weights"), f"metrics.{name}", seed=int(c.get("seed", 0)), **extra).to(device)
     if cfg.get("frd", {}).get("enabled"):
         out["frd"] = RadiomicsFeatures()

@@ -5,16 +5,28 @@ from __future__ import annotations
 import numpy as np
 
 
-def sample_slices(files: dict[str, dict[str, str]], seq: str, n: int | None, seed: int) -> list[tuple[str, int]]:
-    """A fixed, seeded sample of (case, slice) over the given cases (all when n is None or larger),
-    in seeded random order: any prefix of it (the FID pairs within the pixel-metric pairs) is a
-    random sample of every case too, not the first cases in sorted order."""
+SAMPLE_ORDERS = ("seeded", "first")
+
+
+def sample_slices(
+    files: dict[str, dict[str, str]], seq: str, n: int | None, seed: int, order: str = "seeded"
+) -> list[tuple[str, int]]:
+    """A fixed sample of (case, slice) over the given cases (all when n is None or larger).
+
+    ``order='seeded'``: in seeded random order, so that any prefix of it (the FID pairs within the
+    pixel-metric pairs) is a random sample of every case too. ``'first'``: the first ``n`` in case
+    order, then slice order, as the authors' scripts took the first files of a sorted folder
+    (their ``--limit``): a prefix then covers the first cases only."""
+    if order not in SAMPLE_ORDERS:
+        raise ValueError(f"metrics.sample_order must be one of {', '.join(SAMPLE_ORDERS)}, not {order!r}")
     index = []
     for case in sorted(files):
         k = np.load(files[case][seq], mmap_mode="r").shape[0]
         index += [(case, i) for i in range(k)]
-    order = np.random.default_rng(seed).permutation(len(index))
-    return [index[i] for i in order[:n]]
+    if order == "first":
+        return index[:n]
+    permutation = np.random.default_rng(seed).permutation(len(index))
+    return [index[i] for i in permutation[:n]]
 
 
 def gather(files: dict[str, dict[str, str]], seq: str, sample: list[tuple[str, int]]) -> np.ndarray:

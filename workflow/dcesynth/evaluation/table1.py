@@ -22,12 +22,14 @@ def _pair_row(comparison, dataset, real, fake, cfg, extractors, pixel=True, lpip
     row: dict[str, Any] = {"comparison": comparison, "dataset": dataset, "n_pairs": int(n_pix if pixel else 0)}
     if pixel and len(real):
         vals = M.pixel_metrics(real[:n_pix], fake[:n_pix], int(cfg["batch_size"]), cfg["normalize_per_image"])
+        # the authors' arithmetic (their metrics.py under torchmetrics 1.2), beside the paper's values
+        vals |= {f"{k}_authors": v for k, v in M.authors_metrics(fake[:n_pix], real[:n_pix], batch_size=int(cfg["batch_size"])).items()}
+        if lpips_net is not None:
+            vals["lpips"] = lpips_net(real[:n_pix], fake[:n_pix], int(cfg["batch_size"]), cfg["normalize_per_image"])
+            vals["lpips_authors"] = lpips_net.authors(fake[:n_pix], real[:n_pix])
+            row["lpips_provenance"] = lpips_net.provenance
         for k, v in vals.items():
             row[k], row[f"{k}_sd"] = mean_sd(v)
-        if lpips_net is not None:
-            values = lpips_net(real[:n_pix], fake[:n_pix], int(cfg["batch_size"]), cfg["normalize_per_image"])
-            row["lpips"], row["lpips_sd"] = mean_sd(values)
-            row["lpips_provenance"] = lpips_net.provenance
     for name, extractor in extractors.items():
         if len(real) > 1:
             n = (n_fid if n_fid is not None else cfg["n_fid_pairs"]) or len(real)
@@ -57,13 +59,13 @@ def quality_table(
     lpips_net = lpips_network(cfg.get("lpips"))
     if lpips_net is not None:
         lpips_net = lpips_net.to(resolve_device(device))
-    rows = []
+    rows, sample_order = [], cfg.get("sample_order", "seeded")
     for split, by_case in files.items():
         # the paper: 3000 FID pairs on validation, 2000 on test
         n_fid = cfg["n_fid_pairs_test"] if split == "test" else cfg["n_fid_pairs"]
         pair = dict(extractors=extractors, lpips_net=lpips_net, n_fid=n_fid)
         # only the sample's first max(pixel, FID) pairs are scored: gather no more (Duke: ~38k slices)
-        sample = sample_slices(by_case, input_seq, largest(cfg["n_pixel_pairs"], n_fid), int(cfg["seed"]))
+        sample = sample_slices(by_case, input_seq, largest(cfg["n_pixel_pairs"], n_fid), int(cfg["seed"]), sample_order)
         pre, real = gather(by_case, input_seq, sample), gather(by_case, target, sample)
         syn_files = {c: {"syn": synthetic[c]} for c in by_case}
         fake = gather(syn_files, "syn", sample)
@@ -76,8 +78,8 @@ def quality_table(
             order = np.random.default_rng(int(cfg["seed"])).permutation(len(cases))
             half_a = {cases[i]: by_case[cases[i]] for i in order[: len(cases) // 2]}
             half_b = {cases[i]: by_case[cases[i]] for i in order[len(cases) // 2 :]}
-            sa = sample_slices(half_a, target, n_fid, int(cfg["seed"]))
-            sb = sample_slices(half_b, target, n_fid, int(cfg["seed"]))
+            sa = sample_slices(half_a, target, n_fid, int(cfg["seed"]), sample_order)
+            sb = sample_slices(half_b, target, n_fid, int(cfg["seed"]), sample_order)
             real_a = gather(half_a, target, sa)
             fake_b = gather({c: {"syn": synthetic[c]} for c in half_b}, "syn", sb)
             real_b = gather(half_b, target, sb)

@@ -223,5 +223,5 @@ def _train(job_file: str) -> None:
     logs.log.info("process group: %d processes, %d per node on %d node%s (%s)", world.size, world.size // agents,
                   agents, "s" if agents > 1 else "", "nccl" if cuda else "gloo")  # fmt: skip
     cfg = job["cfg"]
-    pairs = SlicePairs(read_manifest(job.pop("manifest")), cfg["input"], cfg["targets"], cfg["channels"])
+    pairs = SlicePairs(read_manifest(job.pop("manifest")), cfg["input"], cfg["targets"], cfg["channels"], cfg["augment"])
     train_epoch(pairs=pairs, world=world, **job)

@@ -140,7 +140,7 @@ def train_epoch(
     rows = []
     t0 = time.perf_counter()
     bar = tqdm(
-        pairs.batch_indices(global_batch, gen, float(cfg["rotate_probability"]), limit),
+        pairs.batch_indices(global_batch, gen, float(cfg["augment_probability"]), limit),
         total=n_iter, desc=f"epoch {epoch}", mininterval=2.0, ascii=True, disable=not world.main,
     )  # fmt: skip
     for it, items in enumerate(bar, start=1):

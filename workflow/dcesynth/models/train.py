@@ -7,7 +7,7 @@ result.
 ``cfg`` holds the training keys of one model: ``family``, ``options`` (the family's keyword
 arguments), ``target`` (``post``, or ``subtraction``: the model learns post − pre and synthesis
 adds the pre-contrast image back), ``channels``, ``targets``, ``batch_size``, ``lr``, ``beta1``,
-``niter``, ``niter_decay``, ``seed``, ``rotate_probability``, ``max_pairs_per_epoch`` (optional),
+``niter``, ``niter_decay``, ``seed``, ``augment``, ``augment_probability``, ``max_pairs_per_epoch`` (optional),
 ``lambda_perceptual`` and ``vgg`` (``mode``, ``weights``; the perceptual term of the U-Net).
 """
 
@@ -146,7 +146,7 @@ def train_model_epoch(
     limit = cfg.get("max_pairs_per_epoch")
     n_iter = math.ceil((min(len(pairs), int(limit)) if limit else len(pairs)) / batch)
     rows, t0 = [], time.perf_counter()
-    bar = tqdm(pairs.batch_indices(batch, gen, float(cfg["rotate_probability"]), limit), total=n_iter,
+    bar = tqdm(pairs.batch_indices(batch, gen, float(cfg["augment_probability"]), limit), total=n_iter,
                desc=f"{cfg['family']} epoch {epoch}", mininterval=2.0, ascii=True)  # fmt: skip
     for it, items in enumerate(bar, start=1):
         x, y = (t.to(dev) for t in pairs.load(items))
