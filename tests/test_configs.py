@@ -44,6 +44,26 @@ def test_duke_config_uses_pretrained_networks_and_the_papers_settings():
     assert cfg["models"] is None
 
 
+def test_duke_authors_config_switches_to_what_the_authors_code_did():
+    from dcesynth.plan import Plan
+
+    duke = merged_duke()
+    # duke.yaml: the paper's text (a rotation), the authors' FID input
+    assert duke["gan"]["augment"] == "rot90" and duke["metrics"]["fid_normalize"] == "per_image"
+    cfg = deep_update(duke, yaml.safe_load((REPO / "config" / "duke_authors.yaml").read_text()))
+    validate(cfg, str(REPO / "config" / "schema" / "config.schema.yaml"))
+    assert cfg["gan"]["augment"] == "flip" and cfg["slices"]["use_n4"] is False
+    assert cfg["metrics"]["sample_order"] == "first" and cfg["metrics"]["fid_normalize"] == "per_image"
+    assert cfg["metrics"]["same_metrics"] == ["ssim_authors", "mse_authors", "mae_authors", "fid_imagenet", "fid_radimagenet"]
+    # on the demo's cohort (Duke's data are not here): the augmentation is a training key of every
+    # run, the sample order and the FID input scoring keys
+    layered = {k: v for k, v in yaml.safe_load((REPO / "config" / "duke_authors.yaml").read_text()).items() if k != "slices"}
+    layered["metrics"]["same_metrics"] = ["ssim_authors", "mse_authors", "mae_authors"]
+    plan = Plan.from_config(deep_update(default_config(), layered), REPO / "resources")
+    assert {plan.training(run)["augment"] for run in plan.runs} == {"flip"}
+    assert plan.epoch_scoring["sample_order"] == "first" and plan.epoch_scoring["fid_normalize"] == "per_image"
+
+
 def test_demo_config_says_it_is_the_phantom():
     cfg = default_config()
     validate(cfg, str(REPO / "config" / "schema" / "config.schema.yaml"))
@@ -83,9 +103,10 @@ def test_keys_and_values_of_an_older_version_are_named_with_their_new_names():
     from dcesynth.config_keys import renamed, unknown_keys
 
     schema = yaml.safe_load((REPO / "config" / "schema" / "config.schema.yaml").read_text())
-    old = deep_update(default_config(), {"gan": {"source": "pre"}, "synthesis": {"intensity": "source"}})
+    old = deep_update(default_config(), {"gan": {"source": "pre", "rotate_probability": 0.5}, "synthesis": {"intensity": "source"}})
     assert renamed(old) == [
         "gan.source is now called gan.input: write its value there and remove gan.source",
+        "gan.rotate_probability is now called gan.augment_probability: write its value there and remove gan.rotate_probability",
         "synthesis.intensity: source is now called scanner",
     ]
     assert unknown_keys(old, schema) == []  # named once, as renamed, not also as unknown
