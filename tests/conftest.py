@@ -61,6 +61,43 @@ TINY_MODELS = {"nca": {"family": "nca", "options": {"channels": 8, "hidden": 16,
                        "niter": 1, "niter_decay": 1, "eval_every": 1}}  # fmt: skip
 
 
+# The two tiers: `pytest -m "not integration"` is the unit tier. A test that starts one of these
+# programs (Snakemake, nnU-Net's commands, SLURM, a browser) must carry the integration marker; the
+# check below fails an unmarked test at the moment it starts one.
+INTEGRATION_PROGRAMS = ("snakemake", "sbatch", "srun", "squeue", "chromium", "chromium-browser", "slurmctld", "slurmd")
+
+
+def _integration_program(args) -> str | None:
+    words = [str(w) for w in ([args] if isinstance(args, (str, os.PathLike)) else args)]
+    if len(words) == 1 and " " in words[0]:  # a shell command line
+        words = words[0].split()
+    for w in words:
+        name = Path(w).name
+        if name in INTEGRATION_PROGRAMS or name.startswith("nnUNetv2_"):
+            return name
+        if "snakemake.cli" in w or "snakemake.api" in w:  # python -c "... from snakemake.cli import main ..."
+            return "snakemake"
+    return None
+
+
+@pytest.fixture(autouse=True)
+def integration_marker_enforced(request, monkeypatch):
+    if request.node.get_closest_marker("integration"):
+        yield
+        return
+    popen_init = subprocess.Popen.__init__
+
+    def guarded(self, args, *a, **kw):
+        program = _integration_program(args)
+        if program:
+            pytest.fail(f"{request.node.nodeid} starts {program}: mark it @pytest.mark.integration (the unit tier "
+                        "runs none)", pytrace=False)  # fmt: skip
+        popen_init(self, args, *a, **kw)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", guarded)
+    yield
+
+
 def deep_update(base: dict, extra: dict) -> dict:
     out = copy.deepcopy(base)
     for k, v in extra.items():
@@ -127,10 +164,17 @@ AUTHORS_TORCHMETRICS = "1.2.1"
 @pytest.fixture(scope="session")
 def authors_torchmetrics(request) -> Path:
     """A folder holding torchmetrics 1.2.1 alone (kept in pytest's cache between sessions)."""
-    folder = request.config.cache.mkdir(f"torchmetrics-{AUTHORS_TORCHMETRICS}")
-    if not (folder / "torchmetrics" / "__init__.py").exists():
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(folder),
-                        f"torchmetrics=={AUTHORS_TORCHMETRICS}"], check=True)  # fmt: skip
+    return side_package(request, f"torchmetrics=={AUTHORS_TORCHMETRICS}")
+
+
+def side_package(request, spec: str) -> Path:
+    """A folder holding ``spec`` (``pkg==version``) alone, installed with pip for the tests and kept in
+    pytest's cache between sessions: a reference library imported only by subprocesses."""
+    folder = request.config.cache.mkdir(spec.replace("==", "-"))
+    if not (folder / ".installed").exists():
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(folder), spec],
+                       check=True)  # fmt: skip
+        (folder / ".installed").touch()
     return folder
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from dcesynth.bench import preprocess, synthesis, train_step
 
 
@@ -69,6 +71,7 @@ def test_gpu_check_cpu_fallback(capsys):
     assert "duke_pairs_per_epoch=130928" in out and "hours_200_epochs=" in out
 
 
+@pytest.mark.integration
 def test_dag_bench(capsys, tmp_path):
     """The Duke-scale DAG benchmark on 12 cases of the Duke sheet: every figure printed, and the
     no-op run finds nothing to do (the touched tree is up to date, as after a real run)."""
@@ -83,6 +86,7 @@ def test_dag_bench(capsys, tmp_path):
     assert (tmp_path / "full" / "wd" / ".snakemake" / "metadata").is_dir()  # --workdir keeps the tree
 
 
+@pytest.mark.integration
 def test_paper_scale_rehearsal_plans_every_rule(capsys, tmp_path, monkeypatch):
     """The rehearsal's config (duke.yaml + counts) plans every rule of the workflow; the real run
     (Duke-sized cases, ~1 h on 2 cores) is the benchmark itself, its figures are in the README."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from snakemake.utils import validate
 
@@ -50,6 +51,7 @@ def test_duke_authors_config_switches_to_what_the_authors_code_did():
     duke = merged_duke()
     # duke.yaml: the paper's text (a rotation), the authors' FID input
     assert duke["gan"]["augment"] == "rot90" and duke["metrics"]["fid_normalize"] == "per_image"
+    assert duke["metrics"]["authors_size"] == 512
     cfg = deep_update(duke, yaml.safe_load((REPO / "config" / "duke_authors.yaml").read_text()))
     validate(cfg, str(REPO / "config" / "schema" / "config.schema.yaml"))
     assert cfg["gan"]["augment"] == "flip" and cfg["slices"]["use_n4"] is False
@@ -87,6 +89,7 @@ def test_unknown_keys_are_named_by_path_at_every_level():
     assert unknown_keys(deep_update(default_config(), {"segmentation": {"scenarios": {"mine": {}}}}), schema) == []
 
 
+@pytest.mark.integration
 def test_a_typo_stops_the_dry_run_with_one_line(tmp_path):
     from conftest import make_workdir, run_snakemake, tiny_config
 

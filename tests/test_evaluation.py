@@ -94,6 +94,30 @@ def test_evaluate_and_select_best_epoch(tmp_path, files):
         E.select_best_epoch(tables, ["lpips"], "same")
 
 
+def test_same_chooses_the_epoch_a_hand_computation_chooses(tmp_path):
+    """SAMe by hand on three epochs where no single metric picks the chosen one's neighbours alone:
+    each metric min-max scaled over the epochs (SSIM reversed), then averaged."""
+    import pandas as pd
+
+    values = {2: (0.70, 100, 5.0, 30, 0.10), 4: (0.60, 80, 4.0, 20, 0.16), 6: (0.65, 90, 6.0, 40, 0.20)}
+    metrics = ["ssim", "mse", "mae", "fid_imagenet", "fid_radimagenet"]
+    tables = {}
+    for epoch, row in values.items():
+        tables[epoch] = tmp_path / f"epoch_{epoch}.tsv"
+        pd.DataFrame({"metric": metrics, "mean": row, "sd": 0.0, "n": 10, "provenance": "analytic"}).to_csv(
+            tables[epoch], sep="\t", index=False)  # fmt: skip
+    # scaled: ssim (reversed) 0, 1, .5; mse 1, 0, .5; mae .5, 0, 1; fid_imagenet .5, 0, 1; fid_radimagenet 0, .6, 1
+    same = {2: (0 + 1 + 0.5 + 0.5 + 0) / 5, 4: (1 + 0 + 0 + 0 + 0.6) / 5, 6: (0.5 + 0.5 + 1 + 1 + 1) / 5}
+    table = E.score_epochs(tables, metrics)
+    assert table.set_index("epoch")["same"].to_dict() == pytest.approx(same)
+    chosen = E.select_best_epoch(tables, metrics, "same")
+    assert chosen["epoch"] == 4 and chosen["same"] == pytest.approx(0.32)
+    # on ranks (best 0, worst 1): ssim 0, 1, .5; mse 1, 0, .5; mae .5, 0, 1; fid_imagenet .5, 0, 1; fid_radimagenet 0, .5, 1
+    assert table.set_index("epoch")["same_rank"].to_dict() == pytest.approx({2: 0.4, 4: 0.3, 6: 0.8})
+    # SSIM alone: higher is better, so its best epoch is 2 (0.70), not 4 (0.60)
+    assert E.select_best_epoch(tables, ["ssim"], "same")["epoch"] == 2
+
+
 def test_quality_table_rows(files):
     synthetic = {c: f["syn"] for c, f in files.items()}
     split = {"val": {c: files[c] for c in ("a", "b")}, "test": {c: files[c] for c in ("c", "d")}}

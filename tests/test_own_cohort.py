@@ -14,6 +14,8 @@ import yaml
 
 from conftest import default_config, make_workdir, run_snakemake, tiny_config, write_mama_mia
 
+pytestmark = pytest.mark.integration
+
 # Post-contrast phases per case; SITE1_005 has one, fewer than data.post_phases = 2: skipped.
 PHASES = [2, 3, 4, 2, 1, 3, 2, 4, 2]
 # With this seed the per-case draws give 3 GAN training, 3 validation (CV) and 2 test cases.

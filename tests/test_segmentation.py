@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -109,6 +110,38 @@ def test_hd95_hand_computed():
     assert np.isnan(segmentation.hd95(c, np.zeros_like(c), (1, 1, 1)))
 
 
+def test_hd95_equals_medpy_where_it_differs_from_hausdorff_and_each_direction(request, tmp_path):
+    """Against MedPy's own hd95 (installed for the test in a folder of its own, run in a subprocess)
+    on irregular shapes: two ellipsoids, one with a thin spike, anisotropic spacing. There the
+    95th percentile is neither the maximum distance (Hausdorff) nor either directed value alone."""
+    import subprocess
+    import sys
+
+    from conftest import side_package
+
+    z, y, x = np.ogrid[:12, :24, :24]
+    a = ((z - 6) / 4.5) ** 2 + ((y - 11) / 7) ** 2 + ((x - 12) / 6) ** 2 <= 1
+    b = ((z - 6) / 4) ** 2 + ((y - 12) / 6.5) ** 2 + ((x - 11) / 7) ** 2 <= 1
+    b[5:7, 12, 18:23] = True  # a thin spike, far from a
+    spacing = (2.0, 0.7, 0.8)
+    np.savez(tmp_path / "masks.npz", a=a, b=b)
+    code = ("import sys, numpy as np; from medpy.metric.binary import hd95, hd; m = np.load(sys.argv[1]); "
+            f"s = {spacing}; print(hd95(m['a'], m['b'], s), hd95(m['b'], m['a'], s), hd(m['a'], m['b'], s))")  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(side_package(request, "medpy==0.5.2"))}
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "masks.npz")], env=env, check=True,
+                         capture_output=True, text=True).stdout.split()  # fmt: skip
+    medpy_ab, medpy_ba, hausdorff = map(float, out)
+    ours = segmentation.hd95(a, b, spacing)
+    assert ours == pytest.approx(medpy_ab, rel=1e-9) and ours == pytest.approx(medpy_ba, rel=1e-9)
+    # the shapes tell them apart: the spike makes the maximum larger, and one direction alone is smaller
+    from scipy import ndimage
+
+    cross = ndimage.generate_binary_structure(3, 1)
+    sa, sb = (m ^ ndimage.binary_erosion(m, structure=cross) for m in (a, b))
+    directed = [np.percentile(ndimage.distance_transform_edt(~t, sampling=spacing)[s], 95) for s, t in ((sa, sb), (sb, sa))]
+    assert hausdorff > ours + 0.5 and max(directed) > ours + 0.1 and min(directed) < ours - 0.1
+
+
 def test_case_metrics_dice_from_nnunet(tmp_path):
     ref = np.zeros((6, 10, 10), np.uint8)
     ref[2:4, 2:6, 2:6] = 1  # 32 voxels
@@ -142,10 +175,14 @@ def test_segmentation_table_follows_paper_rows():
     paper = pd.read_csv(REPO / "resources" / "paper_segmentation_dice.tsv", sep="\t")
     scenarios = {"real_pre": {"id": 1}, "syn_post": {"id": 3}, "real_post+real_pre": {"id": 6}}
     rows = []
-    for s, d in [("real_pre", "real_pre"), ("real_pre", "real_post"), ("syn_post", "real_pre"), ("syn_post", "real_post"),
-                 ("real_post+real_pre", "real_pre")]:
-        for case, dice in (("A", 0.5), ("B", 0.7)):
-            rows.append({"scenario": s, "test_on": d, "case_id": case, "dice": dice, "hd95_mm": 3.0})
+    # each (training set, test domain) its own per-case values, so a row routed to another pair shows
+    pairs = [("real_pre", "real_pre"), ("real_pre", "real_post"), ("syn_post", "real_pre"), ("syn_post", "real_post"),
+             ("real_post+real_pre", "real_pre")]
+    for k, (s, d) in enumerate(pairs):
+        for case, dice, hd in (("A", 0.1 * k, 1.0 + k), ("B", 0.1 * k + 0.3, 4.0 + 2 * k)):
+            rows.append({"scenario": s, "test_on": d, "case_id": case, "dice": dice, "hd95_mm": hd})
+    expected_dice = {p: 0.1 * k + 0.15 for k, p in enumerate(pairs)}
+    expected_hd = {p: 2.5 + 1.5 * k for k, p in enumerate(pairs)}
     table = segmentation.segmentation_table(pd.DataFrame(rows), paper, scenarios, "phantom")
     # syn_post on real_post is in two paper blocks (2 and 3), syn_post on real_pre in blocks 1 and 4
     assert list(zip(table["experiment"], table["train_on"], table["test_on"])) == [
@@ -153,7 +190,10 @@ def test_segmentation_table_follows_paper_rows():
         ("2", "syn_post", "real_post"), ("3", "syn_post", "real_post"), ("4", "syn_post", "real_pre"),
         ("extra", "real_post+real_pre", "real_pre"),
     ]
-    assert table["dice"].tolist() == pytest.approx([0.6] * 7)
+    keys = list(zip(table["train_on"], table["test_on"]))
+    assert table["dice"].tolist() == pytest.approx([expected_dice[k] for k in keys])
+    assert table["hd95_mm"].tolist() == pytest.approx([expected_hd[k] for k in keys])
+    assert table["dice_sd"].tolist() == pytest.approx([0.3 / np.sqrt(2)] * 7)  # pandas' sample sd of two values
     assert table.loc[0, "paper_dice"] == pytest.approx(0.569)
     assert np.isnan(table["paper_dice"].iloc[-1])
     assert (table["n_cases"] == 2).all() and (table["cohort"] == "phantom").all()

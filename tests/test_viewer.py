@@ -53,6 +53,7 @@ def test_block_means_and_maxima():
     assert reduce(mask, (2, 2, 2), "max").tolist() == [[[0, 0], [0, 1]]]  # the partial block is padded
 
 
+@pytest.mark.integration
 def test_viewer_in_a_headless_browser(tmp_path):
     images, mask = _case()
     cases = [case_payload("Case_A", "test", images, mask, (3.0, 0.8, 0.8), 20_000),

@@ -43,13 +43,17 @@ def test_every_stage_produces_its_outputs(tiny_run):
             transform = json.loads((wd / "results" / "slices" / spec.case_id / f"{seq}.json").read_text())
             assert transform["volume_shape"] == [spec.slices, spec.rows, spec.cols]
         assert (wd / "results" / "nifti" / spec.case_id / "mask.nii.gz").exists() == spec.has_mask
-    # geometry is exactly what SimpleITK reads from the DICOM series
+    # geometry and voxels are what SimpleITK's own series reader (GDCM) makes of the DICOM series
     spec = specs[0]
     series = dicom.select_dce(dicom.find_series(wd / "data" / "phantom" / "dicom" / spec.case_id), "dyn|vibrant")
-    ref = dicom.read_series(spec.case_id, series[0])
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(series[0].path)))
+    ref = reader.Execute()
     nii = sitk.ReadImage(str(wd / "results" / "nifti" / spec.case_id / "pre.nii.gz"))
     assert nii.GetOrigin() == pytest.approx(ref.GetOrigin(), abs=1e-5)
     assert nii.GetSpacing() == pytest.approx(ref.GetSpacing(), abs=1e-6)
+    assert nii.GetDirection() == pytest.approx(ref.GetDirection(), abs=1e-6)
+    np.testing.assert_allclose(sitk.GetArrayFromImage(nii), sitk.GetArrayFromImage(ref), rtol=1e-6)
     syn = pd.read_csv(wd / "results" / "splits" / "synthesis.tsv", sep="\t")
     assert set(syn["split"]) == {"train", "val", "test"}
     for rule in ("n4_bias_correction", "extract_slices"):
@@ -157,9 +161,11 @@ def test_evaluation_outputs(tiny_run):
         assert table["cohort"].str.contains("phantom").all() and table["cohort"].nunique() == 1
     assert epochs["fid_imagenet_provenance"].str.startswith("UNTRAINED (seeded random tf_inception").all()
     assert epochs["fid_radimagenet_provenance"].str.startswith("UNTRAINED").all() and "same_paper" in epochs
-    assert {"mae_authors", "mse_authors", "mae_authors_sd", "fid_imagenet_n"} <= set(table1.columns)
+    authors = ["mae_authors", "mse_authors", "psnr_authors", "ssim_authors", "ms_ssim_authors", "lpips_authors"]
+    assert {*authors, "mae_authors_sd", "lpips_authors_sd", "fid_imagenet_n"} <= set(table1.columns)
+    assert (pixel_rows["authors_size"] == 192).all() and "ssim_authors" in epochs
     assert (table1["gan_epoch"] == best).all() and table1["gan_vgg"].str.startswith("UNTRAINED").all()
-    assert pixel_rows[["mae_authors", "mse_authors"]].notna().all().all()
+    assert pixel_rows[authors].notna().all().all()
     report = (tiny_run / "report.html").read_text(errors="replace")
     for name in ("epochs.png", "table1.tsv", "paper_table1.tsv", "tumour_region.tsv"):
         assert name in report, name

@@ -51,7 +51,8 @@ def evaluate_generator(
     real = gather(files, target, sample)
     fake = synthetic_stacks(G, pre, n_targets, int(cfg["batch_size"]), progress=True)[0]
     rows = _rows(M.pixel_metrics(real[:n_pix], fake[:n_pix], int(cfg["batch_size"]), cfg["normalize_per_image"]))
-    authors = M.authors_metrics(fake[:n_pix], real[:n_pix], EPOCH_AUTHORS_METRICS, int(cfg["batch_size"]))
+    authors = M.authors_metrics(fake[:n_pix], real[:n_pix], EPOCH_AUTHORS_METRICS, int(cfg["batch_size"]),
+                                int(cfg.get("authors_size", M.AUTHORS_SIZE)))  # fmt: skip
     rows += _rows({f"{k}_authors": v for k, v in authors.items()})
     for name, extractor in distribution_extractors(cfg, dev).items():
         value = distribution_distance(extractor, real[:n_fid], fake[:n_fid])

@@ -212,15 +212,15 @@ class LPIPSNet(torch.nn.Module):
 
 
     @torch.inference_mode()
-    def authors(self, synthetic: np.ndarray, real: np.ndarray, batch_size: int = 4) -> np.ndarray:
+    def authors(self, synthetic: np.ndarray, real: np.ndarray, batch_size: int = 4, size: int = M.AUTHORS_SIZE) -> np.ndarray:
         """Per-pair LPIPS of what the authors' transform left of two uint8 stacks: binary masks of
         each image's brightest quarter (:func:`dcesynth.metrics.authors_lpips_images`), fed to the
         network as they are (torchmetrics' ``normalize=False``), three equal channels."""
         dev = next(self.model.parameters()).device
         out = []
         for s in range(0, len(real), batch_size):
-            a = torch.from_numpy(M.authors_lpips_images(synthetic[s : s + batch_size])).to(dev)[:, None].expand(-1, 3, -1, -1)
-            b = torch.from_numpy(M.authors_lpips_images(real[s : s + batch_size])).to(dev)[:, None].expand(-1, 3, -1, -1)
+            a = torch.from_numpy(M.authors_lpips_images(synthetic[s : s + batch_size], size)).to(dev)[:, None].expand(-1, 3, -1, -1)
+            b = torch.from_numpy(M.authors_lpips_images(real[s : s + batch_size], size)).to(dev)[:, None].expand(-1, 3, -1, -1)
             out.append(self.model(a, b).flatten().cpu().numpy())
         return np.concatenate(out) if out else np.zeros(0)
 

@@ -23,10 +23,13 @@ def _pair_row(comparison, dataset, real, fake, cfg, extractors, pixel=True, lpip
     if pixel and len(real):
         vals = M.pixel_metrics(real[:n_pix], fake[:n_pix], int(cfg["batch_size"]), cfg["normalize_per_image"])
         # the authors' arithmetic (their metrics.py under torchmetrics 1.2), beside the paper's values
-        vals |= {f"{k}_authors": v for k, v in M.authors_metrics(fake[:n_pix], real[:n_pix], batch_size=int(cfg["batch_size"])).items()}
+        size = int(cfg.get("authors_size", M.AUTHORS_SIZE))
+        authors = M.authors_metrics(fake[:n_pix], real[:n_pix], batch_size=int(cfg["batch_size"]), size=size)
+        vals |= {f"{k}_authors": v for k, v in authors.items()}
+        row["authors_size"] = size
         if lpips_net is not None:
             vals["lpips"] = lpips_net(real[:n_pix], fake[:n_pix], int(cfg["batch_size"]), cfg["normalize_per_image"])
-            vals["lpips_authors"] = lpips_net.authors(fake[:n_pix], real[:n_pix])
+            vals["lpips_authors"] = lpips_net.authors(fake[:n_pix], real[:n_pix], size=size)
             row["lpips_provenance"] = lpips_net.provenance
         for k, v in vals.items():
             row[k], row[f"{k}_sd"] = mean_sd(v)
