@@ -170,7 +170,9 @@ def authors_torchmetrics(request) -> Path:
 def side_package(request, spec: str) -> Path:
     """A folder holding ``spec`` (``pkg==version``) alone, installed with pip for the tests and kept in
     pytest's cache between sessions: a reference library imported only by subprocesses."""
-    folder = request.config.cache.mkdir(spec.replace("==", "-"))
+    cache = getattr(request.config, "cache", None)  # None under -p no:cacheprovider: a fresh folder then
+    name = spec.replace("==", "-")
+    folder = cache.mkdir(name) if cache is not None else request.getfixturevalue("tmp_path_factory").mktemp(name)
     if not (folder / ".installed").exists():
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(folder), spec],
                        check=True)  # fmt: skip

@@ -63,11 +63,19 @@ def test_authors_metrics_equal_torchmetrics_1_2(reference):
     assert (np.abs(np.array(true_ssim) / ref["ssim"] - 1) > 1e-4).all()  # each alone fails the tolerance
     assert (np.abs(np.array(true_ms_ssim) / ref["ms_ssim"] - 1) > 1e-3).all()
     assert (np.abs(np.array(true_mse) / ref["mse"] - 1) > 0.1).all()
-    assert (np.abs(np.array(raw_mae) / ref["mae"] - 1) > 1e-3).any()
-    # the batched call (pairs of one size) gives the per-pair values
-    syn = np.stack([p[0] for p in pairs[:1]] * 3)
-    batched = M.authors_metrics(syn, np.stack([pairs[0][1]] * 3), batch_size=2)
-    np.testing.assert_allclose(batched["ssim"], [ref["ssim"][0]] * 3, rtol=1e-4)
+    assert (np.abs(np.array(raw_mae) / ref["mae"] - 1) > 1e-3).all()
+    # a batch of different pairs gives each pair's own values: the first pair, its synthetic image
+    # moved by 3 pixels, and its real image compared with itself after a 40 % cut of its top values
+    syn0, real0 = pairs[0]
+    syn = np.stack([syn0, np.roll(syn0, 3, axis=1), np.minimum(real0, np.percentile(real0, 60)).astype(np.uint8)])
+    real = np.stack([real0, real0, real0])
+    batched = M.authors_metrics(syn, real, batch_size=3)
+    for i in range(3):
+        alone = M.authors_metrics(syn[i : i + 1], real[i : i + 1])
+        for k in M.AUTHORS_METRICS:
+            assert batched[k][i] == pytest.approx(alone[k][0], rel=1e-6), (k, i)
+    assert batched["ssim"][0] == pytest.approx(ref["ssim"][0], rel=1e-4)
+    assert len({round(float(v), 4) for v in batched["ssim"]}) == 3
 
 
 def test_authors_psnr_follows_their_wrapped_mse_and_the_real_images_peak():

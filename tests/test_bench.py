@@ -50,6 +50,7 @@ def test_metrics_bench(capsys):
     assert diff < 1e-3  # ours and torchmetrics agree on the same pairs
 
 
+@pytest.mark.integration
 def test_gpu_check_cpu_fallback(capsys):
     """The GPU check's CPU fallback at small sizes: every path runs (bf16 is CUDA-only) and prints
     its figures, and the paper-size projection is printed."""

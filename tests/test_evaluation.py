@@ -35,6 +35,24 @@ def metrics_cfg(**kw):
     return cfg
 
 
+def test_first_sample_order_takes_the_first_slices_of_the_sorted_cases(files):
+    """sample_order 'first', the authors' --limit: cases in order, slices in order, cut at n."""
+    assert E.sample_slices(files, "pre", 8, seed=1, order="first") == [("a", i) for i in range(6)] + [("b", 0), ("b", 1)]
+    assert E.sample_slices(files, "pre", 8, seed=2, order="first") == E.sample_slices(files, "pre", 8, 1, order="first")
+    assert len(E.sample_slices(files, "pre", None, 1, order="first")) == 24
+    with pytest.raises(ValueError, match="sample_order"):
+        E.sample_slices(files, "pre", 8, 1, order="random")
+
+
+def test_fid_normalize_reaches_both_networks():
+    cfg = metrics_cfg(fid_normalize="per_image", frd={"enabled": False})
+    nets = E.distribution_extractors(cfg)
+    assert {n: net.normalize for n, net in nets.items()} == {"fid_imagenet": "per_image", "fid_radimagenet": "per_image"}
+    assert all("per-image" in net.provenance for net in nets.values())
+    plain = E.distribution_extractors(metrics_cfg(frd={"enabled": False}))
+    assert {net.normalize for net in plain.values()} == {"none"}
+
+
 def test_sample_is_seeded_and_capped(files):
     a = E.sample_slices(files, "pre", 10, seed=1)
     assert a == E.sample_slices(files, "pre", 10, seed=1) and len(a) == 10
@@ -100,11 +118,13 @@ def test_same_chooses_the_epoch_a_hand_computation_chooses(tmp_path):
     import pandas as pd
 
     values = {2: (0.70, 100, 5.0, 30, 0.10), 4: (0.60, 80, 4.0, 20, 0.16), 6: (0.65, 90, 6.0, 40, 0.20)}
+    authors = {2: (0.71, 40, 90), 4: (0.69, 42, 100), 6: (0.70, 38, 80)}  # ssim, mse, mae as the authors computed them
     metrics = ["ssim", "mse", "mae", "fid_imagenet", "fid_radimagenet"]
     tables = {}
     for epoch, row in values.items():
         tables[epoch] = tmp_path / f"epoch_{epoch}.tsv"
-        pd.DataFrame({"metric": metrics, "mean": row, "sd": 0.0, "n": 10, "provenance": "analytic"}).to_csv(
+        names = metrics + ["ssim_authors", "mse_authors", "mae_authors"]
+        pd.DataFrame({"metric": names, "mean": row + authors[epoch], "sd": 0.0, "n": 10, "provenance": "analytic"}).to_csv(
             tables[epoch], sep="\t", index=False)  # fmt: skip
     # scaled: ssim (reversed) 0, 1, .5; mse 1, 0, .5; mae .5, 0, 1; fid_imagenet .5, 0, 1; fid_radimagenet 0, .6, 1
     same = {2: (0 + 1 + 0.5 + 0.5 + 0) / 5, 4: (1 + 0 + 0 + 0 + 0.6) / 5, 6: (0.5 + 0.5 + 1 + 1 + 1) / 5}
@@ -114,6 +134,10 @@ def test_same_chooses_the_epoch_a_hand_computation_chooses(tmp_path):
     assert chosen["epoch"] == 4 and chosen["same"] == pytest.approx(0.32)
     # on ranks (best 0, worst 1): ssim 0, 1, .5; mse 1, 0, .5; mae .5, 0, 1; fid_imagenet .5, 0, 1; fid_radimagenet 0, .5, 1
     assert table.set_index("epoch")["same_rank"].to_dict() == pytest.approx({2: 0.4, 4: 0.3, 6: 0.8})
+    # the paper's SAMe (its SSIM, MSE, MAE as the authors computed them, both FIDs): ssim_authors (reversed)
+    # 0, 1, .5; mse_authors .5, 1, 0; mae_authors .5, 1, 0; fid_imagenet .5, 0, 1; fid_radimagenet 0, .6, 1
+    assert table.set_index("epoch")["same_paper"].to_dict() == pytest.approx({2: 0.3, 4: 0.72, 6: 0.5})
+    assert chosen["epoch_by"]["same_paper"] == 2 and chosen["epoch_by"]["same"] == 4
     # SSIM alone: higher is better, so its best epoch is 2 (0.70), not 4 (0.60)
     assert E.select_best_epoch(tables, ["ssim"], "same")["epoch"] == 2
 
@@ -163,7 +187,8 @@ def test_quality_table_values_by_hand(tmp_path):
             np.save(tmp_path / case / f"{seq}.npy", np.stack(arrays))
             files[case][seq] = str(tmp_path / case / f"{seq}.npy")
     off = {"mode": "off", "weights": None, "seed": 0}
-    cfg = metrics_cfg(fid_imagenet=off, fid_radimagenet=off, lpips=off, frd={"enabled": False}) | {"n_pixel_pairs": None}
+    cfg = metrics_cfg(fid_imagenet=off, fid_radimagenet=off, lpips=off, frd={"enabled": False})
+    cfg |= {"n_pixel_pairs": None, "authors_size": 512}  # the authors' size: their resize leaves these slices
     split = {"val": {c: files[c] for c in "ab"}, "test": {c: files[c] for c in "cd"}}
     t = E.quality_table(split, {c: f["syn"] for c, f in files.items()}, "pre", "post1", "ep", cfg, "cpu")
     t = t.set_index(["comparison", "dataset"])

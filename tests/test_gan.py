@@ -130,6 +130,11 @@ def test_slice_pairs(slice_files):
     assert all(torch.equal(a, b) for a, b in zip(none.pair(0, augment=True), (x, y)))
     with pytest.raises(ValueError, match="gan.augment"):
         SlicePairs(slice_files, "pre", ["post1"], augment="rot180")
+    # the training job and the distributed workers build their pairs from the training keys
+    from dcesynth.gan.data import training_pairs
+
+    cfg = {"input": "pre", "targets": ["post1"], "channels": 3, "augment": "flip"}
+    assert torch.equal(training_pairs(slice_files, cfg).pair(0, augment=True)[0], xf)
     multi = SlicePairs(slice_files, "pre", ["post1", "post2"], channels=1)
     x, y = multi.pair(3)
     assert x.shape == (1, 16, 16) and y.shape == (2, 16, 16)

@@ -269,7 +269,9 @@ def test_a_config_from_before_these_keys_still_runs(tmp_path):
     cfg = default_config()
     for section, key in (("data", "mask_label"), ("splits", "sheet"), ("splits", "min_gan_train_cases"),
                          ("splits", "annotated_gan_fraction"), ("synthesis", "cases"), ("segmentation", "run"),
-                         ("segmentation", "pretrained_model"), ("segmentation", "ranking_segmenter")):  # fmt: skip
+                         ("segmentation", "pretrained_model"), ("segmentation", "ranking_segmenter"),
+                         ("gan", "augment"), ("metrics", "sample_order"), ("metrics", "fid_normalize"),
+                         ("metrics", "authors_size")):  # fmt: skip
         del cfg[section][key]
     del cfg["models"]  # pix2pixHD alone (the schema's default)
     jobs = job_counts(make_workdir(tmp_path, cfg))

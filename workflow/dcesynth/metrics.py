@@ -313,7 +313,7 @@ def authors_metrics(
     if np.shape(synthetic) != np.shape(real):
         raise ValueError(f"synthetic {np.shape(synthetic)} and real {np.shape(real)} slices differ in shape")
     if "ms_ssim" in names and size // (len(MS_SSIM_BETAS) - 1) ** 2 <= 10:
-        raise ValueError(f"MS-SSIM's five scales need images larger than 160 pixels, not {size}")
+        raise ValueError(f"MS-SSIM's five scales need images of at least 176 pixels (torchmetrics' bound), not {size}")
     out: dict[str, list[np.ndarray]] = {n: [] for n in names}
     step = max(1, min(batch_size, CPU_BATCH_PIXELS // (size * size)))
     for s in range(0, len(real), step):

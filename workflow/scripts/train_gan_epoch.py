@@ -4,7 +4,7 @@ log = logs.from_snakemake(snakemake)
 
 from dcesynth.devices import job_device
 
-from dcesynth.gan.data import SlicePairs, read_manifest
+from dcesynth.gan.data import read_manifest, training_pairs
 
 cfg = snakemake.params.train
 family = cfg.get("family", "pix2pixHD")
@@ -14,7 +14,7 @@ family = cfg.get("family", "pix2pixHD")
 processes = int(snakemake.config["gan"].get("processes", 1)) if family == "pix2pixHD" else 1
 nodes = int(snakemake.config["gan"].get("nodes", 1)) if family == "pix2pixHD" else 1
 files = read_manifest(snakemake.input.pairs)
-pairs = SlicePairs(files, cfg["input"], cfg["targets"], cfg["channels"], cfg["augment"])
+pairs = training_pairs(files, cfg)
 epoch = int(snakemake.wildcards.epoch)
 log.info("%s epoch %s: %d training pairs from %d cases, global batch %d in %d process%s%s", family, epoch, len(pairs),
          len(files), cfg["batch_size"], processes, "es" if processes > 1 else "",

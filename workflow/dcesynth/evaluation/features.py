@@ -30,7 +30,8 @@ def _provenance(weights: str) -> str:
 # by torch on the device; "per_image" is the authors' fid.py --normalize_images: each slice resized
 # to 299 by cv2 (INTER_LINEAR, on uint8), then min-max normalised to 0..255 by cv2 (uint8).
 FID_NORMALIZE = ("none", "per_image")
-_FID_NORMALIZE_PROVENANCE = {"none": "", "per_image": "; input per-image min-max after a 299 px cv2 resize (the authors')"}
+_FID_NORMALIZE_PROVENANCE = {"none": "; input on its volume's 0-255 scale",
+                             "per_image": "; input per-image min-max after a 299 px cv2 resize (the authors')"}
 
 
 def fid_input(slices: np.ndarray, normalize: str) -> np.ndarray:

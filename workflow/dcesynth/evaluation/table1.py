@@ -29,7 +29,7 @@ def _pair_row(comparison, dataset, real, fake, cfg, extractors, pixel=True, lpip
         row["authors_size"] = size
         if lpips_net is not None:
             vals["lpips"] = lpips_net(real[:n_pix], fake[:n_pix], int(cfg["batch_size"]), cfg["normalize_per_image"])
-            vals["lpips_authors"] = lpips_net.authors(fake[:n_pix], real[:n_pix], size=size)
+            vals["lpips_authors"] = lpips_net.authors(fake[:n_pix], real[:n_pix], int(cfg["batch_size"]), size)
             row["lpips_provenance"] = lpips_net.provenance
         for k, v in vals.items():
             row[k], row[f"{k}_sd"] = mean_sd(v)

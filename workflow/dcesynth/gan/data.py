@@ -103,6 +103,12 @@ class SlicePairs:
             yield self.load(items)
 
 
+def training_pairs(files: dict[str, dict[str, str | Path]], cfg: dict) -> SlicePairs:
+    """The pairs one model trains on, as its training keys say (``input``, ``targets``, ``channels``,
+    ``augment``): one place for the training job and the distributed workers."""
+    return SlicePairs(files, cfg["input"], cfg["targets"], cfg["channels"], cfg.get("augment", "rot90"))
+
+
 def write_manifest(files: dict[str, dict[str, str]], out: str | Path) -> int:
     """A TSV of slice arrays ``{case: {seq: path}}`` (case_id, seq, path, n_slices): one input for
     a chain of jobs."""

@@ -203,7 +203,7 @@ def worker(job_file: str) -> None:
 
 def _train(job_file: str) -> None:
     from .. import logs
-    from .data import SlicePairs, read_manifest
+    from .data import read_manifest, training_pairs
     from .train import train_epoch
 
     world = World(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"]))
@@ -223,5 +223,5 @@ def _train(job_file: str) -> None:
     logs.log.info("process group: %d processes, %d per node on %d node%s (%s)", world.size, world.size // agents,
                   agents, "s" if agents > 1 else "", "nccl" if cuda else "gloo")  # fmt: skip
     cfg = job["cfg"]
-    pairs = SlicePairs(read_manifest(job.pop("manifest")), cfg["input"], cfg["targets"], cfg["channels"], cfg["augment"])
+    pairs = training_pairs(read_manifest(job.pop("manifest")), cfg)
     train_epoch(pairs=pairs, world=world, **job)
