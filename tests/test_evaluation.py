@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -113,10 +114,8 @@ def test_evaluate_and_select_best_epoch(tmp_path, files):
 
 
 def test_same_chooses_the_epoch_a_hand_computation_chooses(tmp_path):
-    """SAMe by hand on three epochs where no single metric picks the chosen one's neighbours alone:
+    """SAMe by hand on three epochs where the metrics disagree about the best one:
     each metric min-max scaled over the epochs (SSIM reversed), then averaged."""
-    import pandas as pd
-
     values = {2: (0.70, 100, 5.0, 30, 0.10), 4: (0.60, 80, 4.0, 20, 0.16), 6: (0.65, 90, 6.0, 40, 0.20)}
     authors = {2: (0.71, 40, 90), 4: (0.69, 42, 100), 6: (0.70, 38, 80)}  # ssim, mse, mae as the authors computed them
     metrics = ["ssim", "mse", "mae", "fid_imagenet", "fid_radimagenet"]
@@ -220,6 +219,19 @@ def test_paper_tables_are_read_whole():
     assert {"psnr_authors", "ms_ssim_authors", "lpips_authors"} <= set(extra) and "psnr" not in extra
 
 
+def test_the_published_values_sit_beside_the_columns_that_compute_them():
+    paper = E.read_paper_table(REPO / "resources" / "paper_table1.tsv").merge(
+        E.read_paper_table(REPO / "resources" / "paper_extra_metrics.tsv"), on=["comparison", "dataset"], how="outer")
+    ours = pd.DataFrame({"comparison": ["real_post_vs_syn_post_ep8", "real_post_vs_real_pre", "real_subt_vs_syn_subt_ep8",
+                                        "real_post_vs_real_post", "real_post_vs_syn_post_ep8"],
+                         "dataset": ["test", "val", "test", "split_test", "nowhere"], "mae_authors": 1.0})  # fmt: skip
+    t = E.beside_paper(ours, paper, "ep8")
+    assert t["paper_mae_authors"].tolist()[:3] == [85.623, 66.146, 44.896]  # the paper's epoch 30, pre, subtraction
+    assert t["paper_psnr_authors"].tolist()[0] == 32.91 and np.isnan(t["paper_psnr_authors"].iloc[1])
+    assert t["paper_fid_imagenet"].iloc[3] == pytest.approx(49.808) and t.iloc[4].filter(like="paper_").isna().all()
+    assert list(t["mae_authors"]) == [1.0] * 5 and "paper_comparison" not in t
+
+
 def test_lpips_backbone_from_a_local_file_matches_lpips_own_wiring(tmp_path):
     import lpips as lpips_lib
     from torchvision.models import alexnet
@@ -296,7 +308,7 @@ def test_feature_memo_computes_each_slice_once_and_changes_no_distance():
 def test_the_epoch_table_names_each_metrics_network(tmp_path):
     """One row per epoch, the means as columns and each network's provenance beside them; a per-epoch
     table of a tree made before the provenance column's rename (``source``) reads the same."""
-    import pandas as pd
+
 
     from dcesynth.evaluation.epochs import epoch_table
 

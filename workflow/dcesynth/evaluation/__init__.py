@@ -6,7 +6,7 @@ synthesis models by mean per-metric rank (:mod:`.ranking`)."""
 from .epochs import PAPER_SAME_METRICS, best_epoch, evaluate_generator, score_epochs, select_best_epoch
 from .features import InceptionFeatures, LPIPSNet, RadImageNetFeatures, distribution_extractors, lpips_network
 from .sampling import gather, sample_slices
-from .table1 import quality_table, read_paper_table
+from .table1 import beside_paper, quality_table, read_paper_table
 from .tumour_region import TUMOUR_REGION_COLUMNS, tumour_region_table
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "lpips_network",
     "quality_table",
     "read_paper_table",
+    "beside_paper",
     "sample_slices",
     "score_epochs",
     "select_best_epoch",

@@ -94,6 +94,24 @@ def quality_table(
     return pd.DataFrame(rows).assign(**(provenance or {}))
 
 
+# The published rows of the synthetic images are those of the epoch the authors chose.
+PAPER_EPOCH_LABEL = "ep30"
+
+
+def beside_paper(table: pd.DataFrame, paper: pd.DataFrame, label: str) -> pd.DataFrame:
+    """``table`` with the published value of each of its rows beside ours: ``paper_<column>`` for
+    every column of the published tables (named as the columns that compute them the authors'
+    way), from the row of the same comparison and dataset (the synthetic rows from the authors'
+    chosen epoch, :data:`PAPER_EPOCH_LABEL`); empty where the paper has no such row."""
+    values = [c for c in paper.columns if c not in ("comparison", "dataset")]
+    published = paper.set_index(["comparison", "dataset"])[values].add_prefix("paper_")
+    suffix = f"_{label}"
+    keys = [(c[: -len(suffix)] + f"_{PAPER_EPOCH_LABEL}" if c.endswith(suffix) else c, d)
+            for c, d in zip(table["comparison"], table["dataset"])]  # fmt: skip
+    beside = published.reindex(pd.MultiIndex.from_tuples(keys, names=["comparison", "dataset"]))
+    return pd.concat([table.reset_index(drop=True), beside.reset_index(drop=True)], axis=1)
+
+
 def read_paper_table(path: str | Path) -> pd.DataFrame:
     """A published table shipped in resources/ (some rows carry extra trailing tabs; lines starting
     with ``#`` are notes)."""
