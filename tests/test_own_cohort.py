@@ -222,7 +222,22 @@ def test_a_published_generator_synthesises_without_training(tmp_path, shared):
     run_snakemake(wd, "--cores", "2", timeout=900)
     table1 = pd.read_csv(wd / "results/tables/tiny/table1.tsv", sep="\t")
     assert set(table1["gan_epoch"]) == {"0 (gan.init_generator 30_net_G.pth; not trained here)"}
-    assert any((wd / "results/synthetic/tiny").glob("*/post1.nii.gz"))
+    # the synthetic slices are that generator's translation of the pre-contrast slices: built here from
+    # NVIDIA's options and state dict, fed [-1, 1] grey stacked to 3 channels, the channels' mean in 0..255
+    from dcesynth.gan import build_generator
+
+    G = build_generator(**opts)
+    G.load_state_dict(fx["state_dict"])
+    G.eval()
+    stacks = sorted((wd / "results/synthetic/tiny").glob("*/post1.npy"))
+    assert stacks and len(stacks) == len(list((wd / "results/synthetic/tiny").glob("*/post1.nii.gz")))
+    for stack in stacks:
+        pre = np.load(wd / "results/slices" / stack.parent.name / "pre.npy")
+        with torch.no_grad():
+            y = G(torch.from_numpy(pre.astype(np.float32) / 127.5 - 1.0)[:, None].repeat(1, 3, 1, 1)).numpy()
+        expected = np.rint(np.round((np.clip(y, -1, 1) + 1) * 127.5).mean(axis=1))
+        got = np.load(stack).astype(float)
+        assert np.abs(got - expected).max() <= 1 and (got != expected).mean() < 0.01, stack
     # without a generator there is nothing to synthesise with
     cfg["gan"]["init_generator"] = None
     out = dry_run_error(make_workdir(tmp_path / "wd2", cfg))
