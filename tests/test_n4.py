@@ -30,7 +30,11 @@ def test_n4_flattens_planted_bias_field():
     corrected, log_bias = n4_correct(image, shrink_factor=2, iterations=[50, 50, 30])
     before = cv(sitk.GetArrayFromImage(image)[inside])
     after = cv(sitk.GetArrayFromImage(corrected)[inside])
-    assert after < 0.5 * before, (before, after)
+    assert after < 0.1 * before, (before, after)  # measured 0.06
+    # the field it found is the planted one, up to N4's free constant (log-bias residual sd measured 0.005)
+    z, y, x = np.meshgrid(np.linspace(-1, 1, 24), np.linspace(-1, 1, 48), np.linspace(-1, 1, 48), indexing="ij")
+    residual = (sitk.GetArrayFromImage(log_bias) - (0.35 * x + 0.25 * y - 0.15 * z))[inside]
+    assert residual.std() < 0.02, residual.std()
     # same grid, bit for bit
     assert corrected.GetSize() == image.GetSize()
     assert corrected.GetSpacing() == image.GetSpacing()
