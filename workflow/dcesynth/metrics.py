@@ -319,12 +319,11 @@ def authors_metrics(
     for s in range(0, len(real), step):
         syn = torch.from_numpy(authors_images(synthetic[s : s + step], size))[:, None]
         ref = torch.from_numpy(authors_images(real[s : s + step], size))[:, None]
-        d = syn - ref  # uint8: wraps modulo 256, as their tensors did
-        sq = (d * d).flatten(1).double().mean(1)
-        values = {"mae": d.flatten(1).double().mean(1), "mse": sq}
+        # uint8 tensors: synthetic - real and its square wrap modulo 256, as theirs did
+        values = {"mae": mae(ref, syn, wrap_uint8=True), "mse": mse(ref, syn, wrap_uint8=True)}
         if "psnr" in names:
             peak = ref.flatten(1).max(1).values.double()
-            values["psnr"] = 10 * (2 * torch.log(peak) - torch.log(sq)) / np.log(10.0)  # inf where equal
+            values["psnr"] = 10 * (2 * torch.log(peak) - torch.log(values["mse"])) / np.log(10.0)  # inf where equal
         if "ssim" in names or "ms_ssim" in names:
             values["ssim"], values["ms_ssim"] = _authors_ssim(syn.float(), ref.float(), len(MS_SSIM_BETAS) if "ms_ssim" in names else 1)
         for n in names:

@@ -34,8 +34,8 @@ _FID_NORMALIZE_PROVENANCE = {"none": "; input on its volume's 0-255 scale",
                              "per_image": "; input per-image min-max after a 299 px cv2 resize (the authors')"}
 
 
-def fid_input(slices: np.ndarray, normalize: str) -> np.ndarray:
-    """The 299 px uint8 slices the authors' FID read (``normalize='per_image'``)."""
+def fid_input(slices: np.ndarray) -> np.ndarray:
+    """The 299 px uint8 slices the authors' FID read (``fid_normalize: per_image``)."""
     import cv2
 
     out = np.empty((len(slices), 299, 299), np.uint8)
@@ -60,7 +60,7 @@ def _pool_features(net, slices: np.ndarray, batch_size: int, dev, scale, normali
     for s in tqdm(range(0, len(slices), batch_size), desc="features", ascii=True, mininterval=5, disable=len(slices) < 256):
         batch = slices[s : s + batch_size]
         if normalize == "per_image":
-            x = torch.from_numpy(fid_input(batch, normalize).astype(np.float32)).to(dev)[:, None] / 255.0
+            x = torch.from_numpy(fid_input(batch).astype(np.float32)).to(dev)[:, None] / 255.0
         else:
             x = torch.from_numpy(np.asarray(batch, dtype=np.float32)).to(dev)[:, None] / 255.0
             x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
@@ -211,11 +211,10 @@ class LPIPSNet(torch.nn.Module):
             out.append(M.lpips(self.model, a, b).cpu().numpy())
         return np.concatenate(out) if out else np.zeros(0)
 
-
     @torch.inference_mode()
     def authors(self, synthetic: np.ndarray, real: np.ndarray, batch_size: int = 4, size: int = M.AUTHORS_SIZE) -> np.ndarray:
         """Per-pair LPIPS of what the authors' transform left of two uint8 stacks: binary masks of
-        each image's brightest quarter (:func:`dcesynth.metrics.authors_lpips_images`), fed to the
+        the top quarter of each image's grey range (:func:`dcesynth.metrics.authors_lpips_images`), fed to the
         network as they are (torchmetrics' ``normalize=False``), three equal channels."""
         dev = next(self.model.parameters()).device
         out = []

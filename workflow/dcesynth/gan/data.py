@@ -88,8 +88,8 @@ class SlicePairs:
         order = torch.randperm(len(self), generator=generator).tolist()
         if limit:
             order = order[:limit]
-        rot = (torch.rand(len(order), generator=generator) < augment_probability).tolist()
-        items = list(zip(order, rot))
+        drawn = (torch.rand(len(order), generator=generator) < augment_probability).tolist()
+        items = list(zip(order, drawn))
         return [items[s : s + batch_size] for s in range(0, len(items), batch_size)]
 
     def load(self, items: list[tuple[int, bool]]) -> tuple[torch.Tensor, torch.Tensor]:
