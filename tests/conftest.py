@@ -47,7 +47,8 @@ TINY = {
         "batch_size": 2,
         "eval_every": 2,
     },
-    "metrics": {"n_pixel_pairs": 40, "n_fid_pairs": 8},
+    # FID samples of 4: the two Inception networks at 299 px are most of an evaluation job's time
+    "metrics": {"n_pixel_pairs": 40, "n_fid_pairs": 4, "n_fid_pairs_test": 4},
     # nnU-Net's real planning, training (2 epochs of 10 iterations) and fold ensemble, on two of
     # the paper's training sets: the baseline and its synthetic augmentation, three test rows.
     "segmentation": {"trainer": "nnUNetTrainer_dcesynth_tiny", "ranking_segmenter": "real_pre"},
@@ -154,6 +155,34 @@ def tiny_run(tmp_path_factory) -> Path:
     run_snakemake(wd, "--cores", "2")
     run_snakemake(wd, "--report", "report.html")
     return wd
+
+
+def copy_of_run(run: Path, dest: Path) -> Path:
+    """A copy of a finished run (``tiny_run``) that a test may change: modification times are kept,
+    so the copy is up to date and a test reruns only what it deletes, forces or reconfigures."""
+    shutil.copytree(run, dest, symlinks=True)
+    return dest
+
+
+def parse_refusal(config: dict, cwd: Path | None = None) -> str:
+    """What a dry run on ``config`` stops with at parse time (``common.smk``'s "Configuration
+    error: ..."), computed in-process with the same code (``dcesynth.plan.load``) in milliseconds;
+    relative paths resolve from ``cwd``. Fails if the config is accepted. A few real dry runs
+    (test_configs, test_own_cohort) prove the workflow prints these."""
+    from dcesynth.errors import ConfigError
+    from dcesynth.plan import load
+
+    old = Path.cwd()
+    os.chdir(cwd or old)
+    try:
+        plan = load(copy.deepcopy(config), REPO)
+    except ConfigError as exc:
+        return f"Configuration error: {exc}"
+    finally:
+        os.chdir(old)
+    if plan.refusals and not plan.config["splits"]["allow_empty"]:
+        return "Configuration error: the splits cannot run:\n  " + "\n  ".join(plan.refusals)
+    raise AssertionError("the config was accepted")
 
 
 # The torchmetrics of the authors' evaluation (late 2023), installed only for the tests into a

@@ -145,3 +145,44 @@ def test_series_not_named_the_tcia_way_are_identified_from_their_headers(tmp_pat
     assert "notes: not named like a TCIA series folder and no DICOM file with a SeriesNumber: skipped" in caplog.text
     outputs = {seq: str(tmp_path / f"{seq}.nii.gz") for seq in ("pre", "post1")}
     ingest_dicom_case(spec.case_id, export, outputs, include="dyn|vibrant")
+
+
+def _edit(f: Path, **attrs) -> None:
+    ds = pydicom.dcmread(f)
+    for k, v in attrs.items():
+        if v is None:
+            del ds[k]
+        else:
+            setattr(ds, k, v)
+    ds.save_as(f)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (dict(PixelData=None), "DICOM file has no pixel data"),
+        (dict(ImagePositionPatient=None), "DICOM file lacks ImagePositionPatient"),
+        (dict(SeriesInstanceUID="1.2.826.0.1.3680043.8.498.1"), "file belongs to a different series than the rest of its folder"),
+        (dict(ImageOrientationPatient=[1, 0, 0, 0, 0.8, -0.6]), "slice orientation differs from the rest of the series"),
+        (dict(PixelSpacing=[1.23, 1.23]), "pixel spacing differs from the rest of the series"),
+    ],
+)  # fmt: skip
+def test_a_file_unlike_its_series_is_named(series, edit, message):
+    """One file of the series (not the first) broken one way: the error names the case, that file
+    and what differs."""
+    s, _ = series
+    victim = sorted(s.path.iterdir())[3]
+    _edit(victim, **edit)
+    with pytest.raises(InputError, match=rf"case c1: .*{victim.name}: {message}"):
+        dicom.read_series("c1", s)
+
+
+def test_a_slice_of_another_size_is_named(series):
+    s, spec = series
+    victim = sorted(s.path.iterdir())[2]
+    ds = pydicom.dcmread(victim)
+    pixels = ds.pixel_array[:-2]  # a complete slice, two rows smaller
+    ds.Rows, ds.PixelData = pixels.shape[0], pixels.tobytes()
+    ds.save_as(victim)
+    with pytest.raises(InputError, match=rf"{victim.name}: slice size {spec.rows - 2}x{spec.cols} differs from {spec.rows}x{spec.cols}"):
+        dicom.read_series("c1", s)

@@ -160,6 +160,20 @@ def test_quality_table_rows(files):
     assert t["frd_provenance"].str.startswith("radiomics").all()
 
 
+@pytest.mark.parametrize("normalize, mae", [(False, 5.0), (True, 0.0)])
+def test_normalize_per_image_reaches_the_pixel_metrics(files, normalize, mae):
+    """metrics.normalize_per_image. Here synthetic = real post - 5 everywhere (post = pre + 30
+    spans 30..229, so nothing clips): on the 0-255 scale as it is, MAE is 5 and MSE 25; after each
+    image's min-max normalisation both span 0..255 and are the same image."""
+    off = {"mode": "off", "weights": None, "seed": 0}
+    cfg = metrics_cfg(fid_imagenet=off, fid_radimagenet=off, lpips=off, frd={"enabled": False}, normalize_per_image=normalize)
+    split = {"val": {c: files[c] for c in ("a", "b")}}
+    row = E.quality_table(split, {c: f["syn"] for c, f in files.items()}, "pre", "post1", "ep", cfg, "cpu").iloc[0]
+    assert row["comparison"] == "real_post_vs_syn_post_ep"
+    assert row["mae"] == pytest.approx(mae, abs=1e-4) and row["mse"] == pytest.approx(mae**2, abs=1e-3)
+    assert (row["psnr"] > 60) == normalize
+
+
 def test_quality_table_values_by_hand(tmp_path):
     """Table 1's pixel values against hand-computed ones: 512 px slices spanning 0..255 (so neither
     our per-image normalisation nor the authors' normalisation and resize changes them), each slice

@@ -182,6 +182,23 @@ def test_training_is_deterministic_and_resumable(tmp_path, slice_files):
     assert np.abs(out[0].astype(int) - np.round((direct[0].numpy() + 1) * 127.5)).max() <= 1
 
 
+def test_max_pairs_per_epoch_limits_each_epoch(tmp_path, slice_files):
+    """gan.max_pairs_per_epoch: an epoch trains on that many pairs (a seeded draw, in global batches),
+    not on all 10; the loss table has one row per iteration."""
+    import pandas as pd
+
+    pairs = SlicePairs(slice_files, "pre", ["post1"], 3)
+    rows = {}
+    for limit in (None, 3):
+        cfg = gan_cfg(generator={"ngf": 4}, discriminator={"ndf": 4}, max_pairs_per_epoch=limit, batch_size=2)
+        S.save_state(T.init_state(cfg), tmp_path / "e0.pt")
+        T.train_epoch(tmp_path / "e0.pt", tmp_path / f"{limit}.pt", tmp_path / f"{limit}.tsv", pairs, cfg, 1, "cpu", 1)
+        rows[limit] = len(pd.read_csv(tmp_path / f"{limit}.tsv", sep="\t"))
+        drawn = [i for batch in pairs.batch_indices(2, torch.Generator().manual_seed(1), 0.5, limit) for i, *_ in batch]
+        assert len(drawn) == (limit or 10) and len(set(drawn)) == len(drawn), drawn
+    assert rows == {None: 5, 3: 2}
+
+
 def test_bf16_is_a_cuda_only_training_key(tmp_path, slice_files):
     """gan.precision: bf16 on a CPU trains in fp32 (and says so): bit-identical to fp32 there."""
     pairs = SlicePairs(slice_files, "pre", ["post1"], 3)

@@ -210,3 +210,19 @@ def test_a_subtraction_model_synthesises_post_contrast_images(tmp_path):
     with torch.no_grad():
         out = trained(x)
     assert out.shape == x.shape and out.min() >= -1 and out.max() <= 1 and not torch.allclose(out, x)
+
+
+def test_max_pairs_per_epoch_limits_a_family_epoch(tmp_path):
+    """max_pairs_per_epoch (a further model's training key, from the gan block): that many pairs per
+    epoch in batches of batch_size, so ceil(limit / batch) loss rows; without it every pair."""
+    import pandas as pd
+
+    files = _pairs(tmp_path)
+    pairs = SlicePairs(files, "pre", ["post1"], 1)
+    rows = {}
+    for limit in (None, 5):
+        cfg = {**_cfg("unet"), "max_pairs_per_epoch": limit}
+        torch.save(T.init_model_state(cfg), tmp_path / "e0.pt")
+        T.train_model_epoch(tmp_path / "e0.pt", tmp_path / f"{limit}.pt", tmp_path / f"{limit}.tsv", pairs, cfg, 1, device="cpu")
+        rows[limit] = len(pd.read_csv(tmp_path / f"{limit}.tsv", sep="\t"))
+    assert rows == {None: -(-len(pairs) // 4), 5: 2}, (rows, len(pairs))

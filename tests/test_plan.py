@@ -234,3 +234,35 @@ def test_gan_processes_must_divide_among_the_nodes():
     plan = plan_of(deep_update(default_config(), {"gan": {"processes": 4, "nodes": 2, "batch_size": 1}}))
     # like processes, nodes is how an epoch runs, not what it trains: the training params hold neither
     assert plan.gan_nodes == 2 and "nodes" not in plan.gan_training and plan.gan_training["batch_size"] == 4
+
+
+def test_synthesis_epoch_must_be_an_exported_one():
+    """synthesis.epoch: an exported epoch synthesises (the SAMe choice is not made for it); one
+    whose generator is never exported, or any epoch when nothing trains, is refused by name."""
+    from conftest import TINY_MODELS, parse_refusal, tiny_config
+
+    plan = plan_of(tiny_config(synthesis={"epoch": 2}))  # tiny: 4 epochs, every 2nd exported
+    assert plan.export_epochs == [2, 4] and plan.synthesis_generator("tiny") == "results/gan/tiny/generator/epoch_2.pt"
+    models = plan_of(tiny_config(synthesis={"epoch": 4}, models=TINY_MODELS))
+    assert models.synthesis_generator("nca") == "results/gan/nca/generator_best.pt"  # pix2pixHD's key only
+    assert plan_of(tiny_config()).synthesis_generator("tiny") == "results/gan/tiny/generator_best.pt"
+    for epoch in (3, 5):
+        assert (f"synthesis.epoch: {epoch} is not an exported epoch (exported: 2, 4: every gan.eval_every-th or "
+                "gan.eval_epochs, and the last)") in parse_refusal(tiny_config(synthesis={"epoch": epoch}))  # fmt: skip
+    assert plan_of(tiny_config(synthesis={"epoch": 3}, gan={"eval_every": 1})).synthesis_generator("tiny").endswith("epoch_3.pt")
+    published = tiny_config(synthesis={"epoch": 1}, gan={"niter": 0, "niter_decay": 0, "init_generator": __file__})
+    assert "synthesis.epoch: 1 is not an exported epoch (exported: none: nothing trains" in parse_refusal(published)
+
+
+def test_cuda_requested_without_a_gpu_is_refused(monkeypatch):
+    """device: cuda on a machine torch sees no GPU on stops the job with the key to change (torch's
+    own answer is replaced by "none", so the test means the same on a GPU machine)."""
+    import torch
+
+    from dcesynth.devices import resolve_device
+    from dcesynth.errors import ConfigError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match=r"device: cuda was requested but no CUDA device is available \(use auto or cpu\)"):
+        resolve_device("cuda")
+    assert resolve_device("auto").type == "cpu" and resolve_device("cpu").type == "cpu"

@@ -122,15 +122,19 @@ def test_datasets_pass_nnunet_integrity_check(tiny_run, tmp_path):
     assert proc.returncode != 0
 
 
-def test_killed_fold_resumes_from_its_last_epoch(tmp_path):
-    """Kill Snakemake and its nnU-Net fold after the first epoch; --rerun-incomplete continues it."""
+def test_killed_fold_resumes_from_its_last_epoch(tmp_path, tiny_run):
+    """Kill Snakemake and its nnU-Net fold after the first epoch; --rerun-incomplete continues it
+    (a copy of the tiny run with that fold deleted: its dataset and plans are kept)."""
     import signal
     import time
 
-    from conftest import REPO, make_workdir, run_snakemake, tiny_config
+    from conftest import REPO, copy_of_run, run_snakemake
 
-    wd = make_workdir(tmp_path, tiny_config())
+    wd = copy_of_run(tiny_run, tmp_path / "wd")
     fold_dir = _dataset_dir(wd, "nnUNet_results", "real_pre") / "nnUNetTrainer_dcesynth_tiny__nnUNetPlans__3d_fullres" / "fold_0"
+    shutil.rmtree(fold_dir)
+    log_file = wd / "logs" / "nnunet_train" / "tiny" / "real_pre" / fold_dir.parents[1].name / fold_dir.parent.name / "fold_0.log"
+    log_file.unlink()
     target = str((fold_dir / "checkpoint_final.pth").relative_to(wd))
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(wd), "--cores", "2", target]
     proc = subprocess.Popen(cmd, cwd=wd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
@@ -149,8 +153,9 @@ def test_killed_fold_resumes_from_its_last_epoch(tmp_path):
     assert not (fold_dir / "checkpoint_final.pth").exists()
     assert (fold_dir / "checkpoint_latest.pth").exists()
     run_snakemake(wd, "--unlock")
-    run_snakemake(wd, "--cores", "2", "--rerun-incomplete", target)
-    log = (wd / "logs" / "nnunet_train" / "tiny" / "real_pre" / fold_dir.parents[1].name / fold_dir.parent.name / "fold_0.log").read_text()
+    proc = run_snakemake(wd, "--cores", "2", "--rerun-incomplete", target)
+    assert "rule nnunet_plan:" not in proc.stdout + proc.stderr  # only the fold reruns
+    log = log_file.read_text()
     assert "resuming from its last checkpoint" in log
     assert (fold_dir / "checkpoint_final.pth").stat().st_size > 0
     lines = [line.rstrip() for f in sorted(fold_dir.glob("training_log_*.txt")) for line in f.read_text().splitlines()]

@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from dcesynth import dicom, phantom
 from dcesynth.bench.dag import placeholder_weights
 from dcesynth.gan import load_generator
 
-from conftest import REPO, default_config, make_workdir, run_snakemake, tiny_config
+from conftest import REPO, copy_of_run, default_config, make_workdir, run_snakemake, tiny_config
 
 pytestmark = pytest.mark.integration
 
@@ -334,6 +335,46 @@ def test_selection_and_tumour_keys_do_not_rescore_epochs(tiny_run, keys, reruns,
         assert rule not in out, rule
 
 
+def dry_run_jobs(wd: Path, *args: str) -> list[tuple[str, str]]:
+    """(rule, wildcards) of every job a dry run schedules ("" for a rule without wildcards)."""
+    out = run_snakemake(wd, "-n", *args).stdout
+    jobs = []
+    for block in re.split(r"^(?=(?:local)?rule \w+:)", out, flags=re.M)[1:]:
+        rule = re.match(r"(?:local)?rule (\w+):", block)[1]
+        wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
+        jobs.append((rule, wildcards[1] if wildcards else ""))
+    return jobs
+
+
+@pytest.mark.parametrize(
+    ("keys", "runs", "not_runs"),
+    [
+        # a training key retrains from epoch 1, and only the run whose key it is
+        ("gan:\n  lr: 0.0003\n", [("train_gan_epoch", "run=tiny, epoch=1"), ("synthesize_volume", "run=tiny")],
+         ["run=nca", "ingest", "extract_slices", "nnunet_plan"]),
+        # one further model's keys retrain that model only (its first epoch included)
+        ("models:\n  nca:\n    lr: 0.002\n", [("train_gan_epoch", "run=nca, epoch=1"), ("model_ranking", "")],
+         ["run=tiny", "ingest", "extract_slices", "nnunet_train"]),
+        # slices.size reruns the extraction and what follows, not ingest or N4
+        ("slices:\n  size: 24\n", [("extract_slices", "case=Phantom_001"), ("train_gan_epoch", "run=tiny, epoch=1")],
+         ["make_phantom", "ingest", "ingest_mask", "n4_bias_correction", "crop_breast"]),
+        # a new cross-validation case (Phantom_009; 007 is a test and 008 a GAN training case)
+        # changes the folds: real_pre's nnU-Net (no synthetic images) is trained again
+        ("phantom:\n  n_cases: 9\nsegmentation:\n  run: [real_pre]\n",
+         [("nnunet_dataset", "scenario=real_pre"), ("nnunet_plan", "scenario=real_pre"), ("nnunet_train", "scenario=real_pre")],
+         ["case=Phantom_001", "case=Phantom_006"]),
+    ],
+)  # fmt: skip
+def test_documented_rerun_scopes(tiny_run, keys, runs, not_runs):
+    """config/README.md's claims of what a key reruns, against the jobs a dry run schedules."""
+    (tiny_run / "scope.yaml").write_text(keys)
+    jobs = dry_run_jobs(tiny_run, "--configfile", "config/config.yaml", "scope.yaml")
+    for rule, wildcards in runs:
+        assert any(r == rule and wildcards in w for r, w in jobs), (rule, wildcards, jobs)
+    for word in not_runs:
+        assert not [(r, w) for r, w in jobs if r == word or word in w], (word, jobs)
+
+
 def test_adding_a_case_runs_only_its_jobs_and_the_aggregates(tiny_run):
     """Phantom_007 is annotated and drawn into the test split: no other case's job, no training."""
     (tiny_run / "one_more.yaml").write_text("phantom:\n  n_cases: 7\n")
@@ -353,8 +394,15 @@ def test_adding_a_case_runs_only_its_jobs_and_the_aggregates(tiny_run):
 
 
 def test_killed_training_epoch_resumes_to_the_same_result(tmp_path, tiny_run):
-    wd = make_workdir(tmp_path, tiny_config())
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(wd), "--cores", "2"]
+    """Kill Snakemake and its jobs in the second epoch of training from scratch; --rerun-incomplete
+    trains on to the generator the uninterrupted run trained (a copy of the tiny run with its
+    training chain deleted: its preprocessed slices and pair lists are kept)."""
+    wd = copy_of_run(tiny_run, tmp_path / "wd")
+    for folder in ("state", "generator"):
+        shutil.rmtree(wd / "results" / "gan" / "tiny" / folder)
+    shutil.rmtree(wd / "logs" / "train_gan_epoch" / "tiny")
+    target = "results/gan/tiny/generator/epoch_4.pt"
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(wd), "--cores", "2", target]
     proc = subprocess.Popen(cmd, cwd=wd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     log = wd / "logs" / "train_gan_epoch" / "tiny" / "epoch_2.log"
     deadline = time.time() + 600
@@ -367,8 +415,11 @@ def test_killed_training_epoch_resumes_to_the_same_result(tmp_path, tiny_run):
     proc.wait()
     state_dir = wd / "results" / "gan" / "tiny" / "state"
     assert not (state_dir / "epoch_2.pt").exists()  # no partial state
+    assert (state_dir / "epoch_1.pt").exists()  # the first epoch is kept: the rerun starts at epoch 2
     run_snakemake(wd, "--unlock")
-    run_snakemake(wd, "--cores", "2", "--rerun-incomplete", "results/gan/tiny/generator/epoch_4.pt")
+    proc = run_snakemake(wd, "--cores", "2", "--rerun-incomplete", target)
+    rerun = proc.stdout + proc.stderr
+    assert "init_gan" not in rerun and rerun.count("rule train_gan_epoch:") == 3, rerun[-3000:]
     resumed = torch.load(wd / "results" / "gan" / "tiny" / "generator" / "epoch_4.pt", weights_only=True)
     reference = torch.load(tiny_run / "results" / "gan" / "tiny" / "generator" / "epoch_4.pt", weights_only=True)
     assert resumed["epoch"] == 4

@@ -99,6 +99,31 @@ class _Keep(dict):
         return "{" + key + "}"
 
 
+def load(config: dict, basedir: str | Path) -> Plan:
+    """What the workflow does with its config at parse time (``common.smk``), callable without
+    Snakemake running: validate ``config`` in place against the shipped schema (filling its
+    defaults), name unknown and renamed keys by their path, and make the plan. ``basedir`` is the
+    workflow's folder (the one holding ``config/schema`` and ``resources``). A refusal is a
+    :class:`ConfigError`; any other schema failure is Snakemake's own validation error. The splits'
+    problems are left in :attr:`Plan.refusals` (the summary is printed before they stop a run)."""
+    import yaml
+    from snakemake.utils import validate  # here, so that importing the plan imports no Snakemake
+
+    from . import config_keys
+
+    schema = Path(basedir) / "config" / "schema" / "config.schema.yaml"
+    try:
+        validate(config, schema=str(schema))
+    except Exception:
+        # the schema refuses an unknown key with a schema dump: name a typo or a renamed key by its
+        # path instead (only on failure: a valid config is not walked twice on every start)
+        problems = config_keys.renamed(config) + config_keys.unknown_keys(config, yaml.safe_load(schema.read_text()))
+        if problems:
+            raise ConfigError("; ".join(problems)) from None
+        raise
+    return Plan.from_config(config, Path(basedir) / "resources")
+
+
 @dataclass
 class Plan:
     """Derived values are computed once, on first use (the config and the tables do not change)."""
@@ -171,6 +196,12 @@ class Plan:
         if gan["eval_epochs"] and not self.synthesis_only and max(gan["eval_epochs"]) > self.n_epochs:
             raise ConfigError(f"gan.eval_epochs names epoch {max(gan['eval_epochs'])}, but training stops at epoch "
                               f"{self.n_epochs} (gan.niter + gan.niter_decay)")  # fmt: skip
+        epoch = self.config["synthesis"]["epoch"]
+        if epoch is not None and epoch not in self.export_epochs:
+            exported = ("none: nothing trains, gan.init_generator synthesises" if self.synthesis_only else
+                        f"{', '.join(map(str, self.export_epochs))}: every gan.eval_every-th or gan.eval_epochs, and the last")  # fmt: skip
+            raise ConfigError(f"synthesis.epoch: {epoch} is not an exported epoch (exported: {exported}); choose one of "
+                              "them, or null for the epoch SAMe chooses")  # fmt: skip
         if self.dicom_export["enabled"] and self.dicom_export["link_to_source"] and self.config["data"]["source"] in cohort.FILE_SOURCES:
             raise ConfigError(f"export.dicom.link_to_source needs DICOM input (data.source: {self.config['data']['source']} "
                               "has no source headers to link to); set it to false")  # fmt: skip

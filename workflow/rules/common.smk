@@ -5,33 +5,18 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-import yaml
-
-from dcesynth import config_keys, devices, segmentation
+from dcesynth import devices, segmentation
 from dcesynth.cohort import FILE_SOURCES
-from dcesynth.plan import Plan, by_case, path
+from dcesynth.plan import by_case, path
+from dcesynth.plan import load as load_plan
 from dcesynth.errors import ConfigError
 
-try:
-    validate(config, schema="../../config/schema/config.schema.yaml")
-except WorkflowError:
-    # The schema refuses unknown keys with a schema dump: name a typo or a renamed key by its path instead. Only
-    # on failure, so a valid config is not parsed twice on every start (and every cluster job).
-    _problems = config_keys.renamed(config) + config_keys.unknown_keys(
-        config,
-        yaml.safe_load(
-            (Path(workflow.basedir) / "config/schema/config.schema.yaml").read_text()
-        ),
-    )
-    if _problems:
-        raise WorkflowError("Configuration error: " + "; ".join(_problems)) from None
-    raise
-
-# The plan (dcesynth.plan): the case table, the splits (computed and checked once), the cases
-# of every stage and the GAN's epochs, all from the config; a refusal stops here, before any job.
+# Validation against the schema (its defaults filled in) and the plan (dcesynth.plan): the case
+# table, the splits (computed and checked once), the cases of every stage and the GAN's epochs, all
+# from the config; a refusal stops here, before any job.
 SHIPPED = Path(workflow.basedir) / "resources"
 try:
-    PLAN = Plan.from_config(config, SHIPPED)
+    PLAN = load_plan(config, Path(workflow.basedir))
 except ConfigError as exc:
     raise WorkflowError(f"Configuration error: {exc}") from None
 if workflow.is_main_process:
