@@ -158,3 +158,29 @@ def test_frd_in_the_tumour_region_orders_models_by_how_far_their_texture_is():
     assert scores["near"] < scores["flat"]
     # one case drawn every time: no feature varies across the real slices, FRD is undefined
     assert all(np.isnan(v) for v in metric(["c3"] * 8).values())
+
+
+def test_slice_scores_equal_scikit_image_and_numpy():
+    """The ranking's per-slice MSE (numpy) and tumour SSIM (scikit-image's Gaussian SSIM map,
+    sigma 1.5, population covariance, data range 255, averaged inside the box) on a slice whose
+    tumour region was wiped: the box's mean differs from the whole slice's and from the box's
+    own SSIM, so a map averaged elsewhere, or SSIM of the cropped box, would not pass."""
+    from skimage.metrics import structural_similarity
+
+    from dcesynth.evaluation.ranking import slice_scores, tumour_box
+
+    rng = np.random.default_rng(0)
+    real = rng.uniform(0, 255, (64, 64))
+    mask = np.zeros((64, 64), bool)
+    mask[26:36, 25:37] = True
+    box = tumour_box(mask, (2, 2))
+    worse = real.copy()
+    worse[mask] = 0
+    got = slice_scores(real, worse, box)
+    whole, ssim_map = structural_similarity(real, worse, data_range=255, gaussian_weights=True, sigma=1.5,
+                                            use_sample_covariance=False, full=True)  # fmt: skip
+    assert got["mse"] == pytest.approx(((real - worse) ** 2).mean(), rel=1e-6)
+    assert got["ssim_tumour"] == pytest.approx(ssim_map[box].mean(), abs=1e-5)
+    cropped = structural_similarity(real[box], worse[box], data_range=255, gaussian_weights=True, sigma=1.5,
+                                    use_sample_covariance=False)  # fmt: skip
+    assert min(abs(got["ssim_tumour"] - whole), abs(got["ssim_tumour"] - cropped)) > 0.05

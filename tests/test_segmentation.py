@@ -229,3 +229,38 @@ def test_truncated_nnunet_checkpoint_is_refused_before_prediction(tmp_path):
     assert not nnunet._complete_checkpoint(bad)
     with pytest.raises(InputError, match=r"fold_1/checkpoint_final.pth: corrupt or truncated nnU-Net checkpoint\. delete it"):
         nnunet.predict(model, [0, 1], tmp_path / "imagesTs", tmp_path / "out", 1, "cpu", False, 0.5)
+
+
+@pytest.mark.parametrize("change", ["nothing", "plans", "dataset", "folds", "trainer", "truncated checkpoint"])
+def test_a_killed_fold_resumes_only_from_the_same_inputs(tmp_path, change):
+    """nnU-Net continues a killed fold from checkpoint_latest.pth only when plans, dataset.json,
+    the folds and the trainer are those it was trained with, and the checkpoint reads to its end;
+    otherwise the fold folder is cleared and training starts again."""
+    import torch
+
+    from dcesynth.nnunet import prepare_fold
+
+    pre, fold = tmp_path / "preprocessed", tmp_path / "results" / "fold_0"
+    pre.mkdir()
+    for name, value in (("nnUNetPlans.json", {"plans": 1}), ("dataset.json", {"numTraining": 4}),
+                        ("splits_final.json", [{"train": ["a", "b"], "val": ["c"]}])):  # fmt: skip
+        (pre / name).write_text(json.dumps(value))
+    assert prepare_fold(fold, pre, "nnUNetTrainer_x", "3d_fullres") is False  # a fresh fold
+    torch.save({"current_epoch": 1, "weights": torch.zeros(1000)}, fold / "checkpoint_latest.pth")
+    (fold / "training_log_1.txt").write_text("Epoch 0\n")
+    trainer = "nnUNetTrainer_x"
+    if change == "plans":
+        (pre / "nnUNetPlans.json").write_text(json.dumps({"plans": 2}))
+    elif change == "dataset":
+        (pre / "dataset.json").write_text(json.dumps({"numTraining": 5}))
+    elif change == "folds":
+        (pre / "splits_final.json").write_text(json.dumps([{"train": ["a", "c"], "val": ["b"]}]))
+    elif change == "trainer":
+        trainer = "nnUNetTrainer_y"
+    elif change == "truncated checkpoint":
+        data = (fold / "checkpoint_latest.pth").read_bytes()
+        (fold / "checkpoint_latest.pth").write_bytes(data[: len(data) // 2])
+    resume = prepare_fold(fold, pre, trainer, "3d_fullres")
+    assert resume is (change == "nothing")
+    assert (fold / "checkpoint_latest.pth").exists() is resume and (fold / "training_log_1.txt").exists() is resume
+    assert prepare_fold(fold, pre, trainer, "3d_fullres") is resume  # a restarted fold has no checkpoint yet

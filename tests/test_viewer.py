@@ -12,11 +12,12 @@ from dcesynth.viewer import PANELS, case_payload, crop_box, reduce, strides, wri
 from conftest import browse
 
 
-def _case(shape=(20, 60, 80), tumour_x=60):
+def _case(shape=(20, 60, 80), tumour_x=60, tumour_z=None):
     z, y, x = np.mgrid[: shape[0], : shape[1], : shape[2]]
+    tumour_z = shape[0] / 2 if tumour_z is None else tumour_z
     body = ((y - shape[1] / 2) ** 2 / (0.4 * shape[1]) ** 2 + (x - shape[2] / 2) ** 2 / (0.45 * shape[2]) ** 2) < 1
     pre = body * (300.0 + 30 * np.sin(x / 3.0) * np.cos(y / 4.0))
-    mask = ((z - shape[0] / 2) ** 2 / 16 + (y - shape[1] / 2) ** 2 / 25 + (x - tumour_x) ** 2 / 25) < 1
+    mask = ((z - tumour_z) ** 2 / 16 + (y - shape[1] / 2) ** 2 / 25 + (x - tumour_x) ** 2 / 25) < 1
     post = pre + 500 * mask
     images = {"pre": pre, "real post": post, "synthetic post": pre + 350 * mask,
               "real subtraction": post - pre, "synthetic subtraction": 350.0 * mask}  # fmt: skip
@@ -75,7 +76,18 @@ def test_viewer_in_a_headless_browser(tmp_path):
     first, second, other = shots.values()
     assert np.abs(first - second).mean() > 0.002  # another slice, another picture
     assert np.abs(first - other).mean() > 0.002
-    # an address without a slice opens the case at the tumour's centre
+    # an address without a slice opens the case at the tumour's centre: a tumour away from the
+    # middle of the volume (z 4.5 of 0..19), whose centre of mass in the viewer's (cropped, reduced)
+    # grid is worked out here; the middle slice would be another
+    images, mask = _case(tumour_z=4.5)
+    off_centre = case_payload("Case_C", "test", images, mask, (3.0, 0.8, 0.8), 20_000)
+    box = crop_box(images["pre"], mask)
+    reduced = reduce(mask[box].astype(np.uint8), tuple(off_centre["block"]), "max")
+    expected = int(np.floor(np.argwhere(reduced)[:, 0].mean() + 0.5)) + 1  # 1-based, as the address
+    assert expected != off_centre["shape"][0] // 2 + 1
+    write_viewer([off_centre], tmp_path / "off.html", "off-centre tumour")
+    out = browse(tmp_path / "off.html", "case=Case_C&plane=axial")
+    assert f'data-ready="case=Case_C&amp;plane=axial&amp;slice={expected}"' in out["dom"], out["dom"][-3000:]
     out = browse(page, "case=Case_A&plane=axial")
     assert 'data-ready="case=Case_A&amp;plane=axial&amp;slice=' in out["dom"] and "Case_A (test)" in out["dom"]
     assert "axial slice " in out["dom"] and "volume z index " in out["dom"]  # the ingested volume's slice

@@ -184,6 +184,9 @@ def _predict(model_dir, folds, images, out_dir, threads, device, tta, step_size)
     torch.set_num_threads(int(threads) if dev.type == "cpu" else 1)
     predictor = nnUNetPredictor(tile_step_size=step_size, use_mirroring=tta, device=dev, allow_tqdm=False)
     predictor.initialize_from_trained_model_folder(model_dir, use_folds=tuple(folds))
+    # as the predictor holds it (segmentation.tta), with the mirror axes the model allows
+    mirroring = f"on (axes {tuple(predictor.allowed_mirroring_axes)})" if predictor.use_mirroring else "off"
+    print(f"nnU-Net prediction: folds {list(folds)}, test-time mirroring {mirroring}", flush=True)
     predictor.predict_from_files(images, out_dir, save_probabilities=False, overwrite=True,
                                  num_processes_preprocessing=1, num_processes_segmentation_export=1)
 
