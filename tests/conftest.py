@@ -150,8 +150,16 @@ def shared() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """The whole workflow run once on the tiny phantom cohort (with TINY_MODELS), with its report."""
-    wd = make_workdir(tmp_path_factory.mktemp("tiny_run"), tiny_config(models=TINY_MODELS))
+    """The whole workflow run once on the tiny phantom cohort (with TINY_MODELS), with its report.
+
+    ``DCESYNTH_TINY_RUN=DIR`` (for work on the tests, never in CI) starts from a copy of a tiny run
+    an earlier session finished (``pytest-of-$USER/pytest-N/tiny_run0``): the run below then finds
+    little or nothing to do, unless the code changed what it computes."""
+    base = tmp_path_factory.mktemp("tiny_run")
+    if os.environ.get("DCESYNTH_TINY_RUN"):
+        base.rmdir()
+        copy_of_run(Path(os.environ["DCESYNTH_TINY_RUN"]), base)
+    wd = make_workdir(base, tiny_config(models=TINY_MODELS))
     run_snakemake(wd, "--cores", "2")
     run_snakemake(wd, "--report", "report.html")
     return wd

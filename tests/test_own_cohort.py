@@ -110,30 +110,6 @@ def test_missing_weights_files_are_refused_by_the_dry_run(tmp_path):
     assert "gan.init_generator: G.pth does not exist" in out
 
 
-def test_case_sheet_problems_are_refused_all_at_once(tmp_path):
-    cases = write_mama_mia(tmp_path / "mm", [1, 1, 1])
-    (tmp_path / "sheets").mkdir()
-    sheet = tmp_path / "sheets" / "cases.tsv"
-    rows = ["case_id\tpre\tpost1\tmask"]
-    for i, (case, info) in enumerate(cases.items()):
-        pre = "" if i == 0 else f"../mm/images/{case}/{case.lower()}_0000.nii.gz"  # relative to the sheet
-        post = f"../mm/images/{case}/{case.lower()}_000{1 if i != 1 else 7}.nii.gz"
-        rows.append(f"{case}\t{pre}\t{post}\t")
-    sheet.write_text("\n".join(rows) + "\n")
-    cfg = tiny_config(data={"source": "nifti", "cases": str(sheet), "mask_pattern": None, "post_phases": 1})
-    out = parse_refusal(cfg)
-    assert "2 problem(s)" in out
-    assert "case SITE1_001: the 'pre' cell is empty" in out
-    assert f"case SITE2_002: post1 file {sheet.parent}/../mm/images/SITE2_002/site2_002_0007.nii.gz does not exist" in out
-    assert "SITE1_003" not in out.split("problem(s)")[1]  # its relative paths resolve from the sheet's folder
-
-
-def test_duke_split_on_other_case_ids_suggests_generated():
-    out = parse_refusal(tiny_config(splits={"method": "duke"}))
-    assert "6 case(s) are not in the Duke split sheet: Phantom_001" in out
-    assert "use splits.method: generated" in out
-
-
 @pytest.mark.parametrize(
     "splits, words, dry_run",
     [
