@@ -187,8 +187,10 @@ def _predict(model_dir, folds, images, out_dir, threads, device, tta, step_size)
     # as the predictor holds it (segmentation.tta), with the mirror axes the model allows
     mirroring = f"on (axes {tuple(predictor.allowed_mirroring_axes)})" if predictor.use_mirroring else "off"
     print(f"nnU-Net prediction: folds {list(folds)}, test-time mirroring {mirroring}", flush=True)
-    predictor.predict_from_files(images, out_dir, save_probabilities=False, overwrite=True,
-                                 num_processes_preprocessing=1, num_processes_segmentation_export=1)
+    # in this process (nnU-Net's predict_from_files spawns a preprocessing and an export worker, each
+    # importing torch and nnU-Net again: most of a small job's time)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    predictor.predict_from_files_sequential(str(images), str(out_dir), save_probabilities=False, overwrite=True)
 
 
 if __name__ == "__main__":
