@@ -110,7 +110,7 @@ def test_a_killed_two_process_epoch_leaves_nothing_and_reruns_to_the_same_result
     """Bit-identical to an epoch that was not killed, as a one-process epoch is (over 30 iterations
     the float drift between 1 x 4 and 2 x 2 outgrows 1e-4 in a few small weights, so the two
     process counts are compared on the short epoch above)."""
-    _slices(tmp_path, 60, 32)  # 120 pairs, 30 global batches: long enough to be killed midway
+    _slices(tmp_path, 60, 16)  # 120 pairs, 30 global batches: long enough to be killed midway
     cfg = _cfg(4)
     S.save_state(T.init_state(cfg), tmp_path / "e0.pt")
     job = dict(state_in=str(tmp_path / "e0.pt"), state_out=str(tmp_path / "two.pt"), losses_out=str(tmp_path / "two.tsv"),
