@@ -164,10 +164,10 @@ def test_killed_fold_resumes_from_its_last_epoch(tmp_path, tiny_run):
     assert any(line.endswith("Training done.") for line in lines)
 
 
-def test_tta_turns_nnunet_test_time_mirroring_on(tiny_run, tmp_path):
+def test_tta_turns_nnunet_test_time_mirroring_on(tiny_run, tmp_path, monkeypatch):
     """segmentation.tta reaches nnU-Net's predictor: the tiny run's real_pre model predicts one test
-    image with and without it (its log says what the predictor did), and the key reruns the
-    prediction jobs, not training."""
+    image with it (its log says what the predictor did; the tiny run's own predictions, tta false,
+    say mirroring was off), and the key reruns the prediction jobs, not training."""
     from dcesynth import nnunet
 
     from conftest import run_snakemake
@@ -176,12 +176,14 @@ def test_tta_turns_nnunet_test_time_mirroring_on(tiny_run, tmp_path):
     image = sorted((_seg_dir(tiny_run) / "real_pre/nnUNet_raw").glob("*/imagesTs_real_pre/*.nii.gz"))[0]
     (tmp_path / "images").mkdir()
     shutil.copy(image, tmp_path / "images" / image.name)
-    for tta in (True, False):
-        out, log = tmp_path / f"out_{tta}", tmp_path / f"{tta}.log"
-        nnunet.predict(model, [0, 1], tmp_path / "images", out, 1, "cpu", tta, 0.5, log)
-        words = "test-time mirroring on (axes (0, 1, 2))" if tta else "test-time mirroring off"
-        assert words in log.read_text(), log.read_text()[-2000:]
-        assert (out / image.name.replace("_0000", "")).exists()
+    out, log = tmp_path / "out", tmp_path / "tta.log"
+    monkeypatch.setattr(os, "environ", dict(os.environ))  # nnU-Net's variables for this test only
+    nnunet.environment(tmp_path / "nnunet", 1, training=False)  # as the job sets them (our trainers' folder)
+    nnunet.predict(model, [0, 1], tmp_path / "images", out, 1, "cpu", True, 0.5, log)
+    assert "test-time mirroring on (axes (0, 1, 2))" in log.read_text(), log.read_text()[-2000:]
+    assert (out / image.name.replace("_0000", "")).exists()
+    ran = sorted((tiny_run / "logs/nnunet_predict/tiny").rglob("*.log"))
+    assert ran and all("test-time mirroring off" in f.read_text() for f in ran)
     (tiny_run / "tta.yaml").write_text("segmentation:\n  tta: true\n")
     dry = run_snakemake(tiny_run, "-n", "--configfile", "config/config.yaml", "tta.yaml").stdout
     assert "nnunet_predict" in dry and "nnunet_train" not in dry and "nnunet_plan" not in dry

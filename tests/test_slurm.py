@@ -7,6 +7,7 @@ impossible the tests skip, except under CI (``CI=true``), where a missing SLURM 
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import shutil
@@ -62,10 +63,10 @@ def _submitted_rules(wd: Path, proc: subprocess.CompletedProcess) -> set[str]:
 
 def test_jobs_of_every_stage_run_through_slurm(slurm, tmp_path, tiny_run):
     """Jobs of every stage, each one SLURM job through the shipped profile, on a copy of the tiny run
-    with their outputs deleted (the rest of the copy is up to date): a test case from its phantom
-    DICOM series to its synthetic volume and its nnU-Net predictions, one nnU-Net fold retrained,
-    the segmentation tables; then the GAN's training chain with each epoch in 2 data-parallel
-    processes (gloo): the run's global batch of 2 as 2 x 1, one sbatch job per epoch."""
+    made stale (the rest of the copy is up to date): a test case from its ingested volumes to its
+    synthetic volume and its nnU-Net prediction and metrics, one nnU-Net fold retrained; then the
+    GAN's training chain to epoch 2 with each epoch in 2 data-parallel processes (gloo): the
+    run's global batch of 2 as 2 x 1, one sbatch job per epoch; and a case from its phantom DICOM."""
     from conftest import TINY_MODELS, copy_of_run, tiny_config
 
     gan = {"processes": 2, "batch_size": 1}  # the same global batch: the same training (no rerun)
@@ -73,31 +74,34 @@ def test_jobs_of_every_stage_run_through_slurm(slurm, tmp_path, tiny_run):
     wd = make_workdir(copy_of_run(tiny_run, tmp_path / "wd"), cfg)
     synthesis = pd.read_csv(wd / "results/splits/synthesis.tsv", sep="\t")
     seg = pd.read_csv(wd / "results/splits/segmentation.tsv", sep="\t")
-    # a case the GAN neither trained nor chose its epoch on, that nnU-Net neither trained nor validated on
+    # a case the GAN neither trained nor chose its epoch on, that nnU-Net neither trained nor validated on:
+    # its ingested volumes written again (the same image, other gzip bytes: Snakemake reruns on a new
+    # checksum, not on a touched file) and one of nnU-Net's folds deleted
     case = sorted(set(synthesis.query("split == 'test'")["case_id"]) & set(seg.query("role == 'test'")["case_id"]))[0]
-    shutil.rmtree(wd / "data/phantom/dicom" / case)
+    for volume in (wd / "results/nifti" / case).glob("*.nii.gz"):
+        volume.write_bytes(gzip.compress(gzip.decompress(volume.read_bytes()), compresslevel=1, mtime=time.time()))
     fold = next((wd / "results/segmentation/tiny/real_pre/nnUNet_results").glob("Dataset501_*/*__*")) / "fold_0"
     (fold / "checkpoint_final.pth").unlink()
-    targets = [f"results/synthetic/tiny/{case}/post1.nii.gz", "results/tables/tiny/segmentation.tsv"]
+    targets = [f"results/synthetic/tiny/{case}/post1.nii.gz", "results/segmentation/tiny/real_pre/metrics_real_pre.tsv"]
     rules = _submitted_rules(wd, _snakemake(wd, slurm, *targets, timeout=1200))
-    assert rules >= {"make_phantom", "ingest", "n4_bias_correction", "extract_slices", "synthesize_volume", "crop_breast",
-                     "nnunet_test_images", "nnunet_train", "nnunet_predict", "segmentation_metrics",
-                     "segmentation_tables"}, rules  # fmt: skip
+    assert rules >= {"n4_bias_correction", "extract_slices", "synthesize_volume", "crop_breast", "nnunet_test_images",
+                     "nnunet_train", "nnunet_predict", "segmentation_metrics"}, rules  # fmt: skip
     # nothing else: no GAN trained, no epoch scored, nnU-Net's other fold and its plans kept
     assert not rules & {"train_gan_epoch", "evaluate_epoch", "select_best_epoch", "nnunet_plan"}, rules
-    assert len(pd.read_csv(wd / "results/tables/tiny/segmentation.tsv", sep="\t")) == 3
+    assert case in set(pd.read_csv(wd / targets[1], sep="\t")["case_id"])
     dry = _snakemake(wd, slurm, "-n", *targets, timeout=300)
     assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr
-    # the GAN's training chain from its start, each epoch a job of 2 processes
-    shutil.rmtree(wd / "results/gan/tiny/state")
-    shutil.rmtree(wd / "results/gan/tiny/generator")
-    shutil.rmtree(wd / "logs/train_gan_epoch/tiny")
-    target = "results/gan/tiny/generator/epoch_4.pt"
-    rules = _submitted_rules(wd, _snakemake(wd, slurm, target, timeout=1200))
-    assert rules == {"init_gan", "train_gan_epoch", "export_generator"}, rules
+    # the GAN's training chain from its start, each epoch a job of 2 processes; and the case from
+    # its phantom DICOM series (deleted with its volumes)
+    for folder in ("results/gan/tiny/state", "results/gan/tiny/generator", "logs/train_gan_epoch/tiny",
+                   f"data/phantom/dicom/{case}", f"results/nifti/{case}"):  # fmt: skip
+        shutil.rmtree(wd / folder)
+    target = "results/gan/tiny/generator/epoch_2.pt"
+    rules = _submitted_rules(wd, _snakemake(wd, slurm, target, f"results/nifti/{case}/pre.nii.gz", timeout=1200))
+    assert rules == {"init_gan", "train_gan_epoch", "export_generator", "make_phantom", "ingest"}, rules
     epoch_log = (wd / "logs" / "train_gan_epoch" / "tiny" / "epoch_1.log").read_text()
     assert "global batch 2 in 2 processes" in epoch_log and "(2 processes)" in epoch_log, epoch_log[-2000:]
-    assert torch.load(wd / target, weights_only=True)["epoch"] == 4
+    assert torch.load(wd / target, weights_only=True)["epoch"] == 2
 
 
 def test_a_failing_slurm_job_fails_the_run(slurm, tmp_path, tiny_run):
