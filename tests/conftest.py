@@ -172,22 +172,18 @@ def copy_of_run(run: Path, dest: Path) -> Path:
     return dest
 
 
-def parse_refusal(config: dict, cwd: Path | None = None) -> str:
+def parse_refusal(config: dict) -> str:
     """What a dry run on ``config`` stops with at parse time (``common.smk``'s "Configuration
-    error: ..."), computed in-process with the same code (``dcesynth.plan.load``) in milliseconds;
-    relative paths resolve from ``cwd``. Fails if the config is accepted. A few real dry runs
-    (test_configs, test_own_cohort) prove the workflow prints these."""
+    error: ..."), computed in-process with the same code (``dcesynth.plan.load``) in milliseconds.
+    Fails if the config is accepted. A few real dry runs (test_configs, test_own_cohort) prove the
+    workflow prints these."""
     from dcesynth.errors import ConfigError
     from dcesynth.plan import load
 
-    old = Path.cwd()
-    os.chdir(cwd or old)
     try:
         plan = load(copy.deepcopy(config), REPO)
     except ConfigError as exc:
         return f"Configuration error: {exc}"
-    finally:
-        os.chdir(old)
     if plan.refusals and not plan.config["splits"]["allow_empty"]:
         return "Configuration error: the splits cannot run:\n  " + "\n  ".join(plan.refusals)
     raise AssertionError("the config was accepted")

@@ -43,13 +43,13 @@ def mama_mia_run(tmp_path_factory):
     (the reading of its files and masks, its skipped cases and splits, and the return to each file's
     own grid); what follows (evaluation, segmentation) is the tiny run's. The last epoch synthesises
     (synthesis.epoch), so no epoch is scored."""
-    from dcesynth.plan import Plan, path
+    from dcesynth.plan import load, path
 
     base = tmp_path_factory.mktemp("mama_mia")
     cases = write_mama_mia(base / "MAMA-MIA", PHASES)
     cfg = mama_mia_config(base / "MAMA-MIA", synthesis={"epoch": 2})
     wd = make_workdir(base / "work", cfg)
-    plan = Plan.from_config(cfg, REPO / "resources")
+    plan = load(copy.deepcopy(cfg), REPO)
     targets = [path("synthetic", run="tiny", case=c, seq="post1") for c in plan.synth_cases]
     targets += [path("mask", case=c) for c in plan.masked] + ["results/gan/tiny/train_log.tsv"]
     targets += [path("splits", table=t) for t in ("synthesis", "segmentation", "skipped")]
@@ -245,10 +245,7 @@ def test_a_published_generator_synthesises_without_training(tmp_path, shared, ti
 def test_a_pretrained_nnunet_predicts_without_training(tmp_path, tiny_run):
     """segmentation.pretrained_model: an existing model folder (the tiny run's own real_pre model,
     standing in for a published one) predicts real and synthetic test domains; nothing trains."""
-    import shutil
-
-    wd = tmp_path / "wd"
-    shutil.copytree(tiny_run, wd, symlinks=True)  # keeps modification times: the copy is up to date
+    wd = copy_of_run(tiny_run, tmp_path / "wd")
     model = next((tiny_run / "results/segmentation/tiny/real_pre/nnUNet_results").glob("Dataset501_*/*__*"))
     (wd / "pretrained.yaml").write_text(yaml.safe_dump({"segmentation": {
         "run": [], "pretrained_model": {"folder": str(model), "folds": None, "test_on": ["real_pre", "syn_post"]}}}))

@@ -341,12 +341,17 @@ def test_selection_and_tumour_keys_do_not_rescore_epochs(tiny_run, keys, reruns,
         assert rule not in out, rule
 
 
+def dry_run_blocks(wd: Path, *args: str) -> list[tuple[str, str]]:
+    """(rule, the job's lines) of every job a dry run schedules."""
+    out = run_snakemake(wd, "-n", *args).stdout
+    blocks = re.split(r"^(?=(?:local)?rule \w+:)", out, flags=re.M)[1:]
+    return [(re.match(r"(?:local)?rule (\w+):", b)[1], b) for b in blocks]
+
+
 def dry_run_jobs(wd: Path, *args: str) -> list[tuple[str, str]]:
     """(rule, wildcards) of every job a dry run schedules ("" for a rule without wildcards)."""
-    out = run_snakemake(wd, "-n", *args).stdout
     jobs = []
-    for block in re.split(r"^(?=(?:local)?rule \w+:)", out, flags=re.M)[1:]:
-        rule = re.match(r"(?:local)?rule (\w+):", block)[1]
+    for rule, block in dry_run_blocks(wd, *args):
         wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
         jobs.append((rule, wildcards[1] if wildcards else ""))
     return jobs
@@ -393,12 +398,11 @@ def test_use_n4_false_extracts_slices_from_the_ingested_volumes(tiny_run):
     """slices.use_n4: false: every slice stack is cut from the ingested volume, not the N4-corrected
     one, and no N4 job is needed for it (nor is anything ingested again)."""
     (tiny_run / "n4.yaml").write_text("slices:\n  use_n4: false\n")
-    out = run_snakemake(tiny_run, "-n", "--configfile", "config/config.yaml", "n4.yaml").stdout
-    blocks = [b for b in re.split(r"^(?=(?:local)?rule \w+:)", out, flags=re.M) if b.startswith("rule extract_slices:")]
-    inputs = [b.split("output:")[0] for b in blocks]
+    blocks = dry_run_blocks(tiny_run, "--configfile", "config/config.yaml", "n4.yaml")
+    inputs = [b.split("output:")[0] for rule, b in blocks if rule == "extract_slices"]
     assert len(inputs) == 6 and all("results/nifti/" in i and "results/n4/" not in i for i in inputs), inputs
     for rule in ("n4_bias_correction", "ingest", "make_phantom"):
-        assert f"rule {rule}:" not in out, rule
+        assert rule not in {r for r, _ in blocks}, rule
 
 
 def test_adding_a_case_runs_only_its_jobs_and_the_aggregates(tiny_run):
@@ -651,10 +655,7 @@ def test_demo_model_learns_the_enhancement(tmp_path):
 
 def test_killed_synthesis_resumes_to_the_same_volume(tmp_path, tiny_run):
     """Kill Snakemake while a synthesis job runs: no partial volume; --rerun-incomplete redoes it exactly."""
-    import shutil
-
-    wd = tmp_path / "wd"
-    shutil.copytree(tiny_run, wd, symlinks=True)
+    wd = copy_of_run(tiny_run, tmp_path / "wd")
     case = sorted(p.name for p in (wd / "results" / "synthetic" / "tiny").iterdir())[0]
     target = f"results/synthetic/tiny/{case}/post1.nii.gz"
     reference = sitk.GetArrayFromImage(sitk.ReadImage(str(tiny_run / target)))
