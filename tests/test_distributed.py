@@ -17,12 +17,12 @@ import pytest
 import torch
 
 from dcesynth.errors import ConfigError
-from dcesynth.gan import build_generator
-from dcesynth.gan import state as S
-from dcesynth.gan import train as T
-from dcesynth.gan.data import SlicePairs, write_manifest
-from dcesynth.gan.distributed import World, run_epoch
-from dcesynth.gan.networks import biases_into_instance_norm, build_discriminator
+from dcesynth.models.pix2pixhd.networks import build_generator
+from dcesynth.training import checkpoints as S
+from dcesynth.training import epoch as T
+from dcesynth.training.data import SlicePairs, write_manifest
+from dcesynth.training.distributed import World, run_epoch
+from dcesynth.models.pix2pixhd.networks import biases_into_instance_norm, build_discriminator
 from conftest import default_config, deep_update, TINY
 
 
@@ -116,7 +116,7 @@ def test_a_killed_two_process_epoch_leaves_nothing_and_reruns_to_the_same_result
     job = dict(state_in=str(tmp_path / "e0.pt"), state_out=str(tmp_path / "two.pt"), losses_out=str(tmp_path / "two.tsv"),
                manifest=str(tmp_path / "pairs.tsv"), cfg=cfg, epoch=1, device="cpu", threads=2)  # fmt: skip
     run_epoch(2, **{**job, "state_out": str(tmp_path / "whole.pt"), "losses_out": str(tmp_path / "whole.tsv")})
-    code = f"from dcesynth.gan.distributed import run_epoch; run_epoch(2, **{job!r})"
+    code = f"from dcesynth.training.distributed import run_epoch; run_epoch(2, **{job!r})"
     log = tmp_path / "killed.log"
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=out)
@@ -127,7 +127,7 @@ def test_a_killed_two_process_epoch_leaves_nothing_and_reruns_to_the_same_result
     assert proc.poll() is None, "the epoch ended before it could be killed:\n" + log.read_text()
     os.kill(proc.pid, signal.SIGKILL)  # only the job's own process, as a scheduler's OOM kill may
     proc.wait()
-    marker = "dcesynth.gan_worker"  # in the command lines of torchrun and of its workers
+    marker = "dcesynth.training.worker"  # in the command lines of torchrun and of its workers
     for _ in range(50):  # torchrun and its workers follow their parent (PR_SET_PDEATHSIG)
         if not _workers_alive(marker):
             break
@@ -162,7 +162,7 @@ def test_a_failing_process_fails_the_epoch_without_hanging(tmp_path, capfd):
 
 
 def test_an_epoch_over_nodes_is_one_torchrun_agent_per_slurm_task(tmp_path):
-    from dcesynth.gan.distributed import allocation, check_allocation, launch_command
+    from dcesynth.training.distributed import allocation, check_allocation, launch_command
 
     cmd = launch_command(4, tmp_path / "job.json", nodes=2, endpoint="node1:29500", run_id="dcesynth-7-1", gpus=True,
                          cpus_per_node=8)  # fmt: skip
@@ -182,7 +182,7 @@ def test_an_epoch_over_nodes_is_one_torchrun_agent_per_slurm_task(tmp_path):
     check_allocation(2, {"nodes": 1, "tasks": 2})
     cfg = _cfg(2)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
-    code = ("from dcesynth.gan.distributed import run_epoch; "
+    code = ("from dcesynth.training.distributed import run_epoch; "
             f"run_epoch(2, nodes=2, state_in='e0.pt', state_out='x.pt', losses_out='x.tsv', manifest='m.tsv', cfg={cfg!r}, "
             "epoch=1, device='cpu', threads=1)")  # fmt: skip
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)

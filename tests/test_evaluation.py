@@ -11,7 +11,7 @@ import torch
 
 from dcesynth import evaluation as E
 from dcesynth.errors import ConfigError
-from dcesynth.gan import build_generator
+from dcesynth.models.pix2pixhd.networks import build_generator
 from conftest import REPO, default_config
 
 

@@ -12,12 +12,15 @@ import pytest
 import torch
 
 from dcesynth.errors import ConfigError, InputError
-from dcesynth.gan import build_discriminator, build_generator, load_generator, translate
-from dcesynth.gan import state as S
-from dcesynth.gan import train as T
-from dcesynth.gan.data import SlicePairs, read_manifest, write_manifest
-from dcesynth.gan.losses import VGGLoss, feature_matching_loss, lsgan_loss
-from dcesynth.gan.networks import infer_generator_options
+from dcesynth.models.infer import translate
+from dcesynth.models.pix2pixhd.networks import build_discriminator, build_generator
+from dcesynth.training.checkpoints import load_generator
+from dcesynth.training import checkpoints as S
+from dcesynth.training import epoch as T
+from dcesynth.training.data import SlicePairs, read_manifest, write_manifest
+from dcesynth.models.pix2pixhd.losses import feature_matching_loss, lsgan_loss
+from dcesynth.training.perceptual import VGGLoss
+from dcesynth.models.pix2pixhd.networks import infer_generator_options
 from conftest import default_config, deep_update, TINY
 
 
@@ -131,7 +134,7 @@ def test_slice_pairs(slice_files):
     with pytest.raises(ValueError, match="gan.augment"):
         SlicePairs(slice_files, "pre", ["post1"], augment="rot180")
     # the training job and the distributed workers build their pairs from the training keys
-    from dcesynth.gan.data import training_pairs
+    from dcesynth.training.data import training_pairs
 
     cfg = {"input": "pre", "targets": ["post1"], "channels": 3, "augment": "flip"}
     assert torch.equal(training_pairs(slice_files, cfg).pair(0, augment=True)[0], xf)
@@ -242,6 +245,6 @@ def test_synthesis_and_evaluation_do_not_import_the_training_loop():
     import subprocess
     import sys
 
-    code = ("import sys, dcesynth.evaluation, dcesynth.synthesis, dcesynth.gan.report; "
-            "sys.exit('dcesynth.gan.train' in sys.modules)")  # fmt: skip
+    code = ("import sys, dcesynth.evaluation, dcesynth.synthesis, dcesynth.training.report; "
+            "sys.exit('dcesynth.training.epoch' in sys.modules)")  # fmt: skip
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

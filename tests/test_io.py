@@ -12,7 +12,7 @@ import SimpleITK as sitk
 import torch
 
 from dcesynth import io
-from dcesynth.gan.state import save_state
+from dcesynth.training.checkpoints import save_state
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import torchmetrics.functional.image as TF
 from skimage.metrics import structural_similarity
 
 from dcesynth import metrics as M
+from dcesynth.evaluation import same as S
 
 
 @pytest.fixture(scope="module")
@@ -93,10 +94,10 @@ def test_same_by_hand():
     table = pd.DataFrame({"epoch": [10, 20, 30], "ssim": [0.6, 0.7, 0.8], "mae": [10.0, 30.0, 20.0], "fid": [5, 5, 5]})
     # ssim scaled [0, .5, 1] reversed -> [1, .5, 0]; mae -> [0, 1, .5]; fid constant -> 0
     expected = [(1 + 0 + 0) / 3, (0.5 + 1 + 0) / 3, (0 + 0.5 + 0) / 3]
-    assert M.same(table, ["ssim", "mae", "fid"], {"ssim"}).tolist() == pytest.approx(expected)
+    assert S.same(table, ["ssim", "mae", "fid"], {"ssim"}).tolist() == pytest.approx(expected)
     # ranks: ssim best->worst 30,20,10 -> [1, .5, 0]; mae 10,30,20 -> [0, 1, .5]; fid ties -> .5 each
-    assert M.same_rank(table, ["ssim", "mae", "fid"], {"ssim"}).tolist() == pytest.approx(
+    assert S.same_rank(table, ["ssim", "mae", "fid"], {"ssim"}).tolist() == pytest.approx(
         [(1 + 0 + 0.5) / 3, (0.5 + 1 + 0.5) / 3, (0 + 0.5 + 0.5) / 3]
     )
     outlier = table.assign(mae=[10.0, 1000.0, 20.0])
-    assert M.same_rank(outlier, ["ssim", "mae"], {"ssim"}).tolist() == M.same_rank(table, ["ssim", "mae"], {"ssim"}).tolist()
+    assert S.same_rank(outlier, ["ssim", "mae"], {"ssim"}).tolist() == S.same_rank(table, ["ssim", "mae"], {"ssim"}).tolist()

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from dcesynth import models as M
+from dcesynth.models import files as F
 from dcesynth.errors import ConfigError, InputError
 
 SMALL = {"unet": {"ngf": 8, "depth": 2}, "nca": {"channels": 12, "hidden": 32, "steps": 8},
@@ -19,11 +20,21 @@ def _batch(n=4, size=32):
     return x, (x * 0.8 + 0.3).clamp(-1, 1)  # a brighter "post-contrast" image
 
 
-def test_the_plan_knows_every_family():
-    """The plan keeps its own list of families (it imports no torch); it must be this package's."""
-    from dcesynth.plan import MODEL_FAMILIES
+def test_one_registry_builds_every_family_pix2pixhd_included():
+    """pix2pixHD is built through the registry as the others are, and the registry (which the plan
+    reads at parse time) imports no torch."""
+    import subprocess
+    import sys
 
-    assert tuple(M.FAMILIES) == MODEL_FAMILIES
+    from dcesynth.models.pix2pixhd.networks import GlobalGenerator
+
+    assert list(M.FAMILIES) == ["pix2pixHD", "unet", "nca", "flow"]
+    G = M.build_model("pix2pixHD", {"ngf": 8, "n_downsample_global": 1, "n_blocks_global": 1}, 3, 3)
+    assert isinstance(G, GlobalGenerator) and G.model[1].out_channels == 8
+    with pytest.raises(ConfigError, match="model family pix2pixHD: unknown generator options"):
+        M.build_model("pix2pixHD", {"widths": 3})
+    code = "import sys, dcesynth.models, dcesynth.plan; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
 
 
 @pytest.mark.parametrize("family", list(SMALL))
@@ -60,8 +71,8 @@ def test_one_training_step_lowers_the_loss_on_a_fixed_batch(family):
 def test_export_load_round_trip(tmp_path, family):
     torch.manual_seed(1)
     model = M.build_model(family, SMALL[family]).eval()
-    M.save_model(tmp_path / "m.pt", family, SMALL[family], model, 3, 3, meta={"epoch": 2})
-    loaded, record = M.load_model(tmp_path / "m.pt")
+    F.save_model(tmp_path / "m.pt", family, SMALL[family], model, 3, 3, meta={"epoch": 2})
+    loaded, record = F.load_model(tmp_path / "m.pt")
     assert record["family"] == family and record["meta"] == {"epoch": 2}
     x, _ = _batch(2)
     with torch.no_grad():
@@ -69,15 +80,15 @@ def test_export_load_round_trip(tmp_path, family):
     data = (tmp_path / "m.pt").read_bytes()
     (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
     with pytest.raises(InputError, match="not a readable model file"):
-        M.load_model(tmp_path / "cut.pt")
+        F.load_model(tmp_path / "cut.pt")
 
 
 @pytest.mark.parametrize("family", list(SMALL))
 def test_synthesis_translates_with_every_family(family):
-    """dcesynth.gan.translate (the synthesis path) takes a family's model as it takes a generator."""
+    """dcesynth.models.infer.translate (the synthesis path) takes a family's model as it takes a generator."""
     import numpy as np
 
-    from dcesynth.gan import translate
+    from dcesynth.models.infer import translate
 
     torch.manual_seed(2)
     model = M.build_model(family, SMALL[family]).eval()
@@ -91,7 +102,7 @@ def test_sizes_and_refusals():
     # the published anchors' sizes: U-Net 31 M (ngf 64, depth 4), TeNCA-like NCA in the tens of thousands
     assert 30e6 < M.n_parameters(M.build_model("unet", {"ngf": 64, "depth": 4})) < 32e6
     assert 1e4 < M.n_parameters(M.build_model("nca")) < 1e5
-    with pytest.raises(ConfigError, match="not one of unet, nca, flow"):
+    with pytest.raises(ConfigError, match="not one of pix2pixHD, unet, nca, flow"):
         M.build_model("diffusion")
     with pytest.raises(ConfigError, match="model family unet"):
         M.build_model("unet", {"widths": 3})
@@ -99,7 +110,7 @@ def test_sizes_and_refusals():
         M.build_model("unet", {"ngf": 4, "depth": 2})(torch.zeros(1, 3, 30, 30))
 
 
-# --- one training epoch per job, as for pix2pixHD (dcesynth.models.train) --------------------------
+# --- one training epoch per job, as for pix2pixHD (dcesynth.training.epoch) --------------------------
 
 import os  # noqa: E402
 import signal  # noqa: E402
@@ -109,8 +120,10 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from dcesynth.gan.data import SlicePairs  # noqa: E402
-from dcesynth.models import train as T  # noqa: E402
+from dcesynth.training.data import SlicePairs  # noqa: E402
+from dcesynth.models import targets  # noqa: E402
+from dcesynth.training import checkpoints as S  # noqa: E402
+from dcesynth.training import epoch as T  # noqa: E402
 
 
 def _pairs(tmp_path, n_cases=2, slices=6, size=32):
@@ -134,11 +147,11 @@ def _cfg(family, target="post"):
 
 _KILLED_EPOCH = """
 import sys, torch
-from dcesynth.gan.data import SlicePairs
-from dcesynth.models import train as T
+from dcesynth.training.data import SlicePairs
+from dcesynth.training import epoch as T
 files, cfg = eval(sys.argv[1]), eval(sys.argv[2])
 pairs = SlicePairs(files, "pre", ["post1"], 1)
-T.train_model_epoch(sys.argv[3], sys.argv[4], sys.argv[5], pairs, cfg, 2, device="cpu")
+T.train_epoch(sys.argv[3], sys.argv[4], sys.argv[5], pairs, cfg, 2, device="cpu")
 """
 
 
@@ -149,8 +162,8 @@ def test_a_killed_family_epoch_leaves_nothing_and_reruns_to_the_same_result(tmp_
     files = _pairs(tmp_path)
     pairs = SlicePairs(files, "pre", ["post1"], 1)
     cfg = _cfg(family)
-    torch.save(T.init_model_state(cfg), tmp_path / "e0.pt")
-    T.train_model_epoch(tmp_path / "e0.pt", tmp_path / "e1.pt", tmp_path / "l1.tsv", pairs, cfg, 1, device="cpu")
+    torch.save(T.init_state(cfg), tmp_path / "e0.pt")
+    T.train_epoch(tmp_path / "e0.pt", tmp_path / "e1.pt", tmp_path / "l1.tsv", pairs, cfg, 1, device="cpu")
     # the killed run: a long epoch (every pair 40 times over), killed once it is under way
     long_files = {f"{c}_{k}": v for k in range(40) for c, v in files.items()}
     proc = subprocess.Popen([sys.executable, "-c", _KILLED_EPOCH, repr(long_files), repr(cfg), str(tmp_path / "e1.pt"),
@@ -165,7 +178,7 @@ def test_a_killed_family_epoch_leaves_nothing_and_reruns_to_the_same_result(tmp_
     assert not list(tmp_path.glob("k2*")) and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     runs = []
     for k in range(2):
-        T.train_model_epoch(tmp_path / "e1.pt", tmp_path / f"e2_{k}.pt", tmp_path / f"l2_{k}.tsv", pairs, cfg, 2, device="cpu")
+        T.train_epoch(tmp_path / "e1.pt", tmp_path / f"e2_{k}.pt", tmp_path / f"l2_{k}.tsv", pairs, cfg, 2, device="cpu")
         runs.append(torch.load(tmp_path / f"e2_{k}.pt", weights_only=True))
     a, b = runs
     assert a["epoch"] == 2 and torch.equal(a["rng"], b["rng"])
@@ -178,34 +191,36 @@ def test_a_killed_family_epoch_leaves_nothing_and_reruns_to_the_same_result(tmp_
 
 def test_a_state_of_another_shape_is_refused(tmp_path):
     files = _pairs(tmp_path, n_cases=1)
-    torch.save(T.init_model_state(_cfg("nca")), tmp_path / "e0.pt")
+    torch.save(T.init_state(_cfg("nca")), tmp_path / "e0.pt")
     with pytest.raises(ConfigError, match="start a new run name"):
-        T.train_model_epoch(tmp_path / "e0.pt", tmp_path / "e1.pt", tmp_path / "l.tsv", SlicePairs(files, "pre", ["post1"], 1),
+        T.train_epoch(tmp_path / "e0.pt", tmp_path / "e1.pt", tmp_path / "l.tsv", SlicePairs(files, "pre", ["post1"], 1),
                       _cfg("nca", target="subtraction"), 1, device="cpu")  # fmt: skip
     with pytest.raises(InputError, match="holds epoch 0, expected 1"):
-        T.train_model_epoch(tmp_path / "e0.pt", tmp_path / "e2.pt", tmp_path / "l.tsv", SlicePairs(files, "pre", ["post1"], 1),
+        T.train_epoch(tmp_path / "e0.pt", tmp_path / "e2.pt", tmp_path / "l.tsv", SlicePairs(files, "pre", ["post1"], 1),
                       _cfg("nca"), 2, device="cpu")  # fmt: skip
 
 
 def test_a_subtraction_model_synthesises_post_contrast_images(tmp_path):
     """target: subtraction. The model learns (post - pre) / 2; its export loads as a post-contrast
-    model (pre + 2 x its output). An untrained NCA updates nothing (its last layer starts at zero):
-    on subtraction it predicts no enhancement, so it returns the pre-contrast image itself."""
+    model (pre + 2 x its output). A U-Net whose last layer is zero predicts no enhancement, so it
+    returns the pre-contrast image itself."""
     x = torch.rand(2, 1, 16, 16) * 2 - 1
     y = (x + 0.3).clamp(-1, 1)
-    assert torch.allclose(T.from_target(x, T.to_target(x, y, "subtraction"), "subtraction"), y)
+    assert torch.allclose(targets.from_target(x, targets.to_target(x, y, "subtraction"), "subtraction"), y)
     files = _pairs(tmp_path, n_cases=1)
-    cfg = _cfg("nca", target="subtraction")
-    torch.save(T.init_model_state(cfg), tmp_path / "e0.pt")
-    T.export_model(tmp_path / "e0.pt", tmp_path / "m0.pt")
-    model, record = M.load_model(tmp_path / "m0.pt")
-    assert isinstance(model, T.SubtractionModel) and record["meta"]["target"] == "subtraction"
+    cfg = _cfg("unet", target="subtraction")
+    state = T.init_state(cfg)
+    state["model"] = {k: torch.zeros_like(v) if k.startswith("head.") else v for k, v in state["model"].items()}
+    torch.save(state, tmp_path / "e0.pt")
+    S.export_generator(tmp_path / "e0.pt", tmp_path / "m0.pt")
+    model, record = F.load_model(tmp_path / "m0.pt")
+    assert isinstance(model, targets.SubtractionModel) and record["meta"]["target"] == "subtraction"
     with torch.no_grad():
         assert torch.allclose(model(x), x, atol=1e-6)
-    T.train_model_epoch(tmp_path / "e0.pt", tmp_path / "e1.pt", tmp_path / "l1.tsv", SlicePairs(files, "pre", ["post1"], 1),
+    T.train_epoch(tmp_path / "e0.pt", tmp_path / "e1.pt", tmp_path / "l1.tsv", SlicePairs(files, "pre", ["post1"], 1),
                   cfg, 1, device="cpu")  # fmt: skip
-    T.export_model(tmp_path / "e1.pt", tmp_path / "m1.pt")
-    trained, record = M.load_model(tmp_path / "m1.pt")
+    S.export_generator(tmp_path / "e1.pt", tmp_path / "m1.pt")
+    trained, record = F.load_model(tmp_path / "m1.pt")
     assert record["meta"]["epoch"] == 1
     with torch.no_grad():
         out = trained(x)
@@ -222,7 +237,89 @@ def test_max_pairs_per_epoch_limits_a_family_epoch(tmp_path):
     rows = {}
     for limit in (None, 5):
         cfg = {**_cfg("unet"), "max_pairs_per_epoch": limit}
-        torch.save(T.init_model_state(cfg), tmp_path / "e0.pt")
-        T.train_model_epoch(tmp_path / "e0.pt", tmp_path / f"{limit}.pt", tmp_path / f"{limit}.tsv", pairs, cfg, 1, device="cpu")
+        torch.save(T.init_state(cfg), tmp_path / "e0.pt")
+        T.train_epoch(tmp_path / "e0.pt", tmp_path / f"{limit}.pt", tmp_path / f"{limit}.tsv", pairs, cfg, 1, device="cpu")
         rows[limit] = len(pd.read_csv(tmp_path / f"{limit}.tsv", sep="\t"))
     assert rows == {None: -(-len(pairs) // 4), 5: 2}, (rows, len(pairs))
+
+
+# --- what each family's paper defines ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_the_flow_velocity_depends_on_time(mode):
+    """v(x_t, pre, t) of flow matching: the same x_t and pre at two times give different velocities
+    (a constant time channel before an instance norm gave |dv| ~ 1e-6 |v|)."""
+    torch.manual_seed(0)
+    model = M.build_model("flow", SMALL["flow"])
+    with torch.no_grad():  # a trained model's time layers are not zero: give them weights
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    getattr(model, mode)()
+    x, y = _batch()
+    with torch.no_grad():
+        v0 = model.velocity(y, x, torch.zeros(4))
+        v9 = model.velocity(y, x, torch.full((4,), 0.9))
+    assert (v0 - v9).abs().mean() > 0.05 * v0.abs().mean(), ((v0 - v9).abs().mean(), v0.abs().mean())
+
+
+def test_flow_noise_is_drawn_per_slice():
+    """With a zero velocity a sample is its noise (clamped): two slices' noises are independent,
+    and a slice's is the same in any batch."""
+    torch.manual_seed(0)
+    model = M.build_model("flow", SMALL["flow"]).eval()
+    torch.nn.init.zeros_(model.net.head.weight)
+    torch.nn.init.zeros_(model.net.head.bias)
+    x, _ = _batch(3)
+    with torch.no_grad():
+        out = model(x)
+        alone = model(x[2:3])
+    a, b = out[0].flatten(), out[1].flatten()
+    assert abs(torch.corrcoef(torch.stack([a, b]))[0, 1]) < 0.1 and a.std() > 0.5
+    assert torch.equal(out[2:3], alone)
+
+
+def test_the_nca_updates_a_random_share_of_cells_at_synthesis():
+    """TeNCA's stochastic update holds at inference too: after one step about fire_rate of the cells
+    changed, the same ones for a slice in any batch."""
+    torch.manual_seed(0)
+    model = M.build_model("nca", {"channels": 8, "hidden": 16, "steps": 1, "fire_rate": 0.5}).eval()
+    torch.nn.init.constant_(model.update[-1].bias, 0.1)  # every cell would move by 0.1
+    x, _ = _batch(3)
+    with torch.no_grad():
+        out = model(x)
+        alone = model(x[1:2])
+    changed = (out != x.clamp(-1, 1)).float()[:, 0].mean().item()
+    assert 0.4 < changed < 0.6, changed
+    assert torch.equal(out[1:2], alone)
+    everyone = M.build_model("nca", {"channels": 8, "hidden": 16, "steps": 1, "fire_rate": 0.5,
+                                     "stochastic_inference": False}).eval()  # fmt: skip
+    everyone.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert (everyone(x) != x.clamp(-1, 1)).float()[:, 0].mean() > 0.95
+
+
+def test_the_nca_image_evolves_and_perception_is_learned():
+    model = M.build_model("nca", {"channels": 8, "hidden": 16, "steps": 4})
+    assert model.update[-1].out_channels == 8  # every channel, the image's included
+    assert {"p0.weight", "p1.weight"} <= set(model.state_dict())
+    fixed = M.build_model("nca", {"channels": 8, "hidden": 16, "perception": "fixed"})
+    assert "p0.weight" not in fixed.state_dict()
+
+
+@pytest.mark.parametrize("family", ["flow", "nca"])
+def test_a_first_version_model_file_still_loads(tmp_path, family):
+    """A dcesynth-model-1 file (options written before the new defaults) loads as it was built."""
+    legacy = {"flow": {"ngf": 8, "depth": 2, "time": "channel"},
+              "nca": {"channels": 12, "hidden": 32, "perception": "fixed", "evolve_image": False,
+                      "stochastic_inference": False, "steps": 16}}[family]  # fmt: skip
+    torch.manual_seed(4)
+    model = M.build_model(family, legacy).eval()
+    stored = {k: v for k, v in legacy.items() if k in ("ngf", "depth", "channels", "hidden")}
+    record = {"format": "dcesynth-model-1", "family": family, "options": stored, "input_nc": 3, "output_nc": 3,
+              "state_dict": model.state_dict(), "meta": {"epoch": 1}}  # fmt: skip
+    torch.save(record, tmp_path / "old.pt")
+    loaded, _ = F.load_model(tmp_path / "old.pt")
+    x, _ = _batch(2)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model(x))

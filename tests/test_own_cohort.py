@@ -222,7 +222,7 @@ def test_a_published_generator_synthesises_without_training(tmp_path, shared, ti
     assert set(table1["gan_epoch"]) == {"0 (gan.init_generator 30_net_G.pth; not trained here)"}
     # the synthetic slices are that generator's translation of the pre-contrast slices: built here from
     # NVIDIA's options and state dict, fed [-1, 1] grey stacked to 3 channels, the channels' mean in 0..255
-    from dcesynth.gan import build_generator
+    from dcesynth.models.pix2pixhd.networks import build_generator
 
     G = build_generator(**opts)
     G.load_state_dict(fx["state_dict"])

@@ -34,10 +34,12 @@ def test_the_demo_plan():
     assert len(plan.scenarios) == 7 and len(plan.seg_pairs) == 12 and plan.refusals == []
     assert sorted(plan.seg_cv["fold"]) == [0, 0, 0, 0, 1, 1, 1] and len(plan.seg_test) == 4
     assert set(plan.seg_cv["case_id"]) | set(plan.seg_test) <= set(plan.eval_cases)
-    assert plan.synthesis_generator("r") == "results/gan/r/generator_best.pt"
+    main = plan.run_of(plan.run)
+    assert (main.family, main.main, main.label, main.processes) == ("pix2pixHD", True, "best", 1)
+    assert plan.synthesis_generator(plan.run) == f"results/gan/{plan.run}/generator_best.pt" == main.generator
     assert plan.model_dir("r", "real_pre") == (
         "results/segmentation/r/real_pre/nnUNet_results/Dataset501_real_pre/nnUNetTrainer_dcesynth_demo__nnUNetPlans__3d_fullres")
-    assert "eval_every" not in plan.gan_training and "lpips" not in plan.epoch_scoring and "lpips" in plan.scoring
+    assert "eval_every" not in plan.training(plan.run) and "lpips" not in plan.epoch_scoring and "lpips" in plan.scoring
     assert plan.summary().splitlines()[3] == "  GAN        train 8, validation 8, test 4  (splits.method: generated)"
 
 
@@ -138,8 +140,8 @@ def test_training_processes_and_the_dicom_export_in_the_plan():
     # 2 processes x 2 pairs is the global batch of 4: the training params (what reruns) are those of 1 x 4
     one = plan_of(deep_update(default_config(), {"gan": {"processes": 1, "batch_size": 4}}))
     two = plan_of(deep_update(default_config(), {"gan": {"processes": 2, "batch_size": 2}}))
-    assert one.gan_training == two.gan_training and two.gan_training["batch_size"] == 4
-    assert "processes" not in two.gan_training and two.gan_processes == 2
+    assert one.training(one.run) == two.training(two.run) and two.training(two.run)["batch_size"] == 4
+    assert "processes" not in two.training(two.run) and two.gan_processes == 2
     with pytest.raises(ConfigError, match="needs gan.generator.norm: instance"):
         plan_of(deep_update(default_config(), {"gan": {"processes": 2, "generator": {"norm": "batch"}}}))
     # every synthetic volume is exported as a DICOM series unless switched off
@@ -177,21 +179,21 @@ def test_further_models_are_runs_of_their_own():
     import re
 
     extra = {"u": {"family": "unet", "niter": 1, "niter_decay": 1},
-             "n": {"family": "nca", "target": "subtraction", "eval_every": 1, "niter": 2, "niter_decay": 0}}  # fmt: skip
+             "n": {"family": "flow", "target": "subtraction", "eval_every": 1, "niter": 2, "niter_decay": 0}}  # fmt: skip
     alone = deep_update(default_config(), {"models": None})  # pix2pixHD alone
     plan = plan_of(deep_update(alone, {"models": extra}))
     assert plan.runs == [plan.run, "u", "n"] and plan.family(plan.run) == "pix2pixHD" and plan.family("u") == "unet"
     assert plan.n_epochs_of("u") == 2 and plan.eval_epochs_of("u") == [2] and plan.eval_epochs_of("n") == [1, 2]
     n = plan.training("n")
-    assert n["family"] == "nca" and n["target"] == "subtraction" and "eval_every" not in n
+    assert n["family"] == "flow" and n["target"] == "subtraction" and "eval_every" not in n
     assert n["input"] == plan.gan["input"] and n["targets"] == plan.gan["targets"] and n["seed"] == plan.gan["seed"]
-    assert plan.training(plan.run) == plan.gan_training
+    assert plan.training(plan.run) == plan.training(plan.run)
     targets = plan.targets("all")
     for t in ("results/gan/n/state/epoch_2.pt", "results/gan/n/generator/epoch_1.pt", "results/metrics/u/epochs.tsv",
               "results/tables/u/table1.tsv", "results/tables/n/tumour_region.tsv", "results/figures/n/synthesis_grid.png"):
         assert t in targets, t
     assert plan.synthesis_generator("u") == "results/gan/u/generator_best.pt"
-    assert "models     " in plan.summary() and "n (nca, target subtraction, 2 epochs)" in plan.summary()
+    assert "models     " in plan.summary() and "n (flow, target subtraction, 2 epochs)" in plan.summary()
     # without further models the plan is the pix2pixHD one, unchanged
     mine = re.compile(r"results/(gan|metrics|synthetic|subtraction|figures|tables)/(u/|n/|model_)")
     assert plan_of(alone).targets("all") == [t for t in targets if not mine.match(t)]
@@ -199,6 +201,11 @@ def test_further_models_are_runs_of_their_own():
         plan_of(deep_update(alone, {"models": {plan.run: {"family": "nca"}}}))
     with pytest.raises(ConfigError, match="niter \\+ niter_decay is 0"):
         plan_of(deep_update(alone, {"models": {"x": {"family": "nca", "niter": 0, "niter_decay": 0}}}))
+    # a family's own targets: the NCA evolves the image itself (TeNCA), it learns no subtraction
+    with pytest.raises(ConfigError, match="models.x.target: subtraction is not a target of the nca family"):
+        plan_of(deep_update(alone, {"models": {"x": {"family": "nca", "target": "subtraction"}}}))
+    with pytest.raises(ConfigError, match="models.x.family: 'pix2pixHD' is not one of unet, nca, flow .pix2pixHD is the gan block"):
+        plan_of(deep_update(alone, {"models": {"x": {"family": "pix2pixHD"}}}))
 
 
 def test_the_ranking_segments_every_models_images_with_one_fixed_segmenter():
@@ -233,7 +240,7 @@ def test_gan_processes_must_divide_among_the_nodes():
         plan_of(deep_update(default_config(), {"gan": {"processes": 3, "nodes": 2}}))
     plan = plan_of(deep_update(default_config(), {"gan": {"processes": 4, "nodes": 2, "batch_size": 1}}))
     # like processes, nodes is how an epoch runs, not what it trains: the training params hold neither
-    assert plan.gan_nodes == 2 and "nodes" not in plan.gan_training and plan.gan_training["batch_size"] == 4
+    assert plan.gan_nodes == 2 and "nodes" not in plan.training(plan.run) and plan.training(plan.run)["batch_size"] == 4
 
 
 def test_synthesis_epoch_must_be_an_exported_one():
@@ -290,3 +297,80 @@ def test_duke_split_on_other_case_ids_suggests_generated():
     out = parse_refusal(tiny_config(splits={"method": "duke"}))
     assert "6 case(s) are not in the Duke split sheet: Phantom_001" in out
     assert "use splits.method: generated" in out
+
+
+def test_each_run_labels_table1_with_the_epoch_it_synthesises_with():
+    """synthesis.epoch chooses the main run's generator; the further models synthesise with SAMe's
+    choice, and their Table 1 says so (it said the main run's epoch)."""
+    plan = plan_of(deep_update(default_config(), {"synthesis": {"epoch": 4}}))
+    main, unet = plan.run_of(plan.run), plan.run_of("unet")
+    assert (main.label, main.generator) == ("ep4", f"results/gan/{plan.run}/generator/epoch_4.pt")
+    assert (unet.label, unet.generator) == ("best", "results/gan/unet/generator_best.pt")
+    assert not plan.selected_by_same and unet.family == "unet" and not unet.main
+    published = plan_of(deep_update(default_config(), {"gan": {"niter": 0, "niter_decay": 0, "init_generator": __file__},
+                                                       "models": None}))  # fmt: skip
+    assert published.run_of(published.run).label == "ep0" and published.export_epochs == [0]
+    # a new version of a family's state format retrains its runs (a training key)
+    assert unet.training["state_format"] == "dcesynth-model-state-2" and "state_format" not in main.training
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module → the package's modules it imports, at the top or inside a function (both run)."""
+    import ast
+
+    root = REPO / "workflow"
+    modules = {}
+    for f in (root / "dcesynth").rglob("*.py"):
+        parts = f.relative_to(root).with_suffix("").parts
+        is_package = parts[-1] == "__init__"
+        name = ".".join(parts[:-1] if is_package else parts)
+        modules[name] = (f, is_package)
+    graph = {}
+    for name, (f, is_package) in modules.items():
+        package = name if is_package else name.rpartition(".")[0]
+        edges = set()
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = package
+                for _ in range(node.level - 1):
+                    base = base.rpartition(".")[0]
+                base = (f"{base}.{node.module}" if node.module else base) if node.level else node.module
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+            else:
+                continue
+            edges |= {t for t in targets if t in modules and t != name}
+        graph[name] = edges
+    return graph
+
+
+def test_no_import_cycles_in_the_package():
+    """No module imports, directly or through others, a module that imports it: not at the top and
+    not inside a function (where a cycle only waits for the call)."""
+    graph = _import_graph()
+    # the graph sees relative imports, function-level ones and `from . import name`
+    assert {"dcesynth.training.checkpoints", "dcesynth.training", "dcesynth.models"} <= graph["dcesynth.training.epoch"]
+    assert "dcesynth.training.distributed" in graph["dcesynth.training.worker"]
+    state, cycles = {}, []
+
+    def visit(node, stack):
+        state[node] = "open"
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                cycles.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, stack + [nxt])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    assert cycles == [], "\n".join(" -> ".join(c) for c in cycles)
+
+
+def test_no_module_is_longer_than_400_lines_and_common_smk_200():
+    long = {f.relative_to(REPO).as_posix(): n for f in (REPO / "workflow" / "dcesynth").rglob("*.py")
+            if (n := len(f.read_text().splitlines())) > 400}  # fmt: skip
+    assert long == {}
+    assert len((REPO / "workflow" / "rules" / "common.smk").read_text().splitlines()) <= 200

@@ -130,8 +130,8 @@ def test_an_epoch_over_two_nodes_meets_at_one_rendezvous(slurm, tmp_path):
     tasks run on it; on a cluster each gets a node of its own (the rule asks for --nodes=2)."""
     from test_distributed import _assert_same_training, _cfg, _one_process, _slices
 
-    from dcesynth.gan import state as S
-    from dcesynth.gan import train as T
+    from dcesynth.training import checkpoints as S
+    from dcesynth.training import epoch as T
 
     files = _slices(tmp_path, 5, 16)  # writes pairs.tsv: 10 pairs, global batches of 2
     cfg = _cfg(2)
@@ -144,7 +144,7 @@ def test_an_epoch_over_two_nodes_meets_at_one_rendezvous(slurm, tmp_path):
     script.write_text("import os\n"
                       "for k in [k for k in os.environ if k.startswith(('SLURM_', 'SRUN_')) and k != 'SLURM_JOB_ID']:\n"
                       "    del os.environ[k]\n"
-                      f"from dcesynth.gan.distributed import run_epoch\nrun_epoch(2, nodes=2, **{job!r})\n")  # fmt: skip
+                      f"from dcesynth.training.distributed import run_epoch\nrun_epoch(2, nodes=2, **{job!r})\n")  # fmt: skip
     log = tmp_path / "slurm.log"
     proc = subprocess.run(["sbatch", "--wait", "--nodes=1", "--ntasks=2", "--cpus-per-task=1", "--mem=3000", "-t", "10",
                            "-o", str(log), "-D", str(tmp_path), "--wrap", f"{sys.executable} {script}"],  # fmt: skip

@@ -9,7 +9,7 @@ import SimpleITK as sitk
 import torch
 
 from dcesynth import phantom
-from dcesynth.gan import build_generator
+from dcesynth.models.pix2pixhd.networks import build_generator
 from dcesynth.slices import extract_slices, plan_transform
 from dcesynth.synthesis import stack_to_volume, subtraction, synthetic_stacks
 from conftest import TINY, default_config, deep_update, tiny_config

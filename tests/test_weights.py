@@ -6,7 +6,7 @@ import torch
 
 from dcesynth import evaluation as E
 from dcesynth.errors import ConfigError
-from dcesynth.gan.losses import VGGLoss
+from dcesynth.training.perceptual import VGGLoss
 from dcesynth.weights import load_state_dict
 
 

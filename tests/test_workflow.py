@@ -22,7 +22,7 @@ import torch
 
 from dcesynth import dicom, phantom
 from dcesynth.bench.dag import placeholder_weights
-from dcesynth.gan import load_generator
+from dcesynth.training.checkpoints import load_generator
 
 from conftest import REPO, copy_of_run, default_config, make_workdir, run_snakemake, tiny_config
 
@@ -86,8 +86,8 @@ def test_a_further_model_runs_through_the_same_rules(tiny_run):
     """The tiny run's NCA (config models, target subtraction): its own run folder, one training job
     per epoch, every epoch evaluated, SAMe's choice exported, volumes synthesised with it (the
     pre-contrast image plus the predicted subtraction), its Table 1 and tumour-region table."""
-    from dcesynth.models import load_model
-    from dcesynth.models.train import SubtractionModel
+    from dcesynth.models.files import load_model
+    from dcesynth.models.targets import SubtractionModel
 
     run = tiny_run / "results"
     log = pd.read_csv(run / "gan/nca/train_log.tsv", sep="\t")

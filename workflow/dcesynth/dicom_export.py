@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from .models import GAN_FAMILY
 from . import __version__
 from .io import atomic_path
 
@@ -221,7 +222,7 @@ def export_synthetic(
     selection, intensity); ``source_header``: a file of the source series (``source_seq``) to link to."""
     image = sitk.ReadImage(str(volume))
     identity = series_identity(case, cohort, source_header)
-    model = provenance.get("model", "pix2pixHD")
+    model = provenance.get("model", GAN_FAMILY)  # the family (a provenance of before it was recorded: the gan block's)
     epoch = provenance.get("gan_epoch", "?")
     description = f"SYNTHETIC {seq} {model} ep{str(epoch).split()[0]}"
     derivation = (f"Synthetic {seq} image computed by dcesynth {__version__} from the {source_seq} series with "

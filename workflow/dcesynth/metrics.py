@@ -1,4 +1,5 @@
-"""Image quality metrics, batched in torch, on the paper's 0–255 scale; Fréchet distance; SAMe.
+"""Image quality metrics, batched in torch, on the paper's 0–255 scale, and the Fréchet distance (SAMe:
+:mod:`dcesynth.evaluation.same`).
 
 Pixel metrics take two tensors shaped (N, C, H, W) and return the N per-pair values, so mean and
 sd can be reported. SSIM uses an 11×11 Gaussian window (σ 1.5) applied separably and population
@@ -13,7 +14,6 @@ from __future__ import annotations
 from typing import Iterable
 
 import numpy as np
-import pandas as pd
 import torch
 from torch.nn import functional as F
 
@@ -376,33 +376,3 @@ def frechet_distance_of_features(a: np.ndarray, b: np.ndarray) -> float:
 def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     f = np.asarray(features, dtype=np.float64)
     return f.mean(0), np.cov(f, rowvar=False)
-
-
-# --------------------------------------------------------------------------------------------
-# SAMe
-# --------------------------------------------------------------------------------------------
-
-
-def same(table: pd.DataFrame, metrics: list[str], higher_is_better: set[str] | frozenset[str]) -> pd.Series:
-    """Scaled Aggregate Measure: per metric, min-max scale over the rows (epochs) to [0, 1] so that
-    lower is better (higher-is-better metrics reversed after scaling); the mean over metrics.
-    A metric that is constant over the rows contributes 0."""
-    scaled = [_scaled(table[m].astype(float), m in higher_is_better) for m in metrics]
-    return pd.concat(scaled, axis=1).mean(axis=1).rename("same")
-
-
-def same_rank(table: pd.DataFrame, metrics: list[str], higher_is_better: set[str] | frozenset[str]) -> pd.Series:
-    """SAMe on ranks: each metric's rank among the rows scaled to [0, 1] (best 0), averaged.
-    One outlier epoch moves the others' ranks by at most one place, not their scale."""
-    n = len(table)
-    parts = []
-    for m in metrics:
-        r = table[m].astype(float).rank(method="average", ascending=m not in higher_is_better)
-        parts.append((r - 1) / (n - 1) if n > 1 else r * 0)
-    return pd.concat(parts, axis=1).mean(axis=1).rename("same_rank")
-
-
-def _scaled(v: pd.Series, higher_is_better: bool) -> pd.Series:
-    span = v.max() - v.min()
-    s = (v - v.min()) / span if span > 0 else v * 0
-    return 1 - s if higher_is_better and span > 0 else s

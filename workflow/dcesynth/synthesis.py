@@ -18,9 +18,9 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
-from .gan.infer import translate
+from .models.infer import translate
 from .devices import resolve_device
-from .gan.state import load_generator
+from .training.checkpoints import load_generator
 from .io import write_image, write_npy
 from .slices import restore_volume
 

@@ -135,11 +135,7 @@ rule image_quality_tables:
         metrics=SCORING,
         input_seq=GAN["input"],
         target=GAN["targets"][0],
-        label=(
-            "best"
-            if config["synthesis"]["epoch"] is None
-            else f"ep{config['synthesis']['epoch']}"
-        ),
+        label=run_label,
         val=cases_in("val"),
         test=cases_in("test"),
         cohort=config["data"]["cohort"],

@@ -1,4 +1,4 @@
-# pix2pixHD: one job per training epoch (epoch e from e-1), generator exports, loss log, preview.
+# Every model family: one job per training epoch (epoch e from e-1), generator exports, loss log, preview.
 
 
 rule list_slice_pairs:
@@ -85,7 +85,7 @@ if PLAN.gan_nodes > 1:
     use rule train_gan_epoch as train_gan_epoch_nodes with:
         wildcard_constraints:
             epoch=r"[1-9]\d*",
-            run=re.escape(PLAN.run),
+            run=MULTI_NODE_TRAINING_RUNS,
         resources:
             **gan_nodes_resources(),
 

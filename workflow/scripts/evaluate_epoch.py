@@ -5,7 +5,7 @@ log = logs.from_snakemake(snakemake)
 from dcesynth.devices import job_device
 
 from dcesynth.evaluation import evaluate_generator
-from dcesynth.gan.data import read_manifest
+from dcesynth.training.data import read_manifest
 
 p = snakemake.params
 table = evaluate_generator(

@@ -3,10 +3,10 @@ from dcesynth import logs
 log = logs.from_snakemake(snakemake)
 
 from dcesynth.dicom_export import export_synthetic, linked_source_header
-from dcesynth.gan.state import generator_provenance
+from dcesynth.training.checkpoints import generator_family, generator_provenance
 
 wc, p = snakemake.wildcards, snakemake.params
-provenance = {**generator_provenance(snakemake.input.generator), "model": "pix2pixHD",
+provenance = {**generator_provenance(snakemake.input.generator), "model": generator_family(snakemake.input.generator),
               "selected": p.selected_by_same, "intensity": p.intensity}  # fmt: skip
 source_header, source_seq = None, "pre"
 if p.link:

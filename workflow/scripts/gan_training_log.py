@@ -2,7 +2,7 @@ from dcesynth import logs
 
 log = logs.from_snakemake(snakemake)
 
-from dcesynth.gan.report import plot_losses, training_log
+from dcesynth.training.report import plot_losses, training_log
 from dcesynth.io import write_table
 
 table = training_log(snakemake.input)

@@ -5,7 +5,7 @@ log = logs.from_snakemake(snakemake)
 from dcesynth.devices import job_device
 
 from dcesynth.evaluation import beside_paper, quality_table, read_paper_table
-from dcesynth.gan.state import generator_provenance
+from dcesynth.training.checkpoints import generator_provenance
 from dcesynth.io import write_table
 
 p, i, o = snakemake.params, snakemake.input, snakemake.output

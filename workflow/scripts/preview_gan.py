@@ -4,7 +4,7 @@ log = logs.from_snakemake(snakemake)
 
 from dcesynth.devices import job_device
 
-from dcesynth.gan.report import preview
+from dcesynth.training.report import preview
 
 p = snakemake.params
 summary = preview(

@@ -5,7 +5,7 @@ log = logs.from_snakemake(snakemake)
 import pandas as pd
 
 from dcesynth import figures, io, segmentation
-from dcesynth.gan.state import generator_provenance
+from dcesynth.training.checkpoints import generator_provenance
 
 p = snakemake.params
 per_case = pd.concat([pd.read_csv(f, sep="\t", dtype={"case_id": str}) for f in snakemake.input.metrics], ignore_index=True)

@@ -3,36 +3,32 @@ from dcesynth import logs
 log = logs.from_snakemake(snakemake)
 
 from dcesynth.devices import job_device
-
-from dcesynth.gan.data import read_manifest, training_pairs
+from dcesynth.models import family_of
+from dcesynth.training.data import read_manifest, training_pairs
 
 cfg = snakemake.params.train
-family = cfg.get("family", "pix2pixHD")
-# gan.processes is read from the config, not from the params: how many processes train an epoch
-# does not change what it computes (the params hold the global batch), so changing it reruns nothing.
-# The further model families train in one process.
-processes = int(snakemake.config["gan"].get("processes", 1)) if family == "pix2pixHD" else 1
-nodes = int(snakemake.config["gan"].get("nodes", 1)) if family == "pix2pixHD" else 1
+family = family_of(cfg)
+# gan.processes and gan.nodes are read from the config, not from the params: how many processes
+# train an epoch does not change what it computes (the params hold the global batch), so changing
+# it reruns nothing. A family that cannot train in several processes trains in one.
+processes = int(snakemake.config["gan"].get("processes", 1)) if family.processes else 1
+nodes = int(snakemake.config["gan"].get("nodes", 1)) if family.processes else 1
 files = read_manifest(snakemake.input.pairs)
 pairs = training_pairs(files, cfg)
 epoch = int(snakemake.wildcards.epoch)
-log.info("%s epoch %s: %d training pairs from %d cases, global batch %d in %d process%s%s", family, epoch, len(pairs),
-         len(files), cfg["batch_size"], processes, "es" if processes > 1 else "",
+log.info("%s epoch %s: %d training pairs from %d cases, global batch %d in %d process%s%s", family.name, epoch,
+         len(pairs), len(files), cfg["batch_size"], processes, "es" if processes > 1 else "",
          f" on {nodes} nodes" if nodes > 1 else "")  # fmt: skip
 job = dict(state_in=snakemake.input.state, state_out=snakemake.output.state, losses_out=snakemake.output.losses,
            cfg=cfg, epoch=epoch, device=job_device(snakemake), threads=snakemake.threads)  # fmt: skip
 if processes // nodes > snakemake.threads:
     log.warning("%d training processes share %d thread(s) (resources.train_gan_epoch.threads): the cores are "
                 "oversubscribed", processes, snakemake.threads)  # fmt: skip
-if family != "pix2pixHD":
-    from dcesynth.models.train import train_model_epoch
-
-    train_model_epoch(pairs=pairs, **job)
-elif processes == 1:
-    from dcesynth.gan.train import train_epoch
+if processes == 1:
+    from dcesynth.training.epoch import train_epoch
 
     train_epoch(pairs=pairs, **job)
 else:
-    from dcesynth.gan.distributed import run_epoch
+    from dcesynth.training.distributed import run_epoch
 
     run_epoch(processes, nodes, manifest=snakemake.input.pairs, **job)

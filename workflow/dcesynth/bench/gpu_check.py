@@ -5,7 +5,7 @@
 
 Paths (each prints ``path=… status=ok|failed|skipped`` with its figures and goes on after a failure):
 
-- ``train_fp32``, ``train_bf16``: pix2pixHD training iterations (``dcesynth.gan.train.train_step``)
+- ``train_fp32``, ``train_bf16``: pix2pixHD training iterations (``dcesynth.training.epoch.train_step``)
   at ``--size`` (channels-last on CUDA; bf16 autocast is CUDA-only, skipped on CPU);
 - ``distributed``: one 2-process data-parallel epoch (``gan.processes: 2``) through torchrun:
   NCCL with one GPU each where two GPUs exist (skipped with one), gloo on CPU;
@@ -66,9 +66,9 @@ def _gan_cfg(ngf: int, ndf: int, n_down: int, n_blocks: int) -> dict:
 
 def train_iterations(dev, size: int, cfg: dict, iters: int, batch: int = 1, bf16: bool = False) -> dict:
     """Seconds per pix2pixHD training iteration (after one warm-up iteration)."""
-    from ..gan.losses import VGGLoss
-    from ..gan.networks import build_discriminator, build_generator
-    from ..gan.train import _optimisers, train_step
+    from ..training.perceptual import VGGLoss
+    from ..models.pix2pixhd.networks import build_discriminator, build_generator
+    from ..models.pix2pixhd.trainer import _optimisers, train_step
 
     cuda = dev.type == "cuda"
     mem = torch.channels_last if cuda else torch.contiguous_format
@@ -93,10 +93,10 @@ def train_iterations(dev, size: int, cfg: dict, iters: int, batch: int = 1, bf16
 
 def distributed_epoch(dev, workdir: Path, threads: int) -> dict:
     """One 2-process epoch of 8 pairs at 32 px (global batch 4) through torchrun."""
-    from ..gan import state as S
-    from ..gan import train as T
-    from ..gan.data import write_manifest
-    from ..gan.distributed import run_epoch
+    from ..training import checkpoints as S
+    from ..training import epoch as T
+    from ..training.data import write_manifest
+    from ..training.distributed import run_epoch
 
     rng = np.random.default_rng(0)
     files = {}
@@ -123,7 +123,7 @@ def distributed_epoch(dev, workdir: Path, threads: int) -> dict:
 
 
 def synthesis(dev, size: int, ngf: int, slices: int) -> dict:
-    from ..gan.networks import build_generator
+    from ..models.pix2pixhd.networks import build_generator
     from ..synthesis import synthetic_stacks
 
     torch.manual_seed(0)

@@ -17,7 +17,7 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
-from ..gan.networks import build_generator
+from ..models.pix2pixhd.networks import build_generator
 from ..devices import resolve_device
 from ..slices import plan_transform
 from ..synthesis import stack_to_volume, synthetic_stacks

@@ -25,11 +25,11 @@ import time
 import numpy as np
 import torch
 
-from ..gan.infer import translate
-from ..gan.losses import VGGLoss
-from ..gan.networks import build_discriminator, build_generator
+from ..models.infer import translate
+from ..training.perceptual import VGGLoss
+from ..models.pix2pixhd.networks import build_discriminator, build_generator
 from ..devices import resolve_device
-from ..gan.train import _optimisers, train_step
+from ..models.pix2pixhd.trainer import _optimisers, train_step
 
 
 def _peak_mb(dev: torch.device) -> float:

@@ -10,9 +10,10 @@ import pandas as pd
 import torch
 
 from .. import metrics as M
+from .same import same, same_rank
 from ..devices import resolve_device
 from ..errors import ConfigError
-from ..gan.state import load_generator
+from ..training.checkpoints import load_generator
 from ..io import write_table
 from ..synthesis import synthetic_stacks
 from .features import distribution_distance, distribution_extractors
@@ -96,9 +97,9 @@ def score_epochs(epoch_tables: dict[int, str | Path], same_metrics: list[str], c
     if missing:
         raise ConfigError(f"metrics.same_metrics: {missing} were not computed (is the feature extractor off?)")
     hib = M.HIGHER_IS_BETTER & set(same_metrics)
-    scores = {"same": M.same(table, same_metrics, hib), "same_rank": M.same_rank(table, same_metrics, hib)}
+    scores = {"same": same(table, same_metrics, hib), "same_rank": same_rank(table, same_metrics, hib)}
     if all(m in table.columns for m in PAPER_SAME_METRICS):
-        scores["same_paper"] = M.same(table, PAPER_SAME_METRICS, M.HIGHER_IS_BETTER & set(PAPER_SAME_METRICS))
+        scores["same_paper"] = same(table, PAPER_SAME_METRICS, M.HIGHER_IS_BETTER & set(PAPER_SAME_METRICS))
     at = table.columns.get_loc("epoch") + 1
     for i, (name, values) in enumerate(scores.items()):
         table.insert(at + i, name, values.to_numpy())

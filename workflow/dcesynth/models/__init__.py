@@ -1,75 +1,120 @@
-"""Synthesis model families beside pix2pixHD (:mod:`dcesynth.gan`), with one small interface.
+"""The synthesis model families, one registry for all: pix2pixHD (the paper's), ``unet``, ``nca``
+and ``flow``. Importing this module imports no torch, so the plan reads the registry at parse time.
 
-Each family's model is an ``nn.Module`` whose ``forward(x)`` translates a batch of pre-contrast
+A family is a :class:`Family`: the network it builds (``build_model(name, options, input_nc,
+output_nc)``), the trainer that runs one of its training iterations
+(:mod:`dcesynth.training.epoch` is the one per-epoch driver for every family), the format of its
+training states, and what it can do: train in several processes (``gan.processes``), in bf16 on
+CUDA, channels-last, start from a published generator (``gan.init_generator``), learn a target.
+
+Every family's model is an ``nn.Module`` whose ``forward(x)`` translates a batch of pre-contrast
 slices (N, C_in, H, W) in [-1, 1] to the target (N, C_out, H, W) in [-1, 1], deterministically in
-eval mode, so :func:`dcesynth.gan.translate` and everything after synthesis take it as they take a
-pix2pixHD generator; and whose ``training_loss(x, y, perceptual=None, lambda_perceptual=0,
-generator=None)`` returns the loss of one batch and its named terms.
+eval mode, so :func:`dcesynth.models.infer.translate` and everything after synthesis take any of
+them alike; the further families' models add ``training_loss(x, y, perceptual=None,
+lambda_perceptual=0, generator=None)`` (the loss of one batch and its named terms).
 
+- ``pix2pixHD``: NVIDIA's generator and discriminator (:mod:`.pix2pixhd`), the ``gan`` block;
 - ``unet``: :class:`.unet.Regressor`, L1 (+ optional VGG19 perceptual term);
 - ``nca``: :class:`.nca.NCA`, a TeNCA-style neural cellular automaton (~15 k parameters);
-- ``flow``: :class:`.flow.RectifiedFlow`, conditional flow matching with 1-8 Euler steps.
+- ``flow``: :class:`.flow.RectifiedFlow`, conditional flow matching with 1-64 Euler steps.
 
-A model file (:func:`save_model`) holds the family, its options and the state dict, read back
-with ``weights_only=True`` (:func:`load_model`); a model trained on the subtraction (``meta``
-``target: subtraction``) loads as a post-contrast model. :mod:`.train` trains one epoch from a
-saved state to a saved state, as :mod:`dcesynth.gan.train` does for pix2pixHD.
+:func:`register` adds a family (docs/extending.md); a model file of a further family
+(:func:`dcesynth.models.files.save_model`) holds the family, its options and the state dict.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import importlib
+from dataclasses import dataclass
 from typing import Any
 
-import torch
+from ..errors import ConfigError
 
-from ..errors import ConfigError, InputError
-from ..io import atomic_path
-from .flow import RectifiedFlow
-from .nca import NCA
-from .unet import Regressor
+FORMAT = "dcesynth-model-2"  # a model file of a further family (files.save_model)
+STATE_FORMAT = "dcesynth-model-state-2"  # a further family's training state
+# Files of the first version hold options whose defaults have changed since: a flow model with time
+# as an input channel, an NCA with fixed perception, a frozen image channel and deterministic
+# synthesis over 16 steps. They load with these defaults under their own options.
+LEGACY_FORMATS = {"dcesynth-model-1": FORMAT, "dcesynth-model-state-1": STATE_FORMAT}
+LEGACY_OPTIONS = {"flow": {"time": "channel"},
+                  "nca": {"perception": "fixed", "evolve_image": False, "stochastic_inference": False, "steps": 16}}  # fmt: skip
 
-FAMILIES: dict[str, type[torch.nn.Module]] = {"unet": Regressor, "nca": NCA, "flow": RectifiedFlow}
-FORMAT = "dcesynth-model-1"  # a model file (save_model)
-STATE_FORMAT = "dcesynth-model-state-1"  # a training state (dcesynth.models.train)
+
+@dataclass(frozen=True)
+class Family:
+    """One synthesis model family: where its network and its trainer live ("module:attribute",
+    imported when used) and what it can do."""
+
+    name: str
+    model: str  # builds the network: called with input_nc, output_nc and the family's options
+    trainer: str  # a dcesynth.training.epoch.Trainer
+    state_format: str = STATE_FORMAT
+    targets: tuple[str, ...] = ("post", "subtraction")  # what it may learn (models.<run>.target)
+    processes: bool = False  # epochs in several data-parallel processes (gan.processes, gan.nodes)
+    bf16: bool = False  # bf16 autocast on CUDA (gan.precision)
+    channels_last: bool = False
+    published: bool = False  # starts from, or synthesises with, a published generator (gan.init_generator)
 
 
-def build_model(family: str, options: dict[str, Any] | None = None, input_nc: int = 3, output_nc: int = 3) -> torch.nn.Module:
-    """A seeded-by-the-caller model of ``family`` with ``options`` (the family's keyword arguments)."""
-    if family not in FAMILIES:
-        raise ConfigError(f"model family {family!r} is not one of {', '.join(FAMILIES)} (pix2pixHD is the gan block)")
+FAMILIES: dict[str, Family] = {}
+# the family of a training config without a "family" key: the gan block's
+GAN_FAMILY = "pix2pixHD"
+
+
+def register(family: Family) -> Family:
+    """Add ``family`` to the registry (a name is registered once)."""
+    if family.name in FAMILIES and FAMILIES[family.name] != family:
+        raise ValueError(f"model family {family.name!r} is registered already")
+    FAMILIES[family.name] = family
+    return family
+
+
+register(Family("pix2pixHD", "dcesynth.models.pix2pixhd:build_pix2pixhd", "dcesynth.models.pix2pixhd.trainer:Pix2PixHDTrainer",
+                state_format="dcesynth-gan-state-1", targets=("post",), processes=True, bf16=True, channels_last=True,
+                published=True))  # fmt: skip
+register(Family("unet", "dcesynth.models.unet:Regressor", "dcesynth.training.regression:RegressionTrainer"))
+# the NCA evolves the pre-contrast image into the post-contrast one (TeNCA): it learns the image
+register(Family("nca", "dcesynth.models.nca:NCA", "dcesynth.training.regression:RegressionTrainer", targets=("post",)))
+register(Family("flow", "dcesynth.models.flow:RectifiedFlow", "dcesynth.training.regression:RegressionTrainer"))
+
+# the families of the config's `models` block (the gan block is pix2pixHD's)
+def further_families() -> list[str]:
+    return [name for name in FAMILIES if name != GAN_FAMILY]
+
+
+def family(name: str) -> Family:
+    if name not in FAMILIES:
+        raise ConfigError(f"model family {name!r} is not one of {', '.join(FAMILIES)}")
+    return FAMILIES[name]
+
+
+def family_of(cfg: dict[str, Any]) -> Family:
+    """The family a training config (a run's training keys) trains."""
+    return family(cfg.get("family", GAN_FAMILY))
+
+
+def load_object(spec: str) -> Any:
+    """``"module:attribute"`` imported."""
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def build_model(name: str, options: dict[str, Any] | None = None, input_nc: int = 3, output_nc: int = 3):
+    """A model of family ``name`` with ``options`` (the family's keyword arguments), seeded by the
+    caller's torch seed."""
+    build = load_object(family(name).model)
     try:
-        return FAMILIES[family](input_nc=input_nc, output_nc=output_nc, **(options or {}))
-    except TypeError as e:
-        raise ConfigError(f"model family {family}: {e}") from None
+        return build(input_nc=input_nc, output_nc=output_nc, **(options or {}))
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"model family {name}: {e}") from None
 
 
-def n_parameters(model: torch.nn.Module) -> int:
+def current_options(name: str, options: dict[str, Any], file_format: str) -> dict[str, Any]:
+    """A file's family options as this version builds them (first-version files: LEGACY_OPTIONS)."""
+    if file_format in LEGACY_FORMATS:
+        return {**LEGACY_OPTIONS.get(name, {}), **options}
+    return dict(options)
+
+
+def n_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-def save_model(path: str | Path, family: str, options: dict[str, Any], model: torch.nn.Module, input_nc: int,
-               output_nc: int, meta: dict[str, Any] | None = None) -> None:  # fmt: skip
-    record = {"format": FORMAT, "family": family, "options": dict(options), "input_nc": input_nc,
-              "output_nc": output_nc, "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-              "meta": meta or {}}  # fmt: skip
-    with atomic_path(path) as tmp:
-        torch.save(record, tmp)
-
-
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
-    """The model of a file written by :func:`save_model` (eval mode, on ``device``) and its record
-    without the weights."""
-    try:
-        record = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - a truncated or foreign file
-        raise InputError(None, path, f"not a readable model file ({type(e).__name__})") from None
-    if not isinstance(record, dict) or record.get("format") != FORMAT:
-        raise InputError(None, path, f"not a {FORMAT} model file")
-    model = build_model(record["family"], record["options"], record["input_nc"], record["output_nc"])
-    model.load_state_dict(record["state_dict"])
-    if record["meta"].get("target") == "subtraction":  # trained on post - pre: add the pre-contrast image back
-        from .train import SubtractionModel
-
-        model = SubtractionModel(model)
-    return model.to(device).eval(), {k: v for k, v in record.items() if k != "state_dict"}

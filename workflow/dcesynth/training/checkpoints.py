@@ -1,7 +1,9 @@
-"""GAN states and generators on disk: save, load, export, and which training made a generator.
+"""Training states and generators on disk: save, load, export, and which training made a generator.
 
-A training state (``dcesynth-gan-state-1``) holds both networks, both optimisers and the options;
-an export (``dcesynth-generator-1``) the generator alone with NVIDIA's key layout. NVIDIA's own
+A pix2pixHD training state (``dcesynth-gan-state-1``) holds both networks, both optimisers and the
+options, a further family's (``dcesynth-model-state-2``) its model, optimiser and family; an export
+is a pix2pixHD generator alone with NVIDIA's key layout (``dcesynth-generator-1``) or a further
+family's model file (:mod:`dcesynth.models.files`). NVIDIA's own
 ``*_net_G.pth`` (a bare state dict, maybe DataParallel-wrapped) loads too. Synthesis, evaluation
 and the tables use this module, never the training loop.
 """
@@ -15,9 +17,14 @@ import torch
 
 from ..errors import InputError
 from ..io import atomic_path
-from ..models import FORMAT as MODEL_FORMAT, STATE_FORMAT as MODEL_STATE_FORMAT
+from ..models import FORMAT as MODEL_FORMAT, LEGACY_FORMATS, STATE_FORMAT as MODEL_STATE_FORMAT
+from ..models import GAN_FAMILY, build_model, current_options
+from ..models.pix2pixhd.networks import build_generator, infer_generator_options
 from ..weights import provenance
-from .networks import build_generator, infer_generator_options
+from . import channels_for
+
+MODEL_FILE_FORMATS = (MODEL_FORMAT, *(k for k, v in LEGACY_FORMATS.items() if v == MODEL_FORMAT))
+MODEL_STATE_FORMATS = (MODEL_STATE_FORMAT, *(k for k, v in LEGACY_FORMATS.items() if v == MODEL_STATE_FORMAT))
 
 
 # --------------------------------------------------------------------------------------------
@@ -56,12 +63,10 @@ def load_state(path: str | Path) -> dict[str, Any]:
 
 def export_generator(state_path: str | Path, out_path: str | Path) -> None:
     """The generator of a training state alone: options, NVIDIA-keyed state dict, provenance (a
-    further family's state: its model file, :func:`dcesynth.models.train.export_model`)."""
+    further family's state: its model file, :func:`export_model`)."""
     state = load_state(state_path)
-    if state.get("format") == MODEL_STATE_FORMAT:
-        from ..models.train import export_model
-
-        export_model(state_path, out_path)
+    if state.get("format") in MODEL_STATE_FORMATS:
+        export_model(state, out_path)
         return
     save_state(
         {
@@ -73,6 +78,20 @@ def export_generator(state_path: str | Path, out_path: str | Path) -> None:
         },
         out_path,
     )
+
+
+def export_model(state: dict[str, Any], out_path: str | Path) -> None:
+    """The model of a further family's training state alone (:func:`dcesynth.models.files.save_model`),
+    with its epoch and target; :func:`dcesynth.models.files.load_model` returns a post-contrast model."""
+    from ..models.files import save_model
+
+    cfg = state["config"]
+    options = current_options(cfg["family"], cfg.get("options") or {}, state["format"])
+    input_nc, output_nc = channels_for(cfg)
+    model = build_model(cfg["family"], options, input_nc, output_nc)
+    model.load_state_dict(state["model"])
+    save_model(out_path, cfg["family"], options, model, input_nc, output_nc,
+               meta={"epoch": int(state["epoch"]), "target": cfg.get("target", "post"), **state.get("meta", {})})  # fmt: skip
 
 
 def read_generator_state(path: str | Path, options: dict[str, Any] | None = None):
@@ -95,7 +114,7 @@ def generator_provenance(path: str | Path) -> dict[str, Any]:
     """Which training made a generator: its epoch, the VGG19 weights of its perceptual loss and the
     precision(s) its epochs trained in (from our export or state; a bare NVIDIA state dict records none)."""
     obj = load_state(path)
-    if obj.get("format") == MODEL_FORMAT:  # a further family's model: its epoch and perceptual term
+    if obj.get("format") in MODEL_FILE_FORMATS:  # a further family's model: its epoch and perceptual term
         meta = obj.get("meta", {})
         return {"gan_epoch": int(meta["epoch"]), "gan_vgg": _vgg_text(meta.get("perceptual") or {}), "gan_precision": "fp32"}
     if "options" not in obj:
@@ -108,6 +127,12 @@ def generator_provenance(path: str | Path) -> dict[str, Any]:
     # states from before gan.precision existed trained in bf16 on CUDA and in fp32 on the CPU
     precisions = meta.get("precisions") or ["bf16" if meta.get("device") == "cuda" else "fp32"]
     return {"gan_epoch": int(obj["epoch"]), "gan_vgg": vgg_text, "gan_precision": "+".join(precisions)}
+
+
+def generator_family(path: str | Path) -> str:
+    """The model family of a generator file (a further family's model file names its own)."""
+    obj = load_state(path)
+    return obj["family"] if obj.get("format") in MODEL_FILE_FORMATS else GAN_FAMILY
 
 
 def _vgg_text(vgg: dict[str, Any]) -> str:
@@ -123,8 +148,8 @@ def load_generator(path: str | Path, options: dict[str, Any] | None = None, devi
     """A ready-to-use generator (eval mode) from any of the formats ``read_generator_state`` takes,
     or a further family's model file (a post-contrast model either way)."""
     obj = load_state(path)
-    if obj.get("format") == MODEL_FORMAT:
-        from ..models import load_model
+    if obj.get("format") in MODEL_FILE_FORMATS:
+        from ..models.files import load_model
 
         return load_model(path, device)[0]
     opts, sd = _generator_state(obj, path, options)

@@ -1,9 +1,14 @@
-"""What every training loop shares (pix2pixHD in :mod:`dcesynth.gan.train`, the further families in
-:mod:`dcesynth.models.train`): the channels, the learning-rate schedule and moving optimiser states to the CPU."""
+"""Training, for every model family: the slice pairs (:mod:`.data`), the perceptual loss
+(:mod:`.perceptual`), checkpoints that name their family and format (:mod:`.checkpoints`), the one
+per-epoch driver (:mod:`.epoch`), the further families' trainer (:mod:`.regression`), data-parallel
+epochs (:mod:`.world`, :mod:`.distributed`, :mod:`.worker`) and the training reports
+(:mod:`.report`).
+
+This module holds what they share, without importing torch (a training process's entry,
+:mod:`.worker`, ties its life to its parent's before anything heavy is imported): the channels,
+the learning-rate schedule and moving optimiser states to the CPU."""
 
 from __future__ import annotations
-
-import torch
 
 
 def channels_for(cfg: dict) -> tuple[int, int]:
@@ -22,6 +27,8 @@ def learning_rate(epoch: int, lr: float, niter: int, niter_decay: int) -> float:
 
 def to_cpu(obj):
     """An optimiser's state dict (nested tensors) with every tensor on the CPU, for a state file."""
+    import torch
+
     if isinstance(obj, torch.Tensor):
         return obj.detach().cpu()
     if isinstance(obj, dict):

@@ -14,10 +14,10 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from ..io import atomic_path, write_table  # noqa: E402
-from .infer import translate  # noqa: E402
+from ..models.infer import translate  # noqa: E402
 from ..devices import resolve_device  # noqa: E402
-from .state import load_generator  # noqa: E402
-from .losses import LOSS_COLUMNS  # noqa: E402
+from .checkpoints import load_generator  # noqa: E402
+from ..models.pix2pixhd.losses import LOSS_COLUMNS  # noqa: E402
 
 log = logging.getLogger("dcesynth")
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .data import to_model_range, to_uint8
+from ..training.data import to_model_range, to_uint8
 
 
 @torch.inference_mode()

@@ -1,4 +1,5 @@
-"""Data-parallel GAN training: one epoch in N processes that mean the same training as one.
+"""Data-parallel training: one epoch in N processes that mean the same training as one (a family
+that declares ``processes``: pix2pixHD).
 
 ``gan.processes: N`` runs a training epoch in N processes with ``torch.distributed`` (gloo on the
 CPU; NCCL on CUDA, one GPU per process), launched by the training job itself with ``torchrun``: on
@@ -30,7 +31,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -39,45 +39,8 @@ import torch
 
 from ..devices import resolve_device
 from ..errors import ConfigError
-from ..gan_worker import die_with_parent
-
-
-@dataclass(frozen=True)
-class World:
-    """This process's place among the training processes."""
-
-    rank: int = 0
-    size: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def share(self, n: int, per_process: int) -> slice:
-        """This process's part of a global batch of ``n`` samples (``per_process`` each)."""
-        start = min(n, self.rank * per_process)
-        return slice(start, min(n, start + per_process))
-
-    def reduce_gradients(self, net: torch.nn.Module, weight: float) -> None:
-        """Σ over processes of ``weight x`` each gradient, written back into every process's grads
-        (in place, so they keep their memory format: channels-last on CUDA)."""
-        params = [p for p in net.parameters() if p.requires_grad]
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-        flat = torch.cat([g.reshape(-1) for g in grads])
-        flat.mul_(weight)
-        torch.distributed.all_reduce(flat)
-        offset = 0
-        for p, g in zip(params, grads):
-            n = g.numel()
-            g.copy_(flat[offset : offset + n].view(g.shape))
-            p.grad = g
-            offset += n
-
-    def reduce_values(self, values: torch.Tensor, weight: float) -> torch.Tensor:
-        out = values * weight
-        torch.distributed.all_reduce(out)
-        return out
+from .lifeline import die_with_parent
+from .world import World
 
 
 def launch_command(processes: int, job_file: str | Path, nodes: int = 1, endpoint: str = "", run_id: str = "",
@@ -87,7 +50,7 @@ def launch_command(processes: int, job_file: str | Path, nodes: int = 1, endpoin
     ``processes / nodes`` workers and ``cpus_per_node`` CPUs, meeting at the c10d ``endpoint``
     (host:port) under ``run_id``; ``spread``: one task on each node of the allocation (a test
     cluster of one node runs both tasks on it); ``gpus``: each task takes its node's share of GPUs."""
-    worker = ["--max-restarts=0", "-m", "dcesynth.gan_worker", str(job_file)]
+    worker = ["--max-restarts=0", "-m", "dcesynth.training.worker", str(job_file)]
     torchrun = [sys.executable, "-m", "torch.distributed.run"]
     if nodes == 1:
         return [*torchrun, "--standalone", f"--nproc-per-node={processes}", *worker]
@@ -131,7 +94,7 @@ def _free_port() -> int:
 
 def run_epoch(processes: int, nodes: int = 1, **job: Any) -> None:
     """Train one epoch in ``processes`` processes, on this node or over ``nodes`` nodes of this SLURM
-    job; ``job``: the keyword arguments of :func:`dcesynth.gan.train.train_epoch` with ``manifest`` (a
+    job; ``job``: the keyword arguments of :func:`dcesynth.training.epoch.train_epoch` with ``manifest`` (a
     slice-pair manifest) in place of ``pairs``. The workers write where this process's stderr goes
     (a rule's log)."""
     if processes % nodes:
@@ -183,7 +146,7 @@ def run_epoch(processes: int, nodes: int = 1, **job: Any) -> None:
 
 
 def worker(job_file: str) -> None:
-    """One training process (``python -m dcesynth.gan_worker JOB``; rank from torchrun's environment).
+    """One training process (``python -m dcesynth.training.worker JOB``; rank from torchrun's environment).
     A failing process exits at once, without waiting for its peers (torchrun then stops them)."""
     import traceback
 
@@ -204,7 +167,7 @@ def worker(job_file: str) -> None:
 def _train(job_file: str) -> None:
     from .. import logs
     from .data import read_manifest, training_pairs
-    from .train import train_epoch
+    from .epoch import train_epoch
 
     world = World(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"]))
     job = json.loads(Path(job_file).read_text())

@@ -1,4 +1,4 @@
-"""pix2pixHD losses: LSGAN, discriminator feature matching and the VGG19 perceptual loss.
+"""The VGG19 perceptual loss of pix2pixHD (NVIDIA's layers and weights), also the U-Net's optional term.
 
 The VGG19 weights come from a local file (a torchvision ``vgg19`` state dict, or one holding
 only its ``features``); nothing is downloaded. ``mode='random'`` uses a seeded, untrained VGG19
@@ -16,29 +16,6 @@ from ..weights import is_pretrained, load_state_dict, sha256
 # torchvision vgg19().features slices ending at relu1_1, relu2_1, relu3_1, relu4_1, relu5_1
 VGG_SLICES = ((0, 2), (2, 7), (7, 12), (12, 21), (21, 30))
 VGG_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
-
-
-# The loss terms of one training iteration, as the loss tables name them.
-LOSS_COLUMNS = ["G_GAN", "G_feat", "G_VGG", "D_real", "D_fake"]
-
-def lsgan_loss(predictions: list[list[torch.Tensor]], target_is_real: bool) -> torch.Tensor:
-    """Least-squares GAN loss summed over the discriminator scales (last feature = prediction)."""
-    loss = 0.0
-    for feats in predictions:
-        pred = feats[-1]
-        target = torch.ones_like(pred) if target_is_real else torch.zeros_like(pred)
-        loss = loss + F.mse_loss(pred, target)
-    return loss
-
-
-def feature_matching_loss(fake: list[list[torch.Tensor]], real: list[list[torch.Tensor]], n_layers: int) -> torch.Tensor:
-    """Σ_D Σ_layers (4/(n_layers+1)) (1/num_D) L1(fake, real), final predictions excluded."""
-    feat_w, d_w = 4.0 / (n_layers + 1), 1.0 / len(fake)
-    loss = 0.0
-    for f_feats, r_feats in zip(fake, real):
-        for f, r in zip(f_feats[:-1], r_feats[:-1]):
-            loss = loss + d_w * feat_w * F.l1_loss(f, r.detach())
-    return loss
 
 
 class VGGLoss(nn.Module):

@@ -1,5 +1,5 @@
-"""Entry of one data-parallel GAN training process, started by ``torchrun`` (see
-:mod:`dcesynth.gan.distributed`).
+"""Entry of one data-parallel training process, started by ``torchrun`` (see
+:mod:`dcesynth.training.distributed`).
 
 It ties its life to its parent's before anything heavy is imported: a worker whose launcher is
 killed while it starts exits at once instead of waiting in ``init_process_group`` for peers that
@@ -8,18 +8,10 @@ will never come (holding its GPU until the rendezvous times out).
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import sys
 
-
-def die_with_parent() -> None:
-    """Linux: this process gets SIGKILL when its parent dies (kept across exec)."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+from .lifeline import die_with_parent
 
 
 if __name__ == "__main__":
@@ -27,6 +19,6 @@ if __name__ == "__main__":
     die_with_parent()
     if os.getppid() != parent:  # the parent died before the line above
         os._exit(1)
-    from .gan.distributed import worker
+    from .distributed import worker
 
     worker(sys.argv[1])

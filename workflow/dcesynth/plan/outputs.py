@@ -1,0 +1,222 @@
+"""The plan's files: what each job reads and writes, and the final outputs of a run (``targets``)."""
+
+from __future__ import annotations
+
+from .. import segmentation
+from .paths import path
+
+
+class OutputsMixin:
+    # --- the files of a job, and the targets of a run ----------------------------------------
+
+    def synthesis_files(self, run: str, case: str) -> dict[str, dict[str, str]]:
+        """Per target phase of one synthesis job, the files it reads and writes."""
+        return {
+            t: {
+                "volume": path("synthetic", run=run, case=case, seq=t),
+                "slices": path("synthetic_slices", run=run, case=case, seq=t),
+                "transform": path("transform", case=case, seq=t),
+                "real": path("volume", stage=self.slice_stage, case=case, seq=t),
+                "real_subtraction": path("subtraction", run=run, case=case, kind="real", seq=t),
+                "synthetic_subtraction": path("subtraction", run=run, case=case, kind="synthetic", seq=t),
+            }
+            for t in self.gan["targets"]
+        }
+
+    def figure_files(self, run: str, cases: list[str] | None = None) -> dict[str, dict[str, str]]:
+        """Per case of the synthesis figures (or of ``cases``), its files
+        (:data:`dcesynth.synthesis.FIGURE_FILES`)."""
+        inp, tgt, masked = self.gan["input"], self.gan["targets"][0], set(self.masked)
+        return {
+            case: {
+                "pre": path("volume", stage=self.slice_stage, case=case, seq=inp),
+                "post": path("volume", stage=self.slice_stage, case=case, seq=tgt),
+                "pre_transform": path("transform", case=case, seq=inp),
+                "post_transform": path("transform", case=case, seq=tgt),
+                "synthetic": path("synthetic_slices", run=run, case=case, seq=tgt),
+                "real_subtraction": path("subtraction", run=run, case=case, kind="real", seq=tgt),
+                "synthetic_subtraction": path("subtraction", run=run, case=case, kind="synthetic", seq=tgt),
+                "mask": path("mask", case=case) if case in masked else "",
+            }
+            for case in (self.figure_cases() if cases is None else cases)
+        }
+
+    def training_crops(self, run: str, scenario: str) -> dict[str, dict]:
+        """The CV cases' crops in the scenario's images, ``{case: {image: path}}``, and their
+        labels ``{case: path}`` (an nnU-Net dataset job's files)."""
+        images = segmentation.scenario_images(scenario)
+        cv = self.seg_cv["case_id"].tolist()
+        return {
+            "images": {c: {i: path("crop", run=run, case=c, image=i) for i in images} for c in cv},
+            "labels": {c: path("crop", run=run, case=c, image=segmentation.LABEL) for c in cv},
+        }
+
+    def dicom_seg_files(self, run: str = "{run}", case: str = "{case}") -> dict:
+        """One case's DICOM SEG job: per test domain its image (``volume``) and the series of it
+        (``series``; the synthetic one is the export's, the real ones this job writes), and per
+        prediction ``"{scenario}|{domain}"`` its file and SEG."""
+        inp, tgt, stage = self.gan["input"], self.gan["targets"][0], self.slice_stage
+        images = {
+            "real_pre": (inp, path("volume", stage=stage, case=case, seq=inp), path("dicom_real_series", run=run, case=case, seq=inp)),
+            "real_post": (tgt, path("volume", stage=stage, case=case, seq=tgt), path("dicom_real_series", run=run, case=case, seq=tgt)),
+            "syn_post": (tgt, path("synthetic", run=run, case=case, seq=tgt), path("dicom_series", run=run, case=case, seq=tgt)),
+        }  # fmt: skip
+        domains = sorted({d for _, d in self.seg_pairs}, key=segmentation.IMAGES.index)
+        return {
+            "references": {d: dict(zip(("seq", "volume", "series"), images[d])) for d in domains},
+            "predictions": {
+                f"{s}|{d}": {
+                    "prediction": path("prediction", run=run, scenario=s, domain=d, case=case),
+                    "seg": path("dicom_seg", run=run, case=case, scenario=s, domain=d),
+                }
+                for s, d in self.seg_pairs
+            },
+        }
+
+    @property
+    def dicom_seg_enabled(self) -> bool:
+        """A SEG per prediction when the export and the segmentation both run."""
+        return self.dicom_export["enabled"] and self.config["segmentation"]["enabled"] and bool(self.seg_pairs)
+
+    def targets(self, part: str = "all") -> list[str]:
+        """What a run of the whole workflow (``all``) or of one part (``preprocess``, ``synthesis``,
+        ``segmentation``) asks for: final outputs only (per-case files follow from them), plus
+        every tumour mask, so that each mask given is checked even if no stage uses it."""
+        run, targets = self.run, self.gan["targets"]
+        checked = [*(path("mask", case=c) for c in self.masked),
+                   *(path("splits", table=t) for t in ("synthesis", "segmentation")), path("cohort_figure")]  # fmt: skip
+        if part == "preprocess":
+            return [path("slices", case=c, seq=s) for c in self.case_ids for s in self.seqs] + checked
+        training = [path("state", run=run, epoch=self.n_epochs), f"results/gan/{run}/train_log.tsv",
+                    f"results/gan/{run}/figures/losses.png", f"results/metrics/{run}/epochs.tsv"]  # fmt: skip
+        synthesis = [
+            *(path("generator", run=run, epoch=e) for e in self.export_epochs),
+            *([] if self.synthesis_only else training),
+            f"results/gan/{run}/val_preview.tsv",
+            *(path("synthetic", run=run, case=c, seq=t) for c in self.synth_cases for t in targets),
+            *(path("subtraction", run=run, case=c, kind=k, seq=t)
+              for c in self.synth_cases for k in ("real", "synthetic") for t in targets),  # fmt: skip
+            f"results/figures/{run}/synthesis_grid.png",
+            f"results/figures/{run}/tumour_crops.png",
+            f"results/tables/{run}/table1.tsv",
+            f"results/tables/{run}/tumour_region.tsv",
+            *([path("viewer", run=run)] if self.config["report"]["viewer_cases"] else []),
+            *((path("dicom_series", run=run, case=c, seq=t) for c in self.synth_cases for t in targets)
+              if self.dicom_export["enabled"] else ()),  # fmt: skip
+        ]
+        synthesis += [t for model in self.models for t in self.model_targets(model)]
+        if self.models and self.ranking_files():
+            synthesis += ["results/tables/model_ranking.tsv", "results/figures/model_slices.png"]
+        seg = ([f"results/tables/{run}/segmentation.tsv", f"results/figures/{run}/segmentation_dice.png"]
+               if self.config["segmentation"]["enabled"] else [])  # fmt: skip
+        if self.dicom_seg_enabled:
+            seg += [p["seg"] for c in self.seg_test for p in self.dicom_seg_files(run, c)["predictions"].values()]
+        return {"synthesis": synthesis, "segmentation": seg, "all": checked + synthesis + seg}[part]
+
+    def model_targets(self, run: str) -> list[str]:
+        """A further model's outputs: its training chain and losses, the evaluated epochs and the
+        SAMe choice, its synthetic volumes, figures, Table 1 and tumour-region table."""
+        targets, cases = self.gan["targets"], self.synth_cases
+        return [
+            path("state", run=run, epoch=self.n_epochs_of(run)),
+            f"results/gan/{run}/train_log.tsv",
+            f"results/metrics/{run}/epochs.tsv",
+            *(path("generator", run=run, epoch=e) for e in self.export_epochs_of(run)),
+            *(path("synthetic", run=run, case=c, seq=t) for c in cases for t in targets),
+            *(path("subtraction", run=run, case=c, kind=k, seq=t)
+              for c in cases for k in ("real", "synthetic") for t in targets),  # fmt: skip
+            f"results/figures/{run}/synthesis_grid.png",
+            f"results/tables/{run}/table1.tsv",
+            f"results/tables/{run}/tumour_region.tsv",
+        ]
+
+    def ranking_segmentation(self) -> dict[str, dict[str, str]]:
+        """What the ranking's segmentation scores read: per run (``runs``) and for the pre-contrast
+        baseline (``baseline``) the fixed segmenter's per-case metrics, and per segmentation test
+        case its label crop (the worst HD95 of an empty prediction is its
+        diagonal). Empty without a fixed segmenter."""
+        if not self.fixed_segmenter:  # (which needs segmentation test cases)
+            return {}
+        return {
+            "runs": {r: self.segmenter_metrics(r, "syn_post") for r in self.runs},
+            "baseline": self.segmenter_metrics(self.run, "real_pre"),
+            "labels": {c: path("crop", run=self.run, case=c, image=segmentation.LABEL) for c in self.seg_test},
+        }
+
+    def ranking_files(self) -> dict[str, dict]:
+        """Per annotated test case, the files the model ranking reads: the mask, the slice
+        transform, the pre- and post-contrast slices and every run's synthetic slices."""
+        inp, tgt, masked = self.gan["input"], self.gan["targets"][0], set(self.masked)
+        return {
+            case: {
+                "mask": path("mask", case=case),
+                "transform": path("transform", case=case, seq=inp),
+                "pre": path("slices", case=case, seq=inp),
+                "real": path("slices", case=case, seq=tgt),
+                "synthetic": {r: path("synthetic_slices", run=r, case=case, seq=tgt) for r in self.runs},
+            }
+            for case in self.cases_in("test")
+            if case in masked
+        }
+
+
+    def ranking_inputs(self) -> list[str]:
+        """Every file the model ranking reads."""
+        files = [f for case in self.ranking_files().values() for key, f in case.items()
+                 for f in (f.values() if key == "synthetic" else [f])]  # fmt: skip
+        for group in self.ranking_segmentation().values():
+            files += group.values() if isinstance(group, dict) else [group]
+        return files
+
+    def loss_tables(self, run: str) -> list[str]:
+        return [f"results/gan/{run}/losses/epoch_{e}.tsv" for e in range(1, self.n_epochs_of(run) + 1)]
+
+    def figure_inputs(self, run: str, cases: list[str] | None = None) -> list[str]:
+        """Every file of the synthesis figures (or of ``cases``: the viewer's)."""
+        return [f for files in self.figure_files(run, cases).values() for f in files.values() if f]
+
+    def dicom_seg_inputs(self, run: str, case: str) -> dict:
+        """A case's DICOM SEG job: its predictions, the images they were made on, and the synthetic
+        series when a model predicts on synthetic images."""
+        files = self.dicom_seg_files(run, case)
+        refs = files["references"]
+        synthetic = {"synthetic_series": refs["syn_post"]["series"]} if "syn_post" in refs else {}
+        return {"predictions": [f["prediction"] for f in files["predictions"].values()],
+                "volumes": [r["volume"] for r in refs.values()], **synthetic}  # fmt: skip
+
+    def dicom_seg_outputs(self) -> tuple[list[str], list[str]]:
+        """The real series a case's SEG objects reference (the SEG job writes them) and the SEG files."""
+        files = self.dicom_seg_files()
+        return ([r["series"] for d, r in files["references"].items() if d != "syn_post"],
+                [f["seg"] for f in files["predictions"].values()])  # fmt: skip
+
+    def dicom_link_params(self) -> dict | None:
+        """What finds the source series when the export links to the source study, else None."""
+        if not self.dicom_export["link_to_source"]:
+            return None
+        series = self.config["series"]
+        return {"include": series["include"], "exclude": series["exclude"], "source_seq": self.gan["input"]}
+
+    def seg_image(self, image: str, run: str, case: str) -> str:
+        """A case's volume of a segmentation image (``label``: its mask)."""
+        inp, tgt, stage = self.gan["input"], self.gan["targets"][0], self.slice_stage
+        return {"real_pre": path("volume", stage=stage, case=case, seq=inp),
+                "real_post": path("volume", stage=stage, case=case, seq=tgt),
+                "syn_post": path("synthetic", run=run, case=case, seq=tgt),
+                segmentation.LABEL: path("mask", case=case)}[image]  # fmt: skip
+
+    def crop_inputs(self, run: str, case: str, images: list[str]) -> dict[str, str]:
+        """The volumes a crop job cuts (``label`` is the mask itself) and the mask that places the cut."""
+        return {**{i: self.seg_image(i, run, case) for i in images}, "mask": path("mask", case=case)}
+
+    def crop_path(self, run: str, case: str, image: str) -> str:
+        """A case's crop; labels are the main run's (the same for every run, cut once)."""
+        return path("crop", run=self.run if image == segmentation.LABEL else run, case=case, image=image)
+
+    def dataset_inputs(self, run: str, scenario: str) -> dict[str, list[str]]:
+        crops = self.training_crops(run, scenario)
+        return {"images": [p for case in crops["images"].values() for p in case.values()],
+                "labels": list(crops["labels"].values())}  # fmt: skip
+
+    def metric_tables(self, run: str) -> list[str]:
+        return [path("nnunet_metrics", run=run, scenario=s, domain=d) for s, d in self.seg_pairs]

@@ -1,0 +1,53 @@
+"""The output paths shared by several rules: one template each (a rule's own outputs stay in its rule)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# One template per output shared by several rules (a rule's own outputs stay in its rule).
+PATHS = {
+    "volume": "results/{stage}/{case}/{seq}.nii.gz",  # stage: nifti, n4
+    "mask": "results/nifti/{case}/mask.nii.gz",
+    "slices": "results/slices/{case}/{seq}.npy",
+    "transform": "results/slices/{case}/{seq}.json",
+    "splits": "results/splits/{table}.tsv",  # table: synthesis, segmentation
+    "cohort_figure": "results/figures/cohort.png",
+    "pairs": "results/gan/{run}/pairs/{split}.tsv",
+    "state": "results/gan/{run}/state/epoch_{epoch}.pt",
+    "generator": "results/gan/{run}/generator/epoch_{epoch}.pt",
+    "generator_best": "results/gan/{run}/generator_best.pt",
+    "synthetic": "results/synthetic/{run}/{case}/{seq}.nii.gz",
+    "synthetic_slices": "results/synthetic/{run}/{case}/{seq}.npy",
+    "subtraction": "results/subtraction/{run}/{case}/{kind}_{seq}.nii.gz",
+    # one DICOM MR series (a folder of one file per slice) per synthetic volume
+    "dicom_series": "results/dicom/{run}/{case}/synthetic_{seq}",
+    # the acquired volumes the segmentations were predicted on (as the pipeline holds them), and
+    # one DICOM SEG per prediction, referencing the series of its test image
+    "dicom_real_series": "results/dicom/{run}/{case}/real_{seq}",
+    "dicom_seg": "results/dicom/{run}/{case}/seg_{scenario}_on_{domain}.dcm",
+    "viewer": "results/viewer/{run}/index.html",
+    "epoch_metrics": "results/metrics/{run}/val/epoch_{epoch}.tsv",
+    "crop": "results/segmentation/{run}/crops/{case}/{image}.nii.gz",
+    # one nnU-Net tree (nnUNet_raw, _preprocessed, _results) per scenario
+    "nnunet_root": "results/segmentation/{run}/{scenario}",
+    "nnunet_metrics": "results/segmentation/{run}/{scenario}/metrics_{domain}.tsv",
+    "prediction": "results/segmentation/{run}/{scenario}/predictions/{domain}/{case}.nii.gz",
+}
+
+
+def path(name: str, **wildcards: Any) -> str:
+    """An output path from its template; wildcards left out stay as ``{name}`` for Snakemake."""
+    return PATHS[name].format_map(_Keep(wildcards))
+
+
+def by_case(name: str, cases: list[str], seqs: list[str] | None = None, **wildcards: Any) -> dict:
+    """``{case: path}``, or ``{case: {seq: path}}`` with ``seqs``: how a script is told which file
+    is whose (a rule param beside its inputs), so that no script reads meaning from a path."""
+    if seqs is None:
+        return {c: path(name, case=c, **wildcards) for c in cases}
+    return {c: {s: path(name, case=c, seq=s, **wildcards) for s in seqs} for c in cases}
+
+
+class _Keep(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"

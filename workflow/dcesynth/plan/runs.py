@@ -1,0 +1,204 @@
+"""The plan's runs: the gan block's pix2pixHD run and one per further model (config ``models``),
+each a :class:`Run` that says everything a rule needs about it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from ..errors import ConfigError
+from ..models import FAMILIES, GAN_FAMILY, family, further_families
+from .paths import path
+
+# Keys of `gan` that only choose what is evaluated: changing them reruns no training job.
+GAN_EVALUATION_KEYS = ("eval_every", "eval_epochs", "preview", "run")
+# Keys of `gan` that say how a training job runs, not what it computes (like `device`).
+GAN_EXECUTION_KEYS = ("processes", "nodes")
+# Keys of `metrics` that only select an epoch or describe tumour regions: no generator is rescored.
+SELECTION_KEYS = ("same_metrics", "selection", "tumour_margin_mm")
+# Keys of one epoch's scoring that only Table 1 uses (the test-set FID sample, LPIPS).
+TABLE1_ONLY_KEYS = ("n_fid_pairs_test", "lpips")
+# Training keys of a further model that its config entry may leave out
+MODEL_DEFAULTS = {"target": "post", "options": {}, "niter": 2, "niter_decay": 2, "batch_size": 4, "lr": 1e-3,
+                  "beta1": 0.9, "lambda_perceptual": 0.0, "eval_every": 2}  # fmt: skip
+# The gan block's keys every further model shares: they define the task (input, targets, seed, pairs)
+SHARED_KEYS = ("input", "targets", "channels", "seed", "augment", "augment_probability", "max_pairs_per_epoch", "vgg")
+
+
+def n_epochs(training: dict) -> int:
+    """Training epochs: niter at a constant learning rate, then niter_decay."""
+    return int(training["niter"]) + int(training["niter_decay"])
+
+
+def _evaluated(n: int, every: int, chosen: list[int] | None = None) -> tuple[int, ...]:
+    """The evaluated epochs (SAMe min-max scales over exactly these): ``chosen``, or every
+    ``every`` epochs and the last; none when nothing trains."""
+    if n == 0:
+        return ()
+    if chosen:
+        return tuple(sorted(set(chosen)))
+    return tuple(sorted(set(range(every, n + 1, every)) | {n}))
+
+
+@dataclass(frozen=True)
+class Run:
+    """One synthesis model: how it trains, which epochs are scored and exported, and what it
+    synthesises with. ``main``: gan.run, whose images the segmentation experiments, the DICOM
+    export and the viewer use."""
+
+    name: str
+    family: str
+    main: bool
+    training: dict  # a training job's params: changing them retrains
+    n_epochs: int
+    eval_epochs: tuple[int, ...]
+    export_epochs: tuple[int, ...]  # the evaluated ones and the last (0: a published generator as it is)
+    processes: int  # per epoch (a family that declares it trains data-parallel)
+    nodes: int
+    generator: str  # the generator file it synthesises with
+    label: str  # Table 1's name for its synthetic rows: the epoch actually used ("best" = SAMe's)
+
+    @property
+    def trains(self) -> bool:
+        return self.n_epochs > 0
+
+
+class RunsMixin:
+    """The runs (:class:`Run`) and what scores them."""
+
+    @property
+    def gan(self) -> dict:
+        return self.config["gan"]
+
+    @property
+    def run(self) -> str:
+        """The main run's name (gan.run)."""
+        return self.gan["run"]
+
+    @cached_property
+    def run_specs(self) -> dict[str, Run]:
+        """Every run by name: the main run first, then the further models in config order."""
+        return {self.run: self._main_run(), **{name: self._further_run(name, m) for name, m in self.models.items()}}
+
+    def run_of(self, name: str) -> Run:
+        return self.run_specs[name]
+
+    @property
+    def runs(self) -> list[str]:
+        return list(self.run_specs)
+
+    def _main_run(self) -> Run:
+        gan, fam = self.gan, family(GAN_FAMILY)
+        n = n_epochs(gan)
+        evaluated = _evaluated(n, gan["eval_every"], gan["eval_epochs"])
+        epoch = self.config["synthesis"]["epoch"]
+        if n == 0:  # gan.init_generator synthesises as it is, exported as epoch 0
+            generator, label = path("generator", run=self.run, epoch=0), "ep0"
+        elif epoch is None:
+            generator, label = path("generator_best", run=self.run), "best"
+        else:
+            generator, label = path("generator", run=self.run, epoch=epoch), f"ep{epoch}"
+        processes = int(gan.get("processes", 1)) if fam.processes else 1
+        keys = {k: v for k, v in gan.items() if k not in GAN_EVALUATION_KEYS + GAN_EXECUTION_KEYS}
+        # batch_size in the params is the global batch (processes x gan.batch_size): 1 x 4 and 2 x 2
+        # are the same training
+        training = {**keys, "batch_size": int(gan["batch_size"]) * processes}
+        return Run(self.run, fam.name, True, training, n, evaluated, tuple(sorted(set(evaluated) | {n})), processes,
+                   int(gan.get("nodes", 1)) if fam.processes else 1, generator, label)  # fmt: skip
+
+    def _further_run(self, name: str, model: dict) -> Run:
+        n = n_epochs(model)
+        evaluated = _evaluated(n, int(model["eval_every"]))
+        # the family's state format is a training key: a new version of a family retrains its runs
+        training = {**{k: v for k, v in model.items() if k != "eval_every"},
+                    "state_format": family(model["family"]).state_format}  # fmt: skip
+        return Run(name, model["family"], False, training, n, evaluated, evaluated, 1, 1,
+                   path("generator_best", run=name), "best")  # fmt: skip
+
+    @cached_property
+    def models(self) -> dict[str, dict]:
+        """The further synthesis models by run name (config ``models``), each with its training
+        keys completed from the gan block (SHARED_KEYS)."""
+        out = {}
+        for name, spec in (self.config.get("models") or {}).items():
+            if name == self.run:
+                raise ConfigError(f"models.{name}: the name is gan.run's (every model is a run of its own)")
+            if spec["family"] not in further_families():
+                raise ConfigError(f"models.{name}.family: {spec['family']!r} is not one of {', '.join(further_families())}"
+                                  + (" (pix2pixHD is the gan block)" if spec["family"] in FAMILIES else ""))  # fmt: skip
+            out[name] = {**MODEL_DEFAULTS, **{k: self.gan[k] for k in SHARED_KEYS}, **spec,
+                         "options": dict(spec.get("options") or {})}  # fmt: skip
+            fam = family(spec["family"])
+            if out[name]["target"] not in fam.targets:
+                raise ConfigError(f"models.{name}.target: {out[name]['target']} is not a target of the {fam.name} family "
+                                  f"({', '.join(fam.targets)})")  # fmt: skip
+            if n_epochs(out[name]) == 0:
+                raise ConfigError(f"models.{name}: niter + niter_decay is 0; a model trains at least one epoch")
+        return out
+
+    # the main run's, as most rules name them
+    @property
+    def n_epochs(self) -> int:
+        return self.run_of(self.run).n_epochs
+
+    @property
+    def synthesis_only(self) -> bool:
+        """No epoch of the main run trains: gan.init_generator synthesises as it is (epoch 0)."""
+        return not self.run_of(self.run).trains
+
+    @property
+    def eval_epochs(self) -> list[int]:
+        return list(self.run_of(self.run).eval_epochs)
+
+    @property
+    def export_epochs(self) -> list[int]:
+        return list(self.run_of(self.run).export_epochs)
+
+    def family(self, run: str) -> str:
+        return self.run_of(run).family
+
+    def training(self, run: str) -> dict:
+        """What shapes a run's training (a training job's params; changing it retrains)."""
+        return self.run_of(run).training
+
+    def n_epochs_of(self, run: str) -> int:
+        return self.run_of(run).n_epochs
+
+    def eval_epochs_of(self, run: str) -> list[int]:
+        return list(self.run_of(run).eval_epochs)
+
+    def export_epochs_of(self, run: str) -> list[int]:
+        return list(self.run_of(run).export_epochs)
+
+    def synthesis_generator(self, run: str) -> str:
+        """The generator that synthesises: ``synthesis.epoch`` (the main run), or the one SAMe chose
+        (every further model; the main run when it is null), or the exported gan.init_generator
+        when nothing trains."""
+        return self.run_of(run).generator
+
+    @property
+    def gan_seqs(self) -> list[str]:
+        return [self.gan["input"], *self.gan["targets"]]
+
+    @property
+    def gan_processes(self) -> int:
+        return int(self.gan.get("processes", 1))
+
+    @property
+    def gan_nodes(self) -> int:
+        """Nodes one pix2pixHD epoch spans (``gan.nodes``; each runs processes / nodes)."""
+        return int(self.gan.get("nodes", 1))
+
+    @property
+    def selected_by_same(self) -> bool:
+        """Whether SAMe chose the generator the main run synthesises with."""
+        return self.run_of(self.run).label == "best"
+
+    @property
+    def scoring(self) -> dict:
+        """What scores one generator (Table 1; the per-epoch tables without TABLE1_ONLY_KEYS)."""
+        return {k: v for k, v in self.config["metrics"].items() if k not in SELECTION_KEYS}
+
+    @property
+    def epoch_scoring(self) -> dict:
+        return {k: v for k, v in self.scoring.items() if k not in TABLE1_ONLY_KEYS}
