@@ -7,7 +7,6 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from dcesynth import segmentation
-from dcesynth.cohort import FILE_SOURCES
 from dcesynth.errors import ConfigError
 from dcesynth.plan import by_case, path
 from dcesynth.plan import load as load_plan
@@ -38,7 +37,7 @@ validate(PLAN.cases, schema="../../config/schema/cases.schema.yaml")
 
 # Bindings the rules use by name.
 CASES, SEQS, MASKED = PLAN.cases, PLAN.seqs, PLAN.masked
-DATA_SOURCE = config["data"]["source"]
+DATA_SOURCE = PLAN.source.name
 GAN, GAN_SEQS = PLAN.gan, PLAN.gan_seqs
 SCORING, EPOCH_SCORING = PLAN.scoring, PLAN.epoch_scoring
 SLICE_STAGE = PLAN.slice_stage
@@ -89,19 +88,17 @@ viewer_inputs = lambda wc: PLAN.figure_inputs(wc.run, PLAN.viewer_cases())
 
 
 def ingest_input(wildcards):
-    """The raw inputs of one case: its DICOM folder, or its NIfTI files from the sheet."""
-    row = CASES.loc[wildcards.case]
-    if DATA_SOURCE in FILE_SOURCES:
-        return {seq: ancient(row[seq]) for seq in SEQS}
-    if DATA_SOURCE == "phantom":
-        return {"case_dir": row["case_dir"]}
-    return {"case_dir": ancient(row["case_dir"])}
+    """The raw inputs of one case (its DICOM folder, or its files per sequence); the user's files
+    are ``ancient``, the phantom's are the workflow's own outputs."""
+    return {k: keep(f) for k, f in PLAN.ingest_inputs(wildcards.case).items()}
 
 
 def mask_input(wildcards):
-    row = CASES.loc[wildcards.case]
-    mask = row["mask"] if DATA_SOURCE == "phantom" else ancient(row["mask"])
-    return {"mask": mask, "reference": path("volume", stage="nifti", case=wildcards.case, seq="pre")}
+    mask = CASES.loc[wildcards.case, "mask"]
+    return {"mask": keep(mask), "reference": path("volume", stage="nifti", case=wildcards.case, seq="pre")}
+
+
+keep = lambda f: f if PLAN.source.generated else ancient(f)
 
 
 def export_source(wildcards):

@@ -1,5 +1,5 @@
 # The embedded demo cohort: one phantom case per job, written as a real DICOM tree.
-if DATA_SOURCE == "phantom":
+if PLAN.source.generated:
     from dcesynth.phantom import VERSION as PHANTOM_VERSION, plan_cohort
 
     PHANTOM_SPECS = {s.case_id: s.as_dict() for s in plan_cohort(config["phantom"])}

@@ -2,12 +2,12 @@ from dcesynth import logs
 
 log = logs.from_snakemake(snakemake)
 
-from dcesynth.cohort import FILE_SOURCES
+from dcesynth.sources import source
 from dcesynth.ingest import ingest_dicom_case, ingest_nifti_case
 
 case = snakemake.wildcards.case
 outputs = dict(snakemake.output.items())
-if snakemake.params.source in FILE_SOURCES:
+if source(snakemake.params.source).files:
     ingest_nifti_case(case, dict(snakemake.input.items()), outputs, snakemake.params.resample_mismatched)
 else:
     chosen = ingest_dicom_case(

@@ -18,7 +18,7 @@ lambda_perceptual=0, generator=None)`` (the loss of one batch and its named term
 - ``nca``: :class:`.nca.NCA`, a TeNCA-style neural cellular automaton (~15 k parameters);
 - ``flow``: :class:`.flow.RectifiedFlow`, conditional flow matching with 1-64 Euler steps.
 
-:func:`register` adds a family (docs/extending.md); a model file of a further family
+:func:`register_family` adds a family (docs/extending.md); a model file of a further family
 (:func:`dcesynth.models.files.save_model`) holds the family, its options and the state dict.
 """
 
@@ -61,7 +61,7 @@ FAMILIES: dict[str, Family] = {}
 GAN_FAMILY = "pix2pixHD"
 
 
-def register(family: Family) -> Family:
+def register_family(family: Family) -> Family:
     """Add ``family`` to the registry (a name is registered once)."""
     if family.name in FAMILIES and FAMILIES[family.name] != family:
         raise ValueError(f"model family {family.name!r} is registered already")
@@ -69,13 +69,13 @@ def register(family: Family) -> Family:
     return family
 
 
-register(Family("pix2pixHD", "dcesynth.models.pix2pixhd:build_pix2pixhd", "dcesynth.models.pix2pixhd.trainer:Pix2PixHDTrainer",
+register_family(Family("pix2pixHD", "dcesynth.models.pix2pixhd:build_pix2pixhd", "dcesynth.models.pix2pixhd.trainer:Pix2PixHDTrainer",
                 state_format="dcesynth-gan-state-1", targets=("post",), processes=True, bf16=True, channels_last=True,
                 published=True))  # fmt: skip
-register(Family("unet", "dcesynth.models.unet:Regressor", "dcesynth.training.regression:RegressionTrainer"))
+register_family(Family("unet", "dcesynth.models.unet:Regressor", "dcesynth.training.regression:RegressionTrainer"))
 # the NCA evolves the pre-contrast image into the post-contrast one (TeNCA): it learns the image
-register(Family("nca", "dcesynth.models.nca:NCA", "dcesynth.training.regression:RegressionTrainer", targets=("post",)))
-register(Family("flow", "dcesynth.models.flow:RectifiedFlow", "dcesynth.training.regression:RegressionTrainer"))
+register_family(Family("nca", "dcesynth.models.nca:NCA", "dcesynth.training.regression:RegressionTrainer", targets=("post",)))
+register_family(Family("flow", "dcesynth.models.flow:RectifiedFlow", "dcesynth.training.regression:RegressionTrainer"))
 
 # the families of the config's `models` block (the gan block is pix2pixHD's)
 def further_families() -> list[str]:

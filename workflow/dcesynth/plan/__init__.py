@@ -147,7 +147,7 @@ class Plan(CohortMixin, RunsMixin, SegmentationMixin, OutputsMixin, ResourcesMix
                         f"{', '.join(map(str, self.export_epochs))}: every gan.eval_every-th or gan.eval_epochs, and the last")  # fmt: skip
             raise ConfigError(f"synthesis.epoch: {epoch} is not an exported epoch (exported: {exported}); choose one of "
                               "them, or null for the epoch SAMe chooses")  # fmt: skip
-        if self.dicom_export["enabled"] and self.dicom_export["link_to_source"] and self.config["data"]["source"] in cohort.FILE_SOURCES:
+        if self.dicom_export["enabled"] and self.dicom_export["link_to_source"] and self.source.files:
             raise ConfigError(f"export.dicom.link_to_source needs DICOM input (data.source: {self.config['data']['source']} "
                               "has no source headers to link to); set it to false")  # fmt: skip
         if self.gan_processes % self.gan_nodes:

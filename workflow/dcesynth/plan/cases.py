@@ -8,11 +8,20 @@ from functools import cached_property
 
 import pandas as pd
 
-from .. import cohort, splits
+from .. import cohort, sources, splits
 from .runs import n_epochs
 
 
 class CohortMixin:
+    @property
+    def source(self):
+        """The cohort source (:class:`dcesynth.sources.Source`)."""
+        return sources.source(self.config["data"]["source"])
+
+    def ingest_inputs(self, case: str) -> dict[str, str]:
+        """The raw inputs of one case's ingest job."""
+        return self.source.ingest_inputs(self.cases.loc[case], self.seqs)
+
     # --- cohort and splits -----------------------------------------------------------------
 
     @property
