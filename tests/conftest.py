@@ -52,7 +52,7 @@ TINY = {
     # nnU-Net's real planning, training (2 epochs of 10 iterations) and fold ensemble, on two of
     # the paper's training sets: the baseline and its synthetic augmentation, three test rows.
     "segmentation": {"trainer": "nnUNetTrainer_dcesynth_tiny", "ranking_segmenter": "real_pre"},
-    "resources": {"train_gan_epoch": {"threads": 1}, "preview_gan": {"threads": 1}},
+    "resources": {"train_epoch": {"threads": 1}, "preview_model": {"threads": 1}},
 }
 
 

@@ -96,12 +96,12 @@ def test_paper_scale_rehearsal_plans_every_rule(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(paper_scale, "CASE_SHAPES", {r: (40, 12) for r in paper_scale.CASE_SHAPES})
     paper_scale.main(["--dry-run", "--workdir", str(tmp_path)])
     out = capsys.readouterr().out
-    for rule in ("ingest", "n4_bias_correction", "extract_slices", "train_gan_epoch", "evaluate_epoch",
+    for rule in ("ingest", "n4_bias_correction", "extract_slices", "train_epoch", "evaluate_epoch",
                  "select_best_epoch", "synthesize_volume", "image_quality_tables", "tumour_region_metrics",
                  "crop_breast", "crop_synthetic", "nnunet_plan", "nnunet_train", "nnunet_predict", "segmentation_tables"):  # fmt: skip
         assert rule in out, rule
     counts = {ln.split()[0]: int(ln.split()[1]) for ln in out.splitlines() if len(ln.split()) == 2 and ln.split()[1].isdigit()}
-    assert counts["ingest"] == 4 and counts["ingest_mask"] == 3 and counts["train_gan_epoch"] == 1
+    assert counts["ingest"] == 4 and counts["ingest_mask"] == 3 and counts["train_epoch"] == 1
     assert counts["nnunet_train"] == 2 and counts["nnunet_predict"] == 1  # one training set, two folds
     site = (tmp_path / "site.yaml").read_text()
     assert "nnUNetTrainer_dcesynth_rehearsal" in site and "make_phantom" not in out

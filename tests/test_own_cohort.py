@@ -51,7 +51,7 @@ def mama_mia_run(tmp_path_factory):
     wd = make_workdir(base / "work", cfg)
     plan = load(copy.deepcopy(cfg), REPO)
     targets = [path("synthetic", run="tiny", case=c, seq="post1") for c in plan.synth_cases]
-    targets += [path("mask", case=c) for c in plan.masked] + ["results/gan/tiny/train_log.tsv"]
+    targets += [path("mask", case=c) for c in plan.masked] + ["results/models/tiny/train_log.tsv"]
     targets += [path("splits", table=t) for t in ("synthesis", "segmentation", "skipped")]
     proc = run_snakemake(wd, "--cores", "2", *targets, timeout=1800)
     assert "evaluate_epoch" not in proc.stdout + proc.stderr
@@ -73,9 +73,9 @@ def test_mama_mia_cohort_runs_end_to_end(mama_mia_run):
     skipped = pd.read_csv(wd / "results/splits/skipped.tsv", sep="\t")
     assert skipped[["case_id", "reason"]].values.tolist() == [["SITE1_005", "1 post-contrast phase(s)"]]
     # the GAN trained on real pairs: finite losses over every pair of the training cases' slices
-    pairs = pd.read_csv(wd / "results/gan/tiny/pairs/train.tsv", sep="\t")
+    pairs = pd.read_csv(wd / "results/models/tiny/pairs/train.tsv", sep="\t")
     assert set(pairs["case_id"]) == train and (pairs["n_slices"] > 0).all(), pairs
-    log = pd.read_csv(wd / "results/gan/tiny/train_log.tsv", sep="\t")
+    log = pd.read_csv(wd / "results/models/tiny/train_log.tsv", sep="\t")
     assert set(log["epoch"]) == {1, 2} and np.isfinite(log.select_dtypes("number").to_numpy()).all(), log
     # no synthesised (or segmented) case trained the GAN that synthesised it
     synthesised = {p.name for p in (wd / "results/synthetic/tiny").iterdir() if p.is_dir()}
@@ -168,9 +168,9 @@ def job_counts(wd, *args) -> dict[str, int]:
 def test_parts_by_name_chosen_scenarios_and_every_case_synthesised(tmp_path):
     wd = make_workdir(tmp_path, tiny_config())
     every = job_counts(wd)
-    assert job_counts(wd, "preprocess").keys().isdisjoint({"train_gan_epoch", "nnunet_train"})
+    assert job_counts(wd, "preprocess").keys().isdisjoint({"train_epoch", "nnunet_train"})
     synthesis = job_counts(wd, "synthesis")
-    assert synthesis["train_gan_epoch"] == 4 and "nnunet_train" not in synthesis
+    assert synthesis["train_epoch"] == 4 and "nnunet_train" not in synthesis
     assert job_counts(wd, "segmentation")["nnunet_train"] == every["nnunet_train"] == 2 * 2
     # an extra config file cannot remove a scenario from the mapping, but segmentation.run chooses
     (wd / "one.yaml").write_text("segmentation:\n  run: [real_pre+syn_post]\n")
@@ -209,7 +209,7 @@ def test_a_published_generator_synthesises_without_training(tmp_path, shared, ti
                            "generator": opts}, segmentation={"enabled": False})  # fmt: skip
     wd = make_workdir(copy_of_run(tiny_run, tmp_path / "wd"), cfg)
     jobs = job_counts(wd)
-    assert not {"train_gan_epoch", "evaluate_epoch", "select_best_epoch", "tabulate_epochs"} & set(jobs), jobs
+    assert not {"train_epoch", "evaluate_epoch", "select_best_epoch", "tabulate_epochs"} & set(jobs), jobs
     assert not {"make_phantom", "ingest", "n4_bias_correction", "extract_slices"} & set(jobs), jobs
     assert jobs["synthesize_volume"] > 0 and jobs["export_generator"] == 1
     # the synthesis and Table 1 (the DICOM export, viewer and figures made from them are the tiny run's)

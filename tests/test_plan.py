@@ -36,7 +36,7 @@ def test_the_demo_plan():
     assert set(plan.seg_cv["case_id"]) | set(plan.seg_test) <= set(plan.eval_cases)
     main = plan.run_of(plan.run)
     assert (main.family, main.main, main.label, main.processes) == ("pix2pixHD", True, "best", 1)
-    assert plan.synthesis_generator(plan.run) == f"results/gan/{plan.run}/generator_best.pt" == main.generator
+    assert plan.synthesis_generator(plan.run) == f"results/models/{plan.run}/generator_best.pt" == main.generator
     assert plan.model_dir("r", "real_pre") == (
         "results/segmentation/r/real_pre/nnUNet_results/Dataset501_real_pre/nnUNetTrainer_dcesynth_demo__nnUNetPlans__3d_fullres")
     assert "eval_every" not in plan.training(plan.run) and "lpips" not in plan.epoch_scoring and "lpips" in plan.scoring
@@ -60,7 +60,7 @@ def test_synthesis_only_holds_no_case_back_for_training(tmp_path):
     plan = plan_of(cfg)
     assert plan.synthesis_only and plan.eval_epochs == [] and plan.export_epochs == [0]
     assert set(plan.cases_in("train")).isdisjoint(plan.masked)  # annotated cases all evaluated
-    assert plan.synthesis_generator("tiny") == "results/gan/tiny/generator/epoch_0.pt"
+    assert plan.synthesis_generator("tiny") == "results/models/tiny/generator/epoch_0.pt"
     cfg["gan"]["init_generator"] = None
     with pytest.raises(ConfigError, match="gan.init_generator must name the generator"):
         plan_of(cfg)
@@ -126,7 +126,7 @@ def test_targets_and_the_files_of_a_job():
     assert len(pre) == 20 * 4 + 12 + 3 and "results/slices/Phantom_001/post3.npy" in pre
     every = plan.targets("all")
     assert set(every) >= {path("mask", case=c) for c in plan.masked} and "results/tables/pix2pixhd_demo/segmentation.tsv" in every
-    assert "results/gan/pix2pixhd_demo/state/epoch_10.pt" in plan.targets("synthesis")
+    assert "results/models/pix2pixhd_demo/state/epoch_10.pt" in plan.targets("synthesis")
     figure = plan.figure_files("r")
     assert list(figure) == plan.figure_cases()
     assert all(bool(f["mask"]) == (c in plan.masked) for c, f in figure.items())
@@ -189,13 +189,13 @@ def test_further_models_are_runs_of_their_own():
     assert n["input"] == plan.gan["input"] and n["targets"] == plan.gan["targets"] and n["seed"] == plan.gan["seed"]
     assert plan.training(plan.run) == plan.training(plan.run)
     targets = plan.targets("all")
-    for t in ("results/gan/n/state/epoch_2.pt", "results/gan/n/generator/epoch_1.pt", "results/metrics/u/epochs.tsv",
+    for t in ("results/models/n/state/epoch_2.pt", "results/models/n/generator/epoch_1.pt", "results/metrics/u/epochs.tsv",
               "results/tables/u/table1.tsv", "results/tables/n/tumour_region.tsv", "results/figures/n/synthesis_grid.png"):
         assert t in targets, t
-    assert plan.synthesis_generator("u") == "results/gan/u/generator_best.pt"
+    assert plan.synthesis_generator("u") == "results/models/u/generator_best.pt"
     assert "models     " in plan.summary() and "n (flow, target subtraction, 2 epochs)" in plan.summary()
     # without further models the plan is the pix2pixHD one, unchanged
-    mine = re.compile(r"results/(gan|metrics|synthetic|subtraction|figures|tables)/(u/|n/|model_)")
+    mine = re.compile(r"results/(models|metrics|synthetic|subtraction|figures|tables)/(u/|n/|model_)")
     assert plan_of(alone).targets("all") == [t for t in targets if not mine.match(t)]
     with pytest.raises(ConfigError, match="the name is gan.run's"):
         plan_of(deep_update(alone, {"models": {plan.run: {"family": "nca"}}}))
@@ -249,10 +249,10 @@ def test_synthesis_epoch_must_be_an_exported_one():
     from conftest import TINY_MODELS, parse_refusal, tiny_config
 
     plan = plan_of(tiny_config(synthesis={"epoch": 2}))  # tiny: 4 epochs, every 2nd exported
-    assert plan.export_epochs == [2, 4] and plan.synthesis_generator("tiny") == "results/gan/tiny/generator/epoch_2.pt"
+    assert plan.export_epochs == [2, 4] and plan.synthesis_generator("tiny") == "results/models/tiny/generator/epoch_2.pt"
     models = plan_of(tiny_config(synthesis={"epoch": 4}, models=TINY_MODELS))
-    assert models.synthesis_generator("nca") == "results/gan/nca/generator_best.pt"  # pix2pixHD's key only
-    assert plan_of(tiny_config()).synthesis_generator("tiny") == "results/gan/tiny/generator_best.pt"
+    assert models.synthesis_generator("nca") == "results/models/nca/generator_best.pt"  # pix2pixHD's key only
+    assert plan_of(tiny_config()).synthesis_generator("tiny") == "results/models/tiny/generator_best.pt"
     for epoch in (3, 5):
         assert (f"synthesis.epoch: {epoch} is not an exported epoch (exported: 2, 4: every gan.eval_every-th or "
                 "gan.eval_epochs, and the last)") in parse_refusal(tiny_config(synthesis={"epoch": epoch}))  # fmt: skip
@@ -304,8 +304,8 @@ def test_each_run_labels_table1_with_the_epoch_it_synthesises_with():
     choice, and their Table 1 says so (it said the main run's epoch)."""
     plan = plan_of(deep_update(default_config(), {"synthesis": {"epoch": 4}}))
     main, unet = plan.run_of(plan.run), plan.run_of("unet")
-    assert (main.label, main.generator) == ("ep4", f"results/gan/{plan.run}/generator/epoch_4.pt")
-    assert (unet.label, unet.generator) == ("best", "results/gan/unet/generator_best.pt")
+    assert (main.label, main.generator) == ("ep4", f"results/models/{plan.run}/generator/epoch_4.pt")
+    assert (unet.label, unet.generator) == ("best", "results/models/unet/generator_best.pt")
     assert not plan.selected_by_same and unet.family == "unet" and not unet.main
     published = plan_of(deep_update(default_config(), {"gan": {"niter": 0, "niter_decay": 0, "init_generator": __file__},
                                                        "models": None}))  # fmt: skip
@@ -374,3 +374,17 @@ def test_no_module_is_longer_than_400_lines_and_common_smk_200():
             if (n := len(f.read_text().splitlines())) > 400}  # fmt: skip
     assert long == {}
     assert len((REPO / "workflow" / "rules" / "common.smk").read_text().splitlines()) <= 200
+
+
+def test_an_earlier_versions_rule_names_and_results_folder_get_one_message_each(tmp_path):
+    """The rules and folders named gan serve every family now: resources of the old rule names and
+    an old results tree are named, with what to write instead."""
+    from dcesynth.config_keys import renamed_folders
+
+    plan = plan_of(deep_update(default_config(), {"resources": {"train_gan_epoch": {"threads": 2}}}))
+    with pytest.raises(ConfigError, match="resources.train_gan_epoch: the rule is now called train_epoch"):
+        plan.check_resource_keys(["train_epoch", "all"])
+    assert renamed_folders(tmp_path) == []
+    (tmp_path / "results" / "gan" / "run1").mkdir(parents=True)
+    (message,) = renamed_folders(tmp_path)
+    assert "mv results/gan results/models" in message

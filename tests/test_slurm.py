@@ -70,7 +70,7 @@ def test_jobs_of_every_stage_run_through_slurm(slurm, tmp_path, tiny_run):
     from conftest import TINY_MODELS, copy_of_run, tiny_config
 
     gan = {"processes": 2, "batch_size": 1}  # the same global batch: the same training (no rerun)
-    cfg = tiny_config(models=TINY_MODELS, gan=gan, resources={"train_gan_epoch": {"threads": 2}})
+    cfg = tiny_config(models=TINY_MODELS, gan=gan, resources={"train_epoch": {"threads": 2}})
     wd = make_workdir(copy_of_run(tiny_run, tmp_path / "wd"), cfg)
     synthesis = pd.read_csv(wd / "results/splits/synthesis.tsv", sep="\t")
     seg = pd.read_csv(wd / "results/splits/segmentation.tsv", sep="\t")
@@ -87,19 +87,19 @@ def test_jobs_of_every_stage_run_through_slurm(slurm, tmp_path, tiny_run):
     assert rules >= {"n4_bias_correction", "extract_slices", "synthesize_volume", "crop_breast", "nnunet_test_images",
                      "nnunet_train", "nnunet_predict", "segmentation_metrics"}, rules  # fmt: skip
     # nothing else: no GAN trained, no epoch scored, nnU-Net's other fold and its plans kept
-    assert not rules & {"train_gan_epoch", "evaluate_epoch", "select_best_epoch", "nnunet_plan"}, rules
+    assert not rules & {"train_epoch", "evaluate_epoch", "select_best_epoch", "nnunet_plan"}, rules
     assert case in set(pd.read_csv(wd / targets[1], sep="\t")["case_id"])
     dry = _snakemake(wd, slurm, "-n", *targets, timeout=300)
     assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr
     # the GAN's training chain from its start, each epoch a job of 2 processes; and the case from
     # its phantom DICOM series (deleted with its volumes)
-    for folder in ("results/gan/tiny/state", "results/gan/tiny/generator", "logs/train_gan_epoch/tiny",
+    for folder in ("results/models/tiny/state", "results/models/tiny/generator", "logs/train_epoch/tiny",
                    f"data/phantom/dicom/{case}", f"results/nifti/{case}"):  # fmt: skip
         shutil.rmtree(wd / folder)
-    target = "results/gan/tiny/generator/epoch_2.pt"
+    target = "results/models/tiny/generator/epoch_2.pt"
     rules = _submitted_rules(wd, _snakemake(wd, slurm, target, f"results/nifti/{case}/pre.nii.gz", timeout=1200))
-    assert rules == {"init_gan", "train_gan_epoch", "export_generator", "make_phantom", "ingest"}, rules
-    epoch_log = (wd / "logs" / "train_gan_epoch" / "tiny" / "epoch_1.log").read_text()
+    assert rules == {"init_model", "train_epoch", "export_generator", "make_phantom", "ingest"}, rules
+    epoch_log = (wd / "logs" / "train_epoch" / "tiny" / "epoch_1.log").read_text()
     assert "global batch 2 in 2 processes" in epoch_log and "(2 processes)" in epoch_log, epoch_log[-2000:]
     assert torch.load(wd / target, weights_only=True)["epoch"] == 2
 

@@ -66,7 +66,7 @@ def test_every_stage_produces_its_outputs(tiny_run):
 
 
 def test_gan_chain_outputs(tiny_run):
-    gan = tiny_run / "results" / "gan" / "tiny"
+    gan = tiny_run / "results" / "models" / "tiny"
     assert sorted(p.name for p in (gan / "generator").iterdir()) == ["epoch_2.pt", "epoch_4.pt"]
     # full training states are temporary: only the last one stays (to extend training later)
     assert sorted(p.name for p in (gan / "state").iterdir()) == ["epoch_4.pt"]
@@ -90,13 +90,13 @@ def test_a_further_model_runs_through_the_same_rules(tiny_run):
     from dcesynth.models.targets import SubtractionModel
 
     run = tiny_run / "results"
-    log = pd.read_csv(run / "gan/nca/train_log.tsv", sep="\t")
+    log = pd.read_csv(run / "models/nca/train_log.tsv", sep="\t")
     assert sorted(log["epoch"].unique()) == [1, 2] and {"loss", "L1"} <= set(log.columns)
-    assert sorted(p.name for p in (run / "gan/nca/state").iterdir()) == ["epoch_2.pt"]
+    assert sorted(p.name for p in (run / "models/nca/state").iterdir()) == ["epoch_2.pt"]
     epochs = pd.read_csv(run / "metrics/nca/epochs.tsv", sep="\t")
     assert sorted(epochs["epoch"]) == [1, 2]
     best = json.loads((run / "metrics/nca/best_epoch.json").read_text())
-    model, record = load_model(run / "gan/nca/generator_best.pt")
+    model, record = load_model(run / "models/nca/generator_best.pt")
     assert isinstance(model, SubtractionModel) and record["family"] == "nca" and record["meta"]["epoch"] == best["epoch"]
     table1 = pd.read_csv(run / "tables/nca/table1.tsv", sep="\t")
     assert set(table1["gan_epoch"].astype(str)) == {str(best["epoch"])} and np.isfinite(table1["ssim"]).all()
@@ -144,8 +144,8 @@ def test_evaluation_outputs(tiny_run):
     assert sorted(epochs["same"].round(9).tolist())[0] == 0.0  # min-max scaled: the best epoch scores 0
     best = json.loads((run / "metrics" / "tiny" / "best_epoch.json").read_text())["epoch"]
     assert best in (2, 4)
-    assert (run / "gan" / "tiny" / "generator_best.pt").read_bytes() == (
-        run / "gan" / "tiny" / "generator" / f"epoch_{best}.pt"
+    assert (run / "models" / "tiny" / "generator_best.pt").read_bytes() == (
+        run / "models" / "tiny" / "generator" / f"epoch_{best}.pt"
     ).read_bytes()
     val = pd.read_csv(run / "metrics" / "tiny" / "val" / "epoch_2.tsv", sep="\t")
     assert val.loc[val["metric"] == "fid_imagenet", "provenance"].item().startswith("UNTRAINED")
@@ -298,8 +298,8 @@ def test_evaluation_keys_do_not_rerun_training(tiny_run):
         "gan:\n  eval_every: 4\n  preview:\n    n_figure_pairs: 1\nmetrics:\n  n_pixel_pairs: 7\n  selection: same_rank\n"
     )
     out = run_snakemake(tiny_run, "-n", "--configfile", "config/config.yaml", "eval_only.yaml").stdout
-    assert "preview_gan" in out and "evaluate_epoch" in out and "select_best_epoch" in out
-    assert "train_gan_epoch" not in out and "init_gan" not in out
+    assert "preview_model" in out and "evaluate_epoch" in out and "select_best_epoch" in out
+    assert "train_epoch" not in out and "init_model" not in out
 
 
 def test_switching_device_reruns_nothing(tiny_run):
@@ -307,7 +307,7 @@ def test_switching_device_reruns_nothing(tiny_run):
     for device in ("auto", "cuda"):  # cuda also asks the scheduler for a GPU: resources, not params
         (tiny_run / "device.yaml").write_text(f"device: {device}\n")
         out = run_snakemake(tiny_run, "-n", "--configfile", "config/config.yaml", "device.yaml").stdout
-        for rule in ("train_gan_epoch", "evaluate_epoch", "synthesize_volume", "nnunet_train", "nnunet_predict"):
+        for rule in ("train_epoch", "evaluate_epoch", "synthesize_volume", "nnunet_train", "nnunet_predict"):
             assert rule not in out, (device, rule)
         assert "Nothing to be done" in out, device
 
@@ -316,20 +316,20 @@ def test_switching_device_reruns_nothing(tiny_run):
     ("keys", "reruns", "untouched"),
     [
         # a new best epoch reruns synthesis and what follows, but no epoch is scored again
-        ("metrics:\n  selection: same_rank\n", "select_best_epoch", ("evaluate_epoch", "train_gan_epoch")),
+        ("metrics:\n  selection: same_rank\n", "select_best_epoch", ("evaluate_epoch", "train_epoch")),
         ("metrics:\n  tumour_margin_mm: 5\n", "tumour_region_metrics",
-         ("evaluate_epoch", "train_gan_epoch", "select_best_epoch", "image_quality_tables", "synthesize_volume")),
+         ("evaluate_epoch", "train_epoch", "select_best_epoch", "image_quality_tables", "synthesize_volume")),
         # the test-set FID sample is Table 1's alone
         ("metrics:\n  n_fid_pairs_test: 5\n", "image_quality_tables",
-         ("evaluate_epoch", "train_gan_epoch", "select_best_epoch", "synthesize_volume")),
+         ("evaluate_epoch", "train_epoch", "select_best_epoch", "synthesize_volume")),
         # LPIPS is scored in Table 1 only
         ("metrics:\n  lpips:\n    seed: 1\n", "image_quality_tables",
-         ("evaluate_epoch", "train_gan_epoch", "select_best_epoch", "synthesize_volume")),
+         ("evaluate_epoch", "train_epoch", "select_best_epoch", "synthesize_volume")),
         # which epochs are evaluated changes SAMe's scale, not training
-        ("gan:\n  eval_epochs: [4]\n", "select_best_epoch", ("train_gan_epoch", "init_gan")),
+        ("gan:\n  eval_epochs: [4]\n", "select_best_epoch", ("train_epoch", "init_model")),
         # the cohort's name reaches the tables, nothing else
         ("data:\n  cohort: renamed\n", "image_quality_tables",
-         ("evaluate_epoch", "train_gan_epoch", "select_best_epoch", "synthesize_volume", "nnunet_train", "extract_slices")),
+         ("evaluate_epoch", "train_epoch", "select_best_epoch", "synthesize_volume", "nnunet_train", "extract_slices")),
     ],
 )  # fmt: skip
 def test_selection_and_tumour_keys_do_not_rescore_epochs(tiny_run, keys, reruns, untouched):
@@ -362,14 +362,14 @@ def dry_run_jobs(wd: Path, *args: str) -> list[tuple[str, str]]:
     [
         # a training key retrains from epoch 1, and only the run whose key it is
         # (the synthetic images change, so the nnU-Net trained on them retrains; the one on real images does not)
-        ("gan:\n  lr: 0.0003\n", [("train_gan_epoch", "run=tiny, epoch=1"), ("synthesize_volume", "run=tiny"),
+        ("gan:\n  lr: 0.0003\n", [("train_epoch", "run=tiny, epoch=1"), ("synthesize_volume", "run=tiny"),
                                     ("nnunet_train", "scenario=real_pre+syn_post")],
          ["run=nca", "ingest", "extract_slices", "scenario=real_pre,"]),
         # one further model's keys retrain that model only (its first epoch included)
-        ("models:\n  nca:\n    lr: 0.002\n", [("train_gan_epoch", "run=nca, epoch=1"), ("model_ranking", "")],
+        ("models:\n  nca:\n    lr: 0.002\n", [("train_epoch", "run=nca, epoch=1"), ("model_ranking", "")],
          ["run=tiny", "ingest", "extract_slices", "nnunet_train"]),
         # slices.size reruns the extraction and what follows, not ingest or N4
-        ("slices:\n  size: 24\n", [("extract_slices", "case=Phantom_001"), ("train_gan_epoch", "run=tiny, epoch=1")],
+        ("slices:\n  size: 24\n", [("extract_slices", "case=Phantom_001"), ("train_epoch", "run=tiny, epoch=1")],
          ["make_phantom", "ingest", "ingest_mask", "n4_bias_correction", "crop_breast"]),
         # a new cross-validation case (Phantom_009; 007 is a test and 008 a GAN training case, which
         # retrains the GAN) changes the folds: real_pre's nnU-Net (no synthetic images) is trained
@@ -419,7 +419,7 @@ def test_adding_a_case_runs_only_its_jobs_and_the_aggregates(tiny_run):
                  "crop_breast", "nnunet_test_images", "nnunet_predict", "segmentation_tables"):
         assert rule in out, rule
     # a new test case is predicted by the trained folds: no model is retrained
-    for rule in ("train_gan_epoch", "init_gan", "nnunet_dataset", "nnunet_plan", "nnunet_train"):
+    for rule in ("train_epoch", "init_model", "nnunet_dataset", "nnunet_plan", "nnunet_train"):
         assert rule not in out, rule
 
 
@@ -429,12 +429,12 @@ def test_killed_training_epoch_resumes_to_the_same_result(tmp_path, tiny_run):
     training chain deleted: its preprocessed slices and pair lists are kept)."""
     wd = copy_of_run(tiny_run, tmp_path / "wd")
     for folder in ("state", "generator"):
-        shutil.rmtree(wd / "results" / "gan" / "tiny" / folder)
-    shutil.rmtree(wd / "logs" / "train_gan_epoch" / "tiny")
-    target = "results/gan/tiny/generator/epoch_2.pt"
+        shutil.rmtree(wd / "results" / "models" / "tiny" / folder)
+    shutil.rmtree(wd / "logs" / "train_epoch" / "tiny")
+    target = "results/models/tiny/generator/epoch_2.pt"
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(wd), "--cores", "2", target]
     proc = subprocess.Popen(cmd, cwd=wd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    log = wd / "logs" / "train_gan_epoch" / "tiny" / "epoch_2.log"
+    log = wd / "logs" / "train_epoch" / "tiny" / "epoch_2.log"
     deadline = time.time() + 600
     while time.time() < deadline and proc.poll() is None:
         if log.exists() and "training pairs" in log.read_text():
@@ -443,13 +443,13 @@ def test_killed_training_epoch_resumes_to_the_same_result(tmp_path, tiny_run):
     assert proc.poll() is None, "the run ended before epoch 2 started"
     os.killpg(proc.pid, signal.SIGKILL)  # snakemake and its jobs, mid-epoch
     proc.wait()
-    state_dir = wd / "results" / "gan" / "tiny" / "state"
+    state_dir = wd / "results" / "models" / "tiny" / "state"
     assert not (state_dir / "epoch_2.pt").exists()  # no partial state
     assert (state_dir / "epoch_1.pt").exists()  # the first epoch is kept: the rerun starts at epoch 2
     run_snakemake(wd, "--unlock")
     proc = run_snakemake(wd, "--cores", "2", "--rerun-incomplete", target)
     rerun = proc.stdout + proc.stderr
-    assert "init_gan" not in rerun and rerun.count("rule train_gan_epoch:") == 1, rerun[-3000:]
+    assert "init_model" not in rerun and rerun.count("rule train_epoch:") == 1, rerun[-3000:]
     resumed = torch.load(wd / target, weights_only=True)
     reference = torch.load(tiny_run / target, weights_only=True)
     assert resumed["epoch"] == 2
@@ -574,8 +574,8 @@ def test_bad_input_fails_alone_with_one_line_errors(tmp_path):
     split = pd.read_csv(wd / "results/splits/synthesis.tsv", sep="\t")
     assert set(split.query("split == 'train'")["case_id"]) & set(expected), split
     made = {p.relative_to(wd).as_posix() for p in (wd / "results").rglob("*")
-            if p.is_file() and p.parts[len(wd.parts) + 1] in ("gan", "tables", "metrics")}  # fmt: skip
-    assert made <= {"results/gan/tiny/state/epoch_0.pt"}, made  # the untrained initial state needs no case
+            if p.is_file() and p.parts[len(wd.parts) + 1] in ("models", "tables", "metrics")}  # fmt: skip
+    assert made <= {"results/models/tiny/state/epoch_0.pt"}, made  # the untrained initial state needs no case
     # the good case's outputs are those of a run that never saw the bad cases
     alone_root = tmp_path / "alone"
     alone_root.mkdir()
@@ -642,7 +642,7 @@ def test_demo_model_learns_the_enhancement(tmp_path):
     cfg["synthesis"]["epoch"] = cfg["gan"]["niter"] + cfg["gan"]["niter_decay"]
     wd = make_workdir(tmp_path, cfg)
     dry = run_snakemake(wd, "-n", "--cores", "2", f"results/tables/{cfg['gan']['run']}/tumour_region.tsv").stdout
-    assert "evaluate_epoch" not in dry and "train_gan_epoch" in dry
+    assert "evaluate_epoch" not in dry and "train_epoch" in dry
     run_snakemake(wd, "--cores", "2", f"results/tables/{cfg['gan']['run']}/tumour_region.tsv")
     table = pd.read_csv(wd / "results" / "tables" / cfg["gan"]["run"] / "tumour_region.tsv", sep="\t")
     assert set(table["region"]) == {"mask_dilated", "bounding_box"}
@@ -697,9 +697,9 @@ def test_config_values_out_of_range_are_refused_at_parse(tmp_path, override, wor
 def test_resources_of_a_rule_that_does_not_exist_are_refused(tmp_path):
     """A misspelt `resources.<rule>` entry must not be silently ignored."""
     cfg = tiny_config()
-    cfg["resources"]["train_gan_epochs"] = {"mem_mb": 16000}
+    cfg["resources"]["train_epochs"] = {"mem_mb": 16000}
     wd = make_workdir(tmp_path, cfg)
     proc = run_snakemake(wd, "-n", check=False, timeout=120)
     out = proc.stdout + proc.stderr
-    assert proc.returncode != 0 and "resources.train_gan_epochs names no rule" in out, out[-2000:]
-    assert "train_gan_epoch" in out.split("Rules:")[-1]
+    assert proc.returncode != 0 and "resources.train_epochs names no rule" in out, out[-2000:]
+    assert "train_epoch" in out.split("Rules:")[-1]

@@ -17,6 +17,21 @@ from typing import Any
 # no longer a rotation's.
 RENAMED_KEYS = {"gan.source": "gan.input", "gan.rotate_probability": "gan.augment_probability"}
 RENAMED_VALUES = {"synthesis.intensity": ("source", "scanner")}
+# Rules renamed when pix2pixHD became one family among four: their names serve every family
+# (resources.<rule> keys and --forcerun targets name them).
+RENAMED_RULES = {"train_gan_epoch": "train_epoch", "train_gan_epoch_nodes": "train_epoch_nodes", "init_gan": "init_model",
+                 "gan_training_log": "training_log", "preview_gan": "preview_model"}  # fmt: skip
+# Folders renamed with them: a results tree of an earlier version is named by one message.
+RENAMED_FOLDERS = {"results/gan": "results/models"}
+
+
+def renamed_folders(workdir: str = ".") -> list[str]:
+    """One message per results folder of an earlier version found under ``workdir``."""
+    from pathlib import Path
+
+    return [f"{old}/ is where an earlier version kept the training runs; they are now in {new}/: move it "
+            f"(mv {old} {new}) and mark the tree current once (snakemake --touch --cores 1), or delete it"
+            for old, new in RENAMED_FOLDERS.items() if (Path(workdir) / old).is_dir()]  # fmt: skip
 
 
 def _at(config: Any, dotted: str) -> Any:

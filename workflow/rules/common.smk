@@ -7,6 +7,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from dcesynth import segmentation
+from dcesynth.config_keys import renamed_folders
 from dcesynth.errors import ConfigError
 from dcesynth.plan import by_case, path
 from dcesynth.plan import load as load_plan
@@ -16,6 +17,8 @@ from dcesynth.plan import load as load_plan
 SHIPPED = Path(workflow.basedir) / "resources"
 try:
     PLAN = load_plan(config, Path(workflow.basedir))
+    if renamed_folders():
+        raise ConfigError("; ".join(renamed_folders()))
 except ConfigError as exc:
     raise WorkflowError(f"Configuration error: {exc}") from None
 if workflow.is_main_process:
@@ -46,7 +49,7 @@ cases_in, example_cases = PLAN.cases_in, PLAN.example_cases
 rule_threads, rule_resources = PLAN.rule_threads, PLAN.rule_resources
 # Jobs of the training chains (training, epoch scoring, SAMe's choice, synthesis) run before others
 # that are ready: everything synthetic waits for them, while real-image work fills in.
-GAN_CHAIN_PRIORITY = 1
+TRAINING_PRIORITY = 1
 # The runs whose epochs train on one node, and on several (gan.nodes > 1, SLURM)
 ONE_NODE_TRAINING_RUNS = PLAN.runs_on_nodes(multi=False)
 MULTI_NODE_TRAINING_RUNS = PLAN.runs_on_nodes(multi=True)
@@ -79,7 +82,7 @@ run_losses = lambda wc: PLAN.loss_tables(wc.run)
 run_eval_epochs = lambda wc: PLAN.eval_epochs_of(wc.run)
 previous_state = lambda wc: path("state", run=wc.run, epoch=int(wc.epoch) - 1)
 gan_epoch_gpus = lambda wc: PLAN.epoch_gpus(wc.run)
-gan_nodes_resources = lambda: PLAN.nodes_resources("train_gan_epoch")
+gan_nodes_resources = lambda: PLAN.nodes_resources("train_epoch")
 synthesis_target_files = lambda wc: PLAN.synthesis_files(wc.run, wc.case)
 synthesis_generator = lambda wc: PLAN.synthesis_generator(wc.run)
 figure_files = lambda wc: PLAN.figure_files(wc.run)

@@ -34,7 +34,7 @@ rule synthesize_volume:
     benchmark:
         "benchmarks/synthesize_volume/{run}/{case}.tsv"
     # the training chains and their synthesis are the long pole: start them first
-    priority: GAN_CHAIN_PRIORITY
+    priority: TRAINING_PRIORITY
     conda:
         "../../envs/torch.yaml"
     threads: rule_threads("synthesize_volume")

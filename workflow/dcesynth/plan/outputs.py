@@ -87,12 +87,12 @@ class OutputsMixin:
                    *(path("splits", table=t) for t in ("synthesis", "segmentation")), path("cohort_figure")]  # fmt: skip
         if part == "preprocess":
             return [path("slices", case=c, seq=s) for c in self.case_ids for s in self.seqs] + checked
-        training = [path("state", run=run, epoch=self.n_epochs), f"results/gan/{run}/train_log.tsv",
-                    f"results/gan/{run}/figures/losses.png", f"results/metrics/{run}/epochs.tsv"]  # fmt: skip
+        training = [path("state", run=run, epoch=self.n_epochs), f"results/models/{run}/train_log.tsv",
+                    f"results/models/{run}/figures/losses.png", f"results/metrics/{run}/epochs.tsv"]  # fmt: skip
         synthesis = [
             *(path("generator", run=run, epoch=e) for e in self.export_epochs),
             *([] if self.synthesis_only else training),
-            f"results/gan/{run}/val_preview.tsv",
+            f"results/models/{run}/val_preview.tsv",
             *(path("synthetic", run=run, case=c, seq=t) for c in self.synth_cases for t in targets),
             *(path("subtraction", run=run, case=c, kind=k, seq=t)
               for c in self.synth_cases for k in ("real", "synthetic") for t in targets),  # fmt: skip
@@ -119,7 +119,7 @@ class OutputsMixin:
         targets, cases = self.gan["targets"], self.synth_cases
         return [
             path("state", run=run, epoch=self.n_epochs_of(run)),
-            f"results/gan/{run}/train_log.tsv",
+            f"results/models/{run}/train_log.tsv",
             f"results/metrics/{run}/epochs.tsv",
             *(path("generator", run=run, epoch=e) for e in self.export_epochs_of(run)),
             *(path("synthetic", run=run, case=c, seq=t) for c in cases for t in targets),
@@ -169,7 +169,7 @@ class OutputsMixin:
         return files
 
     def loss_tables(self, run: str) -> list[str]:
-        return [f"results/gan/{run}/losses/epoch_{e}.tsv" for e in range(1, self.n_epochs_of(run) + 1)]
+        return [f"results/models/{run}/losses/epoch_{e}.tsv" for e in range(1, self.n_epochs_of(run) + 1)]
 
     def figure_inputs(self, run: str, cases: list[str] | None = None) -> list[str]:
         """Every file of the synthesis figures (or of ``cases``: the viewer's)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from .. import devices
+from ..config_keys import RENAMED_RULES
 from ..errors import ConfigError
 
 
@@ -34,6 +35,10 @@ class ResourcesMixin:
         """Each `resources.<rule>` must name a rule: a typo (or a rule of an older version) would
         otherwise be ignored without a word."""
         unknown = sorted(set(self.config["resources"]) - {"default"} - set(rules))
+        old = [k for k in unknown if k in RENAMED_RULES]
+        if old:
+            raise ConfigError(f"resources.{old[0]}: the rule is now called {RENAMED_RULES[old[0]]} (it serves every model "
+                              f"family): write resources.{RENAMED_RULES[old[0]]} instead")  # fmt: skip
         if unknown:
             raise ConfigError(f"resources.{unknown[0]} names no rule of this workflow. Rules: {', '.join(sorted(rules))}")
 

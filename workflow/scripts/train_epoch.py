@@ -22,7 +22,7 @@ log.info("%s epoch %s: %d training pairs from %d cases, global batch %d in %d pr
 job = dict(state_in=snakemake.input.state, state_out=snakemake.output.state, losses_out=snakemake.output.losses,
            cfg=cfg, epoch=epoch, device=job_device(snakemake), threads=snakemake.threads)  # fmt: skip
 if processes // nodes > snakemake.threads:
-    log.warning("%d training processes share %d thread(s) (resources.train_gan_epoch.threads): the cores are "
+    log.warning("%d training processes share %d thread(s) (resources.train_epoch.threads): the cores are "
                 "oversubscribed", processes, snakemake.threads)  # fmt: skip
 if processes == 1:
     from dcesynth.training.epoch import train_epoch

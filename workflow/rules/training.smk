@@ -27,27 +27,27 @@ rule list_slice_pairs:
         "../scripts/list_slice_pairs.py"
 
 
-rule init_gan:
+rule init_model:
     output:
         temp(path("state", epoch=0)),
     log:
-        "logs/init_gan/{run}.log",
+        "logs/init_model/{run}.log",
     benchmark:
-        "benchmarks/init_gan/{run}.tsv"
+        "benchmarks/init_model/{run}.tsv"
     # the training chains and their synthesis are the long pole: start them first
-    priority: GAN_CHAIN_PRIORITY
+    priority: TRAINING_PRIORITY
     conda:
         "../../envs/torch.yaml"
-    threads: rule_threads("init_gan")
+    threads: rule_threads("init_model")
     resources:
-        **rule_resources("init_gan"),
+        **rule_resources("init_model"),
     params:
         train=run_training,
     script:
-        "../scripts/init_gan.py"
+        "../scripts/init_model.py"
 
 
-rule train_gan_epoch:
+rule train_epoch:
     input:
         state=previous_state,
         # one manifest of the training slice arrays instead of every array per epoch: a Duke-size
@@ -55,34 +55,34 @@ rule train_gan_epoch:
         pairs=path("pairs", split="train"),
     output:
         state=temp(path("state")),
-        losses="results/gan/{run}/losses/epoch_{epoch}.tsv",
+        losses="results/models/{run}/losses/epoch_{epoch}.tsv",
     log:
-        "logs/train_gan_epoch/{run}/epoch_{epoch}.log",
+        "logs/train_epoch/{run}/epoch_{epoch}.log",
     benchmark:
-        "benchmarks/train_gan_epoch/{run}/epoch_{epoch}.tsv"
+        "benchmarks/train_epoch/{run}/epoch_{epoch}.tsv"
     wildcard_constraints:
         epoch=r"[1-9]\d*",
         run=ONE_NODE_TRAINING_RUNS,
     # the training chains and their synthesis are the long pole: start them first
-    priority: GAN_CHAIN_PRIORITY
+    priority: TRAINING_PRIORITY
     conda:
         "../../envs/torch.yaml"
-    threads: rule_threads("train_gan_epoch")
+    threads: rule_threads("train_epoch")
     resources:
-        **rule_resources("train_gan_epoch"),
+        **rule_resources("train_epoch"),
         # one GPU per training process (gan.processes for pix2pixHD; the further models train in one)
         gpu=gan_epoch_gpus,
     params:
         train=run_training,
     script:
-        "../scripts/train_gan_epoch.py"
+        "../scripts/train_epoch.py"
 
 
 # gan.nodes > 1: pix2pixHD's epochs span that many nodes of one SLURM job (the job starts its own
-# srun, one task per node); the further models' epochs stay in train_gan_epoch.
+# srun, one task per node); the further models' epochs stay in train_epoch.
 if PLAN.gan_nodes > 1:
 
-    use rule train_gan_epoch as train_gan_epoch_nodes with:
+    use rule train_epoch as train_epoch_nodes with:
         wildcard_constraints:
             epoch=r"[1-9]\d*",
             run=MULTI_NODE_TRAINING_RUNS,
@@ -100,7 +100,7 @@ rule export_generator:
     benchmark:
         "benchmarks/export_generator/{run}/epoch_{epoch}.tsv"
     # the training chains and their synthesis are the long pole: start them first
-    priority: GAN_CHAIN_PRIORITY
+    priority: TRAINING_PRIORITY
     conda:
         "../../envs/torch.yaml"
     threads: rule_threads("export_generator")
@@ -110,53 +110,53 @@ rule export_generator:
         "../scripts/export_generator.py"
 
 
-rule gan_training_log:
+rule training_log:
     input:
         run_losses,
     output:
-        table="results/gan/{run}/train_log.tsv",
+        table="results/models/{run}/train_log.tsv",
         figure=report(
-            "results/gan/{run}/figures/losses.png",
+            "results/models/{run}/figures/losses.png",
             caption="../report/gan_losses.rst",
             category="Synthesis model",
             labels={"figure": "training losses"},
         ),
     log:
-        "logs/gan_training_log/{run}.log",
+        "logs/training_log/{run}.log",
     benchmark:
-        "benchmarks/gan_training_log/{run}.tsv"
+        "benchmarks/training_log/{run}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: rule_threads("gan_training_log")
+    threads: rule_threads("training_log")
     resources:
-        **rule_resources("gan_training_log"),
+        **rule_resources("training_log"),
     script:
-        "../scripts/gan_training_log.py"
+        "../scripts/training_log.py"
 
 
-rule preview_gan:
+rule preview_model:
     input:
         generator=lambda wc: path(
             "generator", run=wc.run, epoch=PLAN.n_epochs_of(wc.run)
         ),
         slices=expand(path("slices"), case=cases_in("val"), seq=GAN_SEQS),
     output:
-        table="results/gan/{run}/val_preview.tsv",
+        table="results/models/{run}/val_preview.tsv",
         figure=report(
-            "results/gan/{run}/figures/val_pairs.png",
+            "results/models/{run}/figures/val_pairs.png",
             caption="../report/gan_preview.rst",
             category="Synthesis model",
             labels={"figure": "validation pairs"},
         ),
     log:
-        "logs/preview_gan/{run}.log",
+        "logs/preview_model/{run}.log",
     benchmark:
-        "benchmarks/preview_gan/{run}.tsv"
+        "benchmarks/preview_model/{run}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: rule_threads("preview_gan")
+    threads: rule_threads("preview_model")
     resources:
-        **rule_resources("preview_gan", gpu=1),
+        **rule_resources("preview_model", gpu=1),
     params:
         input_seq=GAN["input"],
         targets=GAN["targets"],
@@ -164,4 +164,4 @@ rule preview_gan:
         batch_size=GAN["preview"]["batch_size"],
         files=by_case("slices", cases_in("val"), GAN_SEQS),
     script:
-        "../scripts/preview_gan.py"
+        "../scripts/preview_model.py"
