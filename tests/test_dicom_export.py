@@ -36,7 +36,7 @@ def test_oblique_float_volume_round_trips_within_its_quantisation(tmp_path):
     values = (np.random.default_rng(0).random((5, 20, 24)) * 900 - 50).astype(np.float32)
     image = _oblique(values)
     sitk.WriteImage(image, str(tmp_path / "v.nii.gz"))
-    n = export_synthetic(tmp_path / "v.nii.gz", tmp_path / "out", "Case_7", "demo", "post1", {"gan_epoch": 8, "selected": True})
+    n = export_synthetic(tmp_path / "v.nii.gz", tmp_path / "out", "Case_7", "demo", "post1", {"generator_epoch": 8, "selected": True})
     assert n == 5
     files = sorted((tmp_path / "out").glob("*.dcm"))
     assert n == len(files) == 5
@@ -51,14 +51,14 @@ def test_oblique_float_volume_round_trips_within_its_quantisation(tmp_path):
     assert ds.SeriesDescription == "SYNTHETIC post1 pix2pixHD ep8" and "chosen by SAMe" in ds.DerivationDescription
     assert ds.PatientID == "Case_7" and ds.PatientBirthDate == "" and ds.StudyDate == ""
     # the same export again gives the same UIDs (a rerun changes nothing a PACS has stored)
-    export_synthetic(tmp_path / "v.nii.gz", tmp_path / "again", "Case_7", "demo", "post1", {"gan_epoch": 8, "selected": True})
+    export_synthetic(tmp_path / "v.nii.gz", tmp_path / "again", "Case_7", "demo", "post1", {"generator_epoch": 8, "selected": True})
     again = pydicom.dcmread(sorted((tmp_path / "again").glob("*.dcm"))[0])
     assert again == ds  # every attribute, the UIDs included
     # another generator epoch is another series of the same study; another cohort's Case_7 another study
-    export_synthetic(tmp_path / "v.nii.gz", tmp_path / "ep9", "Case_7", "demo", "post1", {"gan_epoch": 9})
+    export_synthetic(tmp_path / "v.nii.gz", tmp_path / "ep9", "Case_7", "demo", "post1", {"generator_epoch": 9})
     ep9 = pydicom.dcmread(sorted((tmp_path / "ep9").glob("*.dcm"))[0])
     assert ep9.StudyInstanceUID == ds.StudyInstanceUID and ep9.SeriesInstanceUID != ds.SeriesInstanceUID
-    export_synthetic(tmp_path / "v.nii.gz", tmp_path / "other", "Case_7", "demo", "post1", {"gan_epoch": 8}, cohort="x")
+    export_synthetic(tmp_path / "v.nii.gz", tmp_path / "other", "Case_7", "demo", "post1", {"generator_epoch": 8}, cohort="x")
     other = pydicom.dcmread(sorted((tmp_path / "other").glob("*.dcm"))[0])
     assert other.StudyInstanceUID != ds.StudyInstanceUID and other.SOPInstanceUID != ds.SOPInstanceUID
 
@@ -71,7 +71,7 @@ def test_link_to_source_takes_the_source_study(tmp_path):
     src = pydicom.dcmread(source)
     image = _oblique(np.arange(4 * 8 * 8, dtype=np.float32).reshape(4, 8, 8) % 256)
     sitk.WriteImage(image, str(tmp_path / "v.nii.gz"))
-    export_synthetic(tmp_path / "v.nii.gz", tmp_path / "out", spec.case_id, "demo", "post1", {"gan_epoch": 2}, source)
+    export_synthetic(tmp_path / "v.nii.gz", tmp_path / "out", spec.case_id, "demo", "post1", {"generator_epoch": 2}, source)
     files = sorted((tmp_path / "out").glob("*.dcm"))
     ds = pydicom.dcmread(files[0])
     for key in LINKED_ATTRIBUTES:

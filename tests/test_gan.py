@@ -175,7 +175,7 @@ def test_training_is_deterministic_and_resumable(tmp_path, slice_files):
     # the precision key is part of the state's config; what ran is in its metadata (CPU: fp32)
     assert a["config"]["precision"] == "fp32" and a["meta"]["precision"] == "fp32"
     assert S.generator_provenance(tmp_path / "g2.pt") == {
-        "gan_epoch": 2, "gan_vgg": "UNTRAINED (seeded random VGG19)", "gan_precision": "fp32"}  # fmt: skip
+        "generator_epoch": 2, "generator_vgg": "UNTRAINED (seeded random VGG19)", "generator_precision": "fp32"}  # fmt: skip
     G = load_generator(tmp_path / "g2.pt")
     stack = np.load(slice_files["c1"]["pre"])
     out = translate(G, stack, batch_size=2)

@@ -219,7 +219,7 @@ def test_a_published_generator_synthesises_without_training(tmp_path, shared, ti
     run_snakemake(wd, "--cores", "2", "results/tables/tiny/table1.tsv",
                   *(path("synthetic", run="tiny", case=c, seq="post1") for c in plan.synth_cases), timeout=900)
     table1 = pd.read_csv(wd / "results/tables/tiny/table1.tsv", sep="\t")
-    assert set(table1["gan_epoch"]) == {"0 (gan.init_generator 30_net_G.pth; not trained here)"}
+    assert set(table1["generator_epoch"]) == {"0 (gan.init_generator 30_net_G.pth; not trained here)"}
     # the synthetic slices are that generator's translation of the pre-contrast slices: built here from
     # NVIDIA's options and state dict, fed [-1, 1] grey stacked to 3 channels, the channels' mean in 0..255
     from dcesynth.models.pix2pixhd.networks import build_generator

@@ -36,7 +36,7 @@ def test_tables_have_every_configured_row(tiny_run):
     assert table["paper_dice"].tolist() == pytest.approx([0.569, 0.484, 0.663])
     assert table["dice"].between(0, 1).all() and table["cohort"].str.contains("phantom").all()
     best = json.loads((tiny_run / "results" / "metrics" / "tiny" / "best_epoch.json").read_text())["epoch"]
-    assert (table["gan_epoch"] == best).all() and table["gan_vgg"].str.startswith("UNTRAINED").all()
+    assert (table["generator_epoch"] == best).all() and table["generator_vgg"].str.startswith("UNTRAINED").all()
     table2 = pd.read_csv(tiny_run / "results" / "tables" / "tiny" / "segmentation_table2.tsv", sep="\t")
     assert len(table2) == 3  # all three rows are experiments 1 and 2
     table3 = pd.read_csv(tiny_run / "results" / "tables" / "tiny" / "segmentation_table3.tsv", sep="\t")

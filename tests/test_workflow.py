@@ -99,7 +99,7 @@ def test_a_further_model_runs_through_the_same_rules(tiny_run):
     model, record = load_model(run / "models/nca/generator_best.pt")
     assert isinstance(model, SubtractionModel) and record["family"] == "nca" and record["meta"]["epoch"] == best["epoch"]
     table1 = pd.read_csv(run / "tables/nca/table1.tsv", sep="\t")
-    assert set(table1["gan_epoch"].astype(str)) == {str(best["epoch"])} and np.isfinite(table1["ssim"]).all()
+    assert set(table1["generator_epoch"].astype(str)) == {str(best["epoch"])} and np.isfinite(table1["ssim"]).all()
     tumour = pd.read_csv(run / "tables/nca/tumour_region.tsv", sep="\t")
     assert len(tumour) > 0 and np.isfinite(tumour["mae_synthetic"]).all()
     for volume in (run / "synthetic/tiny").glob("*/post1.nii.gz"):
@@ -171,7 +171,7 @@ def test_evaluation_outputs(tiny_run):
     authors = ["mae_authors", "mse_authors", "psnr_authors", "ssim_authors", "ms_ssim_authors", "lpips_authors"]
     assert {*authors, "mae_authors_sd", "lpips_authors_sd", "fid_imagenet_n"} <= set(table1.columns)
     assert (pixel_rows["authors_size"] == 192).all() and "ssim_authors" in epochs
-    assert (table1["gan_epoch"] == best).all() and table1["gan_vgg"].str.startswith("UNTRAINED").all()
+    assert (table1["generator_epoch"] == best).all() and table1["generator_vgg"].str.startswith("UNTRAINED").all()
     assert pixel_rows[authors].notna().all().all()
     report = (tiny_run / "report.html").read_text(errors="replace")
     for name in ("epochs.png", "table1.tsv", "paper_table1.tsv", "tumour_region.tsv"):

@@ -223,7 +223,7 @@ def export_synthetic(
     image = sitk.ReadImage(str(volume))
     identity = series_identity(case, cohort, source_header)
     model = provenance.get("model", GAN_FAMILY)  # the family (a provenance of before it was recorded: the gan block's)
-    epoch = provenance.get("gan_epoch", "?")
+    epoch = provenance.get("generator_epoch", "?")
     description = f"SYNTHETIC {seq} {model} ep{str(epoch).split()[0]}"
     derivation = (f"Synthetic {seq} image computed by dcesynth {__version__} from the {source_seq} series with "
                   f"{model} (run {run}, epoch {epoch}{', chosen by SAMe' if provenance.get('selected') else ''}). "

@@ -26,11 +26,16 @@ if workflow.is_main_process:
 if PLAN.refusals:
     if not config["splits"]["allow_empty"]:
         raise WorkflowError(
-            "Configuration error: the splits cannot run:\n  " + "\n  ".join(PLAN.refusals)
+            "Configuration error: the splits cannot run:\n  "
+            + "\n  ".join(PLAN.refusals)
         )
     if workflow.is_main_process:  # splits.allow_empty: say it, and run what can run
         print("WARNING: " + "\nWARNING: ".join(PLAN.refusals), file=sys.stderr)
-if workflow.is_main_process and PLAN.dicom_export["link_to_source"] and PLAN.dicom_export["enabled"]:
+if (
+    workflow.is_main_process
+    and PLAN.dicom_export["link_to_source"]
+    and PLAN.dicom_export["enabled"]
+):
     print(
         "WARNING: export.dicom.link_to_source: the DICOM series in results/dicom/ carry the patient's "
         "identity from the source headers; keep them inside the hospital's systems",
@@ -75,13 +80,15 @@ preprocess_outputs = lambda: PLAN.targets("preprocess")
 gan_outputs = lambda: PLAN.targets("synthesis")
 segmentation_outputs = lambda: PLAN.targets("segmentation")
 ranking_inputs = PLAN.ranking_inputs
-epoch_files = lambda name, run: {e: path(name, run=run, epoch=e) for e in PLAN.eval_epochs_of(run)}
+epoch_files = lambda name, run: {
+    e: path(name, run=run, epoch=e) for e in PLAN.eval_epochs_of(run)
+}
 run_training = lambda wc: PLAN.training(wc.run)
 run_label = lambda wc: PLAN.run_of(wc.run).label
 run_losses = lambda wc: PLAN.loss_tables(wc.run)
 run_eval_epochs = lambda wc: PLAN.eval_epochs_of(wc.run)
 previous_state = lambda wc: path("state", run=wc.run, epoch=int(wc.epoch) - 1)
-gan_epoch_gpus = lambda wc: PLAN.epoch_gpus(wc.run)
+training_gpus = lambda wc: PLAN.epoch_gpus(wc.run)
 gan_nodes_resources = lambda: PLAN.nodes_resources("train_epoch")
 synthesis_target_files = lambda wc: PLAN.synthesis_files(wc.run, wc.case)
 synthesis_generator = lambda wc: PLAN.synthesis_generator(wc.run)
@@ -98,7 +105,10 @@ def ingest_input(wildcards):
 
 def mask_input(wildcards):
     mask = CASES.loc[wildcards.case, "mask"]
-    return {"mask": keep(mask), "reference": path("volume", stage="nifti", case=wildcards.case, seq="pre")}
+    return {
+        "mask": keep(mask),
+        "reference": path("volume", stage="nifti", case=wildcards.case, seq="pre"),
+    }
 
 
 keep = lambda f: f if PLAN.source.generated else ancient(f)
@@ -114,7 +124,10 @@ def export_source(wildcards):
 def dicom_seg_input(wildcards):
     """A case's predictions, the images they were made on and the synthetic series (the synthetic
     export writes it) when a model predicts on synthetic images."""
-    return {**PLAN.dicom_seg_inputs(wildcards.run, wildcards.case), **export_source(wildcards)}
+    return {
+        **PLAN.dicom_seg_inputs(wildcards.run, wildcards.case),
+        **export_source(wildcards),
+    }
 
 
 def dicom_seg_output():

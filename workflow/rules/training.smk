@@ -71,7 +71,7 @@ rule train_epoch:
     resources:
         **rule_resources("train_epoch"),
         # one GPU per training process (gan.processes for pix2pixHD; the further models train in one)
-        gpu=gan_epoch_gpus,
+        gpu=training_gpus,
     params:
         train=run_training,
     script:

@@ -116,17 +116,17 @@ def generator_provenance(path: str | Path) -> dict[str, Any]:
     obj = load_state(path)
     if obj.get("format") in MODEL_FILE_FORMATS:  # a further family's model: its epoch and perceptual term
         meta = obj.get("meta", {})
-        return {"gan_epoch": int(meta["epoch"]), "gan_vgg": _vgg_text(meta.get("perceptual") or {}), "gan_precision": "fp32"}
+        return {"generator_epoch": int(meta["epoch"]), "generator_vgg": _vgg_text(meta.get("perceptual") or {}), "generator_precision": "fp32"}
     if "options" not in obj:
-        return {"gan_epoch": "unknown (external generator)", "gan_vgg": "unknown", "gan_precision": "unknown"}
+        return {"generator_epoch": "unknown (external generator)", "generator_vgg": "unknown", "generator_precision": "unknown"}
     meta = obj.get("meta", {})
     vgg_text = _vgg_text(meta.get("vgg") or {})
     if int(obj["epoch"]) == 0 and meta.get("init_generator"):  # a published generator, not trained here
         name = Path(meta["init_generator"]).name
-        return {"gan_epoch": f"0 (gan.init_generator {name}; not trained here)", "gan_vgg": "unknown", "gan_precision": "unknown"}
+        return {"generator_epoch": f"0 (gan.init_generator {name}; not trained here)", "generator_vgg": "unknown", "generator_precision": "unknown"}
     # states from before gan.precision existed trained in bf16 on CUDA and in fp32 on the CPU
     precisions = meta.get("precisions") or ["bf16" if meta.get("device") == "cuda" else "fp32"]
-    return {"gan_epoch": int(obj["epoch"]), "gan_vgg": vgg_text, "gan_precision": "+".join(precisions)}
+    return {"generator_epoch": int(obj["epoch"]), "generator_vgg": vgg_text, "generator_precision": "+".join(precisions)}
 
 
 def generator_family(path: str | Path) -> str:
