@@ -3,6 +3,8 @@ lowers the loss on a fixed batch, export/load round trip. Small seeded networks 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -307,19 +309,43 @@ def test_the_nca_image_evolves_and_perception_is_learned():
     assert "p0.weight" not in fixed.state_dict()
 
 
-@pytest.mark.parametrize("family", ["flow", "nca"])
-def test_a_first_version_model_file_still_loads(tmp_path, family):
-    """A dcesynth-model-1 file (options written before the new defaults) loads as it was built."""
-    legacy = {"flow": {"ngf": 8, "depth": 2, "time": "channel"},
-              "nca": {"channels": 12, "hidden": 32, "perception": "fixed", "evolve_image": False,
-                      "stochastic_inference": False, "steps": 16}}[family]  # fmt: skip
-    torch.manual_seed(4)
-    model = M.build_model(family, legacy).eval()
-    stored = {k: v for k, v in legacy.items() if k in ("ngf", "depth", "channels", "hidden")}
-    record = {"format": "dcesynth-model-1", "family": family, "options": stored, "input_nc": 3, "output_nc": 3,
-              "state_dict": model.state_dict(), "meta": {"epoch": 1}}  # fmt: skip
-    torch.save(record, tmp_path / "old.pt")
-    loaded, _ = F.load_model(tmp_path / "old.pt")
-    x, _ = _batch(2)
+LEGACY = Path(__file__).parent / "data" / "legacy_models"  # written by the first version (make_legacy_models.py)
+
+
+def test_first_version_model_files_still_load_and_compute_as_they_did():
+    """Files written by the families' first version (dcesynth-model-1, before the NCA's and the
+    flow's defaults changed) load with their old options and give the old code's outputs."""
+    expected = np.load(LEGACY / "expected_v1.npz")
+    x = torch.from_numpy(expected["x"])
+    nca, record = F.load_model(LEGACY / "nca_v1.pt")
+    assert record["options"]["perception"] == "fixed" and record["options"]["steps"] == 4
     with torch.no_grad():
-        assert torch.equal(loaded(x), model(x))
+        assert torch.allclose(nca(x), torch.from_numpy(expected["nca"]), atol=1e-6)
+    flow, _ = F.load_model(LEGACY / "flow_v1.pt")
+    with torch.no_grad():
+        v = flow.velocity(x, x, torch.tensor([0.0, 0.5]))
+    assert torch.allclose(v, torch.from_numpy(expected["flow_velocity"]), atol=1e-5)
+
+
+def test_a_first_version_training_state_exports_but_does_not_train_on(tmp_path):
+    """Its model still exports (as the old model), but an epoch is not trained on from it: its
+    family's defaults changed, so the chain trains again from epoch 1 (the message says how)."""
+    S.export_generator(LEGACY / "nca_state_v1.pt", tmp_path / "m.pt")
+    model, record = F.load_model(tmp_path / "m.pt")
+    expected = np.load(LEGACY / "expected_v1.npz")
+    with torch.no_grad():
+        assert torch.allclose(model(torch.from_numpy(expected["x"])), torch.from_numpy(expected["nca"]), atol=1e-6)
+    state = torch.load(LEGACY / "nca_state_v1.pt", weights_only=True)
+    files = _pairs(tmp_path, n_cases=1)
+    with pytest.raises(InputError, match="an earlier version of the nca family .dcesynth-model-state-1.; delete"):
+        T.train_epoch(LEGACY / "nca_state_v1.pt", tmp_path / "e4.pt", tmp_path / "l.tsv", SlicePairs(files, "pre", ["post1"], 3),
+                      state["config"], 4, device="cpu")  # fmt: skip
+
+
+def test_nca_perception_filters_learn():
+    model = M.build_model("nca", {"channels": 8, "hidden": 16, "steps": 3}).train()
+    torch.nn.init.normal_(model.update[-1].weight, std=0.1)  # past the identity start
+    x, y = _batch(2, 16)
+    loss, _ = model.training_loss(x, y, generator=torch.Generator().manual_seed(1))
+    loss.backward()
+    assert model.p0.weight.grad.abs().sum() > 0 and model.p1.weight.grad.abs().sum() > 0

@@ -17,8 +17,8 @@ from dcesynth.plan import load as load_plan
 SHIPPED = Path(workflow.basedir) / "resources"
 try:
     PLAN = load_plan(config, Path(workflow.basedir))
-    if renamed_folders():
-        raise ConfigError("; ".join(renamed_folders()))
+    if renamed_folders(retrain=list(PLAN.models)):
+        raise ConfigError("; ".join(renamed_folders(retrain=list(PLAN.models))))
 except ConfigError as exc:
     raise WorkflowError(f"Configuration error: {exc}") from None
 if workflow.is_main_process:

@@ -5,7 +5,7 @@
 
 Paths (each prints ``path=… status=ok|failed|skipped`` with its figures and goes on after a failure):
 
-- ``train_fp32``, ``train_bf16``: pix2pixHD training iterations (``dcesynth.training.epoch.train_step``)
+- ``train_fp32``, ``train_bf16``: pix2pixHD training iterations (``dcesynth.models.pix2pixhd.trainer.train_step``)
   at ``--size`` (channels-last on CUDA; bf16 autocast is CUDA-only, skipped on CPU);
 - ``distributed``: one 2-process data-parallel epoch (``gan.processes: 2``) through torchrun:
   NCCL with one GPU each where two GPUs exist (skipped with one), gloo on CPU;

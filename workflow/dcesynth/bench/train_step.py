@@ -25,9 +25,11 @@ import time
 import numpy as np
 import torch
 
+from ..models import GAN_FAMILY
 from ..models.infer import translate
 from ..training.perceptual import VGGLoss
 from ..models.pix2pixhd.networks import build_discriminator, build_generator
+from .. import models
 from ..devices import resolve_device
 from ..models.pix2pixhd.trainer import _optimisers, train_step
 
@@ -88,14 +90,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch default)")
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="gan.precision (bf16: CUDA only)")
-    ap.add_argument("--family", default="pix2pixhd", help="pix2pixhd (default), or a dcesynth.models family: unet, nca, flow")
+    ap.add_argument("--family", default="pix2pixHD", help="pix2pixHD (default: its GAN step against NVIDIA's), or another "
+                    "family of dcesynth.models: unet, nca, flow (its training_loss step)")  # fmt: skip
     ap.add_argument("--options", default="{}", help="the family's options as JSON (default: its defaults)")
     ap.add_argument("--sizes", default="256,512", help="slice sizes of the --family lines")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     dev = resolve_device(args.device)
-    if args.family != "pix2pixhd":
+    if args.family.lower() != GAN_FAMILY.lower():
         for line in family_lines(args.family, json.loads(args.options), [int(v) for v in args.sizes.split(",")],
                                  args.iters, dev):  # fmt: skip
             print(line, flush=True)

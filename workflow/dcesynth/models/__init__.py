@@ -4,8 +4,8 @@ and ``flow``. Importing this module imports no torch, so the plan reads the regi
 A family is a :class:`Family`: the network it builds (``build_model(name, options, input_nc,
 output_nc)``), the trainer that runs one of its training iterations
 (:mod:`dcesynth.training.epoch` is the one per-epoch driver for every family), the format of its
-training states, and what it can do: train in several processes (``gan.processes``), in bf16 on
-CUDA, channels-last, start from a published generator (``gan.init_generator``), learn a target.
+training states, and what it can do: train in several processes (``gan.processes``), train in bf16
+on CUDA (``gan.precision``), learn a target (post-contrast or subtraction).
 
 Every family's model is an ``nn.Module`` whose ``forward(x)`` translates a batch of pre-contrast
 slices (N, C_in, H, W) in [-1, 1] to the target (N, C_out, H, W) in [-1, 1], deterministically in
@@ -51,9 +51,7 @@ class Family:
     state_format: str = STATE_FORMAT
     targets: tuple[str, ...] = ("post", "subtraction")  # what it may learn (models.<run>.target)
     processes: bool = False  # epochs in several data-parallel processes (gan.processes, gan.nodes)
-    bf16: bool = False  # bf16 autocast on CUDA (gan.precision)
-    channels_last: bool = False
-    published: bool = False  # starts from, or synthesises with, a published generator (gan.init_generator)
+    bf16: bool = False  # training under bf16 autocast on CUDA where asked for (gan.precision)
 
 
 FAMILIES: dict[str, Family] = {}
@@ -70,8 +68,7 @@ def register_family(family: Family) -> Family:
 
 
 register_family(Family("pix2pixHD", "dcesynth.models.pix2pixhd:build_pix2pixhd", "dcesynth.models.pix2pixhd.trainer:Pix2PixHDTrainer",
-                state_format="dcesynth-gan-state-1", targets=("post",), processes=True, bf16=True, channels_last=True,
-                published=True))  # fmt: skip
+                state_format="dcesynth-gan-state-1", targets=("post",), processes=True, bf16=True))  # fmt: skip
 register_family(Family("unet", "dcesynth.models.unet:Regressor", "dcesynth.training.regression:RegressionTrainer"))
 # the NCA evolves the pre-contrast image into the post-contrast one (TeNCA): it learns the image
 register_family(Family("nca", "dcesynth.models.nca:NCA", "dcesynth.training.regression:RegressionTrainer", targets=("post",)))

@@ -11,8 +11,10 @@ evolves from the pre-contrast image towards the post-contrast one), and applies 
 steps synthesis takes are those training learnt. At synthesis the update masks of a slice come
 from a seed of its content (:mod:`.noise`), so translation is deterministic per slice.
 
-The image channels are read out after ``steps`` steps (one target), or, for several post-contrast
-phases, the first image channel at ``steps x k / K`` for phase k of K: the phases are points on one
+The image channels are read out after ``steps`` steps when the model has as many output channels as
+image channels: one target on the grey slice stacked to ``channels``, or, with ``channels`` equal to
+the number of post-contrast phases, image channel k becoming phase k. With one image channel and K
+phases, the phases are read along its trajectory, at ``steps x k / K`` for phase k: points on one
 trajectory, as TeNCA reads its acquisitions at their times. After ``steps`` steps information has
 travelled ``steps`` pixels.
 

@@ -33,9 +33,12 @@ class Block(nn.Sequential):
             nn.init.zeros_(self.film.bias)
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor | None = None) -> torch.Tensor:
-        if emb is None or not hasattr(self, "film"):
+        film = getattr(self, "film", None)
+        if film is None:
             return super().forward(x)
-        s1, b1, s2, b2 = (v[..., None, None] for v in self.film(emb).chunk(4, dim=1))
+        if emb is None:
+            raise ValueError("a block conditioned on an embedding needs one")
+        s1, b1, s2, b2 = (v[..., None, None] for v in film(emb).chunk(4, dim=1))
         x = self[2](self[1](self[0](x)) * (1 + s1) + b1)
         return self[5](self[4](self[3](x)) * (1 + s2) + b2)
 

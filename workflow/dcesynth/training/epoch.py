@@ -101,8 +101,8 @@ def train_epoch(
     torch.set_num_threads(max(1, int(threads) // world.size))
     state = load_state(state_in)
     if state.get("format") in LEGACY_FORMATS:
-        raise InputError(None, state_in, f"a training state of the first version of the {family.name} family, whose "
-                         "defaults have changed; delete it and rerun, to train the chain again from epoch 1")  # fmt: skip
+        raise InputError(None, state_in, f"a training state of an earlier version of the {family.name} family "
+                         f"({state['format']}); delete the run's folder and rerun, to train it again from epoch 1")  # fmt: skip
     if state.get("format") != family.state_format:
         raise InputError(None, state_in, f"not a {family.state_format} training state ({family.name})")
     if int(state["epoch"]) != epoch - 1:

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from ...errors import ConfigError
+from .. import family_of
 from ...training import channels_for, to_cpu
 from ...training.checkpoints import read_generator_state
 from ...training.perceptual import VGGLoss
@@ -73,8 +74,10 @@ class Pix2PixHDTrainer:
     def __init__(self, cfg: dict[str, Any], dev: torch.device, world: World, epoch: int):
         self.cfg, self.dev, self.world = cfg, dev, world
         self.mem = torch.channels_last if dev.type == "cuda" else torch.contiguous_format
-        # bf16 autocast only where asked for and on CUDA (the authors trained in fp32; CPU is always fp32)
-        self.precision = "bf16" if dev.type == "cuda" and cfg.get("precision", "fp32") == "bf16" else "fp32"
+        # bf16 autocast only where asked for, on CUDA, and where the family declares it (the authors
+        # trained in fp32; CPU is always fp32)
+        bf16 = family_of(cfg).bf16 and dev.type == "cuda" and cfg.get("precision", "fp32") == "bf16"
+        self.precision = "bf16" if bf16 else "fp32"
 
     def load(self, state: dict[str, Any]) -> None:
         cfg = self.cfg
