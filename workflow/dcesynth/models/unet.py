@@ -84,7 +84,14 @@ class UNet(nn.Module):
 
 
 class Regressor(UNet):
-    """Family ``unet``: the U-Net, trained to regress the target."""
+    """Family ``unet``: the U-Net, trained to regress the target. Its last layer starts at zero, so
+    an untrained model predicts no enhancement on the subtraction target (the pre-contrast image
+    itself) and mid-grey on the post-contrast one, not a random image."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
 
     def training_loss(self, x, y, perceptual=None, lambda_perceptual: float = 0.0, generator=None):
         return regression_loss(self(x), y, perceptual, lambda_perceptual)
