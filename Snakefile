@@ -76,7 +76,7 @@ rule preprocess:
 
 rule synthesis:
     input:
-        gan_outputs(),
+        synthesis_outputs(),
 
 
 rule segmentation:

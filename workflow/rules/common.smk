@@ -77,7 +77,7 @@ def check_resource_keys():
 split_sheet = lambda: PLAN.split_sheet or []
 all_outputs = lambda: PLAN.targets("all")
 preprocess_outputs = lambda: PLAN.targets("preprocess")
-gan_outputs = lambda: PLAN.targets("synthesis")
+synthesis_outputs = lambda: PLAN.targets("synthesis")
 segmentation_outputs = lambda: PLAN.targets("segmentation")
 ranking_inputs = PLAN.ranking_inputs
 epoch_files = lambda name, run: {
@@ -89,7 +89,7 @@ run_losses = lambda wc: PLAN.loss_tables(wc.run)
 run_eval_epochs = lambda wc: PLAN.eval_epochs_of(wc.run)
 previous_state = lambda wc: path("state", run=wc.run, epoch=int(wc.epoch) - 1)
 training_gpus = lambda wc: PLAN.epoch_gpus(wc.run)
-gan_nodes_resources = lambda: PLAN.nodes_resources("train_epoch")
+training_nodes_resources = lambda: PLAN.nodes_resources("train_epoch")
 synthesis_target_files = lambda wc: PLAN.synthesis_files(wc.run, wc.case)
 synthesis_generator = lambda wc: PLAN.synthesis_generator(wc.run)
 figure_files = lambda wc: PLAN.figure_files(wc.run)

@@ -87,7 +87,7 @@ if PLAN.gan_nodes > 1:
             epoch=r"[1-9]\d*",
             run=MULTI_NODE_TRAINING_RUNS,
         resources:
-            **gan_nodes_resources(),
+            **training_nodes_resources(),
 
 
 rule export_generator:
