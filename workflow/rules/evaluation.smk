@@ -67,7 +67,7 @@ rule tabulate_epochs:
         ),
     output:
         epochs=report(
-            "results/metrics/{run}/epochs.tsv",
+            path("epochs_table"),
             caption="../report/epochs.rst",
             category="Epoch selection (SAMe)",
             labels={"table": "metrics per epoch", "cohort": config["data"]["cohort"]},
@@ -111,7 +111,7 @@ rule image_quality_tables:
         generator=synthesis_generator,
     output:
         table1=report(
-            "results/tables/{run}/table1.tsv",
+            path("table1"),
             caption="../report/table1.rst",
             category="Image quality (Table 1)",
             labels={"table": "this run", "cohort": config["data"]["cohort"]},
@@ -164,7 +164,7 @@ rule tumour_region_metrics:
         masks=expand(path("mask"), case=EVAL_MASKED),
     output:
         report(
-            "results/tables/{run}/tumour_region.tsv",
+            path("tumour_region"),
             caption="../report/tumour_region.rst",
             category="Image quality (Table 1)",
             labels={"table": "tumour region", "cohort": config["data"]["cohort"]},
@@ -203,14 +203,14 @@ rule model_ranking:
         ranking_inputs(),
     output:
         ranking=report(
-            "results/tables/model_ranking.tsv",
+            path("model_ranking"),
             caption="../report/model_ranking.rst",
             category="Image quality (Table 1)",
             labels={"table": "model ranking", "cohort": config["data"]["cohort"]},
         ),
         cases="results/tables/model_ranking_cases.tsv",
         figure=report(
-            "results/figures/model_slices.png",
+            path("model_slices"),
             caption="../report/model_ranking.rst",
             category="Image quality (Table 1)",
             labels={"figure": "every model on the same slices"},

@@ -227,7 +227,7 @@ rule segmentation_tables:
         generator=synthesis_generator,
     output:
         table=report(
-            "results/tables/{run}/segmentation.tsv",
+            path("segmentation_table"),
             caption="../report/segmentation.rst",
             category="Tumour segmentation (Tables 2, 3)",
             labels={
@@ -255,7 +255,7 @@ rule segmentation_tables:
         ),
         cases="results/tables/{run}/segmentation_cases.tsv",
         figure=report(
-            "results/figures/{run}/segmentation_dice.png",
+            path("segmentation_figure"),
             caption="../report/segmentation.rst",
             category="Tumour segmentation (Tables 2, 3)",
             labels={"figure": "Dice per experiment"},

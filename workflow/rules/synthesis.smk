@@ -53,13 +53,13 @@ rule plot_synthesis:
         synthesis_figure_inputs,
     output:
         grid=report(
-            "results/figures/{run}/synthesis_grid.png",
+            path("synthesis_grid"),
             caption="../report/synthesis_grid.rst",
             category="Synthetic contrast",
             labels={"figure": "Fig. 3: synthesis grid"},
         ),
         crops=report(
-            "results/figures/{run}/tumour_crops.png",
+            path("tumour_crops"),
             caption="../report/tumour_crops.rst",
             category="Synthetic contrast",
             labels={"figure": "Fig. 5: tumour crops"},

@@ -55,7 +55,7 @@ rule train_epoch:
         pairs=path("pairs", split="train"),
     output:
         state=temp(path("state")),
-        losses="results/models/{run}/losses/epoch_{epoch}.tsv",
+        losses=path("losses"),
     log:
         "logs/train_epoch/{run}/epoch_{epoch}.log",
     benchmark:
@@ -114,9 +114,9 @@ rule training_log:
     input:
         run_losses,
     output:
-        table="results/models/{run}/train_log.tsv",
+        table=path("train_log"),
         figure=report(
-            "results/models/{run}/figures/losses.png",
+            path("losses_figure"),
             caption="../report/gan_losses.rst",
             category="Synthesis model",
             labels={"figure": "training losses"},
@@ -141,7 +141,7 @@ rule preview_model:
         ),
         slices=expand(path("slices"), case=cases_in("val"), seq=GAN_SEQS),
     output:
-        table="results/models/{run}/val_preview.tsv",
+        table=path("val_preview"),
         figure=report(
             "results/models/{run}/figures/val_pairs.png",
             caption="../report/gan_preview.rst",

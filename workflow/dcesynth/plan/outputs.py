@@ -87,27 +87,27 @@ class OutputsMixin:
                    *(path("splits", table=t) for t in ("synthesis", "segmentation")), path("cohort_figure")]  # fmt: skip
         if part == "preprocess":
             return [path("slices", case=c, seq=s) for c in self.case_ids for s in self.seqs] + checked
-        training = [path("state", run=run, epoch=self.n_epochs), f"results/models/{run}/train_log.tsv",
-                    f"results/models/{run}/figures/losses.png", f"results/metrics/{run}/epochs.tsv"]  # fmt: skip
+        training = [path("state", run=run, epoch=self.n_epochs), path("train_log", run=run),
+                    path("losses_figure", run=run), path("epochs_table", run=run)]  # fmt: skip
         synthesis = [
             *(path("generator", run=run, epoch=e) for e in self.export_epochs),
             *([] if self.synthesis_only else training),
-            f"results/models/{run}/val_preview.tsv",
+            path("val_preview", run=run),
             *(path("synthetic", run=run, case=c, seq=t) for c in self.synth_cases for t in targets),
             *(path("subtraction", run=run, case=c, kind=k, seq=t)
               for c in self.synth_cases for k in ("real", "synthetic") for t in targets),  # fmt: skip
-            f"results/figures/{run}/synthesis_grid.png",
-            f"results/figures/{run}/tumour_crops.png",
-            f"results/tables/{run}/table1.tsv",
-            f"results/tables/{run}/tumour_region.tsv",
+            path("synthesis_grid", run=run),
+            path("tumour_crops", run=run),
+            path("table1", run=run),
+            path("tumour_region", run=run),
             *([path("viewer", run=run)] if self.config["report"]["viewer_cases"] else []),
             *((path("dicom_series", run=run, case=c, seq=t) for c in self.synth_cases for t in targets)
               if self.dicom_export["enabled"] else ()),  # fmt: skip
         ]
         synthesis += [t for model in self.models for t in self.model_targets(model)]
         if self.models and self.ranking_files():
-            synthesis += ["results/tables/model_ranking.tsv", "results/figures/model_slices.png"]
-        seg = ([f"results/tables/{run}/segmentation.tsv", f"results/figures/{run}/segmentation_dice.png"]
+            synthesis += [path("model_ranking"), path("model_slices")]
+        seg = ([path("segmentation_table", run=run), path("segmentation_figure", run=run)]
                if self.config["segmentation"]["enabled"] else [])  # fmt: skip
         if self.dicom_seg_enabled:
             seg += [p["seg"] for c in self.seg_test for p in self.dicom_seg_files(run, c)["predictions"].values()]
@@ -119,15 +119,15 @@ class OutputsMixin:
         targets, cases = self.gan["targets"], self.synth_cases
         return [
             path("state", run=run, epoch=self.n_epochs_of(run)),
-            f"results/models/{run}/train_log.tsv",
-            f"results/metrics/{run}/epochs.tsv",
+            path("train_log", run=run),
+            path("epochs_table", run=run),
             *(path("generator", run=run, epoch=e) for e in self.export_epochs_of(run)),
             *(path("synthetic", run=run, case=c, seq=t) for c in cases for t in targets),
             *(path("subtraction", run=run, case=c, kind=k, seq=t)
               for c in cases for k in ("real", "synthetic") for t in targets),  # fmt: skip
-            f"results/figures/{run}/synthesis_grid.png",
-            f"results/tables/{run}/table1.tsv",
-            f"results/tables/{run}/tumour_region.tsv",
+            path("synthesis_grid", run=run),
+            path("table1", run=run),
+            path("tumour_region", run=run),
         ]
 
     def ranking_segmentation(self) -> dict[str, dict[str, str]]:
@@ -169,7 +169,7 @@ class OutputsMixin:
         return files
 
     def loss_tables(self, run: str) -> list[str]:
-        return [f"results/models/{run}/losses/epoch_{e}.tsv" for e in range(1, self.n_epochs_of(run) + 1)]
+        return [path("losses", run=run, epoch=e) for e in range(1, self.n_epochs_of(run) + 1)]
 
     def figure_inputs(self, run: str, cases: list[str] | None = None) -> list[str]:
         """Every file of the synthesis figures (or of ``cases``: the viewer's)."""

@@ -32,6 +32,20 @@ PATHS = {
     "nnunet_root": "results/segmentation/{run}/{scenario}",
     "nnunet_metrics": "results/segmentation/{run}/{scenario}/metrics_{domain}.tsv",
     "prediction": "results/segmentation/{run}/{scenario}/predictions/{domain}/{case}.nii.gz",
+    # the final outputs a run asks for (targets) and the rules that make them
+    "train_log": "results/models/{run}/train_log.tsv",
+    "losses_figure": "results/models/{run}/figures/losses.png",
+    "epochs_table": "results/metrics/{run}/epochs.tsv",
+    "val_preview": "results/models/{run}/val_preview.tsv",
+    "synthesis_grid": "results/figures/{run}/synthesis_grid.png",
+    "tumour_crops": "results/figures/{run}/tumour_crops.png",
+    "table1": "results/tables/{run}/table1.tsv",
+    "tumour_region": "results/tables/{run}/tumour_region.tsv",
+    "model_ranking": "results/tables/model_ranking.tsv",
+    "model_slices": "results/figures/model_slices.png",
+    "segmentation_table": "results/tables/{run}/segmentation.tsv",
+    "segmentation_figure": "results/figures/{run}/segmentation_dice.png",
+    "losses": "results/models/{run}/losses/epoch_{epoch}.tsv",
 }
 
 
