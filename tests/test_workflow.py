@@ -83,11 +83,11 @@ def test_gan_chain_outputs(tiny_run):
 
 
 def test_a_further_model_runs_through_the_same_rules(tiny_run):
-    """The tiny run's NCA (config models, target subtraction): its own run folder, one training job
-    per epoch, every epoch evaluated, SAMe's choice exported, volumes synthesised with it (the
-    pre-contrast image plus the predicted subtraction), its Table 1 and tumour-region table."""
+    """The tiny run's NCA (config models): its own run folder, one training job per epoch, every
+    epoch evaluated, SAMe's choice exported, volumes synthesised with it, its Table 1 (labelled with
+    SAMe's choice) and tumour-region table."""
     from dcesynth.models.files import load_model
-    from dcesynth.models.targets import SubtractionModel
+    from dcesynth.models.nca import NCA
 
     run = tiny_run / "results"
     log = pd.read_csv(run / "models/nca/train_log.tsv", sep="\t")
@@ -97,8 +97,10 @@ def test_a_further_model_runs_through_the_same_rules(tiny_run):
     assert sorted(epochs["epoch"]) == [1, 2]
     best = json.loads((run / "metrics/nca/best_epoch.json").read_text())
     model, record = load_model(run / "models/nca/generator_best.pt")
-    assert isinstance(model, SubtractionModel) and record["family"] == "nca" and record["meta"]["epoch"] == best["epoch"]
+    assert isinstance(model, NCA) and record["family"] == "nca" and record["meta"]["epoch"] == best["epoch"]
+    assert record["meta"]["target"] == "post" and model.stochastic_inference and model.evolve_image
     table1 = pd.read_csv(run / "tables/nca/table1.tsv", sep="\t")
+    assert "real_post_vs_syn_post_best" in set(table1["comparison"])
     assert set(table1["generator_epoch"].astype(str)) == {str(best["epoch"])} and np.isfinite(table1["ssim"]).all()
     tumour = pd.read_csv(run / "tables/nca/tumour_region.tsv", sep="\t")
     assert len(tumour) > 0 and np.isfinite(tumour["mae_synthetic"]).all()
