@@ -15,3 +15,12 @@ def announce_location() -> str:
 
     os.environ["DCESYNTH_PACKAGE"] = folder = str(Path(__file__).resolve().parent)
     return folder
+
+
+def load_object(spec: str):
+    """``"module:attribute"`` imported: how the registries (model families, cohort sources) name code
+    that is imported only when used."""
+    import importlib
+
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr)

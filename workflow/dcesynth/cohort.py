@@ -14,12 +14,10 @@ from typing import Any
 import pandas as pd
 
 from .errors import ConfigError
-from .sources import SOURCES, source
+from .sources import source
 from .sources.sheets import check_ids, sequences
 
 COLUMNS = ["case_id", "case_dir", "mask", "has_mask", "multifocal"]
-# Sources whose volumes are files named per case (the case table has one column per sequence).
-FILE_SOURCES = tuple(name for name, s in SOURCES.items() if s.files)
 
 
 def phase_counts(cases: pd.DataFrame) -> str:

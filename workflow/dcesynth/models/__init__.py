@@ -24,10 +24,10 @@ lambda_perceptual=0, generator=None)`` (the loss of one batch and its named term
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any
 
+from .. import load_object
 from ..errors import ConfigError
 
 FORMAT = "dcesynth-model-2"  # a model file of a further family (files.save_model)
@@ -88,12 +88,6 @@ def family(name: str) -> Family:
 def family_of(cfg: dict[str, Any]) -> Family:
     """The family a training config (a run's training keys) trains."""
     return family(cfg.get("family", GAN_FAMILY))
-
-
-def load_object(spec: str) -> Any:
-    """``"module:attribute"`` imported."""
-    module, _, attr = spec.partition(":")
-    return getattr(importlib.import_module(module), attr)
 
 
 def build_model(name: str, options: dict[str, Any] | None = None, input_nc: int = 3, output_nc: int = 3):

@@ -55,15 +55,16 @@ class OutputsMixin:
         """One case's DICOM SEG job: per test domain its image (``volume``) and the series of it
         (``series``; the synthetic one is the export's, the real ones this job writes), and per
         prediction ``"{scenario}|{domain}"`` its file and SEG."""
-        inp, tgt, stage = self.gan["input"], self.gan["targets"][0], self.slice_stage
+        inp, tgt = self.gan["input"], self.gan["targets"][0]
         images = {
-            "real_pre": (inp, path("volume", stage=stage, case=case, seq=inp), path("dicom_real_series", run=run, case=case, seq=inp)),
-            "real_post": (tgt, path("volume", stage=stage, case=case, seq=tgt), path("dicom_real_series", run=run, case=case, seq=tgt)),
-            "syn_post": (tgt, path("synthetic", run=run, case=case, seq=tgt), path("dicom_series", run=run, case=case, seq=tgt)),
-        }  # fmt: skip
+            "real_pre": (inp, path("dicom_real_series", run=run, case=case, seq=inp)),
+            "real_post": (tgt, path("dicom_real_series", run=run, case=case, seq=tgt)),
+            "syn_post": (tgt, path("dicom_series", run=run, case=case, seq=tgt)),
+        }
         domains = sorted({d for _, d in self.seg_pairs}, key=segmentation.IMAGES.index)
         return {
-            "references": {d: dict(zip(("seq", "volume", "series"), images[d])) for d in domains},
+            "references": {d: {"seq": images[d][0], "volume": self.seg_image(d, run, case), "series": images[d][1]}
+                           for d in domains},  # fmt: skip
             "predictions": {
                 f"{s}|{d}": {
                     "prediction": path("prediction", run=run, scenario=s, domain=d, case=case),
@@ -82,53 +83,45 @@ class OutputsMixin:
         """What a run of the whole workflow (``all``) or of one part (``preprocess``, ``synthesis``,
         ``segmentation``) asks for: final outputs only (per-case files follow from them), plus
         every tumour mask, so that each mask given is checked even if no stage uses it."""
-        run, targets = self.run, self.gan["targets"]
         checked = [*(path("mask", case=c) for c in self.masked),
                    *(path("splits", table=t) for t in ("synthesis", "segmentation")), path("cohort_figure")]  # fmt: skip
         if part == "preprocess":
             return [path("slices", case=c, seq=s) for c in self.case_ids for s in self.seqs] + checked
-        training = [path("state", run=run, epoch=self.n_epochs), path("train_log", run=run),
-                    path("losses_figure", run=run), path("epochs_table", run=run)]  # fmt: skip
-        synthesis = [
-            *(path("generator", run=run, epoch=e) for e in self.export_epochs),
-            *([] if self.synthesis_only else training),
-            path("val_preview", run=run),
-            *(path("synthetic", run=run, case=c, seq=t) for c in self.synth_cases for t in targets),
-            *(path("subtraction", run=run, case=c, kind=k, seq=t)
-              for c in self.synth_cases for k in ("real", "synthetic") for t in targets),  # fmt: skip
-            path("synthesis_grid", run=run),
-            path("tumour_crops", run=run),
-            path("table1", run=run),
-            path("tumour_region", run=run),
-            *([path("viewer", run=run)] if self.config["report"]["viewer_cases"] else []),
-            *((path("dicom_series", run=run, case=c, seq=t) for c in self.synth_cases for t in targets)
-              if self.dicom_export["enabled"] else ()),  # fmt: skip
-        ]
-        synthesis += [t for model in self.models for t in self.model_targets(model)]
+        synthesis = [t for name in self.runs for t in self.run_targets(name)]
         if self.models and self.ranking_files():
             synthesis += [path("model_ranking"), path("model_slices")]
+        run = self.run  # the segmentation experiments use the main run's images
         seg = ([path("segmentation_table", run=run), path("segmentation_figure", run=run)]
                if self.config["segmentation"]["enabled"] else [])  # fmt: skip
         if self.dicom_seg_enabled:
             seg += [p["seg"] for c in self.seg_test for p in self.dicom_seg_files(run, c)["predictions"].values()]
         return {"synthesis": synthesis, "segmentation": seg, "all": checked + synthesis + seg}[part]
 
-    def model_targets(self, run: str) -> list[str]:
-        """A further model's outputs: its training chain and losses, the evaluated epochs and the
-        SAMe choice, its synthetic volumes, figures, Table 1 and tumour-region table."""
-        targets, cases = self.gan["targets"], self.synth_cases
-        return [
-            path("state", run=run, epoch=self.n_epochs_of(run)),
-            path("train_log", run=run),
-            path("epochs_table", run=run),
-            *(path("generator", run=run, epoch=e) for e in self.export_epochs_of(run)),
-            *(path("synthetic", run=run, case=c, seq=t) for c in cases for t in targets),
-            *(path("subtraction", run=run, case=c, kind=k, seq=t)
+    def run_targets(self, name: str) -> list[str]:
+        """One run's outputs: its exported generators, its training chain, losses and evaluated
+        epochs (if it trains), its synthetic volumes with subtractions, figures, Table 1 and
+        tumour-region table; the main run's also its preview, tumour crops, viewer and DICOM series."""
+        run, targets, cases = self.run_of(name), self.gan["targets"], self.synth_cases
+        out = [path("generator", run=name, epoch=e) for e in run.export_epochs]
+        if run.trains:
+            out += [path("state", run=name, epoch=run.n_epochs), path("train_log", run=name),
+                    path("losses_figure", run=name), path("epochs_table", run=name)]  # fmt: skip
+        if run.main:
+            out.append(path("val_preview", run=name))
+        out += [
+            *(path("synthetic", run=name, case=c, seq=t) for c in cases for t in targets),
+            *(path("subtraction", run=name, case=c, kind=k, seq=t)
               for c in cases for k in ("real", "synthetic") for t in targets),  # fmt: skip
-            path("synthesis_grid", run=run),
-            path("table1", run=run),
-            path("tumour_region", run=run),
+            path("synthesis_grid", run=name),
+            *([path("tumour_crops", run=name)] if run.main else []),
+            path("table1", run=name),
+            path("tumour_region", run=name),
         ]
+        if run.main and self.config["report"]["viewer_cases"]:
+            out.append(path("viewer", run=name))
+        if run.main and self.dicom_export["enabled"]:
+            out += [path("dicom_series", run=name, case=c, seq=t) for c in cases for t in targets]
+        return out
 
     def ranking_segmentation(self) -> dict[str, dict[str, str]]:
         """What the ranking's segmentation scores read: per run (``runs``) and for the pre-contrast

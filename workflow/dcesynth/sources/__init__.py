@@ -14,12 +14,12 @@ workflow's own outputs (the phantom's) or the user's files.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
+from .. import load_object
 from ..errors import ConfigError
 
 
@@ -31,8 +31,7 @@ class Source:
     generated: bool = False  # the workflow writes its inputs (make_phantom)
 
     def case_table(self, config: dict[str, Any]) -> pd.DataFrame:
-        module, _, function = self.cases.partition(":")
-        return getattr(importlib.import_module(module), function)(config)
+        return load_object(self.cases)(config)
 
     def ingest_inputs(self, row: pd.Series, seqs: list[str]) -> dict[str, str]:
         """The raw inputs of one case's ingest job: its files per sequence, or its DICOM folder."""

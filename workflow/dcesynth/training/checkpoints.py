@@ -59,8 +59,6 @@ def load_state(path: str | Path) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
-
-
 def export_generator(state_path: str | Path, out_path: str | Path) -> None:
     """The generator of a training state alone: options, NVIDIA-keyed state dict, provenance (a
     further family's state: its model file, :func:`export_model`)."""
@@ -116,7 +114,8 @@ def generator_provenance(path: str | Path) -> dict[str, Any]:
     obj = load_state(path)
     if obj.get("format") in MODEL_FILE_FORMATS:  # a further family's model: its epoch and perceptual term
         meta = obj.get("meta", {})
-        return {"generator_epoch": int(meta["epoch"]), "generator_vgg": _vgg_text(meta.get("perceptual") or {}), "generator_precision": "fp32"}
+        return {"generator_epoch": int(meta["epoch"]), "generator_vgg": _vgg_text(meta.get("perceptual") or {}),
+                "generator_precision": "fp32"}  # fmt: skip
     if "options" not in obj:
         return {"generator_epoch": "unknown (external generator)", "generator_vgg": "unknown", "generator_precision": "unknown"}
     meta = obj.get("meta", {})

@@ -24,10 +24,10 @@ from tqdm import tqdm
 from ..devices import resolve_device
 from ..errors import ConfigError, InputError
 from ..io import write_table
-from ..models import LEGACY_FORMATS, family_of, load_object
+from .. import load_object
+from ..models import LEGACY_FORMATS, family_of
 from . import learning_rate
-from .checkpoints import load_state
-from .checkpoints import save_state as save_state
+from .checkpoints import load_state, save_state
 from .data import SlicePairs
 from .world import World
 
