@@ -151,9 +151,9 @@ def plot_tumour_crops(cases: dict[str, dict[str, str]], out_png: str | Path, mar
     _save(fig, out_png)
 
 
-def _panel(ax, img, aspect, vmax, title=None, outline=None) -> None:
+def _panel(ax, img, aspect, vmax, title=None, outline=None, vmin=0) -> None:
     """One grey image panel without ticks, optionally titled and with a mask outline."""
-    ax.imshow(img, cmap="gray", vmin=0, vmax=vmax, aspect=aspect, interpolation="nearest")
+    ax.imshow(img, cmap="gray", vmin=vmin, vmax=vmax, aspect=aspect, interpolation="nearest")
     if outline is not None and outline.any():
         ax.contour(outline, levels=[0.5], colors="tab:red", linewidths=0.6)
     ax.set_xticks([])
@@ -168,18 +168,19 @@ def _save(fig, out_png) -> None:
     plt.close(fig)
 
 
-def plot_model_slices(cases: dict[str, dict], aspect: dict[str, float], out_png: str | Path, max_cases: int = 6) -> None:
+def plot_model_slices(cases: dict[str, dict], aspect: dict[str, float], out_png: str | Path, max_cases: int = 6,
+                      vrange: tuple[float, float] = (0, 255)) -> None:
     """The same slice through every model: per case (a row; at most ``max_cases``) the real
-    post-contrast slice, then each model's (``cases[case]['panels']``, name -> 2D array on the 0-255
-    scale), with the tumour outline (``cases[case]['mask']``)."""
+    post-contrast slice, then each model's (``cases[case]['panels']``, name -> 2D array shown
+    with grey levels over ``vrange``), with the tumour outline (``cases[case]['mask']``)."""
     shown = list(cases)[:max_cases]
     names = list(cases[shown[0]]["panels"]) if shown else []
     fig, axes = plt.subplots(max(1, len(shown)), max(1, len(names)), figsize=(2.0 * max(1, len(names)), 2.1 * max(1, len(shown))),
                              squeeze=False)  # fmt: skip
     for r, case in enumerate(shown):
         for c, name in enumerate(names):
-            _panel(axes[r, c], cases[case]["panels"][name], aspect[case], 255, name if r == 0 else None,
-                   outline=cases[case]["mask"])  # fmt: skip
+            _panel(axes[r, c], cases[case]["panels"][name], aspect[case], vrange[1], name if r == 0 else None,
+                   outline=cases[case]["mask"], vmin=vrange[0])  # fmt: skip
         axes[r, 0].set_ylabel(f"{case}\nslice {cases[case]['slice']}", fontsize=7)
     fig.tight_layout()
     _save(fig, out_png)

@@ -330,13 +330,18 @@ def ngtdm_features(levels: np.ndarray, mask: np.ndarray, ng: int) -> list[float]
     ]
 
 
-def image_features(image: np.ndarray) -> np.ndarray:
-    """The radiomic feature vector (``FEATURE_NAMES``) of one 2D image."""
+def image_features(image: np.ndarray, mask: np.ndarray | None = None, normalize: bool = True) -> np.ndarray:
+    """The radiomic feature vector (``FEATURE_NAMES``) of one 2D image, inside ``mask`` (default:
+    the whole image, :func:`roi_mask`). ``normalize=False`` skips PyRadiomics' z-scoring over the
+    image and only scales by 100: for slices already on a shared scale (MAMA-SYNTH's z-scores
+    with pre-contrast statistics), whose intensity level is itself the information."""
     image = np.asarray(image)
     if image.ndim != 2:
         raise ValueError(f"radiomic features take 2D slices, got shape {image.shape}")
-    mask = roi_mask(image.shape)
-    if image.dtype == np.uint8:  # everything from 256-entry histograms: the normalisation is affine
+    mask = roi_mask(image.shape) if mask is None else np.asarray(mask, dtype=bool)
+    if mask.shape != image.shape or not mask.any():
+        raise ValueError(f"the ROI must be a non-empty mask of the slice's shape {image.shape}, got {mask.shape}")
+    if image.dtype == np.uint8 and normalize:  # everything from 256-entry histograms: the normalisation is affine
         full = np.bincount(image.ravel(), minlength=256)
         raw = np.arange(256, dtype=np.float64)
         mean = full @ raw / full.sum()
@@ -349,7 +354,8 @@ def image_features(image: np.ndarray) -> np.ndarray:
         values, counts, value_levels = norm[present], counts[present], lut[present]
         levels = lut[image]
     else:
-        values, inverse, counts = np.unique(normalise(image)[mask], return_inverse=True, return_counts=True)
+        scaled = normalise(image) if normalize else np.asarray(image, dtype=np.float64) * NORMALIZE_SCALE
+        values, inverse, counts = np.unique(scaled[mask], return_inverse=True, return_counts=True)
         value_levels = discretise(values)
         levels = np.zeros(image.shape, dtype=np.int64)
         levels[mask] = value_levels[inverse]

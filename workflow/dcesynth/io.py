@@ -42,14 +42,15 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             tmp.unlink()
 
 
-def write_image(image: sitk.Image, path: str | Path) -> None:
-    """Write a SimpleITK image atomically (NIfTI when the name ends in .nii.gz).
+def write_image(image: sitk.Image, path: str | Path, compress: bool = True) -> None:
+    """Write a SimpleITK image atomically (NIfTI when the name ends in .nii.gz; ``compress=False``
+    for a MetaImage .mha that other tools read as raw voxels).
 
     ITK's NIfTI writer only prints an error when the disk fills up (``NWAD: wrote only 0 of N
     bytes``) and returns normally, so the file is read back before it replaces ``path``.
     """
     with atomic_path(path) as tmp:
-        sitk.WriteImage(image, str(tmp), useCompression=True)
+        sitk.WriteImage(image, str(tmp), useCompression=compress)
         _check_written(tmp, image, path)
 
 

@@ -195,12 +195,68 @@ rule tumour_region_metrics:
         "../scripts/tumour_region_metrics.py"
 
 
-# pix2pixHD and the further models (config models) against each other and the pre-contrast image,
-# MAMA-SYNTH style: per annotated test case the slice with the largest tumour area, the mean of
-# per-metric ranks, and a case bootstrap of the ranks.
+# One run's annotated test cases as the MAMA-SYNTH challenge's evaluator reads them (its local
+# mode): per case the axial slice with the largest tumour area of the prediction, the real post-
+# and pre-contrast images and the mask, z-scored with the case's pre-contrast statistics.
+rule mama_synth_export:
+    input:
+        lambda wc: leaves(PLAN.mama_synth_cases(run=wc.run)),
+    output:
+        folder=directory(path("mama_synth")),
+    log:
+        "logs/mama_synth_export/{run}.log",
+    benchmark:
+        "benchmarks/mama_synth_export/{run}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: rule_threads("mama_synth_export")
+    resources:
+        **rule_resources("mama_synth_export"),
+    params:
+        cases=lambda wc: PLAN.mama_synth_cases(run=wc.run),
+    script:
+        "../scripts/mama_synth_export.py"
+
+
+# The challenge's two classifiers (contrast; tumour against its mirror), trained on the real
+# images of the annotated cases outside the test set.
+rule mama_synth_classifiers:
+    input:
+        leaves(PLAN.classifier_cases),
+    output:
+        contrast=path("classifier", kind="contrast"),
+        tumour_roi=path("classifier", kind="tumour_roi"),
+        training="results/classifiers/training.tsv",
+        summary=report(
+            "results/tables/classifiers.tsv",
+            caption="../report/classifiers.rst",
+            category="Image quality (Table 1)",
+            labels={"table": "MAMA-SYNTH classifiers", "cohort": config["data"]["cohort"]},
+        ),
+    log:
+        "logs/mama_synth_classifiers/mama_synth_classifiers.log",
+    benchmark:
+        "benchmarks/mama_synth_classifiers/mama_synth_classifiers.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: rule_threads("mama_synth_classifiers")
+    resources:
+        **rule_resources("mama_synth_classifiers"),
+    params:
+        cases=PLAN.classifier_cases,
+        seed=config["metrics"]["seed"],
+    script:
+        "../scripts/mama_synth_classifiers.py"
+
+
+# Every run ranked as the MAMA-SYNTH challenge ranks (a flat Borda count over its eight metrics,
+# computed on the runs' exports), with a case bootstrap; the pre-contrast image apart, unranked.
 rule model_ranking:
     input:
-        ranking_inputs(),
+        exports=expand(path("mama_synth"), run=PLAN.runs),
+        contrast=path("classifier", kind="contrast"),
+        tumour_roi=path("classifier", kind="tumour_roi"),
+        segmentation=ranking_inputs(),
     output:
         ranking=report(
             path("model_ranking"),
@@ -225,7 +281,9 @@ rule model_ranking:
     resources:
         **rule_resources("model_ranking"),
     params:
-        cases=PLAN.ranking_files(),
+        main=PLAN.run,
+        cases=PLAN.ranking_cases(),
+        exports={r: path("mama_synth", run=r) for r in PLAN.runs},
         segmentation=PLAN.ranking_segmentation(),
         segmenter=PLAN.fixed_segmenter
         and f"nnU-Net {PLAN.fixed_segmenter}: {nnunet_model_dir(PLAN.run, segmentation.FIXED)}",
@@ -237,7 +295,7 @@ rule model_ranking:
             for r in PLAN.runs
         },
         lpips=config["metrics"]["lpips"],
-        margin_mm=config["metrics"]["tumour_margin_mm"],
+        n_bootstrap=1000,
         seed=config["metrics"]["seed"],
         cohort=config["data"]["cohort"],
     script:

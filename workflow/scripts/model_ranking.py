@@ -2,77 +2,121 @@ from dcesynth import logs
 
 log = logs.from_snakemake(snakemake)
 
-import math
+import pickle
 
 import numpy as np
 import pandas as pd
-import SimpleITK as sitk
 from tqdm import tqdm
 
+from dcesynth.evaluation import mama_synth as ms
 from dcesynth.evaluation.features import lpips_network
+from dcesynth.evaluation.ranking import rank_models
 from dcesynth.figures import plot_model_slices
-from dcesynth.evaluation.ranking import (BASELINE, HIGHER_IS_BETTER, SEGMENTER_METRICS, SLICE_METRICS, frd_tumour,
-                                         largest_tumour_slice, rank_models, segmenter_scores, slice_scores,
-                                         tumour_box, tumour_features)  # fmt: skip
+from dcesynth.frd import frd
 from dcesynth.io import write_table
-from dcesynth.synthesis import read_transform, stack_to_volume
 
+# Every run ranked by the MAMA-SYNTH challenge's eight metrics, computed on the runs' exports
+# (results/mama_synth/{run}: what the challenge's evaluator would read); the pre-contrast image
+# as it is gets a row of its own, unranked.
+BASELINE = "pre-contrast (as is)"
 p = snakemake.params
 lpips_net = lpips_network(p.lpips)
-rows, figure, aspect = [], {}, {}
-real_features, fake_features = {}, {}
-for case, f in tqdm(p.cases.items(), desc="ranking cases", unit="case", mininterval=5):
-    mask_img = sitk.ReadImage(f["mask"])
-    transform = read_transform(f["transform"])
-    mask = sitk.GetArrayFromImage(mask_img) > 0
-    z = largest_tumour_slice(mask)
-    sx, sy = mask_img.GetSpacing()[:2]
-    box = tumour_box(mask[z], (math.ceil(p.margin_mm / sy), math.ceil(p.margin_mm / sx)))
-
-    def plane(stack_file):  # the slice on the 0-255 model scale, on the mask's grid
-        return sitk.GetArrayFromImage(stack_to_volume(np.load(stack_file), transform, mask_img))[z].astype(np.float32)
-
-    real = plane(f["real"])
-    fakes = {BASELINE: plane(f["pre"]), **{run: plane(f["synthetic"][run]) for run in p.runs}}
-    real_features[case] = tumour_features(real, box)
-    for model, fake in fakes.items():
-        rows.append({"model": model, "case": case, "slice": z, **slice_scores(real, fake, box, lpips_net)})
-        fake_features.setdefault(model, {})[case] = tumour_features(fake, box)
-    figure[case] = {"panels": {"real post-contrast": real, **fakes}, "mask": mask[z], "slice": z}
-    aspect[case] = sy / sx
-table = pd.DataFrame(rows)
-metrics = [m for m in SLICE_METRICS if lpips_net is not None or m != "lpips"]
-
+classifiers = {}
+for kind in ms.CLASSIFIERS:
+    with open(getattr(snakemake.input, kind), "rb") as fh:
+        classifiers[kind] = pickle.load(fh)
 seg = p.segmentation
-if seg:  # the fixed segmenter's Dice and HD95 on each run's synthetic volume and on the pre-contrast one
-    diagonal = {}
-    for case, label in seg["labels"].items():
-        img = sitk.ReadImage(label)
-        diagonal[case] = float(np.linalg.norm(np.multiply(img.GetSize(), img.GetSpacing())))
-    # case ids as written (a numeric-looking id such as 001 stays a string)
-    read = lambda f: segmenter_scores(pd.read_csv(f, sep="\t", dtype={"case_id": str}), diagonal)  # noqa: E731
-    scores = {**{run: read(f) for run, f in seg["runs"].items()}, BASELINE: read(seg["baseline"])}
-    for m in SEGMENTER_METRICS:
-        table[m] = [scores[model][m].get(case, np.nan) for model, case in zip(table["model"], table["case"])]
-    metrics += list(SEGMENTER_METRICS)
-    log.info("fixed segmenter: %s (Dice and HD95 on %d test cases)", p.segmenter, len(seg["labels"]))
+models = [*p.runs, BASELINE]
+exported = pd.read_csv(f"{p.exports[p.main]}/cases.tsv", sep="\t", dtype={"case": str}).set_index("case")
+rows, figure, aspect = [], {}, {}
+real_roi, fake_roi = {}, {m: {} for m in models}
+contrast = {m: {} for m in models}  # the contrast classifier's probability of each model's slice
+pre_contrast, tumour, mirror = {}, {m: {} for m in models}, {m: {} for m in models}
+for case in tqdm(p.cases, desc="ranking cases", unit="case", mininterval=5):
+    truth = ms.read_export(p.exports[p.main], case)
+    predictions = {run: ms.read_export(p.exports[run], case)["prediction"] for run in p.runs}
+    predictions[BASELINE] = truth["pre"]
+    real, mask = truth["real"], truth["mask"]
+    real_roi[case] = ms.roi_features(real, mask)
+    whole = np.ones(real.shape, dtype=bool)
+    pre_contrast[case] = ms.probabilities(classifiers["contrast"], ms.roi_features(truth["pre"], whole)[None])[0]
+    for model, pred in predictions.items():
+        row = {"model": model, "case": case, "mse_full_image": ms.mse_full_image(pred, real),
+               "lpips_full_image": ms.lpips_full_image(lpips_net, pred, real) if lpips_net else np.nan,
+               "ssim_roi": ms.ssim_roi(pred, real, mask)}  # fmt: skip
+        if seg and case in seg["labels"]:
+            preds = seg["runs"][model] if model in p.runs else seg["baseline"]
+            row.update(ms.segmenter_slice(seg["labels"][case], preds[case]))
+        rows.append(row)
+        fake_roi[model][case] = ms.roi_features(pred, mask)
+        samples = ms.synthetic_samples(truth, pred)
+        contrast[model][case] = ms.probabilities(classifiers["contrast"], samples["contrast"][0][None])[0]
+        if "tumour_roi" in samples:
+            t, m = ms.probabilities(classifiers["tumour_roi"], np.stack(samples["tumour_roi"]))
+            tumour[model][case], mirror[model][case] = t, m
+    figure[case] = {"panels": {"real post-contrast": real, **predictions}, "mask": mask, "slice": exported.loc[case, "slice"]}
+    aspect[case] = truth["spacing"][1] / truth["spacing"][0]
+table = pd.DataFrame(rows).reindex(columns=["model", "case", *ms.CASE_METRICS])
+
+# the challenge's imputation: a segmentation test case without a (non-empty) prediction gets the
+# worst value observed
+metrics = ["mse_full_image", *(["lpips_full_image"] if lpips_net else []), "ssim_roi"]
+if seg:
+    scored = table["case"].isin(list(seg["labels"]))
+    imputed = ms.impute_worst(table[scored])
+    table = table.join(imputed.filter(like="imputed_"))
+    table.loc[scored, list(ms.SEGMENTATION_METRICS)] = imputed[list(ms.SEGMENTATION_METRICS)]
+    metrics += list(ms.SEGMENTATION_METRICS)
+    log.info("fixed segmenter: %s (Dice and HD95 on the evaluated slice of %d test cases; %d predictions imputed)",
+             p.segmenter, len(seg["labels"]), int(imputed["imputed_dice"].sum()))  # fmt: skip
 else:
     log.info("no fixed segmenter (segmentation off, or segmentation.ranking_segmenter does not run): the ranking "
              "has no Dice or HD95")  # fmt: skip
 
-ranking = rank_models(table, metrics, HIGHER_IS_BETTER, n_bootstrap=1000, seed=p.seed,
-                      set_metrics={"frd_tumour": frd_tumour(real_features, fake_features)})  # fmt: skip
+
+def frd_roi(ids):
+    reference = np.stack([real_roi[c] for c in ids])
+    try:
+        return {m: frd(reference, np.stack([fake_roi[m][c] for c in ids])) for m in models}
+    except ValueError:  # no feature varies across the drawn real slices
+        return {m: np.nan for m in models}
+
+
+def auroc_contrast(ids):
+    return {m: ms.auroc(np.array([contrast[m][c] for c in ids]), np.array([pre_contrast[c] for c in ids]))
+            for m in models}  # fmt: skip
+
+
+def auroc_tumour_roi(ids):
+    return {m: ms.auroc(np.array([tumour[m][c] for c in ids if c in tumour[m]]),
+                        np.array([mirror[m][c] for c in ids if c in mirror[m]])) for m in models}  # fmt: skip
+
+
+set_metrics = {"frd_roi": frd_roi, "auroc_contrast": auroc_contrast, "auroc_tumour_roi": auroc_tumour_roi}
+for kind in ms.CLASSIFIERS:
+    if classifiers[kind] is None:
+        log.warning("no %s classifier (too few annotated cases outside the test set): auroc_%s is left out", kind, kind)
+        del set_metrics[f"auroc_{kind}"]
+ranking = rank_models(table, metrics, ms.HIGHER_IS_BETTER, n_bootstrap=p.n_bootstrap, seed=p.seed,
+                      set_metrics=set_metrics, baseline=BASELINE)  # fmt: skip
+ranked = [*metrics, *set_metrics]
+ranking = ranking.reindex(columns=["model", *ms.CHALLENGE_METRICS, *[c for c in ranking.columns
+                                                                     if c not in ms.CHALLENGE_METRICS and c != "model"]])  # fmt: skip
 ranking.insert(1, "family", ranking["model"].map(lambda m: p.runs.get(m, {}).get("family", "none")))
 ranking.insert(2, "target", ranking["model"].map(lambda m: p.runs.get(m, {}).get("target", "")))
-ranking["slice"] = "largest tumour area, axial"
+ranking["metrics_ranked"] = ", ".join(m for m in ms.CHALLENGE_METRICS if m in ranked)
+ranking["slice"] = "largest tumour area, axial; z-scored with the case's pre-contrast statistics"
 lpips_provenance = lpips_net.provenance if lpips_net is not None else "off"
 ranking["lpips_provenance"] = lpips_provenance
 ranking["segmenter"] = p.segmenter if seg else "none"
-ranking["n_cases_segmenter"] = int(table.loc[table["model"] == BASELINE, "dice"].notna().sum()) if seg else 0
+ranking["n_cases_segmenter"] = len(seg["labels"]) if seg else 0
 ranking["cohort"] = p.cohort
 write_table(ranking, snakemake.output.ranking)
 write_table(table.assign(lpips_provenance=lpips_provenance, cohort=p.cohort), snakemake.output.cases)
-plot_model_slices(figure, aspect, snakemake.output.figure)
+plot_model_slices(figure, aspect, snakemake.output.figure, vrange=(-1.0, ms.LPIPS_CLIP))
 for _, row in ranking.iterrows():
-    log.info("rank %d: %s (mean rank %.2f; held it in %.0f%% of bootstrap draws)", row["rank"], row["model"],
-             row["mean_rank"], 100 * row["p_same_rank"])  # fmt: skip
+    if pd.isna(row["rank"]):
+        log.info("%s (not ranked): mean MSE %.3f", row["model"], row["mse_full_image"])
+    else:
+        log.info("rank %d: %s (mean rank %.2f; held it in %.0f%% of bootstrap draws)", row["rank"], row["model"],
+                 row["mean_rank"], 100 * row["p_same_rank"])  # fmt: skip

@@ -212,6 +212,13 @@ class LPIPSNet(torch.nn.Module):
         return np.concatenate(out) if out else np.zeros(0)
 
     @torch.inference_mode()
+    def signed(self, a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
+        """Per-pair LPIPS of (N, 1, H, W) tensors already in [-1, 1] (fed as they are, three equal channels)."""
+        dev = next(self.model.parameters()).device
+        a, b = (t.float().to(dev).expand(-1, 3, -1, -1) for t in (a, b))
+        return self.model(a, b).flatten().cpu().numpy()
+
+    @torch.inference_mode()
     def authors(self, synthetic: np.ndarray, real: np.ndarray, batch_size: int = 4, size: int = M.AUTHORS_SIZE) -> np.ndarray:
         """Per-pair LPIPS of what the authors' transform left of two uint8 stacks: binary masks of
         the top quarter of each image's grey range (:func:`dcesynth.metrics.authors_lpips_images`), fed to the

@@ -1,24 +1,22 @@
-"""Ranking synthesis models as the MAMA-SYNTH challenge does: the mean of per-metric ranks (Borda),
-with a case bootstrap that says how stable each model's rank is.
+"""Ranking synthesis models as the MAMA-SYNTH challenge does: a flat Borda count (the mean of
+per-metric ranks), with a case bootstrap that says how stable each model's rank is.
 
-For each metric, the models (the pre-contrast baseline is a model like any other) are ranked by
-their mean over the cases, 1 = best (the lower value for error metrics, the higher for similarity
-metrics); tied models (means equal to 10 significant digits) share the mean of the ranks they span,
-and a model without a value (NaN) ranks last. A model's score is the mean of its per-metric ranks; its rank is the competition rank
-of that score (``1, 2, 2, 4``: tied scores share the best rank they span).
+For each metric, the runs are ranked by their mean over the cases, 1 = best (the lower value for
+error metrics, the higher for similarity metrics); tied runs (means equal to 10 significant digits)
+share the mean of the ranks they span (the challenge's code breaks ties by submission order), and a
+run without a value (NaN) ranks last. A run's score is the mean of its per-metric ranks; its rank
+is the competition rank of that score (``1, 2, 2, 4``: tied scores share the best rank they span).
 
-The bootstrap draws the cases with replacement ``n`` times (seeded), ranks the models on each draw
-as above and counts how often each model holds each rank.
+The pre-contrast baseline is not ranked: a Borda count is not independent of irrelevant
+alternatives, and a baseline sitting between two runs on some metrics can swap them. It gets a
+row of its own with its metrics and no rank (``baseline``).
 
-Per test case the models are scored as MAMA-SYNTH does on the axial slice with the largest tumour
-area: MSE and LPIPS on the whole slice, SSIM inside the tumour's region (:func:`slice_scores`), and
-the Dice and HD95 of a fixed segmenter applied to the model's synthetic volume. FRD inside the
-tumour region is a distance between two sets of cases, not a per-case score: it enters as a set
-metric, computed again on each bootstrap draw (:func:`frd_tumour`).
+The bootstrap draws the cases with replacement ``n`` times (seeded), ranks the runs on each draw
+as above and counts how often each run holds each rank. Set metrics (FRD, AUROC: values of a
+set of cases, not of one case) are computed again on every draw.
 
-A case that no model was scored on for a metric (a case the segmenter did not test, e.g. a
-multifocal one) leaves that metric's means; a case only some models lack a value for makes their
-mean NaN, and they rank last on that metric.
+A case that no run was scored on for a metric leaves that metric's means; a case only some runs
+lack a value for makes their mean NaN, and they rank last on that metric.
 """
 
 from __future__ import annotations
@@ -84,16 +82,22 @@ def rank_models(
     n_bootstrap: int = 1000,
     seed: int = 0,
     set_metrics: Mapping[str, SetMetric] | None = None,
+    baseline: str | None = None,
 ) -> pd.DataFrame:
     """The ranking table of per-case scores ``table`` (columns ``model``, ``case`` and ``metrics``)
     and of ``set_metrics`` (name → function of a draw's case ids, computed on every draw).
 
     One row per model, best first: the metric means, per-metric ranks, ``mean_rank``, ``rank``,
     and ``p_rank_<k>`` (the share of bootstrap draws in which the model holds rank k, k = 1..models)
-    with ``p_same_rank`` (the share in which it holds its own rank).
+    with ``p_same_rank`` (the share in which it holds its own rank). ``baseline`` (a model of
+    ``table``) is left out of every rank: its row, last, has its metrics and no rank.
     """
     higher, set_metrics = list(higher_is_better), dict(set_metrics or {})
     cases = check_cases(table)
+    if baseline is not None:
+        apart = _unranked_row(table[table["model"] == baseline], cases, metrics, set_metrics, baseline)
+        ranked = rank_models(table[table["model"] != baseline], metrics, higher, n_bootstrap, seed, set_metrics)
+        return pd.concat([ranked, apart], ignore_index=True).astype({"rank": "Int64"})
     models = list(dict.fromkeys(table["model"]))
     # one (models x cases x metrics) array, so a draw is an index of cases
     values = np.stack([
@@ -122,81 +126,14 @@ def rank_models(
     return result.sort_values(["rank", "mean_rank"], kind="stable").rename_axis("model").reset_index()
 
 
-# --- the MAMA-SYNTH-style scores of one test case ----------------------------------------------
-
-# What each model is scored on, per test case, and which way is better (SSIM higher, errors lower)
-SLICE_METRICS = ("mse", "lpips", "ssim_tumour")
-SEGMENTER_METRICS = ("dice", "hd95_mm")
-HIGHER_IS_BETTER = ("ssim_tumour", "dice")
-BASELINE = "pre-contrast (as is)"
-# LPIPS' backbones pool a slice down 5 times: a shorter side below this is enlarged (bilinear) first
-LPIPS_MIN_SIZE = 64
-
-
-def largest_tumour_slice(mask: np.ndarray) -> int:
-    """The axial slice (index of the first array axis) with the largest tumour area."""
-    area = mask.reshape(mask.shape[0], -1).sum(1)
-    if not area.any():
-        raise ValueError("the tumour mask is empty")
-    return int(np.argmax(area))
-
-
-def tumour_box(mask2d: np.ndarray, margin_px: tuple[int, int]) -> tuple[slice, slice]:
-    """The tumour's bounding box on one slice, grown by ``margin_px`` (rows, columns)."""
-    idx = np.argwhere(mask2d)
-    lo, hi = idx.min(0), idx.max(0) + 1
-    return tuple(slice(max(0, int(a) - m), min(n, int(b) + m)) for a, b, m, n in zip(lo, hi, margin_px, mask2d.shape))
-
-
-def slice_scores(real: np.ndarray, fake: np.ndarray, box: tuple[slice, slice], lpips_net=None) -> dict[str, float]:
-    """MSE and LPIPS of ``fake`` against ``real`` on the whole slice, SSIM inside ``box`` (the mean
-    of the SSIM map there), both slices on the 0-255 scale (LPIPS without per-image rescaling)."""
-    import torch
-
-    from .. import metrics
-
-    a = torch.from_numpy(np.asarray(real, dtype=np.float32))[None, None]
-    b = torch.from_numpy(np.asarray(fake, dtype=np.float32))[None, None]
-    ssim = metrics.ssim_map(a, b)[0, 0][box].mean()
-    out = {"mse": float(((a - b) ** 2).mean()), "ssim_tumour": float(ssim), "lpips": float("nan")}
-    if lpips_net is not None:
-        short = min(a.shape[-2:])
-        if short < LPIPS_MIN_SIZE:  # too small for the backbone's pooling: both slices enlarged alike
-            size = [round(n * LPIPS_MIN_SIZE / short) for n in a.shape[-2:]]
-            a, b = (torch.nn.functional.interpolate(t, size=size, mode="bilinear", align_corners=False) for t in (a, b))
-        out["lpips"] = float(lpips_net(a[:, 0].clamp(0, 255).round().numpy(), b[:, 0].clamp(0, 255).round().numpy(),
-                                       normalize=False)[0])  # fmt: skip
-    return out
-
-
-def tumour_features(plane: np.ndarray, box: tuple[slice, slice]) -> np.ndarray:
-    """The radiomic features (FRD's) of the tumour box of one slice on the 0-255 scale."""
-    from ..frd import image_features
-
-    return image_features(np.clip(np.rint(plane[box]), 0, 255).astype(np.uint8))
-
-
-def frd_tumour(real: Mapping[str, np.ndarray], fakes: Mapping[str, Mapping[str, np.ndarray]]) -> SetMetric:
-    """FRD inside the tumour region as a set metric: ``real`` holds each case's features of the
-    real slice, ``fakes`` each model's per case. A draw on which no feature varies across the real
-    slices (e.g. one case drawn every time) gives every model NaN."""
-    from ..frd import frd
-
-    def metric(ids: list[str]) -> dict[str, float]:
-        reference = np.stack([real[c] for c in ids])
-        try:
-            return {m: frd(reference, np.stack([f[c] for c in ids])) for m, f in fakes.items()}
-        except ValueError:
-            return {m: float("nan") for m in fakes}
-
-    return metric
-
-
-def segmenter_scores(metrics: pd.DataFrame, diagonal_mm: Mapping[str, float]) -> pd.DataFrame:
-    """Per case (``case_id``) the fixed segmenter's Dice and HD95 from a segmentation metrics
-    table; an empty prediction has no HD95 and gets the worst, the case's crop diagonal."""
-    by_case = metrics.set_index("case_id")
-    out = by_case[list(SEGMENTER_METRICS)].astype(float)
-    empty = out["hd95_mm"].isna() & (by_case["predicted_voxels"] == 0)
-    out.loc[empty, "hd95_mm"] = [diagonal_mm[c] for c in out.index[empty]]
-    return out
+def _unranked_row(rows: pd.DataFrame, cases: list[str], metrics: list[str], set_metrics: Mapping[str, SetMetric],
+                  name: str) -> pd.DataFrame:
+    """A model's metrics over all ``cases`` (means, and the set metrics), with no rank."""
+    if rows.empty:
+        raise ValueError(f"the baseline {name!r} has no rows")
+    values = rows.set_index("case").loc[cases, metrics].to_numpy(dtype=float)
+    means = {m: float(np.nanmean(values[:, k])) if np.isfinite(values[:, k]).any() else np.nan
+             for k, m in enumerate(metrics)}  # fmt: skip
+    for m, metric in set_metrics.items():
+        means[m] = metric(list(cases)).get(name, np.nan)
+    return pd.DataFrame([{"model": name, **means, "n_cases": len(cases)}])

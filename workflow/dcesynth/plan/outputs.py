@@ -88,7 +88,7 @@ class OutputsMixin:
         if part == "preprocess":
             return [path("slices", case=c, seq=s) for c in self.case_ids for s in self.seqs] + checked
         synthesis = [t for name in self.runs for t in self.run_targets(name)]
-        if self.models and self.ranking_files():
+        if self.models and self.ranking_cases():
             synthesis += [path("model_ranking"), path("model_slices")]
         run = self.run  # the segmentation experiments use the main run's images
         seg = ([path("segmentation_table", run=run), path("segmentation_figure", run=run)]
@@ -116,6 +116,7 @@ class OutputsMixin:
             *([path("tumour_crops", run=name)] if run.main else []),
             path("table1", run=name),
             path("tumour_region", run=name),
+            *([path("mama_synth", run=name)] if self.ranking_cases() else []),
         ]
         if run.main and self.config["report"]["viewer_cases"]:
             out.append(path("viewer", run=name))
@@ -123,43 +124,46 @@ class OutputsMixin:
             out += [path("dicom_series", run=name, case=c, seq=t) for c in cases for t in targets]
         return out
 
-    def ranking_segmentation(self) -> dict[str, dict[str, str]]:
-        """What the ranking's segmentation scores read: per run (``runs``) and for the pre-contrast
-        baseline (``baseline``) the fixed segmenter's per-case metrics, and per segmentation test
-        case its label crop (the worst HD95 of an empty prediction is its
-        diagonal). Empty without a fixed segmenter."""
+    def ranking_segmentation(self) -> dict:
+        """What the ranking's Dice and HD95 read: per segmentation test case its label crop
+        (``labels``), and the fixed segmenter's prediction of it on each run's synthetic images
+        (``runs``) and on the pre-contrast image (``baseline``). Empty without a fixed segmenter."""
         if not self.fixed_segmenter:  # (which needs segmentation test cases)
             return {}
         return {
-            "runs": {r: self.segmenter_metrics(r, "syn_post") for r in self.runs},
-            "baseline": self.segmenter_metrics(self.run, "real_pre"),
             "labels": {c: path("crop", run=self.run, case=c, image=segmentation.LABEL) for c in self.seg_test},
+            "runs": {r: {c: self.segmenter_prediction(r, "syn_post", c) for c in self.seg_test} for r in self.runs},
+            "baseline": {c: self.segmenter_prediction(self.run, "real_pre", c) for c in self.seg_test},
         }
 
-    def ranking_files(self) -> dict[str, dict]:
-        """Per annotated test case, the files the model ranking reads: the mask, the slice
-        transform, the pre- and post-contrast slices and every run's synthetic slices."""
+    def mama_synth_cases(self, splits: tuple[str, ...] = ("test",), run: str | None = None) -> dict[str, dict]:
+        """Per annotated case of ``splits``, what its MAMA-SYNTH slices are made of: the mask, the
+        pre- and post-contrast extraction transforms and slice stacks, and (with ``run``) the
+        run's synthetic slices as ``prediction``."""
         inp, tgt, masked = self.gan["input"], self.gan["targets"][0], set(self.masked)
-        return {
-            case: {
-                "mask": path("mask", case=case),
-                "transform": path("transform", case=case, seq=inp),
-                "pre": path("slices", case=case, seq=inp),
-                "real": path("slices", case=case, seq=tgt),
-                "synthetic": {r: path("synthetic_slices", run=r, case=case, seq=tgt) for r in self.runs},
-            }
-            for case in self.cases_in("test")
-            if case in masked
-        }
+        out = {}
+        for case in (c for split in splits for c in self.cases_in(split) if c in masked):
+            out[case] = {"mask": path("mask", case=case), "pre": path("slices", case=case, seq=inp),
+                         "real": path("slices", case=case, seq=tgt),
+                         "transforms": {"pre": path("transform", case=case, seq=inp),
+                                        "post": path("transform", case=case, seq=tgt)}}  # fmt: skip
+            if run is not None:
+                out[case]["prediction"] = path("synthetic_slices", run=run, case=case, seq=tgt)
+        return out
 
+    @property
+    def classifier_cases(self) -> dict[str, dict]:
+        """The MAMA-SYNTH classifiers' training cases: the annotated cases outside the test set
+        (with the paper's split, the validation cases: pix2pixHD's training cases have no masks)."""
+        return self.mama_synth_cases(("train", "val"))
+
+    def ranking_cases(self) -> list[str]:
+        """The cases the model ranking scores: the annotated test cases."""
+        return list(self.mama_synth_cases())
 
     def ranking_inputs(self) -> list[str]:
-        """Every file the model ranking reads."""
-        files = [f for case in self.ranking_files().values() for key, f in case.items()
-                 for f in (f.values() if key == "synthetic" else [f])]  # fmt: skip
-        for group in self.ranking_segmentation().values():
-            files += group.values() if isinstance(group, dict) else [group]
-        return files
+        """The segmentation files the model ranking reads (besides the exports and classifiers)."""
+        return sorted(set(leaves(self.ranking_segmentation())))
 
     def loss_tables(self, run: str) -> list[str]:
         return [path("losses", run=run, epoch=e) for e in range(1, self.n_epochs_of(run) + 1)]
@@ -213,3 +217,12 @@ class OutputsMixin:
 
     def metric_tables(self, run: str) -> list[str]:
         return [path("nnunet_metrics", run=run, scenario=s, domain=d) for s, d in self.seg_pairs]
+
+
+def leaves(tree) -> list[str]:
+    """Every file path in a nest of dicts and lists (a script's params) as one list: its inputs."""
+    if isinstance(tree, dict):
+        return [f for v in tree.values() for f in leaves(v)]
+    if isinstance(tree, (list, tuple)):
+        return [f for v in tree for f in leaves(v)]
+    return [tree]

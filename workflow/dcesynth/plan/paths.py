@@ -42,6 +42,9 @@ PATHS = {
     "table1": "results/tables/{run}/table1.tsv",
     "tumour_region": "results/tables/{run}/tumour_region.tsv",
     "model_ranking": "results/tables/model_ranking.tsv",
+    # a run's test slices as the MAMA-SYNTH evaluator reads them, and the challenge's two classifiers
+    "mama_synth": "results/mama_synth/{run}",
+    "classifier": "results/classifiers/{kind}.pkl",  # kind: contrast, tumour_roi
     "model_slices": "results/figures/model_slices.png",
     "segmentation_table": "results/tables/{run}/segmentation.tsv",
     "segmentation_figure": "results/figures/{run}/segmentation_dice.png",

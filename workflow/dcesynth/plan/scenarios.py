@@ -65,12 +65,12 @@ class SegmentationMixin:
         """The scenario whose model predicts for ``scenario`` (the fixed segmenter's, for FIXED)."""
         return self.fixed_segmenter if scenario == segmentation.FIXED else scenario
 
-    def segmenter_metrics(self, run: str, domain: str) -> str:
-        """The fixed segmenter's per-case metrics of ``run``'s ``domain`` images: a prediction the
-        main run makes anyway where there is one, else one filed under the FIXED scenario."""
-        if self.run_of(run).main and (self.fixed_segmenter, domain) in self.seg_pairs:
-            return path("nnunet_metrics", run=run, scenario=self.fixed_segmenter, domain=domain)
-        return path("nnunet_metrics", run=run, scenario=segmentation.FIXED, domain=domain)
+    def segmenter_prediction(self, run: str, domain: str, case: str) -> str:
+        """The fixed segmenter's prediction of ``run``'s ``domain`` image of ``case``: one the main
+        run makes anyway where there is one, else one filed under the FIXED scenario."""
+        main = self.run_of(run).main and (self.fixed_segmenter, domain) in self.seg_pairs
+        scenario = self.fixed_segmenter if main else segmentation.FIXED
+        return path("prediction", run=run, scenario=scenario, domain=domain, case=case)
 
     def dataset_name(self, scenario: str) -> str:
         scenario = self.segmenter_of(scenario)

@@ -1,0 +1,277 @@
+"""The MAMA-SYNTH challenge's evaluation of a synthesis model, per test case and per test set.
+
+The definitions follow the challenge's Grand Challenge evaluator (RichardObi/MAMA-SYNTH-codebase,
+``mama-synth-gc-eval``: ``evaluate.py`` and ``evaluators/*.py``), read, not copied; where our choice
+differs, ``config/README.md`` (``model_ranking``) says so.
+
+Per annotated test case, one axial slice: the one with the largest tumour area. The prediction,
+the real post-contrast and the pre-contrast slice are z-scored with the case's pre-contrast
+statistics (mean and sd of the pre-contrast volume, in scanner units). On these slices:
+
+- ``mse_full_image``: the mean squared difference over the whole slice;
+- ``lpips_full_image``: LPIPS (AlexNet by default) of the slices clipped to ±5 sd and divided by 5;
+- ``ssim_roi``: scikit-image's SSIM map (``data_range=10``, its default 7 × 7 window) averaged
+  inside the tumour mask;
+- ``frd_roi`` (a set metric): FRD of the radiomic features of the tumour regions, predictions
+  against real post-contrast slices, over the test cases;
+- ``auroc_contrast`` and ``auroc_tumour_roi`` (set metrics): the AUROC of two classifiers trained
+  on real images of training cases (:func:`fit_classifiers`), applied to the synthetic slices;
+- ``dice`` and ``hd95`` of a fixed segmenter on the evaluated slice (:func:`segmentation_scores`);
+  a missing or empty prediction is imputed with the worst value observed (:func:`impute_worst`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+# The eight metrics the challenge ranks, all weighted equally, and which way is better
+CHALLENGE_METRICS = ("mse_full_image", "lpips_full_image", "ssim_roi", "frd_roi", "auroc_contrast",
+                     "auroc_tumour_roi", "dice", "hd95")  # fmt: skip
+HIGHER_IS_BETTER = ("ssim_roi", "auroc_contrast", "auroc_tumour_roi", "dice")
+# Per test case (the others are computed over a set of cases)
+CASE_METRICS = ("mse_full_image", "lpips_full_image", "ssim_roi", "dice", "hd95")
+SEGMENTATION_METRICS = ("dice", "hd95")
+SSIM_DATA_RANGE = 10.0
+LPIPS_CLIP = 5.0
+# LPIPS' AlexNet pools a slice down 5 times: a shorter side below this is enlarged (bilinear) first
+LPIPS_MIN_SIZE = 64
+# The export's folders (the evaluator's local mode) and what each holds per case
+EXPORT_FOLDERS = {"prediction": "predictions", "real": "ground_truth/images", "mask": "ground_truth/masks",
+                  "pre": "ground_truth/precontrast"}  # fmt: skip
+CLASSIFIERS = ("contrast", "tumour_roi")
+
+
+def largest_tumour_slice(mask: np.ndarray) -> int:
+    """The axial slice (index of the first array axis) with the largest tumour area."""
+    area = mask.reshape(mask.shape[0], -1).sum(1)
+    if not area.any():
+        raise ValueError("the tumour mask is empty")
+    return int(np.argmax(area))
+
+
+def case_slices(mask_file: str, transforms: Mapping[str, str], stacks: Mapping[str, str]) -> dict:
+    """One case's evaluated slice, z-scored: ``stacks`` maps ``pre``, ``real`` and any number of
+    predictions (by name) to slice stacks on the model's 0-255 scale; ``transforms`` holds the
+    ``pre`` and ``post`` extraction transforms. Each stack goes back to scanner units on the
+    mask's grid (a prediction with the real post-contrast range, as synthesis does), then
+    (x - mean) / sd with the pre-contrast volume's statistics over its extracted slices.
+
+    Returns ``z`` (the slice index), ``spacing`` (x, y in mm), ``mask`` (2D bool) and the 2D
+    float32 slices by the names of ``stacks``."""
+    from ..synthesis import read_transform, stack_to_volume
+
+    mask_img = sitk.ReadImage(str(mask_file))
+    pre_t, post_t = read_transform(transforms["pre"]), read_transform(transforms["post"])
+    axis = pre_t["axial_axis"]
+    mask = np.moveaxis(sitk.GetArrayFromImage(mask_img) > 0, axis, 0)
+    z = largest_tumour_slice(mask)
+    volumes = {}
+    for name, stack in stacks.items():
+        target = pre_t if name == "pre" else post_t
+        vol = stack_to_volume(np.load(stack), pre_t, mask_img, "scanner", target)
+        volumes[name] = np.moveaxis(sitk.GetArrayFromImage(vol), axis, 0)
+    first, n = pre_t["first_slice"], pre_t["n_slices"]
+    pre = volumes["pre"][first : first + n].astype(np.float64)
+    mean, sd = float(pre.mean()), float(pre.std())
+    if not sd > 0:
+        raise ValueError(f"{mask_file}: the pre-contrast volume is constant; it cannot z-score the case")
+    out = {name: ((v[z] - mean) / sd).astype(np.float32) for name, v in volumes.items()}
+    return {"z": z, "spacing": plane_spacing(mask_img, axis), "mask": mask[z], "mean": mean, "sd": sd, **out}
+
+
+def plane_spacing(image: sitk.Image, axis: int) -> tuple[float, float]:
+    """The (column, row) pixel spacing of the slices across array ``axis`` (the .mha's x, y)."""
+    rows, cols = (a for a in range(3) if a != axis)
+    spacing = image.GetSpacing()  # x, y, z: array axis a has spacing[2 - a]
+    return float(spacing[2 - cols]), float(spacing[2 - rows])
+
+
+def segmenter_slice(label_file: str, prediction_file: str | None) -> dict[str, float]:
+    """The fixed segmenter's Dice and HD95 on the evaluated slice of its own grid (the label
+    crop's axial slice with the largest tumour area); NaN where the prediction is missing or empty."""
+    from ..slices import axial_axis
+
+    label_img = sitk.ReadImage(str(label_file))
+    axis = axial_axis(label_img)
+    label = np.moveaxis(sitk.GetArrayFromImage(label_img) > 0, axis, 0)
+    z = largest_tumour_slice(label)
+    pred = None
+    if prediction_file is not None and Path(prediction_file).exists():
+        pred = np.moveaxis(sitk.GetArrayFromImage(sitk.ReadImage(str(prediction_file))) > 0, axis, 0)[z]
+    return segmentation_scores(label[z], pred, plane_spacing(label_img, axis))
+
+
+def write_slice(array: np.ndarray, spacing: tuple[float, float], path: str | Path) -> None:
+    """A 2D slice as the evaluator reads it: a float32 (or uint8 mask) .mha with its pixel spacing."""
+    from ..io import write_image
+
+    img = sitk.GetImageFromArray(np.ascontiguousarray(array))
+    img.SetSpacing([float(s) for s in spacing])
+    write_image(img, path, compress=False)
+
+
+def read_slice(path: str | Path) -> tuple[np.ndarray, tuple[float, float]]:
+    img = sitk.ReadImage(str(path))
+    arr = sitk.GetArrayFromImage(img)
+    return (arr[0] if arr.ndim == 3 and arr.shape[0] == 1 else arr), tuple(img.GetSpacing()[:2])
+
+
+def export_case(folder: str | Path, case: str, slices: Mapping) -> None:
+    """One case into a run's export folder (the evaluator's local-mode layout)."""
+    for key, sub in EXPORT_FOLDERS.items():
+        arr = slices[key].astype(np.uint8) if key == "mask" else slices[key].astype(np.float32)
+        write_slice(arr, slices["spacing"], Path(folder, sub, f"{case}.mha"))
+
+
+def read_export(folder: str | Path, case: str) -> dict:
+    """What :func:`export_case` wrote for ``case`` (the mask as bool)."""
+    out = {}
+    for key, sub in EXPORT_FOLDERS.items():
+        out[key], out["spacing"] = read_slice(Path(folder, sub, f"{case}.mha"))
+    out["mask"] = out["mask"] > 0
+    return out
+
+
+# --- per-case metrics ----------------------------------------------------------------------------
+
+def mse_full_image(prediction: np.ndarray, real: np.ndarray) -> float:
+    return float(np.mean((np.asarray(prediction, np.float64) - np.asarray(real, np.float64)) ** 2))
+
+
+def ssim_roi(prediction: np.ndarray, real: np.ndarray, mask: np.ndarray) -> float:
+    """scikit-image's SSIM map of the whole slice (``data_range=10``) averaged inside the mask."""
+    from skimage.metrics import structural_similarity
+
+    _, smap = structural_similarity(np.asarray(prediction, np.float64), np.asarray(real, np.float64),
+                                    data_range=SSIM_DATA_RANGE, full=True)  # fmt: skip
+    return float(smap[np.asarray(mask, bool)].mean())
+
+
+def lpips_full_image(net, prediction: np.ndarray, real: np.ndarray) -> float:
+    """LPIPS of the two z-scored slices clipped to ±5 and divided by 5 ([-1, 1], LPIPS' range)."""
+    import torch
+
+    a, b = (torch.from_numpy(np.clip(np.asarray(x, np.float32), -LPIPS_CLIP, LPIPS_CLIP) / LPIPS_CLIP)[None, None]
+            for x in (prediction, real))  # fmt: skip
+    short = min(a.shape[-2:])
+    if short < LPIPS_MIN_SIZE:  # too small for the backbone's pooling: both slices enlarged alike
+        size = [round(n * LPIPS_MIN_SIZE / short) for n in a.shape[-2:]]
+        a, b = (torch.nn.functional.interpolate(t, size=size, mode="bilinear", align_corners=False) for t in (a, b))
+    return float(net.signed(a, b)[0])
+
+
+def segmentation_scores(label: np.ndarray, prediction: np.ndarray | None, spacing_xy) -> dict[str, float]:
+    """Dice and HD95 (mm) of a 2D prediction against the 2D label; NaN for both where the
+    prediction is missing or empty (the challenge imputes them, :func:`impute_worst`)."""
+    from ..segmentation import hd95
+
+    ref = np.asarray(label, bool)
+    if prediction is None or not np.asarray(prediction).any():
+        return {"dice": float("nan"), "hd95": float("nan")}
+    pred = np.asarray(prediction, bool)
+    dice = 2.0 * float((ref & pred).sum()) / float(ref.sum() + pred.sum())
+    return {"dice": dice, "hd95": hd95(ref, pred, tuple(reversed(spacing_xy)))}
+
+
+def impute_worst(table, metrics=SEGMENTATION_METRICS, higher_is_better=HIGHER_IS_BETTER):
+    """The challenge's imputation: a missing value gets the worst value observed for that metric
+    in ``table`` (every model and case); an ``imputed_<metric>`` column marks where."""
+    table = table.copy()
+    for m in metrics:
+        missing = table[m].isna()
+        table[f"imputed_{m}"] = missing
+        observed = table.loc[~missing, m]
+        if missing.any() and len(observed):
+            table.loc[missing, m] = observed.min() if m in higher_is_better else observed.max()
+    return table
+
+
+# --- tumour-region features and the classifiers ------------------------------------------------
+
+def roi_features(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Radiomic features (FRD's, :mod:`dcesynth.frd`) of a z-scored slice inside ``mask``, without
+    z-scoring again: the level relative to the pre-contrast image is what tells contrast apart."""
+    from ..frd import image_features
+
+    return image_features(np.asarray(image, np.float64), mask, normalize=False)
+
+
+def mirrored(mask: np.ndarray) -> np.ndarray | None:
+    """The tumour mask mirrored left-right (the columns of an axial slice), or None where the
+    mirror is the tumour itself (a tumour on the midline)."""
+    out = np.ascontiguousarray(np.fliplr(mask))
+    return None if np.array_equal(out, mask) else out
+
+
+def classifier_samples(slices: Mapping) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The two classifiers' (positive, negative) feature vectors of one case's real images:
+    contrast = real post-contrast against pre-contrast (whole slice); tumour ROI = the tumour
+    against its mirror on the real post-contrast slice (absent where there is no mirror)."""
+    whole = np.ones(slices["real"].shape, dtype=bool)
+    out = {"contrast": (roi_features(slices["real"], whole), roi_features(slices["pre"], whole))}
+    mirror = mirrored(slices["mask"])
+    if mirror is not None:
+        out["tumour_roi"] = (roi_features(slices["real"], slices["mask"]), roi_features(slices["real"], mirror))
+    return out
+
+
+def synthetic_samples(slices: Mapping, prediction: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """What the classifiers score for one prediction: contrast = the synthetic slice against the
+    real pre-contrast one; tumour ROI = the synthetic slice's tumour against its mirror."""
+    return classifier_samples({**slices, "real": prediction})
+
+
+def fit_classifier(positive: np.ndarray, negative: np.ndarray, seed: int):
+    """A seeded scikit-learn classifier (standardised features, L2 logistic regression) of
+    positive (1) against negative (0) feature vectors."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if len(positive) < 2 or len(negative) < 2:
+        raise ValueError(f"a classifier needs at least 2 training samples per class, got {len(positive)} and {len(negative)}")
+    X = _finite(np.vstack([positive, negative]))
+    y = np.r_[np.ones(len(positive)), np.zeros(len(negative))].astype(int)
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, random_state=seed)).fit(X, y)
+
+
+def _finite(X: np.ndarray) -> np.ndarray:
+    return np.nan_to_num(np.asarray(X, np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def probabilities(classifier, X: np.ndarray) -> np.ndarray:
+    """The classifier's probability of the positive class per row of ``X``; NaN without a classifier."""
+    if classifier is None:
+        return np.full(len(X), np.nan)
+    return classifier.predict_proba(_finite(X))[:, 1]
+
+
+def cross_validated_auroc(positive: np.ndarray, negative: np.ndarray, seed: int, folds: int = 5) -> float:
+    """The AUROC of :func:`fit_classifier` on held-out training cases (stratified k-fold, at most
+    ``folds``, fewer where a class has fewer samples); NaN below 2 samples per class."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    k = min(folds, len(positive), len(negative))
+    if k < 2:
+        return float("nan")
+    X = _finite(np.vstack([positive, negative]))
+    y = np.r_[np.ones(len(positive)), np.zeros(len(negative))].astype(int)
+    clf = fit_classifier(positive, negative, seed)
+    p = cross_val_predict(clf, X, y, cv=StratifiedKFold(k, shuffle=True, random_state=seed), method="predict_proba")[:, 1]
+    return auroc(p[y == 1], p[y == 0])
+
+
+def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
+    """The AUROC of classifier scores, positives (label 1) against negatives; NaN with fewer than
+    one of each."""
+    from sklearn.metrics import roc_auc_score
+
+    positive, negative = np.asarray(positive, float), np.asarray(negative, float)
+    if len(positive) == 0 or len(negative) == 0 or np.isnan(positive).any() or np.isnan(negative).any():
+        return float("nan")
+    return float(roc_auc_score(np.r_[np.ones(len(positive)), np.zeros(len(negative))], np.r_[positive, negative]))
