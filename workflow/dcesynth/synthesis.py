@@ -62,6 +62,46 @@ def stack_to_volume(
     return restore_volume(stack, t, reference, intensity=intensity)
 
 
+def check_geometry(image: sitk.Image, reference: sitk.Image, name: str, reference_name: str) -> None:
+    """Refuse ``image`` unless it lies on the grid of ``reference`` (size, spacing, origin,
+    direction), naming both files and what differs."""
+    checks = [("size", image.GetSize(), reference.GetSize(), 0),
+              ("spacing", image.GetSpacing(), reference.GetSpacing(), 1e-3),
+              ("origin", image.GetOrigin(), reference.GetOrigin(), 1e-2),
+              ("direction", image.GetDirection(), reference.GetDirection(), 1e-4)]  # fmt: skip
+    for what, got, want, tol in checks:
+        if len(got) != len(want) or not np.allclose(got, want, rtol=0, atol=tol):
+            raise ValueError(f"{name}: its {what} {tuple(np.round(got, 4))} differs from the case's pre-contrast image "
+                             f"{reference_name} ({tuple(np.round(want, 4))}); an external model's volume must lie on the "
+                             "pre-contrast image's grid")  # fmt: skip
+
+
+def external_stacks(images: dict[str, str], reference: str | Path, target_transforms: dict[str, str],
+                    intensity: str = "scanner", clip_percentiles=(0.0, 100.0)) -> list[np.ndarray]:
+    """An external model's synthetic volumes (by target) as slice stacks on the model scale: each
+    checked against the pre-contrast grid, then extracted as its real target was, with the real
+    target's intensity window (``intensity='scanner'``: volumes in the post-contrast image's
+    units) or with its own (``'own'``: volumes on any scale, e.g. z-scores, windowed as an
+    acquired volume is, at ``clip_percentiles``)."""
+    from .slices import extract_slices
+
+    ref = sitk.ReadImage(str(reference))
+    stacks = []
+    for target, file in images.items():
+        try:
+            image = sitk.ReadImage(str(file), sitk.sitkFloat32)
+        except RuntimeError as exc:
+            raise ValueError(f"{file}: not a readable image ({str(exc).strip().splitlines()[-1]})") from None
+        check_geometry(image, ref, str(file), str(reference))
+        transform = read_transform(target_transforms[target])
+        if intensity == "own":
+            arr = sitk.GetArrayViewFromImage(image)
+            lo, hi = np.percentile(arr, clip_percentiles) if tuple(clip_percentiles) != (0.0, 100.0) else (arr.min(), arr.max())
+            transform = {**transform, "intensity_min": float(lo), "intensity_max": float(hi)}
+        stacks.append(extract_slices(image, transform))
+    return stacks
+
+
 def synthesize_case(
     generator_path: str | Path,
     pre_slices: str | Path,
@@ -73,18 +113,24 @@ def synthesize_case(
     batch_size: int = 16,
     device: str = "auto",
     threads: int = 1,
+    external: dict | None = None,
 ) -> None:
-    """Write ``outputs[target] = {'volume': .nii.gz, 'slices': .npy}`` for every target.
+    """Write ``outputs[target] = {'volume': .nii.gz, 'slices': .npy}`` for every target, with the
+    generator, or from an external model's volumes (``external``: ``images`` (target -> file),
+    ``intensity`` and ``clip_percentiles``, see :func:`external_stacks`).
 
     ``intensity='scanner'`` maps each synthetic volume to the intensity range its real
     counterpart had at extraction (``target_transforms[target]``); ``'uint8'`` keeps 0–255.
     """
-    torch.set_num_threads(max(1, int(threads)))
-    G = load_generator(generator_path, device=resolve_device(device))
     transform = read_transform(pre_transform)
     ref = sitk.ReadImage(str(reference))
-    pre = np.load(pre_slices)
-    stacks = synthetic_stacks(G, pre, len(outputs), batch_size, progress=True)
+    if external:
+        stacks = external_stacks({t: external["images"][t] for t in outputs}, reference, target_transforms,
+                                 external["intensity"], external["clip_percentiles"])  # fmt: skip
+    else:
+        torch.set_num_threads(max(1, int(threads)))
+        G = load_generator(generator_path, device=resolve_device(device))
+        stacks = synthetic_stacks(G, np.load(pre_slices), len(outputs), batch_size, progress=True)
     for (target, paths), stack in zip(outputs.items(), stacks):
         real_t = read_transform(target_transforms[target]) if intensity == "scanner" else None
         volume = stack_to_volume(stack, transform, ref, intensity, real_t)

@@ -4,6 +4,8 @@
 
 
 rule synthesize_volume:
+    wildcard_constraints:
+        run=TRAINED_RUNS,
     input:
         generator=synthesis_generator,
         slices=path("slices", seq=GAN["input"]),
@@ -78,3 +80,62 @@ rule plot_synthesis:
         margin_mm=config["report"]["crop_margin_mm"],
     script:
         "../scripts/plot_synthesis.py"
+
+
+# An external model's volumes of one case (models.<run>.images) in place of synthesis: checked
+# against the pre-contrast grid, extracted as the real post-contrast volume was, and written as
+# synthesize_volume writes a synthetic volume, so every later rule takes them alike.
+rule import_external:
+    wildcard_constraints:
+        run=EXTERNAL_RUNS,
+    input:
+        record=synthesis_generator,
+        images=lambda wc: list(PLAN.external_images(wc.run, wc.case).values()),
+        slices=path("slices", seq=GAN["input"]),
+        transform=path("transform", seq=GAN["input"]),
+        reference=path("volume", stage=SLICE_STAGE, seq=GAN["input"]),
+        target_transforms=expand(path("transform", case="{{case}}"), seq=GAN["targets"]),
+        real=expand(
+            path("volume", stage=SLICE_STAGE, case="{{case}}"), seq=GAN["targets"]
+        ),
+    output:
+        volumes=expand(
+            path("synthetic", run="{{run}}", case="{{case}}"), seq=GAN["targets"]
+        ),
+        slices=expand(
+            path("synthetic_slices", run="{{run}}", case="{{case}}"),
+            seq=GAN["targets"],
+        ),
+        real_subtractions=expand(
+            path("subtraction", run="{{run}}", case="{{case}}", kind="real"),
+            seq=GAN["targets"],
+        ),
+        synthetic_subtractions=expand(
+            path("subtraction", run="{{run}}", case="{{case}}", kind="synthetic"),
+            seq=GAN["targets"],
+        ),
+    log:
+        "logs/import_external/{run}/{case}.log",
+    benchmark:
+        "benchmarks/import_external/{run}/{case}.tsv"
+    threads: rule_threads("import_external")
+    resources:
+        **rule_resources("import_external"),
+    params:
+        targets=synthesis_target_files,
+        external=lambda wc: PLAN.external_synthesis(wc.run, wc.case),
+        intensity=config["synthesis"]["intensity"],
+    script:
+        "../scripts/import_external.py"
+
+
+# An external model (models.<run>.images): the record every rule's generator input is for it
+rule external_model:
+    output:
+        path("external_model"),
+    log:
+        "logs/external_model/{run}.log",
+    params:
+        record=lambda wc: {"run": wc.run, **PLAN.training(wc.run)},
+    script:
+        "../scripts/external_model.py"

@@ -16,7 +16,8 @@ lambda_perceptual=0, generator=None)`` (the loss of one batch and its named term
 - ``pix2pixHD``: NVIDIA's generator and discriminator (:mod:`.pix2pixhd`), the ``gan`` block;
 - ``unet``: :class:`.unet.Regressor`, L1 (+ optional VGG19 perceptual term);
 - ``nca``: :class:`.nca.NCA`, a TeNCA-style neural cellular automaton (~15 k parameters);
-- ``flow``: :class:`.flow.RectifiedFlow`, conditional flow matching with 1-64 Euler steps.
+- ``flow``: :class:`.flow.RectifiedFlow`, conditional flow matching with 1-64 Euler steps;
+- ``external``: no network; synthetic volumes made elsewhere (``models.<run>.images``).
 
 :func:`register_family` adds a family (docs/extending.md); a model file of a further family
 (:func:`dcesynth.models.files.save_model`) holds the family, its options and the state dict.
@@ -52,6 +53,7 @@ class Family:
     targets: tuple[str, ...] = ("post", "subtraction")  # what it may learn (models.<run>.target)
     processes: bool = False  # epochs in several data-parallel processes (gan.processes, gan.nodes)
     bf16: bool = False  # training under bf16 autocast on CUDA where asked for (gan.precision)
+    trains: bool = True  # False: synthetic volumes made elsewhere (models.<run>.images), no network here
 
 
 FAMILIES: dict[str, Family] = {}
@@ -73,6 +75,10 @@ register_family(Family("unet", "dcesynth.models.unet:Regressor", "dcesynth.train
 # the NCA evolves the pre-contrast image into the post-contrast one (TeNCA): it learns the image
 register_family(Family("nca", "dcesynth.models.nca:NCA", "dcesynth.training.regression:RegressionTrainer", targets=("post",)))
 register_family(Family("flow", "dcesynth.models.flow:RectifiedFlow", "dcesynth.training.regression:RegressionTrainer"))
+# a model trained elsewhere (a diffusion model, a challenge entry): its synthetic volumes are read
+# from models.<run>.images, and every rule after synthesis takes them as a run's
+EXTERNAL = "external"
+register_family(Family(EXTERNAL, "", "", targets=("post",), trains=False))
 
 # the families of the config's `models` block (the gan block is pix2pixHD's)
 def further_families() -> list[str]:
@@ -93,6 +99,8 @@ def family_of(cfg: dict[str, Any]) -> Family:
 def build_model(name: str, options: dict[str, Any] | None = None, input_nc: int = 3, output_nc: int = 3):
     """A model of family ``name`` with ``options`` (the family's keyword arguments), seeded by the
     caller's torch seed."""
+    if not family(name).trains:
+        raise ConfigError(f"model family {name}: its images come from outside (models.<run>.images); it builds no network")
     build = load_object(family(name).model)
     try:
         return build(input_nc=input_nc, output_nc=output_nc, **(options or {}))

@@ -112,6 +112,7 @@ class Plan(CohortMixin, RunsMixin, SegmentationMixin, OutputsMixin, ResourcesMix
                    dict(cases.attrs.get("skipped", {})))  # fmt: skip
         plan.run_specs  # refused at parse: a bad further model
         plan._check_epochs()
+        plan.check_external_images()
         return plan
 
     @property

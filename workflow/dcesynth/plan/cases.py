@@ -131,7 +131,8 @@ class CohortMixin:
     def _models_line(self) -> str:
         if not self.models:
             return ""
-        further = ", ".join(f"{name} ({m['family']}, target {m['target']}, {n_epochs(m)} epochs)"
+        further = ", ".join(f"{name} ({m['family']}, target {m['target']}, {n_epochs(m)} epochs)" if "images" not in m
+                            else f"{name} (external: {next(iter(m['images'].values()))})"
                             for name, m in self.models.items())  # fmt: skip
         name = self.config["segmentation"].get("ranking_segmenter")
         seg = (f"nnU-Net {self.fixed_segmenter}" if self.fixed_segmenter else

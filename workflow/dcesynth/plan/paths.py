@@ -16,6 +16,8 @@ PATHS = {
     "state": "results/models/{run}/state/epoch_{epoch}.pt",
     "generator": "results/models/{run}/generator/epoch_{epoch}.pt",
     "generator_best": "results/models/{run}/generator_best.pt",
+    # an external model's record (models.<run>.images): what every rule's generator input is for it
+    "external_model": "results/models/{run}/external.json",
     "synthetic": "results/synthetic/{run}/{case}/{seq}.nii.gz",
     "synthetic_slices": "results/synthetic/{run}/{case}/{seq}.npy",
     "subtraction": "results/subtraction/{run}/{case}/{kind}_{seq}.nii.gz",

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 from ..errors import ConfigError
-from ..models import FAMILIES, GAN_FAMILY, family, further_families
+from ..models import EXTERNAL, FAMILIES, GAN_FAMILY, family, further_families
 from .paths import path
 
 # Keys of `gan` that only choose what is evaluated: changing them reruns no training job.
@@ -107,6 +108,8 @@ class RunsMixin:
                    int(gan.get("nodes", 1)) if fam.processes else 1, generator, label)  # fmt: skip
 
     def _further_run(self, name: str, model: dict) -> Run:
+        if not family(model["family"]).trains:  # volumes made elsewhere: the run's "generator" describes them
+            return Run(name, model["family"], False, model, 0, (), (), 1, 1, path("external_model", run=name), "external")
         n = n_epochs(model)
         evaluated = _evaluated(n, int(model["eval_every"]))
         # the family's state format is a training key: a new version of a family retrains its runs
@@ -126,15 +129,61 @@ class RunsMixin:
             if spec["family"] not in further_families():
                 raise ConfigError(f"models.{name}.family: {spec['family']!r} is not one of {', '.join(further_families())}"
                                   + (" (pix2pixHD is the gan block)" if spec["family"] in FAMILIES else ""))  # fmt: skip
+            fam = family(spec["family"])
+            if not fam.trains:
+                out[name] = self._external_model(name, spec)
+                continue
+            if "images" in spec:
+                raise ConfigError(f"models.{name}.images: only a model of the {EXTERNAL} family reads its images from "
+                                  f"files; a {fam.name} model synthesises them")  # fmt: skip
             out[name] = {**MODEL_DEFAULTS, **{k: self.gan[k] for k in SHARED_KEYS}, **spec,
                          "options": dict(spec.get("options") or {})}  # fmt: skip
-            fam = family(spec["family"])
             if out[name]["target"] not in fam.targets:
                 raise ConfigError(f"models.{name}.target: {out[name]['target']} is not a target of the {fam.name} family "
                                   f"({', '.join(fam.targets)})")  # fmt: skip
             if n_epochs(out[name]) == 0:
                 raise ConfigError(f"models.{name}: niter + niter_decay is 0; a model trains at least one epoch")
         return out
+
+    def _external_model(self, name: str, spec: dict) -> dict:
+        """An external model's entry: its image template per target (``{case}`` in each)."""
+        extra = sorted(set(spec) - {"family", "images", "intensity"})
+        if extra:
+            raise ConfigError(f"models.{name}.{extra[0]}: a model of the {EXTERNAL} family trains nowhere here; it takes "
+                              "only family and images (a path with {case})")  # fmt: skip
+        images, targets = spec.get("images"), self.gan["targets"]
+        if isinstance(images, str):
+            images = {targets[0]: images} if len(targets) == 1 else None
+        if not images or set(images) != set(targets) or not all(isinstance(v, str) and "{case}" in v for v in images.values()):
+            raise ConfigError(f"models.{name}.images: a path with {{case}} (e.g. /data/{name}/{{case}}_0001.nii.gz), or one "
+                              f"per target ({', '.join(targets)}: {{post1: ...}}), got {spec.get('images')!r}")  # fmt: skip
+        return {"family": EXTERNAL, "target": "post", "images": {t: images[t] for t in targets},
+                "intensity": spec.get("intensity", "scanner")}
+
+    def external_synthesis(self, run: str, case: str) -> dict | None:
+        """What synthesize_volume reads for an external run's ``case`` (None for a run that synthesises)."""
+        images = self.external_images(run, case)
+        if not images:
+            return None
+        return {"images": images, "intensity": self.run_of(run).training["intensity"],
+                "clip_percentiles": list(self.config["slices"]["clip_percentiles"])}  # fmt: skip
+
+    def external_images(self, run: str, case: str) -> dict[str, str]:
+        """An external run's synthetic volumes of ``case`` by target ({} for a run that synthesises)."""
+        spec = self.run_of(run)
+        if spec.family != EXTERNAL:
+            return {}
+        return {t: template.format(case=case) for t, template in spec.training["images"].items()}
+
+    def check_external_images(self) -> None:
+        """Every external run has a volume for every case it synthesises (refused by name if not)."""
+        for run in self.runs:
+            missing = [c for c in self.synth_cases for f in self.external_images(run, c).values() if not Path(f).is_file()]
+            if missing:
+                example = next(iter(self.external_images(run, missing[0]).values()))
+                raise ConfigError(f"models.{run}.images: no volume for {len(missing)} of the {len(self.synth_cases)} "
+                                  f"cases to synthesise ({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}; "
+                                  f"looked for {example})")  # fmt: skip
 
     # the main run's, as most rules name them
     @property

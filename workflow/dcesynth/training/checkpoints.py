@@ -108,9 +108,38 @@ def _generator_state(obj: dict[str, Any], path: str | Path, options: dict[str, A
     return options or infer_generator_options(sd), sd
 
 
+EXTERNAL_FORMAT = "dcesynth-external-1"
+
+
+def write_external_record(record: dict[str, Any], path: str | Path) -> None:
+    """An external model's record (models.<run>.images): what the rules take as its generator."""
+    import json
+
+    from ..io import atomic_path
+
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps({"format": EXTERNAL_FORMAT, **record}, indent=2))
+
+
+def _external_record(path: str | Path) -> dict[str, Any] | None:
+    import json
+
+    if not str(path).endswith(".json"):
+        return None
+    obj = json.loads(Path(path).read_text())
+    if obj.get("format") != EXTERNAL_FORMAT:
+        raise InputError(None, Path(path), f"not an external model's record ({EXTERNAL_FORMAT})")
+    return obj
+
+
 def generator_provenance(path: str | Path) -> dict[str, Any]:
     """Which training made a generator: its epoch, the VGG19 weights of its perceptual loss and the
     precision(s) its epochs trained in (from our export or state; a bare NVIDIA state dict records none)."""
+    external = _external_record(path)
+    if external is not None:
+        images = ", ".join(external["images"].values())
+        return {"generator_epoch": f"external ({images})", "generator_vgg": "unknown (external model)",
+                "generator_precision": "unknown (external model)"}  # fmt: skip
     obj = load_state(path)
     if obj.get("format") in MODEL_FILE_FORMATS:  # a further family's model: its epoch and perceptual term
         meta = obj.get("meta", {})
@@ -130,6 +159,9 @@ def generator_provenance(path: str | Path) -> dict[str, Any]:
 
 def generator_family(path: str | Path) -> str:
     """The model family of a generator file (a further family's model file names its own)."""
+    external = _external_record(path)
+    if external is not None:
+        return external["family"]
     obj = load_state(path)
     return obj["family"] if obj.get("format") in MODEL_FILE_FORMATS else GAN_FAMILY
 
