@@ -30,7 +30,9 @@ def test_one_registry_builds_every_family_pix2pixhd_included():
 
     from dcesynth.models.pix2pixhd.networks import GlobalGenerator
 
-    assert list(M.FAMILIES) == ["pix2pixHD", "unet", "nca", "flow"]
+    assert list(M.FAMILIES) == ["pix2pixHD", "unet", "nca", "flow", "external"]
+    with pytest.raises(ConfigError, match="model family external: its images come from outside"):
+        M.build_model("external")
     G = M.build_model("pix2pixHD", {"ngf": 8, "n_downsample_global": 1, "n_blocks_global": 1}, 3, 3)
     assert isinstance(G, GlobalGenerator) and G.model[1].out_channels == 8
     with pytest.raises(ConfigError, match="model family pix2pixHD: unknown generator options"):

@@ -219,10 +219,11 @@ def test_the_ranking_segments_every_models_images_with_one_fixed_segmenter():
     assert plan.model_dir("u", FIXED) == main and plan.folds(FIXED) == plan.seg_folds
     assert plan.dataset_name(FIXED) == plan.dataset_name("real_post")
     seg = plan.ranking_segmentation()
-    assert seg["runs"]["u"] == f"results/segmentation/u/{FIXED}/metrics_syn_post.tsv"
-    assert seg["runs"][plan.run] == f"results/segmentation/{plan.run}/{FIXED}/metrics_syn_post.tsv"
+    case = plan.seg_test[0]
+    assert seg["runs"]["u"][case] == f"results/segmentation/u/{FIXED}/predictions/syn_post/{case}.nii.gz"
+    assert seg["runs"][plan.run][case] == f"results/segmentation/{plan.run}/{FIXED}/predictions/syn_post/{case}.nii.gz"
     # the pre-contrast baseline: the real_post scenario's own test on real_pre, which the paper's plan makes
-    assert seg["baseline"] == f"results/segmentation/{plan.run}/real_post/metrics_real_pre.tsv"
+    assert seg["baseline"][case] == f"results/segmentation/{plan.run}/real_post/predictions/real_pre/{case}.nii.gz"
     assert sorted(seg["labels"]) == sorted(plan.seg_test)
     assert "segmented by nnU-Net real_post" in plan.summary()
     # without the real_post scenario (and no pretrained model) there is no fixed segmenter
@@ -233,7 +234,7 @@ def test_the_ranking_segments_every_models_images_with_one_fixed_segmenter():
     plan = plan_of(deep_update(default_config(), {"models": {"u": {"family": "unet"}},
                                                   "segmentation": {"run": ["real_post+real_pre"], "ranking_segmenter": "real_post+real_pre"}}))  # fmt: skip
     assert plan.fixed_segmenter == "real_post+real_pre"  # tested on real_post only
-    assert plan.ranking_segmentation()["baseline"] == f"results/segmentation/{plan.run}/{FIXED}/metrics_real_pre.tsv"
+    assert plan.ranking_segmentation()["baseline"][case] == f"results/segmentation/{plan.run}/{FIXED}/predictions/real_pre/{case}.nii.gz"
 
 
 def test_gan_processes_must_divide_among_the_nodes():
@@ -390,3 +391,32 @@ def test_an_earlier_versions_rule_names_and_results_folder_get_one_message_each(
     (message,) = renamed_folders(tmp_path, retrain=["nca", "flow"])
     assert "mv results/gan results/models" in message
     assert "--forcerun results/models/nca/state/epoch_0.pt results/models/flow/state/epoch_0.pt" in message
+
+
+def test_an_external_model_is_a_run_without_training(tmp_path):
+    """models.<run>: {family: external, images: ...} is a run whose synthetic volumes come from
+    files: every rule after synthesis, no training; refused by name where a volume is missing."""
+    template = str(tmp_path / "{case}_0001.nii.gz")
+    cfg = deep_update(default_config(), {"models": {"ext": {"family": "external", "images": template}}})
+    cases = plan_of(default_config()).synth_cases
+    with pytest.raises(ConfigError, match=rf"models.ext.images: no volume for {len(cases)} of the {len(cases)} cases"):
+        plan_of(cfg)
+    for case in cases:
+        (tmp_path / f"{case}_0001.nii.gz").touch()
+    plan = plan_of(cfg)
+    run = plan.run_of("ext")
+    assert run.family == "external" and not run.trains and run.generator == "results/models/ext/external.json"
+    targets = plan.run_targets("ext")
+    assert not [t for t in targets if "/models/ext/" in t]  # no state, generator or training log
+    assert path("synthetic", run="ext", case=cases[0], seq="post1") in targets and path("mama_synth", run="ext") in targets
+    assert plan.external_synthesis("ext", cases[0]) == {"images": {"post1": template.format(case=cases[0])},
+                                                        "intensity": "scanner", "clip_percentiles": [0, 100]}  # fmt: skip
+    assert plan.external_synthesis(plan.run, cases[0]) is None
+    assert f"ext (external: {template})" in plan.summary()
+    for spec, message in (({"images": "/data/x.nii.gz"}, "a path with {case}"),
+                          ({"images": template, "niter": 3}, "models.ext.niter: a model of the external family trains nowhere"),
+                          ({"images": {"post2": template}}, "one per target .post1")):  # fmt: skip
+        with pytest.raises(ConfigError, match=message):
+            plan_of(deep_update(default_config(), {"models": {"ext": {"family": "external", **spec}}}))
+    with pytest.raises(ConfigError, match="models.u.images: only a model of the external family"):
+        plan_of(deep_update(default_config(), {"models": {"u": {"family": "unet", "images": template}}}))

@@ -1,5 +1,5 @@
-"""Ranking synthesis models by the mean of per-metric ranks (MAMA-SYNTH style) and its case
-bootstrap, on hand-made tables whose ranks are worked out in the comments."""
+"""Ranking synthesis models by the mean of per-metric ranks (MAMA-SYNTH's flat Borda count) and its
+case bootstrap, on hand-made tables whose ranks are worked out in the comments."""
 
 from __future__ import annotations
 
@@ -74,28 +74,6 @@ def test_models_must_share_their_cases():
         rank_models(dup, ["mse", "ssim"], HIGHER, n_bootstrap=10)
 
 
-def test_the_scores_of_one_case_on_its_largest_tumour_slice():
-    from dcesynth.evaluation.features import lpips_network
-    from dcesynth.evaluation.ranking import largest_tumour_slice, slice_scores, tumour_box
-
-    mask = np.zeros((4, 20, 24), bool)
-    mask[1, 5:8, 6:9] = True
-    mask[2, 4:10, 5:12] = True  # the largest area
-    assert largest_tumour_slice(mask) == 2
-    assert tumour_box(mask[2], (2, 3)) == (slice(2, 12), slice(2, 15))
-    assert tumour_box(mask[2], (9, 9)) == (slice(0, 19), slice(0, 21))  # clipped at the border
-    rng = np.random.default_rng(0)
-    real = rng.uniform(0, 255, (20, 24))
-    net = lpips_network({"mode": "random", "net": "alex", "weights": None, "seed": 0})
-    same = slice_scores(real, real, tumour_box(mask[2], (2, 2)), net)
-    assert same["mse"] == 0 and abs(same["ssim_tumour"] - 1) < 1e-6 and abs(same["lpips"]) < 1e-6
-    worse = real.copy()
-    worse[4:10, 5:12] = 0  # the tumour region wiped out
-    off = slice_scores(real, worse, tumour_box(mask[2], (2, 2)), net)
-    assert off["mse"] > 0 and off["ssim_tumour"] < 0.75 and off["lpips"] > 0
-    assert np.isnan(slice_scores(real, worse, tumour_box(mask[2], (2, 2)))["lpips"])  # LPIPS off
-
-
 def test_a_case_no_model_was_scored_on_leaves_that_metric_only():
     # case c2 has no Dice for any model (the segmenter did not test it): Dice is the mean of c0, c1
     table = pd.DataFrame([
@@ -133,54 +111,30 @@ def test_a_set_metric_is_computed_again_on_every_draw():
     assert 0.5 < full.loc["y", "p_rank_1"] < 1.0
 
 
-def test_segmenter_scores_give_an_empty_prediction_the_worst_hd95():
-    from dcesynth.evaluation.ranking import segmenter_scores
-
-    metrics = pd.DataFrame({"case_id": ["a", "b"], "dice": [0.8, 0.0], "hd95_mm": [3.0, np.nan],
-                            "tumour_voxels": [50, 40], "predicted_voxels": [45, 0]})  # fmt: skip
-    out = segmenter_scores(metrics, {"a": 100.0, "b": 150.0})
-    assert out.loc["a"].tolist() == [0.8, 3.0] and out.loc["b"].tolist() == [0.0, 150.0]
-
-
-def test_frd_in_the_tumour_region_orders_models_by_how_far_their_texture_is():
-    from dcesynth.evaluation.ranking import frd_tumour, tumour_features
-
+def test_the_baseline_is_an_irrelevant_alternative():
+    """The issue's example: A ranks first and B second on five metrics (A: 1, 2, 1, 2, 1 -> 1.4;
+    B: 2, 1, 2, 1, 2 -> 1.6). A baseline C that sits between them on the two metrics B wins (and last
+    on the rest) makes B first in a plain Borda count (A 1.8, B 1.6); kept apart, it changes nothing, and
+    has its own row with its metrics and no rank."""
+    metrics = ["m1", "m2", "m3", "m4", "m5"]  # lower is better on each
+    values = {"A": [1, 3, 1, 3, 1], "B": [3, 1, 3, 1, 3], "C": [9, 2, 9, 2, 9]}
+    table = pd.DataFrame([{"model": m, "case": "c0", **dict(zip(metrics, v))} for m, v in values.items()])
+    alone = rank_models(table[table["model"] != "C"], metrics, (), n_bootstrap=20, seed=0)
+    assert alone["model"].tolist() == ["A", "B"] and alone["mean_rank"].tolist() == pytest.approx([1.4, 1.6])
+    plain = rank_models(table, metrics, (), n_bootstrap=20, seed=0).set_index("model")
+    assert plain.loc[["A", "B"], "mean_rank"].tolist() == pytest.approx([1.8, 1.6])
+    assert plain.loc["B", "rank"] < plain.loc["A", "rank"]  # the Borda paradox the baseline would cause
+    apart = rank_models(table, metrics, (), n_bootstrap=20, seed=0, baseline="C")
+    assert apart["model"].tolist() == ["A", "B", "C"] and apart["rank"].tolist()[:2] == [1, 2]
+    pd.testing.assert_frame_equal(apart.iloc[:2].drop(columns="rank"), alone.drop(columns="rank"), check_dtype=False)
+    baseline = apart.iloc[2]
+    assert pd.isna(baseline["rank"]) and pd.isna(baseline["mean_rank"]) and baseline["m1"] == 9
+    # removing the baseline's rows leaves the runs' ranking as it was, on any table
     rng = np.random.default_rng(0)
-    box = (slice(2, 18), slice(2, 18))
-    cases = [f"c{i}" for i in range(8)]
-    real = {c: rng.uniform(60, 200, (20, 20)) for c in cases}
-    near = {c: np.clip(real[c] + rng.normal(0, 3, (20, 20)), 0, 255) for c in cases}
-    flat = {c: np.full((20, 20), 120.0) + rng.normal(0, 1, (20, 20)) for c in cases}
-    feats = {c: tumour_features(real[c], box) for c in cases}
-    metric = frd_tumour(feats, {"near": {c: tumour_features(near[c], box) for c in cases},
-                                "flat": {c: tumour_features(flat[c], box) for c in cases}})  # fmt: skip
-    scores = metric(cases)
-    assert scores["near"] < scores["flat"]
-    # one case drawn every time: no feature varies across the real slices, FRD is undefined
-    assert all(np.isnan(v) for v in metric(["c3"] * 8).values())
-
-
-def test_slice_scores_equal_scikit_image_and_numpy():
-    """The ranking's per-slice MSE (numpy) and tumour SSIM (scikit-image's Gaussian SSIM map,
-    sigma 1.5, population covariance, data range 255, averaged inside the box) on a slice whose
-    tumour region was wiped: the box's mean differs from the whole slice's and from the box's
-    own SSIM, so a map averaged elsewhere, or SSIM of the cropped box, would not pass."""
-    from skimage.metrics import structural_similarity
-
-    from dcesynth.evaluation.ranking import slice_scores, tumour_box
-
-    rng = np.random.default_rng(0)
-    real = rng.uniform(0, 255, (64, 64))
-    mask = np.zeros((64, 64), bool)
-    mask[26:36, 25:37] = True
-    box = tumour_box(mask, (2, 2))
-    worse = real.copy()
-    worse[mask] = 0
-    got = slice_scores(real, worse, box)
-    whole, ssim_map = structural_similarity(real, worse, data_range=255, gaussian_weights=True, sigma=1.5,
-                                            use_sample_covariance=False, full=True)  # fmt: skip
-    assert got["mse"] == pytest.approx(((real - worse) ** 2).mean(), rel=1e-6)
-    assert got["ssim_tumour"] == pytest.approx(ssim_map[box].mean(), abs=1e-5)
-    cropped = structural_similarity(real[box], worse[box], data_range=255, gaussian_weights=True, sigma=1.5,
-                                    use_sample_covariance=False)  # fmt: skip
-    assert min(abs(got["ssim_tumour"] - whole), abs(got["ssim_tumour"] - cropped)) > 0.05
+    for _ in range(20):
+        rows = [{"model": m, "case": f"c{k}", **dict(zip(metrics, rng.uniform(0, 1, 5)))}
+                for m in ("r1", "r2", "r3", "base") for k in range(3)]  # fmt: skip
+        t = pd.DataFrame(rows)
+        with_base = rank_models(t, metrics, ("m2",), n_bootstrap=10, seed=1, baseline="base")
+        without = rank_models(t[t["model"] != "base"], metrics, ("m2",), n_bootstrap=10, seed=1)
+        assert with_base["model"].tolist()[:3] == without["model"].tolist()

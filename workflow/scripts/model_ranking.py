@@ -109,7 +109,7 @@ ranking["slice"] = "largest tumour area, axial; z-scored with the case's pre-con
 lpips_provenance = lpips_net.provenance if lpips_net is not None else "off"
 ranking["lpips_provenance"] = lpips_provenance
 ranking["segmenter"] = p.segmenter if seg else "none"
-ranking["n_cases_segmenter"] = len(seg["labels"]) if seg else 0
+ranking["n_cases_segmenter"] = len(set(p.cases) & set(seg["labels"])) if seg else 0
 ranking["cohort"] = p.cohort
 write_table(ranking, snakemake.output.ranking)
 write_table(table.assign(lpips_provenance=lpips_provenance, cohort=p.cohort), snakemake.output.cases)
