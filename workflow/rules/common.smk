@@ -93,9 +93,10 @@ training_gpus = lambda wc: PLAN.epoch_gpus(wc.run)
 training_nodes_resources = lambda: PLAN.nodes_resources("train_epoch")
 synthesis_target_files = lambda wc: PLAN.synthesis_files(wc.run, wc.case)
 synthesis_generator = lambda wc: PLAN.synthesis_generator(wc.run)
-# the runs synthesise_volume makes images for, and the external ones (a regex that matches none if none)
-TRAINED_RUNS = "|".join(re.escape(r) for r in PLAN.runs if PLAN.family(r) != "external")
-EXTERNAL_RUNS = "|".join(re.escape(r) for r in PLAN.runs if PLAN.family(r) == "external") or "(?!)"
+# the runs synthesize_volume makes images for, and those whose images come from files (a regex
+# that matches none if none)
+TRAINED_RUNS = "|".join(re.escape(r) for r in PLAN.runs if r not in PLAN.external_runs)
+EXTERNAL_RUNS = "|".join(re.escape(r) for r in PLAN.external_runs) or "(?!)"
 figure_files = lambda wc: PLAN.figure_files(wc.run)
 synthesis_figure_inputs = lambda wc: PLAN.figure_inputs(wc.run)
 viewer_inputs = lambda wc: PLAN.figure_inputs(wc.run, PLAN.viewer_cases())

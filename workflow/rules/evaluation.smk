@@ -231,7 +231,10 @@ rule mama_synth_classifiers:
             "results/tables/classifiers.tsv",
             caption="../report/classifiers.rst",
             category="Image quality (Table 1)",
-            labels={"table": "MAMA-SYNTH classifiers", "cohort": config["data"]["cohort"]},
+            labels={
+                "table": "MAMA-SYNTH classifiers",
+                "cohort": config["data"]["cohort"],
+            },
         ),
     log:
         "logs/mama_synth_classifiers/mama_synth_classifiers.log",

@@ -4,8 +4,6 @@
 
 
 rule synthesize_volume:
-    wildcard_constraints:
-        run=TRAINED_RUNS,
     input:
         generator=synthesis_generator,
         slices=path("slices", seq=GAN["input"]),
@@ -35,6 +33,8 @@ rule synthesize_volume:
         "logs/synthesize_volume/{run}/{case}.log",
     benchmark:
         "benchmarks/synthesize_volume/{run}/{case}.tsv"
+    wildcard_constraints:
+        run=TRAINED_RUNS,
     # the training chains and their synthesis are the long pole: start them first
     priority: TRAINING_PRIORITY
     conda:
@@ -86,8 +86,6 @@ rule plot_synthesis:
 # against the pre-contrast grid, extracted as the real post-contrast volume was, and written as
 # synthesize_volume writes a synthetic volume, so every later rule takes them alike.
 rule import_external:
-    wildcard_constraints:
-        run=EXTERNAL_RUNS,
     input:
         record=synthesis_generator,
         images=lambda wc: list(PLAN.external_images(wc.run, wc.case).values()),
@@ -118,6 +116,8 @@ rule import_external:
         "logs/import_external/{run}/{case}.log",
     benchmark:
         "benchmarks/import_external/{run}/{case}.tsv"
+    wildcard_constraints:
+        run=EXTERNAL_RUNS,
     threads: rule_threads("import_external")
     resources:
         **rule_resources("import_external"),

@@ -160,6 +160,11 @@ class RunsMixin:
         return {"family": EXTERNAL, "target": "post", "images": {t: images[t] for t in targets},
                 "intensity": spec.get("intensity", "scanner")}
 
+    @property
+    def external_runs(self) -> list[str]:
+        """The runs whose synthetic volumes come from files (a family that does not train)."""
+        return [r for r in self.runs if not family(self.run_of(r).family).trains]
+
     def external_synthesis(self, run: str, case: str) -> dict | None:
         """What synthesize_volume reads for an external run's ``case`` (None for a run that synthesises)."""
         images = self.external_images(run, case)
@@ -170,10 +175,9 @@ class RunsMixin:
 
     def external_images(self, run: str, case: str) -> dict[str, str]:
         """An external run's synthetic volumes of ``case`` by target ({} for a run that synthesises)."""
-        spec = self.run_of(run)
-        if spec.family != EXTERNAL:
+        if run not in self.external_runs:
             return {}
-        return {t: template.format(case=case) for t, template in spec.training["images"].items()}
+        return {t: template.format(case=case) for t, template in self.run_of(run).training["images"].items()}
 
     def check_external_images(self) -> None:
         """Every external run has a volume for every case it synthesises (refused by name if not)."""
