@@ -153,6 +153,8 @@ def test_a_further_model_runs_through_the_same_rules(tiny_run):
             pred = sitk.GetArrayFromImage(sitk.ReadImage(str(run / "segmentation" / prediction / f"{case}.nii.gz")))[z] > 0
             row = cases[(cases["model"] == model) & (cases["case"] == case)].iloc[0]
             assert row["imputed_dice"] == (not pred.any()), (model, case)
+            imputed = cases.loc[cases["model"] == model, "imputed_dice"].sum()
+            assert ranking.set_index("model").loc[model, "n_imputed_segmentation"] == imputed
             if pred.any():
                 assert row["dice"] == pytest.approx(2 * (pred & label[z]).sum() / (pred.sum() + label[z].sum())), (model, case)
     assert not list((run / "segmentation/nca/crops").glob("*/label.nii.gz"))  # labels are cut once, for the main run

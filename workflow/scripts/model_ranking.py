@@ -110,6 +110,9 @@ lpips_provenance = lpips_net.provenance if lpips_net is not None else "off"
 ranking["lpips_provenance"] = lpips_provenance
 ranking["segmenter"] = p.segmenter if seg else "none"
 ranking["n_cases_segmenter"] = len(set(p.cases) & set(seg["labels"])) if seg else 0
+# the cases whose segmentation was missing or empty and got the worst observed value
+imputed = table.groupby("model")["imputed_dice"].sum() if seg else {}
+ranking["n_imputed_segmentation"] = ranking["model"].map(lambda m: int(imputed.get(m, 0)) if seg else 0)
 ranking["cohort"] = p.cohort
 write_table(ranking, snakemake.output.ranking)
 write_table(table.assign(lpips_provenance=lpips_provenance, cohort=p.cohort), snakemake.output.cases)
