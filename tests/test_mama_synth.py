@@ -13,53 +13,84 @@ import SimpleITK as sitk
 from dcesynth.evaluation import mama_synth as ms
 
 
-def _volume(arr: np.ndarray, spacing=(0.8, 0.8, 2.0)) -> sitk.Image:
+def _volume(arr: np.ndarray, spacing=(0.8, 0.7, 2.0), direction=None) -> sitk.Image:
     img = sitk.GetImageFromArray(arr.astype(np.float32))
     img.SetSpacing(spacing)
     img.SetOrigin((-10.0, 5.0, 3.0))
+    if direction is not None:
+        img.SetDirection(direction)
     return img
 
 
-def _case_files(tmp_path, pre: np.ndarray, post: np.ndarray, mask: np.ndarray, fake: np.ndarray) -> dict:
-    """A case as the workflow holds it: slice stacks on the 0-255 scale with their transforms
-    (made by the workflow's own extraction, each volume on its own window), and the mask."""
+@pytest.mark.parametrize("left_right_rows", [False, True])
+def test_the_evaluated_slice_is_z_scored_with_the_pre_contrast_volume(tmp_path, left_right_rows):
+    """The largest-tumour axial slice of the volumes as acquired, (x - mean) / sd of the whole
+    pre-contrast volume, worked out here from the raw arrays; its columns run left-right (a volume
+    whose index axis y points left-right comes back transposed); a model's prediction comes from
+    its 0-255 slice stack at another size, put back with the real post-contrast window."""
     from dcesynth.slices import extract_slices, plan_transform
 
-    files = {"transforms": {}}
-    for name, arr in (("pre", pre), ("post", post)):
-        img = _volume(arr)
-        t = plan_transform(img, size=arr.shape[1])
-        (tmp_path / f"{name}.json").write_text(json.dumps(t))
-        np.save(tmp_path / f"{name}.npy", extract_slices(img, t))
-        files["transforms"][name] = str(tmp_path / f"{name}.json")
-        if name == "post":  # a prediction on the real post-contrast scale, as synthesis writes it
-            np.save(tmp_path / "fake.npy", extract_slices(_volume(fake), t))
-    sitk.WriteImage(sitk.Cast(_volume(mask), sitk.sitkUInt8), str(tmp_path / "mask.nii.gz"))
-    files.update(mask=str(tmp_path / "mask.nii.gz"), pre=str(tmp_path / "pre.npy"), real=str(tmp_path / "post.npy"),
-                 prediction=str(tmp_path / "fake.npy"))  # fmt: skip
-    return files
-
-
-def test_the_evaluated_slice_is_z_scored_with_the_pre_contrast_volume(tmp_path):
-    """Slices back in scanner units, (x - mean) / sd of the whole pre-contrast volume: worked out
-    here from the raw arrays (error at most half a grey level of each volume's 0-255 window)."""
     rng = np.random.default_rng(0)
-    pre = rng.uniform(100, 400, (5, 32, 32))
-    post = pre * 1.5 + rng.uniform(0, 300, pre.shape)
-    mask = np.zeros(pre.shape)
+    shape = (5, 32, 40)
+    zz, yy, xx = np.mgrid[: shape[0], : shape[1], : shape[2]]
+    pre = 250 + 100 * np.sin(xx / 6.0) * np.cos(yy / 5.0) + 5 * zz  # smooth: a resize keeps it
+    post = pre * 1.5 + 150 * (1 + np.cos(xx / 7.0 + yy / 9.0))
+    mask = np.zeros(shape)
     mask[1, 10:14, 10:14] = 1
-    mask[3, 8:20, 9:22] = 1  # the largest area
-    fake = np.clip(post + rng.normal(0, 20, pre.shape), post.min(), post.max())  # within the real window
-    f = _case_files(tmp_path, pre, post, mask, fake)
-    s = ms.case_slices(f["mask"], f["transforms"], {k: f[k] for k in ("pre", "real", "prediction")})
-    assert s["z"] == 3 and s["spacing"] == pytest.approx((0.8, 0.8)) and s["mask"].sum() == 12 * 13
+    mask[3, 8:20, 9:30] = 1  # the largest area
+    # identity, or index axis y along the patient's left-right axis (then the slice's rows run left-right)
+    direction = (0, 1, 0, 1, 0, 0, 0, 0, 1) if left_right_rows else None
+    files = {}
+    for name, arr in (("pre", pre), ("post", post), ("mask", mask)):
+        sitk.WriteImage(_volume(arr, direction=direction), str(tmp_path / f"{name}.nii.gz"))
+        files[name] = str(tmp_path / f"{name}.nii.gz")
+    fake = np.clip(post + 30 * np.sin(yy / 4.0), post.min(), post.max())  # within the real window
+    transforms = {}
+    for name, arr in (("pre", pre), ("post", post)):
+        t = plan_transform(_volume(arr, direction=direction), size=48)  # resized: 48 px for 40 x 32 mm... slices
+        (tmp_path / f"{name}.json").write_text(json.dumps(t))
+        transforms[name] = str(tmp_path / f"{name}.json")
+    np.save(tmp_path / "fake.npy", extract_slices(_volume(fake, direction=direction), json.loads((tmp_path / "post.json").read_text())))
+    s = ms.case_slices(files["mask"], {"pre": files["pre"], "real": files["post"]},
+                       {"model": {"stack": tmp_path / "fake.npy", "transforms": transforms}})  # fmt: skip
+    turn = (lambda a: a.T) if left_right_rows else (lambda a: a)  # noqa: E731
+    assert s["z"] == 3 and s["mask"].sum() == 12 * 21 and s["mask"].shape == turn(mask[3]).shape
+    assert s["spacing"] == pytest.approx((0.7, 0.8) if left_right_rows else (0.8, 0.7))
     mean, sd = pre.mean(), pre.std()
-    assert s["mean"] == pytest.approx(mean, rel=1e-3) and s["sd"] == pytest.approx(sd, rel=1e-2)
-    for name, raw, window in (("pre", pre, np.ptp(pre)), ("real", post, np.ptp(post)), ("prediction", fake, np.ptp(post))):
-        expected = (raw[3] - mean) / sd
-        assert np.abs(s[name] - expected).max() <= 0.51 * window / 255 / sd + 0.02 * np.abs(expected).max(), name
+    assert s["mean"] == pytest.approx(mean) and s["sd"] == pytest.approx(sd)
+    np.testing.assert_allclose(s["pre"], turn((pre[3] - mean) / sd), atol=1e-5)
+    np.testing.assert_allclose(s["real"], turn((post[3] - mean) / sd), atol=1e-5)
+    assert (s["mask"] == turn(mask[3] > 0)).all()
+    # the prediction went through 0-255 and a resize: close to the raw values, not equal
+    err = np.abs(s["model"] - turn((fake[3] - mean) / sd))
+    assert np.median(err) < 0.1 and err.max() < 1.0
     # the z-scores keep the enhancement: post-contrast sits above pre-contrast (a per-slice z-score would not)
     assert s["real"].mean() > s["pre"].mean() + 1.0
+    # an external model's volume (z-scored with the pre-contrast statistics) comes back as it is
+    sitk.WriteImage(_volume((fake - mean) / sd, direction=direction), str(tmp_path / "ext.nii.gz"))
+    ext = ms.case_slices(files["mask"], {"pre": files["pre"], "real": files["post"]},
+                         {"ext": {"volume": tmp_path / "ext.nii.gz", "intensity": "zscore"}})  # fmt: skip
+    np.testing.assert_allclose(ext["ext"], turn((fake[3] - mean) / sd), atol=1e-4)
+
+
+def test_the_fixed_segmenter_is_scored_on_the_evaluated_slice_of_the_mask_grid(tmp_path):
+    """A prediction on a breast crop (a sub-grid with its own origin) is compared on the mask's grid:
+    the crop's own largest slice index would be another plane."""
+    mask = np.zeros((6, 30, 40), np.uint8)
+    mask[2, 10:15, 25:30] = 1
+    mask[4, 8:18, 24:34] = 1  # the evaluated slice: z = 4
+    img = sitk.Cast(_volume(mask), sitk.sitkUInt8)
+    sitk.WriteImage(img, str(tmp_path / "mask.nii.gz"))
+    crop = img[20:40, 5:25, 1:6]  # x 20-39, y 5-24, z 1-5: the crop's index 3 is the mask's 4
+    pred = sitk.GetArrayFromImage(crop)
+    pred[3, 3:13, 2:14] = 1  # the tumour (columns 4-13 of the crop), grown by 2 columns to the left
+    out = sitk.GetImageFromArray(pred)
+    out.CopyInformation(crop)
+    sitk.WriteImage(out, str(tmp_path / "pred.nii.gz"))
+    got = ms.segmenter_on_slice(str(tmp_path / "mask.nii.gz"), str(tmp_path / "pred.nii.gz"))
+    # predicted 10 x 12 = 120 pixels (the tumour's 100 and 20 more): Dice 200 / 220
+    assert got["dice"] == pytest.approx(200 / 220)
+    assert all(np.isnan(v) for v in ms.segmenter_on_slice(str(tmp_path / "mask.nii.gz"), str(tmp_path / "none.nii.gz")).values())
 
 
 def test_full_image_and_tumour_region_metrics_as_the_challenge_defines_them():
@@ -119,6 +150,14 @@ def test_segmentation_on_the_slice_and_the_challenges_imputation():
     # the worst observed value: the lowest Dice, the highest HD95, over every model and case
     assert out.loc[1, "dice"] == 0.3 and out.loc[1, "hd95"] == 9.0
     assert out["imputed_dice"].tolist() == [False, True, False, False]
+    # a baseline's values never count for a run's (they would make it depend on the baseline)
+    base = pd.concat([table, pd.DataFrame({"model": ["pre"] * 2, "case": ["c0", "c1"], "dice": [0.0, np.nan],
+                                           "hd95": [50.0, np.nan]})], ignore_index=True)  # fmt: skip
+    out = ms.impute_worst(base, cases=["c0", "c1"], baseline="pre")
+    assert out.loc[1, "dice"] == 0.3 and out.loc[1, "hd95"] == 9.0
+    assert out.loc[5, "dice"] == 0.0 and out.loc[5, "hd95"] == 50.0  # the baseline's: the worst of all
+    # only the cases named take part
+    assert np.isnan(ms.impute_worst(table, cases=["c0"]).loc[1, "dice"])
 
 
 def test_the_classifiers_and_their_auroc():
@@ -129,8 +168,12 @@ def test_the_classifiers_and_their_auroc():
     clf = ms.fit_classifier(pos, neg, seed=4)
     p_pos, p_neg = ms.probabilities(clf, pos), ms.probabilities(clf, neg)
     assert ms.auroc(p_pos, p_neg) == pytest.approx(roc_auc_score(np.r_[np.ones(12), np.zeros(12)], np.r_[p_pos, p_neg]))
-    assert ms.cross_validated_auroc(pos, neg, seed=4) > 0.9
-    assert ms.cross_validated_auroc(pos, neg, seed=4) == ms.cross_validated_auroc(pos, neg, seed=4)  # seeded
+    cases = [f"c{i}" for i in range(12)]
+    assert ms.cross_validated_auroc(pos, neg, cases, seed=4) > 0.9
+    assert ms.cross_validated_auroc(pos, neg, cases, seed=4) == ms.cross_validated_auroc(pos, neg, cases, seed=4)
+    # a case's two samples stay in one fold: with each case's pair alike, nothing is learnt from the case itself
+    twins = rng.normal(0, 1, (12, 6))
+    assert ms.cross_validated_auroc(twins + 0.01, twins, cases, seed=4) < 0.8
     # ties count half, as roc_auc_score
     a, b = np.array([0.2, 0.5, 0.5, 0.9]), np.array([0.5, 0.1, 0.5])
     assert ms.auroc(a, b) == pytest.approx(roc_auc_score(np.r_[np.ones(4), np.zeros(3)], np.r_[a, b]))

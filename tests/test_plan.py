@@ -224,7 +224,7 @@ def test_the_ranking_segments_every_models_images_with_one_fixed_segmenter():
     assert seg["runs"][plan.run][case] == f"results/segmentation/{plan.run}/{FIXED}/predictions/syn_post/{case}.nii.gz"
     # the pre-contrast baseline: the real_post scenario's own test on real_pre, which the paper's plan makes
     assert seg["baseline"][case] == f"results/segmentation/{plan.run}/real_post/predictions/real_pre/{case}.nii.gz"
-    assert sorted(seg["labels"]) == sorted(plan.seg_test)
+    assert seg["cases"] == list(plan.seg_test)
     assert "segmented by nnU-Net real_post" in plan.summary()
     # without the real_post scenario (and no pretrained model) there is no fixed segmenter
     plan = plan_of(deep_update(default_config(), {"models": {"u": {"family": "unet"}}, "segmentation": {"run": ["real_pre"]}}))
@@ -410,7 +410,7 @@ def test_an_external_model_is_a_run_without_training(tmp_path):
     assert not [t for t in targets if "/models/ext/" in t]  # no state, generator or training log
     assert path("synthetic", run="ext", case=cases[0], seq="post1") in targets and path("mama_synth", run="ext") in targets
     assert plan.external_synthesis("ext", cases[0]) == {"images": {"post1": template.format(case=cases[0])},
-                                                        "intensity": "scanner", "clip_percentiles": [0, 100]}  # fmt: skip
+                                                        "intensity": "scanner"}  # fmt: skip
     assert plan.external_synthesis(plan.run, cases[0]) is None
     assert f"ext (external: {template})" in plan.summary()
     for spec, message in (({"images": "/data/x.nii.gz"}, "a path with {case}"),

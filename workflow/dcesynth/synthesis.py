@@ -77,12 +77,13 @@ def check_geometry(image: sitk.Image, reference: sitk.Image, name: str, referenc
 
 
 def external_stacks(images: dict[str, str], reference: str | Path, target_transforms: dict[str, str],
-                    intensity: str = "scanner", clip_percentiles=(0.0, 100.0)) -> list[np.ndarray]:
+                    intensity: str = "scanner") -> list[np.ndarray]:
     """An external model's synthetic volumes (by target) as slice stacks on the model scale: each
-    checked against the pre-contrast grid, then extracted as its real target was, with the real
-    target's intensity window (``intensity='scanner'``: volumes in the post-contrast image's
-    units) or with its own (``'own'``: volumes on any scale, e.g. z-scores, windowed as an
-    acquired volume is, at ``clip_percentiles``)."""
+    checked against the pre-contrast grid (``reference``), then extracted exactly as its real
+    target was, with the real target's intensity window. ``intensity``: the volumes are in the
+    scanner's units (``scanner``), or z-scored with the case's pre-contrast statistics
+    (``zscore``, MAMA-SYNTH's scale; taken back to scanner units with the pre-contrast volume's
+    mean and sd, nothing of the real post-contrast image used)."""
     from .slices import extract_slices
 
     ref = sitk.ReadImage(str(reference))
@@ -93,12 +94,10 @@ def external_stacks(images: dict[str, str], reference: str | Path, target_transf
         except RuntimeError as exc:
             raise ValueError(f"{file}: not a readable image ({str(exc).strip().splitlines()[-1]})") from None
         check_geometry(image, ref, str(file), str(reference))
-        transform = read_transform(target_transforms[target])
-        if intensity == "own":
-            arr = sitk.GetArrayViewFromImage(image)
-            lo, hi = np.percentile(arr, clip_percentiles) if tuple(clip_percentiles) != (0.0, 100.0) else (arr.min(), arr.max())
-            transform = {**transform, "intensity_min": float(lo), "intensity_max": float(hi)}
-        stacks.append(extract_slices(image, transform))
+        if intensity == "zscore":
+            pre = sitk.GetArrayViewFromImage(ref).astype(np.float64)
+            image = image * float(pre.std()) + float(pre.mean())
+        stacks.append(extract_slices(image, read_transform(target_transforms[target])))
     return stacks
 
 
@@ -116,8 +115,8 @@ def synthesize_case(
     external: dict | None = None,
 ) -> None:
     """Write ``outputs[target] = {'volume': .nii.gz, 'slices': .npy}`` for every target, with the
-    generator, or from an external model's volumes (``external``: ``images`` (target -> file),
-    ``intensity`` and ``clip_percentiles``, see :func:`external_stacks`).
+    generator, or from an external model's volumes (``external``: ``images`` (target -> file) and
+    ``intensity``, see :func:`external_stacks`).
 
     ``intensity='scanner'`` maps each synthetic volume to the intensity range its real
     counterpart had at extraction (``target_transforms[target]``); ``'uint8'`` keeps 0–255.
@@ -126,7 +125,7 @@ def synthesize_case(
     ref = sitk.ReadImage(str(reference))
     if external:
         stacks = external_stacks({t: external["images"][t] for t in outputs}, reference, target_transforms,
-                                 external["intensity"], external["clip_percentiles"])  # fmt: skip
+                                 external["intensity"])  # fmt: skip
     else:
         torch.set_num_threads(max(1, int(threads)))
         G = load_generator(generator_path, device=resolve_device(device))

@@ -200,7 +200,7 @@ rule tumour_region_metrics:
 # and pre-contrast images and the mask, z-scored with the case's pre-contrast statistics.
 rule mama_synth_export:
     input:
-        lambda wc: leaves(PLAN.mama_synth_cases(run=wc.run)),
+        lambda wc: PLAN.mama_synth_files(run=wc.run),
     output:
         folder=directory(path("mama_synth")),
     log:
@@ -222,7 +222,7 @@ rule mama_synth_export:
 # images of the annotated cases outside the test set.
 rule mama_synth_classifiers:
     input:
-        leaves(PLAN.classifier_cases),
+        PLAN.mama_synth_files(PLAN.classifier_splits),
     output:
         contrast=path("classifier", kind="contrast"),
         tumour_roi=path("classifier", kind="tumour_roi"),
@@ -246,7 +246,7 @@ rule mama_synth_classifiers:
     resources:
         **rule_resources("mama_synth_classifiers"),
     params:
-        cases=PLAN.classifier_cases,
+        cases=PLAN.mama_synth_cases(PLAN.classifier_splits),
         seed=config["metrics"]["seed"],
     script:
         "../scripts/mama_synth_classifiers.py"
@@ -259,6 +259,7 @@ rule model_ranking:
         exports=expand(path("mama_synth"), run=PLAN.runs),
         contrast=path("classifier", kind="contrast"),
         tumour_roi=path("classifier", kind="tumour_roi"),
+        masks=PLAN.ranking_masks().values(),
         segmentation=ranking_inputs(),
     output:
         ranking=report(
@@ -287,6 +288,7 @@ rule model_ranking:
         main=PLAN.run,
         cases=PLAN.ranking_cases(),
         exports={r: path("mama_synth", run=r) for r in PLAN.runs},
+        masks=PLAN.ranking_masks(),
         segmentation=PLAN.ranking_segmentation(),
         segmenter=PLAN.fixed_segmenter
         and f"nnU-Net {PLAN.fixed_segmenter}: {nnunet_model_dir(PLAN.run, segmentation.FIXED)}",

@@ -19,7 +19,7 @@ from dcesynth.io import atomic_path, write_table
 p, out = snakemake.params, snakemake.output
 samples = {k: {"positive": [], "negative": [], "cases": []} for k in CLASSIFIERS}
 for case, f in tqdm(p.cases.items(), desc="classifier training cases", unit="case", mininterval=5):
-    s = case_slices(f["mask"], f["transforms"], {"pre": f["pre"], "real": f["real"]})
+    s = case_slices(f["mask"], f["volumes"])
     for kind, (pos, neg) in classifier_samples(s).items():
         samples[kind]["positive"].append(pos)
         samples[kind]["negative"].append(neg)
@@ -33,7 +33,7 @@ for kind in CLASSIFIERS:
     except ValueError as exc:  # too few annotated cases: no classifier, the ranking leaves its AUROC out
         log.warning("no %s classifier: %s (annotated cases outside the test set: %d)", kind, exc, len(p.cases))
         clf = None
-    cv_auroc = cross_validated_auroc(pos, neg, seed=p.seed) if clf is not None else np.nan
+    cv_auroc = cross_validated_auroc(pos, neg, cases, seed=p.seed) if clf is not None else np.nan
     with atomic_path(getattr(out, kind)) as tmp, open(tmp, "wb") as fh:
         pickle.dump(clf, fh)
     for label, X in ((1, pos), (0, neg)):

@@ -17,7 +17,7 @@ rows = []
 with atomic_path(out) as tmp:
     for case, f in tqdm(p.cases.items(), desc=f"MAMA-SYNTH export of {snakemake.wildcards.run}", unit="case",
                         mininterval=5):  # fmt: skip
-        s = case_slices(f["mask"], f["transforms"], {"pre": f["pre"], "real": f["real"], "prediction": f["prediction"]})
+        s = case_slices(f["mask"], f["volumes"], {"prediction": f["prediction"]})
         export_case(tmp, case, s)
         rows.append({"case": case, "slice": s["z"], "pre_mean": s["mean"], "pre_sd": s["sd"],
                      "spacing_x_mm": s["spacing"][0], "spacing_y_mm": s["spacing"][1]})  # fmt: skip

@@ -44,9 +44,9 @@ for case in tqdm(p.cases, desc="ranking cases", unit="case", mininterval=5):
         row = {"model": model, "case": case, "mse_full_image": ms.mse_full_image(pred, real),
                "lpips_full_image": ms.lpips_full_image(lpips_net, pred, real) if lpips_net else np.nan,
                "ssim_roi": ms.ssim_roi(pred, real, mask)}  # fmt: skip
-        if seg and case in seg["labels"]:
+        if seg and case in seg["cases"]:
             preds = seg["runs"][model] if model in p.runs else seg["baseline"]
-            row.update(ms.segmenter_slice(seg["labels"][case], preds[case]))
+            row.update(ms.segmenter_on_slice(p.masks[case], preds[case]))
         rows.append(row)
         fake_roi[model][case] = ms.roi_features(pred, mask)
         samples = ms.synthetic_samples(truth, pred)
@@ -62,13 +62,10 @@ table = pd.DataFrame(rows).reindex(columns=["model", "case", *ms.CASE_METRICS])
 # worst value observed
 metrics = ["mse_full_image", *(["lpips_full_image"] if lpips_net else []), "ssim_roi"]
 if seg:
-    scored = table["case"].isin(list(seg["labels"]))
-    imputed = ms.impute_worst(table[scored])
-    table = table.join(imputed.filter(like="imputed_"))
-    table.loc[scored, list(ms.SEGMENTATION_METRICS)] = imputed[list(ms.SEGMENTATION_METRICS)]
+    table = ms.impute_worst(table, cases=seg["cases"], baseline=BASELINE)
     metrics += list(ms.SEGMENTATION_METRICS)
     log.info("fixed segmenter: %s (Dice and HD95 on the evaluated slice of %d test cases; %d predictions imputed)",
-             p.segmenter, len(seg["labels"]), int(imputed["imputed_dice"].sum()))  # fmt: skip
+             p.segmenter, len(set(p.cases) & set(seg["cases"])), int(table["imputed_dice"].sum()))  # fmt: skip
 else:
     log.info("no fixed segmenter (segmentation off, or segmentation.ranking_segmenter does not run): the ranking "
              "has no Dice or HD95")  # fmt: skip
@@ -109,7 +106,7 @@ ranking["slice"] = "largest tumour area, axial; z-scored with the case's pre-con
 lpips_provenance = lpips_net.provenance if lpips_net is not None else "off"
 ranking["lpips_provenance"] = lpips_provenance
 ranking["segmenter"] = p.segmenter if seg else "none"
-ranking["n_cases_segmenter"] = len(set(p.cases) & set(seg["labels"])) if seg else 0
+ranking["n_cases_segmenter"] = len(set(p.cases) & set(seg["cases"])) if seg else 0
 # the cases whose segmentation was missing or empty and got the worst observed value
 imputed = table.groupby("model")["imputed_dice"].sum() if seg else {}
 ranking["n_imputed_segmentation"] = ranking["model"].map(lambda m: int(imputed.get(m, 0)) if seg else 0)

@@ -54,56 +54,87 @@ def largest_tumour_slice(mask: np.ndarray) -> int:
     return int(np.argmax(area))
 
 
-def case_slices(mask_file: str, transforms: Mapping[str, str], stacks: Mapping[str, str]) -> dict:
-    """One case's evaluated slice, z-scored: ``stacks`` maps ``pre``, ``real`` and any number of
-    predictions (by name) to slice stacks on the model's 0-255 scale; ``transforms`` holds the
-    ``pre`` and ``post`` extraction transforms. Each stack goes back to scanner units on the
-    mask's grid (a prediction with the real post-contrast range, as synthesis does), then
-    (x - mean) / sd with the pre-contrast volume's statistics over its extracted slices.
+class Plane:
+    """The evaluated slice of a case on the grid of its mask: the axial slice with the largest
+    tumour area, turned so that its columns run left-right (as an axial slice is shown and as the
+    tumour is mirrored to the other breast), with its (column, row) pixel spacing."""
 
-    Returns ``z`` (the slice index), ``spacing`` (x, y in mm), ``mask`` (2D bool) and the 2D
-    float32 slices by the names of ``stacks``."""
+    def __init__(self, mask_img: sitk.Image):
+        from ..segmentation import left_right_axis
+        from ..slices import axial_axis
+
+        self.grid = mask_img
+        self.axis = axial_axis(mask_img)
+        rows, cols = (a for a in range(3) if a != self.axis)
+        lr = 2 - left_right_axis(mask_img)  # the numpy axis closest to left-right
+        self.transpose = lr == rows and lr != cols
+        self.z = largest_tumour_slice(np.moveaxis(sitk.GetArrayViewFromImage(mask_img) > 0, self.axis, 0))
+        sp = mask_img.GetSpacing()  # x, y, z: numpy axis a has spacing[2 - a]
+        col_sp, row_sp = float(sp[2 - cols]), float(sp[2 - rows])
+        self.spacing = (row_sp, col_sp) if self.transpose else (col_sp, row_sp)
+
+    def of(self, image: sitk.Image | np.ndarray) -> np.ndarray:
+        """The plane of a volume on the mask's grid (an image or its array)."""
+        arr = sitk.GetArrayFromImage(image) if isinstance(image, sitk.Image) else np.asarray(image)
+        plane = np.moveaxis(arr, self.axis, 0)[self.z]
+        return np.ascontiguousarray(plane.T if self.transpose else plane)
+
+    def resampled(self, image: sitk.Image, label: bool = False) -> np.ndarray:
+        """The plane of an image on another grid (a segmentation crop), resampled onto the mask's
+        (nearest neighbour for a label), zero outside it."""
+        interpolator = sitk.sitkNearestNeighbor if label else sitk.sitkLinear
+        return self.of(sitk.Resample(image, self.grid, sitk.Transform(), interpolator, 0.0, image.GetPixelID()))
+
+
+def pre_statistics(pre: sitk.Image, name: str = "the pre-contrast volume") -> tuple[float, float]:
+    """Mean and sd (population) of the pre-contrast volume: what every slice of the case is z-scored with."""
+    arr = sitk.GetArrayViewFromImage(pre).astype(np.float64)
+    mean, sd = float(arr.mean()), float(arr.std())
+    if not sd > 0:
+        raise ValueError(f"{name} is constant; it cannot z-score the case")
+    return mean, sd
+
+
+def case_slices(mask_file: str, volumes: Mapping[str, str], predictions: Mapping[str, Mapping] | None = None) -> dict:
+    """One case's evaluated slice (:class:`Plane`), z-scored with the pre-contrast volume's mean and sd.
+
+    ``volumes``: the ``pre`` and ``real`` (post-contrast) volumes as acquired, in scanner units, on
+    the mask's grid. ``predictions`` (by name): a model's output as its slice stack on the 0-255
+    model scale (``stack``, with the ``transforms`` ``pre`` and ``post`` of the extraction: back
+    onto the grid with the real post-contrast volume's window, as synthesis writes it), or as a
+    volume on the grid (``volume``, in ``intensity`` ``scanner`` units or already ``zscore``d with
+    the case's pre-contrast statistics).
+
+    Returns ``z``, ``spacing`` (x, y in mm), ``mask`` (2D bool), ``mean`` and ``sd``, and the 2D
+    float32 slices by name (``pre``, ``real`` and each prediction's)."""
     from ..synthesis import read_transform, stack_to_volume
 
     mask_img = sitk.ReadImage(str(mask_file))
-    pre_t, post_t = read_transform(transforms["pre"]), read_transform(transforms["post"])
-    axis = pre_t["axial_axis"]
-    mask = np.moveaxis(sitk.GetArrayFromImage(mask_img) > 0, axis, 0)
-    z = largest_tumour_slice(mask)
-    volumes = {}
-    for name, stack in stacks.items():
-        target = pre_t if name == "pre" else post_t
-        vol = stack_to_volume(np.load(stack), pre_t, mask_img, "scanner", target)
-        volumes[name] = np.moveaxis(sitk.GetArrayFromImage(vol), axis, 0)
-    first, n = pre_t["first_slice"], pre_t["n_slices"]
-    pre = volumes["pre"][first : first + n].astype(np.float64)
-    mean, sd = float(pre.mean()), float(pre.std())
-    if not sd > 0:
-        raise ValueError(f"{mask_file}: the pre-contrast volume is constant; it cannot z-score the case")
-    out = {name: ((v[z] - mean) / sd).astype(np.float32) for name, v in volumes.items()}
-    return {"z": z, "spacing": plane_spacing(mask_img, axis), "mask": mask[z], "mean": mean, "sd": sd, **out}
+    plane = Plane(mask_img)
+    pre = sitk.ReadImage(str(volumes["pre"]), sitk.sitkFloat64)
+    mean, sd = pre_statistics(pre, str(volumes["pre"]))
+    out = {"pre": plane.of(pre), "real": plane.of(sitk.ReadImage(str(volumes["real"]), sitk.sitkFloat64))}
+    for name, p in (predictions or {}).items():
+        if "stack" in p:
+            pre_t, post_t = read_transform(p["transforms"]["pre"]), read_transform(p["transforms"]["post"])
+            out[name] = plane.of(stack_to_volume(np.load(p["stack"]), pre_t, mask_img, "scanner", post_t))
+        else:
+            arr = plane.of(sitk.ReadImage(str(p["volume"]), sitk.sitkFloat64))
+            out[name] = arr * sd + mean if p.get("intensity", "scanner") == "zscore" else arr
+    slices = {k: ((np.asarray(v, np.float64) - mean) / sd).astype(np.float32) for k, v in out.items()}
+    return {"z": plane.z, "spacing": plane.spacing, "mask": plane.of(mask_img) > 0, "mean": mean, "sd": sd, **slices}
 
 
-def plane_spacing(image: sitk.Image, axis: int) -> tuple[float, float]:
-    """The (column, row) pixel spacing of the slices across array ``axis`` (the .mha's x, y)."""
-    rows, cols = (a for a in range(3) if a != axis)
-    spacing = image.GetSpacing()  # x, y, z: array axis a has spacing[2 - a]
-    return float(spacing[2 - cols]), float(spacing[2 - rows])
-
-
-def segmenter_slice(label_file: str, prediction_file: str | None) -> dict[str, float]:
-    """The fixed segmenter's Dice and HD95 on the evaluated slice of its own grid (the label
-    crop's axial slice with the largest tumour area); NaN where the prediction is missing or empty."""
-    from ..slices import axial_axis
-
-    label_img = sitk.ReadImage(str(label_file))
-    axis = axial_axis(label_img)
-    label = np.moveaxis(sitk.GetArrayFromImage(label_img) > 0, axis, 0)
-    z = largest_tumour_slice(label)
+def segmenter_on_slice(mask_file: str, prediction_file: str | None) -> dict[str, float]:
+    """The fixed segmenter's Dice and HD95 on the evaluated slice: its prediction (on its own
+    crop's grid) resampled onto the mask's grid, the plane taken there and compared with the mask's;
+    NaN where the prediction is missing or empty."""
+    mask_img = sitk.ReadImage(str(mask_file))
+    plane = Plane(mask_img)
     pred = None
     if prediction_file is not None and Path(prediction_file).exists():
-        pred = np.moveaxis(sitk.GetArrayFromImage(sitk.ReadImage(str(prediction_file))) > 0, axis, 0)[z]
-    return segmentation_scores(label[z], pred, plane_spacing(label_img, axis))
+        pred = plane.resampled(sitk.ReadImage(str(prediction_file)) > 0, label=True) > 0
+    return segmentation_scores(plane.of(mask_img) > 0, pred, plane.spacing)
 
 
 def write_slice(array: np.ndarray, spacing: tuple[float, float], path: str | Path) -> None:
@@ -178,16 +209,22 @@ def segmentation_scores(label: np.ndarray, prediction: np.ndarray | None, spacin
     return {"dice": dice, "hd95": hd95(ref, pred, tuple(reversed(spacing_xy)))}
 
 
-def impute_worst(table, metrics=SEGMENTATION_METRICS, higher_is_better=HIGHER_IS_BETTER):
+def impute_worst(table, metrics=SEGMENTATION_METRICS, higher_is_better=HIGHER_IS_BETTER, cases=None, baseline=None):
     """The challenge's imputation: a missing value gets the worst value observed for that metric
-    in ``table`` (every model and case); an ``imputed_<metric>`` column marks where."""
+    (over every run and case); an ``imputed_<metric>`` column marks where. Only rows of ``cases``
+    (all if None) take part. A run's value is the worst among the runs' only: the ``baseline``'s
+    never enters a run's, so adding or removing the baseline cannot change the runs' order; the
+    baseline's own missing values get the worst of all."""
     table = table.copy()
+    scored = table["case"].isin(list(cases)) if cases is not None else table["case"].notna()
+    runs = scored & (table["model"] != baseline)
     for m in metrics:
         missing = table[m].isna()
-        table[f"imputed_{m}"] = missing
-        observed = table.loc[~missing, m]
-        if missing.any() and len(observed):
-            table.loc[missing, m] = observed.min() if m in higher_is_better else observed.max()
+        table[f"imputed_{m}"] = scored & missing
+        for rows, pool in ((runs, runs), (scored & ~runs, scored)):
+            observed = table.loc[pool & ~missing, m]
+            if (rows & missing).any() and len(observed):
+                table.loc[rows & missing, m] = observed.min() if m in higher_is_better else observed.max()
     return table
 
 
@@ -251,18 +288,21 @@ def probabilities(classifier, X: np.ndarray) -> np.ndarray:
     return classifier.predict_proba(_finite(X))[:, 1]
 
 
-def cross_validated_auroc(positive: np.ndarray, negative: np.ndarray, seed: int, folds: int = 5) -> float:
-    """The AUROC of :func:`fit_classifier` on held-out training cases (stratified k-fold, at most
-    ``folds``, fewer where a class has fewer samples); NaN below 2 samples per class."""
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+def cross_validated_auroc(positive: np.ndarray, negative: np.ndarray, cases: list[str], seed: int, folds: int = 5) -> float:
+    """The AUROC of :func:`fit_classifier` on held-out cases: stratified k-fold grouped by case
+    (``cases[i]`` made the i-th positive and the i-th negative sample, which stay in one fold), at
+    most ``folds``, fewer with fewer cases; NaN below 2 cases."""
+    from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
 
-    k = min(folds, len(positive), len(negative))
+    k = min(folds, len(set(cases)))
     if k < 2:
         return float("nan")
     X = _finite(np.vstack([positive, negative]))
     y = np.r_[np.ones(len(positive)), np.zeros(len(negative))].astype(int)
+    groups = np.r_[np.asarray(cases), np.asarray(cases)]
     clf = fit_classifier(positive, negative, seed)
-    p = cross_val_predict(clf, X, y, cv=StratifiedKFold(k, shuffle=True, random_state=seed), method="predict_proba")[:, 1]
+    cv = StratifiedGroupKFold(k, shuffle=True, random_state=seed)
+    p = cross_val_predict(clf, X, y, groups=groups, cv=cv, method="predict_proba")[:, 1]
     return auroc(p[y == 1], p[y == 0])
 
 

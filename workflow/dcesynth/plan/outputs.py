@@ -125,45 +125,64 @@ class OutputsMixin:
         return out
 
     def ranking_segmentation(self) -> dict:
-        """What the ranking's Dice and HD95 read: per segmentation test case its label crop
-        (``labels``), and the fixed segmenter's prediction of it on each run's synthetic images
-        (``runs``) and on the pre-contrast image (``baseline``). Empty without a fixed segmenter."""
+        """What the ranking's Dice and HD95 read: the segmentation test cases (``cases``), and the
+        fixed segmenter's prediction of each on each run's synthetic images (``runs``) and on the
+        pre-contrast image (``baseline``). Empty without a fixed segmenter."""
         if not self.fixed_segmenter:  # (which needs segmentation test cases)
             return {}
         return {
-            "labels": {c: path("crop", run=self.run, case=c, image=segmentation.LABEL) for c in self.seg_test},
+            "cases": list(self.seg_test),
             "runs": {r: {c: self.segmenter_prediction(r, "syn_post", c) for c in self.seg_test} for r in self.runs},
             "baseline": {c: self.segmenter_prediction(self.run, "real_pre", c) for c in self.seg_test},
         }
 
     def mama_synth_cases(self, splits: tuple[str, ...] = ("test",), run: str | None = None) -> dict[str, dict]:
         """Per annotated case of ``splits``, what its MAMA-SYNTH slices are made of: the mask, the
-        pre- and post-contrast extraction transforms and slice stacks, and (with ``run``) the
-        run's synthetic slices as ``prediction``."""
-        inp, tgt, masked = self.gan["input"], self.gan["targets"][0], set(self.masked)
+        pre- and post-contrast volumes the slices were cut from (``volumes``), and (with ``run``)
+        the run's ``prediction``: its synthetic slice stack with the extraction transforms, or an
+        external model's own volume with its units."""
+        inp, tgt, masked, stage = self.gan["input"], self.gan["targets"][0], set(self.masked), self.slice_stage
         out = {}
         for case in (c for split in splits for c in self.cases_in(split) if c in masked):
-            out[case] = {"mask": path("mask", case=case), "pre": path("slices", case=case, seq=inp),
-                         "real": path("slices", case=case, seq=tgt),
-                         "transforms": {"pre": path("transform", case=case, seq=inp),
-                                        "post": path("transform", case=case, seq=tgt)}}  # fmt: skip
-            if run is not None:
-                out[case]["prediction"] = path("synthetic_slices", run=run, case=case, seq=tgt)
+            out[case] = {"mask": path("mask", case=case),
+                         "volumes": {"pre": path("volume", stage=stage, case=case, seq=inp),
+                                     "real": path("volume", stage=stage, case=case, seq=tgt)}}  # fmt: skip
+            if run in self.external_runs:
+                out[case]["prediction"] = {"volume": self.external_images(run, case)[tgt],
+                                           "intensity": self.run_of(run).training["intensity"]}  # fmt: skip
+            elif run is not None:
+                out[case]["prediction"] = {"stack": path("synthetic_slices", run=run, case=case, seq=tgt),
+                                           "transforms": {"pre": path("transform", case=case, seq=inp),
+                                                          "post": path("transform", case=case, seq=tgt)}}  # fmt: skip
         return out
 
+    def mama_synth_files(self, splits: tuple[str, ...] = ("test",), run: str | None = None) -> list[str]:
+        """Every file :meth:`mama_synth_cases` names (a rule's inputs)."""
+        files = []
+        for f in self.mama_synth_cases(splits, run).values():
+            files += [f["mask"], *f["volumes"].values()]
+            pred = f.get("prediction", {})
+            files += [pred["volume"]] if "volume" in pred else [pred["stack"], *pred["transforms"].values()] if pred else []
+        return files
+
     @property
-    def classifier_cases(self) -> dict[str, dict]:
-        """The MAMA-SYNTH classifiers' training cases: the annotated cases outside the test set
-        (with the paper's split, the validation cases: pix2pixHD's training cases have no masks)."""
-        return self.mama_synth_cases(("train", "val"))
+    def classifier_splits(self) -> tuple[str, ...]:
+        """The MAMA-SYNTH classifiers learn from the annotated cases outside the test set (with the
+        paper's split, the validation cases: pix2pixHD's training cases have no masks)."""
+        return ("train", "val")
 
     def ranking_cases(self) -> list[str]:
         """The cases the model ranking scores: the annotated test cases."""
         return list(self.mama_synth_cases())
 
+    def ranking_masks(self) -> dict[str, str]:
+        """The ranking cases' masks (the fixed segmenter's predictions are compared on their grid)."""
+        return {case: f["mask"] for case, f in self.mama_synth_cases().items()}
+
     def ranking_inputs(self) -> list[str]:
         """The segmentation files the model ranking reads (besides the exports and classifiers)."""
-        return sorted(set(leaves(self.ranking_segmentation())))
+        seg = self.ranking_segmentation()
+        return sorted({f for group in ("runs", "baseline") for f in leaves(seg.get(group, {}))})
 
     def loss_tables(self, run: str) -> list[str]:
         return [path("losses", run=run, epoch=e) for e in range(1, self.n_epochs_of(run) + 1)]

@@ -170,8 +170,7 @@ class RunsMixin:
         images = self.external_images(run, case)
         if not images:
             return None
-        return {"images": images, "intensity": self.run_of(run).training["intensity"],
-                "clip_percentiles": list(self.config["slices"]["clip_percentiles"])}  # fmt: skip
+        return {"images": images, "intensity": self.run_of(run).training["intensity"]}
 
     def external_images(self, run: str, case: str) -> dict[str, str]:
         """An external run's synthetic volumes of ``case`` by target ({} for a run that synthesises)."""
