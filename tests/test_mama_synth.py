@@ -171,9 +171,6 @@ def test_the_classifiers_and_their_auroc():
     cases = [f"c{i}" for i in range(12)]
     assert ms.cross_validated_auroc(pos, neg, cases, seed=4) > 0.9
     assert ms.cross_validated_auroc(pos, neg, cases, seed=4) == ms.cross_validated_auroc(pos, neg, cases, seed=4)
-    # a case's two samples stay in one fold: with each case's pair alike, nothing is learnt from the case itself
-    twins = rng.normal(0, 1, (12, 6))
-    assert ms.cross_validated_auroc(twins + 0.01, twins, cases, seed=4) < 0.8
     # ties count half, as roc_auc_score
     a, b = np.array([0.2, 0.5, 0.5, 0.9]), np.array([0.5, 0.1, 0.5])
     assert ms.auroc(a, b) == pytest.approx(roc_auc_score(np.r_[np.ones(4), np.zeros(3)], np.r_[a, b]))
