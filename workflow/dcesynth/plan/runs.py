@@ -176,7 +176,7 @@ class RunsMixin:
         """An external run's synthetic volumes of ``case`` by target ({} for a run that synthesises)."""
         if run not in self.external_runs:
             return {}
-        return {t: template.format(case=case) for t, template in self.run_of(run).training["images"].items()}
+        return {t: template.replace("{case}", case) for t, template in self.run_of(run).training["images"].items()}
 
     def check_external_images(self) -> None:
         """Every external run has a volume for every case it synthesises (refused by name if not)."""
