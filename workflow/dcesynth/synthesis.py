@@ -138,6 +138,18 @@ def synthesize_case(
         log.info("%s: %d synthetic slices → %s %s", target, len(stack), list(volume.GetSize()), paths["volume"])
 
 
+def import_external_case(inputs, targets: dict[str, dict[str, str]], external: dict, intensity: str) -> None:
+    """An external model's volumes of one case written as synthesis writes a case (``inputs``: the
+    pre-contrast ``slices``, ``transform`` and ``reference`` volume; ``targets``: each target's
+    files, as ``synthesize_volume``'s params give them), with both subtractions."""
+    outputs = {t: {"volume": f["volume"], "slices": f["slices"]} for t, f in targets.items()}
+    synthesize_case(None, inputs.slices, inputs.transform, inputs.reference, outputs, intensity=intensity,
+                    target_transforms={t: f["transform"] for t, f in targets.items()}, external=external)  # fmt: skip
+    for f in targets.values():
+        subtraction_volumes(inputs.reference, f["real"], f["slices"], inputs.transform, f["transform"],
+                            f["real_subtraction"], f["synthetic_subtraction"])  # fmt: skip
+
+
 def subtraction(post: sitk.Image, pre: sitk.Image) -> sitk.Image:
     """post − pre with negatives clipped at 0, on the grid of ``pre``."""
     arr = sitk.GetArrayFromImage(post).astype(np.float32) - sitk.GetArrayFromImage(pre).astype(np.float32)
