@@ -116,6 +116,8 @@ rule import_external:
         "logs/import_external/{run}/{case}.log",
     benchmark:
         "benchmarks/import_external/{run}/{case}.tsv"
+    conda:
+        "../../envs/torch.yaml"
     wildcard_constraints:
         run=EXTERNAL_RUNS,
     threads: rule_threads("import_external")
@@ -135,6 +137,8 @@ rule external_model:
         path("external_model"),
     log:
         "logs/external_model/{run}.log",
+    conda:
+        "../../envs/torch.yaml"
     params:
         record=lambda wc: {"run": wc.run, **PLAN.training(wc.run)},
     script:
