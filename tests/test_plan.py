@@ -196,7 +196,7 @@ def test_further_models_are_runs_of_their_own():
     assert plan.synthesis_generator("u") == "results/models/u/generator_best.pt"
     assert "models     " in plan.summary() and "n (flow, target subtraction, 2 epochs)" in plan.summary()
     # without further models the plan is the pix2pixHD one, unchanged
-    mine = re.compile(r"results/(models|metrics|synthetic|subtraction|figures|tables)/(u/|n/|model_)")
+    mine = re.compile(r"results/(models|metrics|synthetic|subtraction|figures|tables|mama_synth)/(u/|n/|u$|n$|model_)")
     assert plan_of(alone).targets("all") == [t for t in targets if not mine.match(t)]
     with pytest.raises(ConfigError, match="the name is gan.run's"):
         plan_of(deep_update(alone, {"models": {plan.run: {"family": "nca"}}}))
@@ -205,7 +205,7 @@ def test_further_models_are_runs_of_their_own():
     # a family's own targets: the NCA evolves the image itself (TeNCA), it learns no subtraction
     with pytest.raises(ConfigError, match="models.x.target: subtraction is not a target of the nca family"):
         plan_of(deep_update(alone, {"models": {"x": {"family": "nca", "target": "subtraction"}}}))
-    with pytest.raises(ConfigError, match="models.x.family: 'pix2pixHD' is not one of unet, nca, flow .pix2pixHD is the gan block"):
+    with pytest.raises(ConfigError, match="models.x.family: 'pix2pixHD' is not one of unet, nca, flow, external .pix2pixHD is the gan block"):
         plan_of(deep_update(alone, {"models": {"x": {"family": "pix2pixHD"}}}))
 
 

@@ -60,7 +60,7 @@ class Plane:
     tumour is mirrored to the other breast), with its (column, row) pixel spacing."""
 
     def __init__(self, mask_img: sitk.Image):
-        from ..segmentation import left_right_axis
+        from ..geometry import left_right_axis
         from ..slices import axial_axis
 
         self.grid = mask_img
@@ -199,7 +199,7 @@ def lpips_full_image(net, prediction: np.ndarray, real: np.ndarray) -> float:
 def segmentation_scores(label: np.ndarray, prediction: np.ndarray | None, spacing_xy) -> dict[str, float]:
     """Dice and HD95 (mm) of a 2D prediction against the 2D label; NaN for both where the
     prediction is missing or empty (the challenge imputes them, :func:`impute_worst`)."""
-    from ..segmentation import hd95
+    from ..geometry import hd95
 
     ref = np.asarray(label, bool)
     if prediction is None or not np.asarray(prediction).any():
