@@ -116,10 +116,10 @@ rule import_external:
         "logs/import_external/{run}/{case}.log",
     benchmark:
         "benchmarks/import_external/{run}/{case}.tsv"
-    conda:
-        "../../envs/torch.yaml"
     wildcard_constraints:
         run=EXTERNAL_RUNS,
+    conda:
+        "../../envs/torch.yaml"
     threads: rule_threads("import_external")
     resources:
         **rule_resources("import_external"),

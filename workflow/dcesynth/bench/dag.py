@@ -29,7 +29,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
-DIRECTORY_OUTPUT = re.compile(r"/(imagesTr|labelsTr|imagesTs_\w+)$|/nnUNet_preprocessed/Dataset\w+$|^results/dicom/.+/(synthetic|real)_\w+$")
+DIRECTORY_OUTPUT = re.compile(r"/(imagesTr|labelsTr|imagesTs_\w+)$|/nnUNet_preprocessed/Dataset\w+$|^results/dicom/.+/(synthetic|real)_\w+$"
+                              r"|^results/mama_synth/[^/]+$")  # fmt: skip
 
 
 def make_tree(root: Path, ids: list[str], post_phases: int = 1, annotated: set[str] = frozenset()) -> None:
