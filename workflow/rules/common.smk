@@ -9,7 +9,7 @@ from snakemake.utils import validate
 from dcesynth import segmentation
 from dcesynth.config_keys import renamed_folders
 from dcesynth.errors import ConfigError
-from dcesynth.plan import by_case, leaves, path
+from dcesynth.plan import by_case, path
 from dcesynth.plan import load as load_plan
 
 # Validation against the schema (its defaults filled in) and the plan; a refusal stops here,
@@ -80,7 +80,6 @@ preprocess_outputs = lambda: PLAN.targets("preprocess")
 synthesis_outputs = lambda: PLAN.targets("synthesis")
 segmentation_outputs = lambda: PLAN.targets("segmentation")
 ranking_inputs = PLAN.ranking_inputs
-
 epoch_files = lambda name, run: {
     e: path(name, run=run, epoch=e) for e in PLAN.eval_epochs_of(run)
 }

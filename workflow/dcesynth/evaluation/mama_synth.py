@@ -118,8 +118,12 @@ def case_slices(mask_file: str, volumes: Mapping[str, str], predictions: Mapping
         if "stack" in p:
             pre_t, post_t = read_transform(p["transforms"]["pre"]), read_transform(p["transforms"]["post"])
             out[name] = plane.of(stack_to_volume(np.load(p["stack"]), pre_t, mask_img, "scanner", post_t))
-        else:
-            arr = plane.of(sitk.ReadImage(str(p["volume"]), sitk.sitkFloat64))
+        else:  # an external model's volume, on the pre-contrast grid as import_external checks
+            from ..synthesis import check_geometry
+
+            volume = sitk.ReadImage(str(p["volume"]), sitk.sitkFloat64)
+            check_geometry(volume, pre, str(p["volume"]), str(volumes["pre"]))
+            arr = plane.of(volume)
             out[name] = arr * sd + mean if p.get("intensity", "scanner") == "zscore" else arr
     slices = {k: ((np.asarray(v, np.float64) - mean) / sd).astype(np.float32) for k, v in out.items()}
     return {"z": plane.z, "spacing": plane.spacing, "mask": plane.of(mask_img) > 0, "mean": mean, "sd": sd, **slices}

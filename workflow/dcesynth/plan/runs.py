@@ -150,7 +150,7 @@ class RunsMixin:
         extra = sorted(set(spec) - {"family", "images", "intensity"})
         if extra:
             raise ConfigError(f"models.{name}.{extra[0]}: a model of the {EXTERNAL} family trains nowhere here; it takes "
-                              "only family and images (a path with {case})")  # fmt: skip
+                              "only family, images (a path with {case}) and intensity")  # fmt: skip
         images, targets = spec.get("images"), self.gan["targets"]
         if isinstance(images, str):
             images = {targets[0]: images} if len(targets) == 1 else None
