@@ -22,7 +22,6 @@ statistics (mean and sd of the pre-contrast volume, in scanner units). On these 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 
