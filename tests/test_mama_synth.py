@@ -87,10 +87,11 @@ def test_the_fixed_segmenter_is_scored_on_the_evaluated_slice_of_the_mask_grid(t
     out = sitk.GetImageFromArray(pred)
     out.CopyInformation(crop)
     sitk.WriteImage(out, str(tmp_path / "pred.nii.gz"))
-    got = ms.segmenter_on_slice(str(tmp_path / "mask.nii.gz"), str(tmp_path / "pred.nii.gz"))
+    plane = ms.Plane(sitk.ReadImage(str(tmp_path / "mask.nii.gz")))
+    got = ms.segmenter_on_slice(plane, str(tmp_path / "pred.nii.gz"))
     # predicted 10 x 12 = 120 pixels (the tumour's 100 and 20 more): Dice 200 / 220
     assert got["dice"] == pytest.approx(200 / 220)
-    assert all(np.isnan(v) for v in ms.segmenter_on_slice(str(tmp_path / "mask.nii.gz"), str(tmp_path / "none.nii.gz")).values())
+    assert all(np.isnan(v) for v in ms.segmenter_on_slice(plane, str(tmp_path / "none.nii.gz")).values())
 
 
 def test_full_image_and_tumour_region_metrics_as_the_challenge_defines_them():

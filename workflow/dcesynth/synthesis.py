@@ -76,6 +76,16 @@ def check_geometry(image: sitk.Image, reference: sitk.Image, name: str, referenc
                              "pre-contrast image's grid")  # fmt: skip
 
 
+def pre_statistics(pre: sitk.Image, name: str = "the pre-contrast volume") -> tuple[float, float]:
+    """Mean and sd (population) of the pre-contrast volume: what MAMA-SYNTH z-scores a case's
+    slices with (and an external model's ``zscore`` volumes are taken back to scanner units with)."""
+    arr = sitk.GetArrayViewFromImage(pre).astype(np.float64)
+    mean, sd = float(arr.mean()), float(arr.std())
+    if not sd > 0:
+        raise ValueError(f"{name} is constant; it cannot z-score the case")
+    return mean, sd
+
+
 def external_stacks(images: dict[str, str], reference: str | Path, target_transforms: dict[str, str],
                     intensity: str = "scanner") -> list[np.ndarray]:
     """An external model's synthetic volumes (by target) as slice stacks on the model scale: each
@@ -95,8 +105,8 @@ def external_stacks(images: dict[str, str], reference: str | Path, target_transf
             raise ValueError(f"{file}: not a readable image ({str(exc).strip().splitlines()[-1]})") from None
         check_geometry(image, ref, str(file), str(reference))
         if intensity == "zscore":
-            pre = sitk.GetArrayViewFromImage(ref).astype(np.float64)
-            image = image * float(pre.std()) + float(pre.mean())
+            mean, sd = pre_statistics(ref, str(reference))
+            image = image * sd + mean
         stacks.append(extract_slices(image, read_transform(target_transforms[target])))
     return stacks
 

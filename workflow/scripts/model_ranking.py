@@ -6,6 +6,7 @@ import pickle
 
 import numpy as np
 import pandas as pd
+import SimpleITK as sitk
 from tqdm import tqdm
 
 from dcesynth.evaluation import mama_synth as ms
@@ -33,27 +34,29 @@ real_roi, fake_roi = {}, {m: {} for m in models}
 contrast = {m: {} for m in models}  # the contrast classifier's probability of each model's slice
 pre_contrast, tumour, mirror = {}, {m: {} for m in models}, {m: {} for m in models}
 for case in tqdm(p.cases, desc="ranking cases", unit="case", mininterval=5):
-    truth = ms.read_export(p.exports[p.main], case)
-    predictions = {run: ms.read_export(p.exports[run], case)["prediction"] for run in p.runs}
+    truth = ms.read_export(p.exports[p.main], case)  # every run's export holds the same ground truth
+    predictions = {run: ms.read_slice(ms.export_path(p.exports[run], "prediction", case))[0] for run in p.runs}
     predictions[BASELINE] = truth["pre"]
     real, mask = truth["real"], truth["mask"]
     real_roi[case] = ms.roi_features(real, mask)
-    whole = np.ones(real.shape, dtype=bool)
-    pre_contrast[case] = ms.probabilities(classifiers["contrast"], ms.roi_features(truth["pre"], whole)[None])[0]
+    whole, mirrored = np.ones(real.shape, dtype=bool), ms.mirrored(mask)
+    plane = ms.Plane(sitk.ReadImage(p.masks[case])) if seg and case in seg["cases"] else None
     for model, pred in predictions.items():
         row = {"model": model, "case": case, "mse_full_image": ms.mse_full_image(pred, real),
                "lpips_full_image": ms.lpips_full_image(lpips_net, pred, real) if lpips_net else np.nan,
                "ssim_roi": ms.ssim_roi(pred, real, mask)}  # fmt: skip
-        if seg and case in seg["cases"]:
+        if plane is not None:
             preds = seg["runs"][model] if model in p.runs else seg["baseline"]
-            row.update(ms.segmenter_on_slice(p.masks[case], preds[case]))
+            row.update(ms.segmenter_on_slice(plane, preds[case]))
         rows.append(row)
+        # each slice's radiomic features once: the tumour (FRD and the tumour-ROI classifier), the
+        # whole slice (the contrast classifier) and the tumour's mirror
         fake_roi[model][case] = ms.roi_features(pred, mask)
-        samples = ms.synthetic_samples(truth, pred)
-        contrast[model][case] = ms.probabilities(classifiers["contrast"], samples["contrast"][0][None])[0]
-        if "tumour_roi" in samples:
-            t, m = ms.probabilities(classifiers["tumour_roi"], np.stack(samples["tumour_roi"]))
-            tumour[model][case], mirror[model][case] = t, m
+        contrast[model][case] = ms.probabilities(classifiers["contrast"], ms.roi_features(pred, whole)[None])[0]
+        if mirrored is not None:
+            X = np.stack([fake_roi[model][case], ms.roi_features(pred, mirrored)])
+            tumour[model][case], mirror[model][case] = ms.probabilities(classifiers["tumour_roi"], X)
+    pre_contrast[case] = contrast[BASELINE][case]  # the baseline's slice is the real pre-contrast one
     figure[case] = {"panels": {"real post-contrast": real, **predictions}, "mask": mask, "slice": exported.loc[case, "slice"]}
     aspect[case] = truth["spacing"][1] / truth["spacing"][0]
 table = pd.DataFrame(rows).reindex(columns=["model", "case", *ms.CASE_METRICS])

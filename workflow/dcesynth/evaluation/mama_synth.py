@@ -85,15 +85,6 @@ class Plane:
         return self.of(sitk.Resample(image, self.grid, sitk.Transform(), interpolator, 0.0, image.GetPixelID()))
 
 
-def pre_statistics(pre: sitk.Image, name: str = "the pre-contrast volume") -> tuple[float, float]:
-    """Mean and sd (population) of the pre-contrast volume: what every slice of the case is z-scored with."""
-    arr = sitk.GetArrayViewFromImage(pre).astype(np.float64)
-    mean, sd = float(arr.mean()), float(arr.std())
-    if not sd > 0:
-        raise ValueError(f"{name} is constant; it cannot z-score the case")
-    return mean, sd
-
-
 def case_slices(mask_file: str, volumes: Mapping[str, str], predictions: Mapping[str, Mapping] | None = None) -> dict:
     """One case's evaluated slice (:class:`Plane`), z-scored with the pre-contrast volume's mean and sd.
 
@@ -106,7 +97,7 @@ def case_slices(mask_file: str, volumes: Mapping[str, str], predictions: Mapping
 
     Returns ``z``, ``spacing`` (x, y in mm), ``mask`` (2D bool), ``mean`` and ``sd``, and the 2D
     float32 slices by name (``pre``, ``real`` and each prediction's)."""
-    from ..synthesis import read_transform, stack_to_volume
+    from ..synthesis import pre_statistics, read_transform, stack_to_volume
 
     mask_img = sitk.ReadImage(str(mask_file))
     plane = Plane(mask_img)
@@ -128,16 +119,14 @@ def case_slices(mask_file: str, volumes: Mapping[str, str], predictions: Mapping
     return {"z": plane.z, "spacing": plane.spacing, "mask": plane.of(mask_img) > 0, "mean": mean, "sd": sd, **slices}
 
 
-def segmenter_on_slice(mask_file: str, prediction_file: str | None) -> dict[str, float]:
-    """The fixed segmenter's Dice and HD95 on the evaluated slice: its prediction (on its own
-    crop's grid) resampled onto the mask's grid, the plane taken there and compared with the mask's;
-    NaN where the prediction is missing or empty."""
-    mask_img = sitk.ReadImage(str(mask_file))
-    plane = Plane(mask_img)
+def segmenter_on_slice(plane: Plane, prediction_file: str | None) -> dict[str, float]:
+    """The fixed segmenter's Dice and HD95 on the evaluated slice (``plane``, of the case's mask):
+    its prediction (on its own crop's grid) resampled onto the mask's grid, the plane taken there
+    and compared with the mask's; NaN where the prediction is missing or empty."""
     pred = None
     if prediction_file is not None and Path(prediction_file).exists():
         pred = plane.resampled(sitk.ReadImage(str(prediction_file)) > 0, label=True) > 0
-    return segmentation_scores(plane.of(mask_img) > 0, pred, plane.spacing)
+    return segmentation_scores(plane.of(plane.grid) > 0, pred, plane.spacing)
 
 
 def write_slice(array: np.ndarray, spacing: tuple[float, float], path: str | Path) -> None:
@@ -155,18 +144,23 @@ def read_slice(path: str | Path) -> tuple[np.ndarray, tuple[float, float]]:
     return (arr[0] if arr.ndim == 3 and arr.shape[0] == 1 else arr), tuple(img.GetSpacing()[:2])
 
 
+def export_path(folder: str | Path, key: str, case: str) -> Path:
+    """Where a run's export holds ``case``'s ``key`` slice (:data:`EXPORT_FOLDERS`)."""
+    return Path(folder, EXPORT_FOLDERS[key], f"{case}.mha")
+
+
 def export_case(folder: str | Path, case: str, slices: Mapping) -> None:
     """One case into a run's export folder (the evaluator's local-mode layout)."""
-    for key, sub in EXPORT_FOLDERS.items():
+    for key in EXPORT_FOLDERS:
         arr = slices[key].astype(np.uint8) if key == "mask" else slices[key].astype(np.float32)
-        write_slice(arr, slices["spacing"], Path(folder, sub, f"{case}.mha"))
+        write_slice(arr, slices["spacing"], export_path(folder, key, case))
 
 
 def read_export(folder: str | Path, case: str) -> dict:
     """What :func:`export_case` wrote for ``case`` (the mask as bool)."""
     out = {}
-    for key, sub in EXPORT_FOLDERS.items():
-        out[key], out["spacing"] = read_slice(Path(folder, sub, f"{case}.mha"))
+    for key in EXPORT_FOLDERS:
+        out[key], out["spacing"] = read_slice(export_path(folder, key, case))
     out["mask"] = out["mask"] > 0
     return out
 
@@ -260,24 +254,26 @@ def classifier_samples(slices: Mapping) -> dict[str, tuple[np.ndarray, np.ndarra
     return out
 
 
-def synthetic_samples(slices: Mapping, prediction: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """What the classifiers score for one prediction: contrast = the synthetic slice against the
-    real pre-contrast one; tumour ROI = the synthetic slice's tumour against its mirror."""
-    return classifier_samples({**slices, "real": prediction})
-
-
 def fit_classifier(positive: np.ndarray, negative: np.ndarray, seed: int):
     """A seeded scikit-learn classifier (standardised features, L2 logistic regression) of
     positive (1) against negative (0) feature vectors."""
+    if len(positive) < 2 or len(negative) < 2:
+        raise ValueError(f"a classifier needs at least 2 training samples per class, got {len(positive)} and {len(negative)}")
+    return _classifier(seed).fit(*_samples(positive, negative))
+
+
+def _classifier(seed: int):
+    """The unfitted classifier: standardised features, L2 logistic regression, seeded."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    if len(positive) < 2 or len(negative) < 2:
-        raise ValueError(f"a classifier needs at least 2 training samples per class, got {len(positive)} and {len(negative)}")
-    X = _finite(np.vstack([positive, negative]))
-    y = np.r_[np.ones(len(positive)), np.zeros(len(negative))].astype(int)
-    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, random_state=seed)).fit(X, y)
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, random_state=seed))
+
+
+def _samples(positive: np.ndarray, negative: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Features (non-finite values as 0) and labels (1 positive, 0 negative) of both classes."""
+    return _finite(np.vstack([positive, negative])), np.r_[np.ones(len(positive)), np.zeros(len(negative))].astype(int)
 
 
 def _finite(X: np.ndarray) -> np.ndarray:
@@ -300,12 +296,10 @@ def cross_validated_auroc(positive: np.ndarray, negative: np.ndarray, cases: lis
     k = min(folds, len(set(cases)))
     if k < 2:
         return float("nan")
-    X = _finite(np.vstack([positive, negative]))
-    y = np.r_[np.ones(len(positive)), np.zeros(len(negative))].astype(int)
+    X, y = _samples(positive, negative)
     groups = np.r_[np.asarray(cases), np.asarray(cases)]
-    clf = fit_classifier(positive, negative, seed)
     cv = StratifiedGroupKFold(k, shuffle=True, random_state=seed)
-    p = cross_val_predict(clf, X, y, groups=groups, cv=cv, method="predict_proba")[:, 1]
+    p = cross_val_predict(_classifier(seed), X, y, groups=groups, cv=cv, method="predict_proba")[:, 1]
     return auroc(p[y == 1], p[y == 0])
 
 

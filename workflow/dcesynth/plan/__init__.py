@@ -25,14 +25,13 @@ from .. import cohort, segmentation, splits, weights
 from ..errors import ConfigError
 from .cases import CohortMixin
 from .outputs import OutputsMixin
-from .outputs import leaves
 from .paths import PATHS, by_case, path
 from .resources import ResourcesMixin
 from .runs import (GAN_EVALUATION_KEYS, GAN_EXECUTION_KEYS, MODEL_DEFAULTS, SELECTION_KEYS, TABLE1_ONLY_KEYS, Run,
                    RunsMixin, n_epochs)  # fmt: skip
 from .scenarios import SegmentationMixin
 
-__all__ = ["GAN_EVALUATION_KEYS", "GAN_EXECUTION_KEYS", "MODEL_DEFAULTS", "PATHS", "SELECTION_KEYS", "TABLE1_ONLY_KEYS", "leaves",
+__all__ = ["GAN_EVALUATION_KEYS", "GAN_EXECUTION_KEYS", "MODEL_DEFAULTS", "PATHS", "SELECTION_KEYS", "TABLE1_ONLY_KEYS",
            "Plan", "Run", "by_case", "load", "path"]  # fmt: skip
 
 

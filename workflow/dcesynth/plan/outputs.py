@@ -182,7 +182,8 @@ class OutputsMixin:
     def ranking_inputs(self) -> list[str]:
         """The segmentation files the model ranking reads (besides the exports and classifiers)."""
         seg = self.ranking_segmentation()
-        return sorted({f for group in ("runs", "baseline") for f in leaves(seg.get(group, {}))})
+        runs = [f for predictions in seg.get("runs", {}).values() for f in predictions.values()]
+        return sorted({*runs, *seg.get("baseline", {}).values()})
 
     def loss_tables(self, run: str) -> list[str]:
         return [path("losses", run=run, epoch=e) for e in range(1, self.n_epochs_of(run) + 1)]
@@ -236,12 +237,3 @@ class OutputsMixin:
 
     def metric_tables(self, run: str) -> list[str]:
         return [path("nnunet_metrics", run=run, scenario=s, domain=d) for s, d in self.seg_pairs]
-
-
-def leaves(tree) -> list[str]:
-    """Every file path in a nest of dicts and lists (a script's params) as one list: its inputs."""
-    if isinstance(tree, dict):
-        return [f for v in tree.values() for f in leaves(v)]
-    if isinstance(tree, (list, tuple)):
-        return [f for v in tree for f in leaves(v)]
-    return [tree]
