@@ -139,6 +139,7 @@ def test_a_further_model_runs_through_the_same_rules(tiny_run):
             assert row["ssim_roi"] == pytest.approx(ssim_map[mask].mean(), abs=1e-5)
     classifiers = pd.read_csv(run / "tables/classifiers.tsv", sep="\t")
     assert classifiers["classifier"].tolist() == ["contrast", "tumour_roi"] and classifiers["trained"].all()
+    assert classifiers["cohort"].str.startswith("phantom").all()
     assert (run / "classifiers/contrast.pkl").stat().st_size > 0
     assert ranking[["auroc_contrast", "auroc_tumour_roi"]].notna().all().all()
     # the fixed segmenter's Dice on the evaluated slice (the label crop's largest tumour area),

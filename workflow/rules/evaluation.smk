@@ -248,6 +248,7 @@ rule mama_synth_classifiers:
     params:
         cases=PLAN.mama_synth_cases(PLAN.classifier_splits),
         seed=config["metrics"]["seed"],
+        cohort=config["data"]["cohort"],
     script:
         "../scripts/mama_synth_classifiers.py"
 

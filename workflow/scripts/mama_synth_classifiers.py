@@ -42,5 +42,5 @@ for kind in CLASSIFIERS:
                     "model": "StandardScaler + LogisticRegression (L2, scikit-learn)", "seed": p.seed,
                     "features": f"{len(FEATURE_NAMES)} radiomic features (dcesynth.frd, no re-z-scoring)"})  # fmt: skip
     log.info("%s classifier: %d training cases, cross-validated AUROC %.3f", kind, len(cases), cv_auroc)
-write_table(pd.DataFrame(rows), out.training)
-write_table(pd.DataFrame(summary), out.summary)
+write_table(pd.DataFrame(rows).assign(cohort=p.cohort), out.training)
+write_table(pd.DataFrame(summary).assign(cohort=p.cohort), out.summary)
