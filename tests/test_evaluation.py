@@ -48,10 +48,10 @@ def test_first_sample_order_takes_the_first_slices_of_the_sorted_cases(files):
 def test_fid_normalize_reaches_both_networks():
     cfg = metrics_cfg(fid_normalize="per_image", frd={"enabled": False})
     nets = E.distribution_extractors(cfg)
-    assert {n: net.normalize for n, net in nets.items()} == {"fid_imagenet": "per_image", "fid_radimagenet": "per_image"}
+    assert {n: net.extractor.normalize for n, net in nets.items()} == {"fid_imagenet": "per_image", "fid_radimagenet": "per_image"}
     assert all("per-image" in net.provenance for net in nets.values())
     plain = E.distribution_extractors(metrics_cfg(frd={"enabled": False}))
-    assert {net.normalize for net in plain.values()} == {"none"}
+    assert {net.extractor.normalize for net in plain.values()} == {"none"}
 
 
 def test_sample_is_seeded_and_capped(files):
@@ -296,22 +296,33 @@ def test_lpips_weights_errors_name_the_key(tmp_path):
     assert lpips_network({"mode": "off", "net": "alex", "weights": None, "seed": 1}) is None
 
 
-def test_feature_memo_computes_each_slice_once_and_changes_no_distance():
-    from dcesynth.evaluation.features import FeatureMemo, distribution_distance
+def _counting_radiomics(calls):
     from dcesynth.frd import RadiomicsFeatures
-
-    calls = []
 
     class Counting(RadiomicsFeatures):
         def __call__(self, slices):
             calls.append(len(slices))
             return super().__call__(slices)
 
-    rng = np.random.default_rng(3)
-    real = rng.integers(0, 256, (6, 24, 24), dtype=np.uint8)
+    return Counting()
+
+
+def _real_and_fake(n=6, size=24, seed=3):
+    rng = np.random.default_rng(seed)
+    real = rng.integers(0, 256, (n, size, size), dtype=np.uint8)
     fake = np.clip(real.astype(int) + rng.integers(-20, 20, real.shape), 0, 255).astype(np.uint8)
+    return real, fake
+
+
+def test_features_are_computed_once_per_slice_and_change_no_distance():
+    from dcesynth.evaluation.feature_cache import Features
+    from dcesynth.evaluation.features import distribution_distance
+    from dcesynth.frd import RadiomicsFeatures
+
+    calls = []
+    real, fake = _real_and_fake()
     plain = distribution_distance(RadiomicsFeatures(), real, fake)
-    memo = FeatureMemo(Counting())
+    memo = Features(_counting_radiomics(calls), "frd")
     assert distribution_distance(memo, real, fake) == pytest.approx(plain, rel=1e-12)
     assert calls == [6, 6]
     # the real slices again (another row of Table 1), a subset and a repeat: nothing recomputed
@@ -319,6 +330,117 @@ def test_feature_memo_computes_each_slice_once_and_changes_no_distance():
     assert calls == [6, 6]
     distribution_distance(memo, real, np.concatenate([fake[:2], real[:1] // 2, real[:1] // 2]))
     assert calls == [6, 6, 1]  # the one new slice, once
+
+
+def test_real_features_are_computed_once_across_jobs_and_values_do_not_change(tmp_path, caplog):
+    """The feature cache (results/features): a second job (a new Features) reads the real slices'
+    features instead of computing them; FID and FRD equal the uncached computation; the synthetic
+    slices are never cached; another network, weights or device is another entry."""
+    from dcesynth.evaluation.feature_cache import Features
+    from dcesynth.evaluation.features import InceptionFeatures, distribution_distance
+    from dcesynth.frd import RadiomicsFeatures
+
+    real, fake = _real_and_fake(n=5, size=32)
+    plain_frd = distribution_distance(RadiomicsFeatures(), real, fake)
+    net = InceptionFeatures("random", None, "metrics.fid_imagenet", seed=1)
+    plain_fid = distribution_distance(net, real, fake)
+    calls = []
+    for job in range(3):  # three epochs' jobs on the same validation slices
+        fake_j = np.roll(fake, job, axis=1)
+        frd_ = Features(_counting_radiomics(calls), "frd", tmp_path)
+        fid_ = Features(net, "fid_imagenet", tmp_path)
+        assert distribution_distance(frd_, real, fake_j) == pytest.approx(distribution_distance(RadiomicsFeatures(), real, fake_j), rel=1e-12)
+        if job == 0:
+            assert distribution_distance(frd_, real, fake) == pytest.approx(plain_frd, rel=1e-12)
+            assert distribution_distance(fid_, real, fake) == pytest.approx(plain_fid, rel=1e-9)
+        else:
+            assert distribution_distance(fid_, real, fake) == pytest.approx(plain_fid, rel=1e-9)
+            assert (frd_.read, frd_.computed) == (5, 5) and (fid_.read, fid_.computed) == (5, 5)  # only the fakes
+    assert calls == [5, 5, 5, 5]  # the real slices once, then each job's synthetic ones
+    assert sorted(p.parent.name for p in tmp_path.rglob("*.npy")) == ["fid_imagenet", "frd"]  # real stacks only
+    assert not list(tmp_path.rglob("*.tmp"))
+    # what the key holds besides the slices
+    other_seed = Features(InceptionFeatures("random", None, "metrics.fid_imagenet", seed=2), "fid_imagenet", tmp_path)
+    on_gpu = Features(net, "fid_imagenet", tmp_path, device="cuda:0")
+    keys = __import__("dcesynth.evaluation.feature_cache", fromlist=["slice_keys"]).slice_keys(real)
+    assert len({fid_.entry(keys), other_seed.entry(keys), on_gpu.entry(keys), fid_.entry(keys[::-1])}) == 4
+
+
+def test_a_truncated_cache_entry_is_refused_and_recomputed(tmp_path, caplog):
+    from dcesynth.evaluation.feature_cache import Features, slice_keys
+
+    real, _ = _real_and_fake(n=4)
+    calls = []
+    first = Features(_counting_radiomics(calls), "frd", tmp_path)
+    want = first.real(real)
+    entry = first.entry(slice_keys(real))
+    data = entry.read_bytes()
+    for broken in (data[: len(data) // 2], data[:40], b""):
+        entry.write_bytes(broken)
+        again = Features(_counting_radiomics(calls), "frd", tmp_path)
+        with caplog.at_level("WARNING", logger="dcesynth"):
+            got = again.real(real)
+        assert np.array_equal(got, want) and again.computed == 4 and again.read == 0
+        assert "refused" in caplog.text and entry.name in caplog.text
+        assert np.array_equal(np.load(entry), want)  # rewritten whole
+        caplog.clear()
+    # another stack's entry under this one's name (not its row count) is refused too
+    np.save(entry, want[:3])
+    assert Features(_counting_radiomics(calls), "frd", tmp_path).real(real).shape == want.shape
+
+
+class _Projection:
+    """A fast extractor with large rows (2048 features per slice, as the FID networks'), so that
+    a cache entry takes many writes to fill: the cache, not a network, is under test here."""
+
+    provenance = "fixed random projection"
+
+    def __call__(self, slices):
+        w = np.random.default_rng(0).standard_normal((slices[0].size, 2048))
+        return slices.reshape(len(slices), -1).astype(np.float64) @ w
+
+
+def _cache_worker(root, out):
+    import logging
+
+    from dcesynth.evaluation.feature_cache import Features
+
+    refused = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = refused.append
+    logging.getLogger("dcesynth").addHandler(handler)
+    real, _ = _real_and_fake(n=64, size=16)
+    results = []
+    for i in range(40):
+        features = Features(_Projection(), "fid", root)
+        if i % 3 == 2:  # as a user deleting the folder would: the entry is written again while others read
+            for entry in root.rglob("*.npy"):
+                entry.unlink(missing_ok=True)
+        results.append(features.real(real))
+    np.save(out, np.stack(results))
+    (out.parent / f"{out.stem}.refused").write_text(str(len(refused)))
+
+
+def test_concurrent_jobs_share_the_cache_without_partial_entries(tmp_path):
+    """Four processes (jobs on one node, or on a cluster's shared file system) fill and read the
+    same 1 MB entry over and over, deleting it now and then: none ever sees a partial entry (none refused), all get the same
+    features, and no temporary file is left."""
+    import multiprocessing as mp
+
+    real, _ = _real_and_fake(n=64, size=16)
+    want = _Projection()(real)
+    procs = [mp.get_context("fork").Process(target=_cache_worker, args=(tmp_path / "cache", tmp_path / f"out{i}.npy"))
+             for i in range(4)]  # fmt: skip
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    for i in range(4):
+        got = np.load(tmp_path / f"out{i}.npy")
+        assert np.array_equal(got, np.broadcast_to(want, got.shape))
+        assert (tmp_path / f"out{i}.refused").read_text() == "0"
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 1 and not list((tmp_path / "cache").rglob(".*tmp"))
 
 
 def test_the_epoch_table_names_each_metrics_network(tmp_path):

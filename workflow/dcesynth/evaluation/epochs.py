@@ -38,11 +38,14 @@ def evaluate_generator(
     device: str = "auto",
     threads: int = 1,
     n_targets: int = 1,
+    cache: str | Path | None = None,
 ) -> pd.DataFrame:
     """Metrics of one generator on a seeded sample of validation pairs (``metrics`` config).
 
     ``target`` is the first of the model's ``n_targets`` phases (a multi-phase model is scored
-    on its first output channel)."""
+    on its first output channel). The real slices' features for FID and FRD are read from the
+    feature cache under ``cache`` when an earlier epoch (or run) computed them
+    (:mod:`.feature_cache`; none: computed here)."""
     torch.set_num_threads(max(1, int(threads)))
     dev = resolve_device(device)
     G = load_generator(generator_path, device=dev)
@@ -55,7 +58,7 @@ def evaluate_generator(
     authors = M.authors_metrics(fake[:n_pix], real[:n_pix], EPOCH_AUTHORS_METRICS, int(cfg["batch_size"]),
                                 int(cfg.get("authors_size", M.AUTHORS_SIZE)))  # fmt: skip
     rows += _rows({f"{k}_authors": v for k, v in authors.items()})
-    for name, extractor in distribution_extractors(cfg, dev).items():
+    for name, extractor in distribution_extractors(cfg, dev, cache).items():
         value = distribution_distance(extractor, real[:n_fid], fake[:n_fid])
         rows.append({"metric": name, "mean": value, "sd": float("nan"), "n": min(len(real), n_fid or len(real)),
                      "provenance": extractor.provenance})  # fmt: skip

@@ -17,6 +17,7 @@ from torch.nn import functional as F
 
 from .. import metrics as M
 from ..errors import ConfigError
+from .feature_cache import Features
 from ..frd import RadiomicsFeatures, frd
 from ..weights import is_pretrained, load_state_dict, sha256
 from ..weights import provenance as weights_provenance
@@ -255,9 +256,10 @@ def lpips_network(cfg: dict[str, Any] | None, key: str = "metrics.lpips") -> LPI
 FID_NETWORKS = {"fid_imagenet": InceptionFeatures, "fid_radimagenet": RadImageNetFeatures}
 
 
-def distribution_extractors(cfg: dict[str, Any], device: str = "cpu") -> dict[str, Any]:
+def distribution_extractors(cfg: dict[str, Any], device: str = "cpu", cache: str | Path | None = None) -> dict[str, Features]:
     """The distribution metrics the metrics config turns on, by metric name: the FID networks
-    (on ``device``) and FRD's radiomic features."""
+    (on ``device``) and FRD's radiomic features, each slice's features computed once (real slices'
+    kept under ``cache``, :mod:`.feature_cache`)."""
     out: dict[str, Any] = {}
     for name, cls in FID_NETWORKS.items():
         c = cfg.get(name)
@@ -267,39 +269,14 @@ def distribution_extractors(cfg: dict[str, Any], device: str = "cpu") -> dict[st
             out[name] = cls(c["mode"], c.get("weights"), f"metrics.{name}", seed=int(c.get("seed", 0)), **extra).to(device)
     if cfg.get("frd", {}).get("enabled"):
         out["frd"] = RadiomicsFeatures()
-    return out
-
-
-class FeatureMemo:
-    """An extractor's features of single slices, each slice computed once: Table 1 compares the same
-    real slices with the synthetic ones, with the pre-contrast ones and in the split test. A slice
-    is known by its bytes; the extractors score each slice independently (networks in eval mode,
-    per-slice radiomics), so a feature does not depend on the batch it was computed in."""
-
-    def __init__(self, extractor):
-        self.extractor = extractor
-        self.provenance = extractor.provenance
-        self.features: dict[bytes, np.ndarray] = {}
-
-    def __call__(self, slices: np.ndarray) -> np.ndarray:
-        import hashlib
-
-        slices = np.ascontiguousarray(slices)
-        keys = [hashlib.blake2b(f"{s.shape}{s.dtype.str}".encode() + s.tobytes(), digest_size=16).digest() for s in slices]
-        todo, new = [], set()
-        for i, k in enumerate(keys):  # the first of each slice not computed yet
-            if k not in self.features and k not in new:
-                new.add(k)
-                todo.append(i)
-        if todo:
-            for i, f in zip(todo, self.extractor(slices[todo])):
-                self.features[keys[i]] = f
-        return np.stack([self.features[k] for k in keys]) if keys else self.extractor(slices)
+    return {name: Features(e, name, cache, device) for name, e in out.items()}
 
 
 def distribution_distance(extractor, real: np.ndarray, fake: np.ndarray) -> float:
-    """FID of a network's features, or FRD of the radiomic features."""
-    a, b = extractor(real), extractor(fake)
+    """FID of a network's features, or FRD of the radiomic features (the real slices' features
+    from the cache when ``extractor`` is a :class:`Features` with one)."""
+    a = extractor.real(real) if isinstance(extractor, Features) else extractor(real)
+    b = extractor(fake)
     if isinstance(getattr(extractor, "extractor", extractor), RadiomicsFeatures):
         try:
             return frd(a, b)

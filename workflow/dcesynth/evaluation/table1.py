@@ -10,7 +10,7 @@ import pandas as pd
 
 from .. import metrics as M
 from ..devices import resolve_device
-from .features import FeatureMemo, distribution_distance, distribution_extractors, lpips_network
+from .features import distribution_distance, distribution_extractors, lpips_network
 from .sampling import gather, largest, mean_sd, sample_slices
 
 
@@ -51,14 +51,16 @@ def quality_table(
     cfg: dict[str, Any],
     device: str = "auto",
     provenance: dict[str, Any] | None = None,
+    cache: str | Path | None = None,
 ) -> pd.DataFrame:
     """The rows of the paper's Table 1 (and its PSNR/MS-SSIM extension) for each split in
     ``files`` ({split: {case: {seq: path}}}): real post vs synthetic post, real post vs real pre,
     real vs synthetic subtraction (slice-based, as the paper), and on the test split the
     'split test' rows (two disjoint halves of the patients; FID only). ``provenance`` (the cohort,
-    the GAN epoch and its VGG weights) is written as columns of every row."""
-    # each slice's features once (the real ones enter several rows)
-    extractors = {name: FeatureMemo(e) for name, e in distribution_extractors(cfg, resolve_device(device)).items()}
+    the GAN epoch and its VGG weights) is written as columns of every row. Each slice's features
+    are computed once (the real ones enter several rows), the real slices' read from the feature
+    cache under ``cache`` when another job computed them (:mod:`.feature_cache`)."""
+    extractors = distribution_extractors(cfg, resolve_device(device), cache)
     lpips_net = lpips_network(cfg.get("lpips"))
     if lpips_net is not None:
         lpips_net = lpips_net.to(resolve_device(device))

@@ -1,0 +1,124 @@
+"""Each slice's features computed once: in the job (a memo) and, for real slices, across jobs (on disk).
+
+Every evaluated epoch compares its synthetic slices with the same real validation slices, and
+Table 1 of every run with the same real validation and test slices. The features of those real
+slices (each FID network's, FRD's radiomics) are the same every time, so they are kept in
+``results/features/{metric}/{key}.npy`` (:data:`ROOT`), as MAMA-SYNTH's evaluator caches its
+features by content hash. The key is a SHA-256 of:
+
+- the slices' bytes, shapes and dtypes, in order;
+- the extractor's provenance (network, weights' SHA-256, input normalisation; seed when untrained);
+- the device type (a GPU's features differ from the CPU's in the last digits);
+- :data:`VERSION`, raised whenever the feature code changes what it computes.
+
+An entry is written to a hidden temporary file beside it and renamed into place, so concurrent
+jobs (local or on a cluster's shared file system) read a whole entry or none; an entry that does
+not read back as ``len(slices)`` finite-or-NaN float rows (truncated, another shape) is refused
+with a warning and recomputed. The folder can be deleted at any time: it only saves time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("dcesynth")
+
+ROOT = "results/features"
+# Raise when a feature extractor's code changes its output (the provenance names weights, not code).
+VERSION = 1
+
+
+def slice_keys(slices: np.ndarray) -> list[bytes]:
+    """A 16-byte digest of each slice's shape, dtype and bytes."""
+    return [hashlib.blake2b(f"{s.shape}{s.dtype.str}".encode() + s.tobytes(), digest_size=16).digest() for s in slices]
+
+
+class Features:
+    """An extractor (a callable from ``(n, H, W)`` slices to ``(n, d)`` features, with a
+    ``provenance``) whose features are computed once per slice.
+
+    ``features(slices)`` memoises per slice in this process: Table 1 compares the same real slices
+    with the synthetic ones, with the pre-contrast ones and in the split test. ``features.real(slices)``
+    also keeps the whole stack's features on disk under ``root`` (none: the memo only), for the
+    real slices that other jobs score again. A slice is known by its bytes; the extractors score
+    each slice independently (networks in eval mode, per-slice radiomics), so a feature does not
+    depend on the batch it was computed in. ``computed`` and ``read`` count slices."""
+
+    def __init__(self, extractor, name: str, root: str | Path | None = None, device: str = "cpu"):
+        self.extractor = extractor
+        self.name = name
+        self.provenance = extractor.provenance
+        self.root = Path(root) / name if root is not None else None
+        self.device = str(device).split(":")[0]
+        self.memo: dict[bytes, np.ndarray] = {}
+        self.computed = self.read = 0
+
+    def __call__(self, slices: np.ndarray, keys: list[bytes] | None = None) -> np.ndarray:
+        slices = np.ascontiguousarray(slices)
+        keys = slice_keys(slices) if keys is None else keys
+        todo, new = [], set()
+        for i, k in enumerate(keys):  # the first of each slice not computed yet
+            if k not in self.memo and k not in new:
+                new.add(k)
+                todo.append(i)
+        if todo:
+            for i, f in zip(todo, self.extractor(slices[todo])):
+                self.memo[keys[i]] = f
+            self.computed += len(todo)
+        return np.stack([self.memo[k] for k in keys]) if keys else self.extractor(slices)
+
+    def entry(self, keys: list[bytes]) -> Path:
+        """The cache file of a stack of slices (by their :func:`slice_keys`)."""
+        h = hashlib.sha256(f"dcesynth-features v{VERSION}\n{self.name}\n{self.provenance}\n{self.device}\n{len(keys)}\n".encode())
+        for k in keys:
+            h.update(k)
+        return self.root / f"{h.hexdigest()}.npy"
+
+    def real(self, slices: np.ndarray) -> np.ndarray:
+        """Features of real slices, from the disk cache when a job computed them before."""
+        if self.root is None or not len(slices):
+            return self(slices)
+        slices = np.ascontiguousarray(slices)
+        keys = slice_keys(slices)
+        path = self.entry(keys)
+        cached = self._load(path, len(keys))
+        if cached is not None:
+            self.memo.update(zip(keys, cached))
+            self.read += len(keys)
+            log.info("%s: features of %d real slices read from %s", self.name, len(keys), path)
+            return cached
+        before = self.computed
+        features = self(slices, keys)
+        self._store(path, features)
+        log.info("%s: features of %d real slices computed (%d new in this job), cached in %s", self.name, len(keys),
+                 self.computed - before, path)  # fmt: skip
+        return features
+
+    def _load(self, path: Path, n: int) -> np.ndarray | None:
+        if not path.exists():
+            return None
+        try:
+            features = np.load(path, allow_pickle=False)
+            if features.ndim != 2 or features.shape[0] != n or features.dtype.kind != "f":
+                raise ValueError(f"holds {features.dtype} {features.shape}, not {n} feature rows")
+        except (OSError, ValueError, EOFError) as e:
+            log.warning("%s: feature cache entry %s refused (%s); recomputing it", self.name, path, e)
+            return None
+        return features
+
+    def _store(self, path: Path, features: np.ndarray) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                np.save(f, np.asarray(features))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)  # atomic: another job reads the old entry, the new one, or none
+        finally:
+            tmp.unlink(missing_ok=True)
