@@ -1,6 +1,7 @@
 """Short nnU-Net trainers for the demo and the tests (found by nnU-Net through ``nnUNet_extTrainer``).
 
-They change nothing but the training length: the network, loss, augmentation and schedule are
+They change nothing but the training length and where validation runs (without mirroring, its
+export and Dice pools in the fold's own process): the network, loss, augmentation and schedule are
 nnU-Net's own. The paper's setting is nnU-Net's shipped ``nnUNetTrainer_500epochs``. Each saves a
 checkpoint after every epoch, so a killed fold resumes from its last epoch.
 """
