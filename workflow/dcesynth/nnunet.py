@@ -7,13 +7,16 @@ parallel. Thread counts follow the rule's ``threads`` (nnU-Net's own CLI would t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib
 import json
 import logging
 import os
 import shutil
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 from .errors import InputError
@@ -47,14 +50,6 @@ def environment(root: str | Path, threads: int, training: bool = True) -> dict[s
     return env
 
 
-def _executable(name: str) -> str:
-    beside = Path(sys.executable).parent / name
-    found = str(beside) if beside.exists() else shutil.which(name)
-    if not found:
-        raise RuntimeError(f"{name} not found beside {sys.executable} or on PATH: is nnunetv2 installed?")
-    return found
-
-
 def _run(cmd: list[str], what: str, log_path: str | Path | None) -> None:
     """Run ``cmd`` with its output appended to the rule's log; a failure names ``what``."""
     log.info("running %s", " ".join(cmd))
@@ -68,25 +63,75 @@ def _run(cmd: list[str], what: str, log_path: str | Path | None) -> None:
         raise RuntimeError(f"{what} failed with exit code {proc.returncode}; its output is in the log above")
 
 
-def run_cli(args: list[str], log_path: str | Path | None) -> None:
-    """Run one of nnU-Net's console commands, its output appended to the rule's log."""
-    _run([_executable(args[0]), *args[1:]], args[0], log_path)
+class _Done:
+    """A task that already ran, as ``multiprocessing``'s ``AsyncResult``."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def ready(self) -> bool:
+        return True
+
+    def get(self, timeout=None):
+        return self.value
+
+
+class _InProcessPool:
+    """A ``multiprocessing`` pool whose tasks run in the calling process, one at a time, in the
+    order they are submitted (with the ``_pool`` of live workers nnU-Net's progress loops check)."""
+
+    def __init__(self, processes=None, *args, **kwargs):
+        self._pool = [types.SimpleNamespace(is_alive=lambda: True)]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def starmap_async(self, fn, iterable):
+        return _Done([fn(*args) for args in iterable])
+
+    def starmap(self, fn, iterable):
+        return [fn(*args) for args in iterable]
+
+
+_IN_PROCESS = types.SimpleNamespace(get_context=lambda method=None: types.SimpleNamespace(Pool=_InProcessPool))
+
+
+@contextlib.contextmanager
+def pools_in_process(*modules: str):
+    """nnU-Net's worker pools in the named modules (``multiprocessing.get_context("spawn").Pool``)
+    run in this process while the context lasts.
+
+    Each ``spawn`` worker imports torch and nnU-Net again, 3-5 s of CPU per worker: for the handful
+    of small cases of a job on one thread (the demo, the tests) most of planning's and a short
+    fold's validation. The same nnU-Net functions run, one case at a time."""
+    loaded = [importlib.import_module(m) for m in modules]
+    saved = [m.multiprocessing for m in loaded]
+    for m in loaded:
+        m.multiprocessing = _IN_PROCESS
+    try:
+        yield
+    finally:
+        for m, mp in zip(loaded, saved):
+            m.multiprocessing = mp
+
+
+# The modules whose pools planning and preprocessing start (integrity check, fingerprints, preprocessing).
+PLANNING_POOLS = (
+    "nnunetv2.experiment_planning.verify_dataset_integrity",
+    "nnunetv2.experiment_planning.dataset_fingerprint.fingerprint_extractor",
+    "nnunetv2.preprocessing.preprocessors.default_preprocessor",
+)
 
 
 def plan_and_preprocess(dataset_id: int, configuration: str, threads: int, log_path: str | Path | None) -> None:
-    """``nnUNetv2_plan_and_preprocess`` with its dataset integrity check."""
-    run_cli(
-        [
-            "nnUNetv2_plan_and_preprocess",
-            "-d", str(dataset_id),
-            "-c", configuration,
-            "--verify_dataset_integrity",
-            "-np", str(threads),
-            "-npfp", str(threads),
-            "--no_pbar",
-        ],
-        log_path,
-    )
+    """``nnUNetv2_plan_and_preprocess`` with its dataset integrity check (its own entry point, run in a
+    child process; on one thread its worker pools run in that process, :func:`pools_in_process`)."""
+    args = ["-d", str(dataset_id), "-c", configuration, "--verify_dataset_integrity", "-np", str(threads),
+            "-npfp", str(threads), "--no_pbar"]  # fmt: skip
+    _run_in_child("plan", dict(args=args, threads=int(threads)), log_path)
 
 
 STAMP = ".dcesynth_inputs"
@@ -174,6 +219,16 @@ def _train(dataset_id, configuration, fold, trainer, plans, threads, device, res
     run_training(str(dataset_id), configuration, fold, trainer, plans, continue_training=resume, device=dev)
 
 
+def _plan(args, threads) -> None:
+    from nnunetv2.experiment_planning.plan_and_preprocess_entrypoints import plan_and_preprocess_entry
+
+    print("nnUNetv2_plan_and_preprocess " + " ".join(args) + (" (worker pools in this process)" if threads == 1 else ""),
+          flush=True)  # fmt: skip
+    sys.argv = ["nnUNetv2_plan_and_preprocess", *args]
+    with pools_in_process(*PLANNING_POOLS) if threads == 1 else contextlib.nullcontext():
+        plan_and_preprocess_entry()
+
+
 def _predict(model_dir, folds, images, out_dir, threads, device, tta, step_size) -> None:
     import torch
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
@@ -195,4 +250,4 @@ def _predict(model_dir, folds, images, out_dir, threads, device, tta, step_size)
 
 if __name__ == "__main__":
     command, arguments = sys.argv[1], json.loads(sys.argv[2])
-    {"train": _train, "predict": _predict}[command](**arguments)
+    {"train": _train, "predict": _predict, "plan": _plan}[command](**arguments)

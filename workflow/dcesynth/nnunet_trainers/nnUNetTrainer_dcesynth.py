@@ -6,65 +6,10 @@ nnU-Net's own. The paper's setting is nnU-Net's shipped ``nnUNetTrainer_500epoch
 checkpoint after every epoch, so a killed fold resumes from its last epoch.
 """
 
-import contextlib
-import types
-
 import torch
-from nnunetv2.evaluation import evaluate_predictions
-from nnunetv2.training.nnUNetTrainer import nnUNetTrainer as trainer_module
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
-
-class _Done:
-    """The result of a task that already ran (``multiprocessing``'s ``AsyncResult`` interface)."""
-
-    def __init__(self, value):
-        self.value = value
-
-    def ready(self) -> bool:
-        return True
-
-    def get(self, timeout=None):
-        return self.value
-
-
-class _InProcessPool:
-    """nnU-Net's validation pools (segmentation export, then Dice per case), run in this process.
-
-    Each ``spawn`` worker imports torch and nnU-Net again, several seconds per worker: most of a
-    short fold's validation, for a handful of small cases. The same functions run, one case at a
-    time, in the order nnU-Net submits them."""
-
-    def __init__(self, processes=None):
-        self._pool = [types.SimpleNamespace(is_alive=lambda: True)]
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def starmap_async(self, fn, iterable):
-        return _Done([fn(*args) for args in iterable])
-
-    def starmap(self, fn, iterable):
-        return [fn(*args) for args in iterable]
-
-
-_IN_PROCESS = types.SimpleNamespace(get_context=lambda method=None: types.SimpleNamespace(Pool=_InProcessPool))
-
-
-@contextlib.contextmanager
-def _pools_in_process():
-    modules = (trainer_module, evaluate_predictions)
-    saved = [m.multiprocessing for m in modules]
-    for m in modules:
-        m.multiprocessing = _IN_PROCESS
-    try:
-        yield
-    finally:
-        for m, mp in zip(modules, saved):
-            m.multiprocessing = mp
+from dcesynth.nnunet import pools_in_process
 
 
 class _ShortTrainer(nnUNetTrainer):
@@ -81,10 +26,10 @@ class _ShortTrainer(nnUNetTrainer):
         # The held-out cases without mirroring, as the demo and the tests predict their test
         # cases (segmentation.tta: false): mirroring is 8 sliding windows per case in 3D, most
         # of a short fold's validation. The checkpoint, saved before, keeps the mirroring axes.
-        # The export and metric pools run in this process (_InProcessPool).
+        # The export and metric pools run in this process (dcesynth.nnunet.pools_in_process).
         axes, self.inference_allowed_mirroring_axes = self.inference_allowed_mirroring_axes, None
         try:
-            with _pools_in_process():
+            with pools_in_process("nnunetv2.training.nnUNetTrainer.nnUNetTrainer", "nnunetv2.evaluation.evaluate_predictions"):
                 super().perform_actual_validation(save_probabilities)
         finally:
             self.inference_allowed_mirroring_axes = axes
