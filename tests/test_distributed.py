@@ -20,7 +20,8 @@ from dcesynth.errors import ConfigError
 from dcesynth.models.pix2pixhd.networks import build_generator
 from dcesynth.training import checkpoints as S
 from dcesynth.training import epoch as T
-from dcesynth.training.data import SlicePairs, write_manifest
+from dcesynth.training.data import SlicePairs
+from dcesynth.training.manifest import write_manifest
 from dcesynth.training.distributed import World, run_epoch
 from dcesynth.models.pix2pixhd.networks import biases_into_instance_norm, build_discriminator
 from conftest import default_config, deep_update, TINY

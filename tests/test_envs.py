@@ -176,3 +176,29 @@ def test_each_env_gets_the_package_from_its_post_deploy_script(tmp_path):
             out = where(package)
             assert out.returncode == 0 and Path(out.stdout.strip()).resolve() == (package / "errors.py").resolve(), out.stderr
         assert where(PACKAGE, "import numpy").returncode != 0  # the host's other packages stay out
+
+
+# Jobs that compute nothing with torch: starting torch (2-3 s of CPU per job) is most of what
+# these small jobs cost, and the demo runs ~200 of them.
+TORCH_FREE_SCRIPTS = (
+    "crop_breast", "export_dicom_seg", "extract_slices", "ingest", "ingest_mask", "list_slice_pairs", "make_phantom",
+    "mama_synth_classifiers", "mama_synth_export", "n4_bias_correction", "nnunet_dataset", "nnunet_plan",
+    "nnunet_predict", "nnunet_test_images", "nnunet_train", "plot_cohort", "segmentation_metrics",
+    "select_best_epoch", "split_cases", "tabulate_epochs", "tumour_region_metrics",
+)  # fmt: skip
+
+
+def test_jobs_that_need_no_torch_do_not_import_it():
+    """Each script's top-level imports, run in a fresh interpreter, leave torch unloaded (the nnU-Net
+    rules' scripts too: nnU-Net and torch run in the child process they start)."""
+    import subprocess
+
+    loaded = {}
+    for name in TORCH_FREE_SCRIPTS:
+        tree = ast.parse((REPO / "workflow" / "scripts" / f"{name}.py").read_text())
+        imports = "\n".join(ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom)))
+        probe = f"{imports}\nimport sys\nprint(sorted(m for m in ('torch', 'torchvision', 'nnunetv2') if m in sys.modules))"
+        run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO)
+        assert run.returncode == 0, f"{name}: {run.stderr[-500:]}"
+        loaded[name] = run.stdout.strip()
+    assert {k: v for k, v in loaded.items() if v != "[]"} == {}

@@ -17,7 +17,8 @@ from dcesynth.models.pix2pixhd.networks import build_discriminator, build_genera
 from dcesynth.training.checkpoints import load_generator
 from dcesynth.training import checkpoints as S
 from dcesynth.training import epoch as T
-from dcesynth.training.data import SlicePairs, read_manifest, write_manifest
+from dcesynth.training.data import SlicePairs
+from dcesynth.training.manifest import read_manifest, write_manifest
 from dcesynth.models.pix2pixhd.losses import feature_matching_loss, lsgan_loss
 from dcesynth.training.perceptual import VGGLoss
 from dcesynth.models.pix2pixhd.networks import infer_generator_options

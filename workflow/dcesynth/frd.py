@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .metrics import frechet_distance_of_features
-
 NORMALIZE_SCALE = 100.0
 BIN_WIDTH = 5.0
 VOXEL_ARRAY_SHIFT = 300.0
@@ -393,4 +391,6 @@ def frd(real_features: np.ndarray, fake_features: np.ndarray) -> float:
     keep = varies & np.isfinite(a).all(0) & np.isfinite(b).all(0)
     if not keep.any():
         raise ValueError("no radiomic feature varies across the real images: FRD is undefined")
+    from .metrics import frechet_distance_of_features  # here: a job that only extracts features needs no torch
+
     return float(np.log(max(frechet_distance_of_features(a[:, keep], b[:, keep]), np.finfo(float).tiny)))

@@ -208,7 +208,7 @@ def lpips(model: torch.nn.Module, a: torch.Tensor, b: torch.Tensor) -> torch.Ten
 CPU_BATCH_PIXELS = 2 * 512 * 512
 
 PIXEL_METRICS = {"ssim": ssim, "ms_ssim": ms_ssim, "psnr": psnr, "mse": mse, "mae": mae}
-HIGHER_IS_BETTER = {"ssim", "ms_ssim", "psnr", "ssim_authors", "ms_ssim_authors", "psnr_authors"}
+from .evaluation.same import HIGHER_IS_BETTER  # noqa: E402 (torch-free, for SAMe)
 
 
 def pixel_metrics(

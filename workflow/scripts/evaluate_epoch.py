@@ -6,7 +6,7 @@ from dcesynth.devices import job_device
 
 from dcesynth.evaluation import evaluate_generator
 from dcesynth.evaluation.feature_cache import ROOT as FEATURE_CACHE
-from dcesynth.training.data import read_manifest
+from dcesynth.training.manifest import read_manifest
 
 p = snakemake.params
 table = evaluate_generator(

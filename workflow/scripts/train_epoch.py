@@ -4,7 +4,8 @@ log = logs.from_snakemake(snakemake)
 
 from dcesynth.devices import job_device
 from dcesynth.models import family_of
-from dcesynth.training.data import read_manifest, training_pairs
+from dcesynth.training.data import training_pairs
+from dcesynth.training.manifest import read_manifest
 
 cfg = snakemake.params.train
 family = family_of(cfg)

@@ -95,7 +95,7 @@ def distributed_epoch(dev, workdir: Path, threads: int) -> dict:
     """One 2-process epoch of 8 pairs at 32 px (global batch 4) through torchrun."""
     from ..training import checkpoints as S
     from ..training import epoch as T
-    from ..training.data import write_manifest
+    from ..training.manifest import write_manifest
     from ..training.distributed import run_epoch
 
     rng = np.random.default_rng(0)

@@ -3,28 +3,22 @@
 Table 1 (:mod:`.table1`), tumour-region metrics (:mod:`.tumour_region`) and the ranking of
 synthesis models by mean per-metric rank (:mod:`.ranking`)."""
 
-from .epochs import PAPER_SAME_METRICS, best_epoch, evaluate_generator, score_epochs, select_best_epoch
-from .features import InceptionFeatures, LPIPSNet, RadImageNetFeatures, distribution_extractors, lpips_network
-from .sampling import gather, sample_slices
-from .table1 import beside_paper, quality_table, read_paper_table
-from .tumour_region import TUMOUR_REGION_COLUMNS, tumour_region_table
+import importlib
 
-__all__ = [
-    "PAPER_SAME_METRICS",
-    "TUMOUR_REGION_COLUMNS",
-    "best_epoch",
-    "InceptionFeatures",
-    "LPIPSNet",
-    "RadImageNetFeatures",
-    "distribution_extractors",
-    "evaluate_generator",
-    "gather",
-    "lpips_network",
-    "quality_table",
-    "read_paper_table",
-    "beside_paper",
-    "sample_slices",
-    "score_epochs",
-    "select_best_epoch",
-    "tumour_region_table",
-]
+# Each name from the module that defines it, imported when first used: the jobs that choose an
+# epoch, tabulate or export for MAMA-SYNTH do not load torch and the feature networks.
+_FROM = {
+    "epochs": ("PAPER_SAME_METRICS", "best_epoch", "evaluate_generator", "score_epochs", "select_best_epoch"),
+    "features": ("InceptionFeatures", "LPIPSNet", "RadImageNetFeatures", "distribution_extractors", "lpips_network"),
+    "sampling": ("gather", "sample_slices"),
+    "table1": ("beside_paper", "quality_table", "read_paper_table"),
+    "tumour_region": ("TUMOUR_REGION_COLUMNS", "tumour_region_table"),
+}
+_MODULE = {name: module for module, names in _FROM.items() for name in names}
+__all__ = sorted(_MODULE)
+
+
+def __getattr__(name: str):
+    if name not in _MODULE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_MODULE[name]}", __name__), name)

@@ -7,16 +7,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
-from .. import metrics as M
-from .same import same, same_rank
-from ..devices import resolve_device
 from ..errors import ConfigError
-from ..training.checkpoints import load_generator
 from ..io import write_table
-from ..synthesis import synthetic_stacks
-from .features import distribution_distance, distribution_extractors
+from .same import HIGHER_IS_BETTER, same, same_rank
 from .sampling import gather, largest, mean_sd, sample_slices
 
 
@@ -46,6 +40,14 @@ def evaluate_generator(
     on its first output channel). The real slices' features for FID and FRD are read from the
     feature cache under ``cache`` when an earlier epoch (or run) computed them
     (:mod:`.feature_cache`; none: computed here)."""
+    import torch
+
+    from .. import metrics as M
+    from ..devices import resolve_device
+    from ..synthesis import synthetic_stacks
+    from ..training.checkpoints import load_generator
+    from .features import distribution_distance, distribution_extractors
+
     torch.set_num_threads(max(1, int(threads)))
     dev = resolve_device(device)
     G = load_generator(generator_path, device=dev)
@@ -99,10 +101,10 @@ def score_epochs(epoch_tables: dict[int, str | Path], same_metrics: list[str], c
     missing = [m for m in same_metrics if m not in table.columns]
     if missing:
         raise ConfigError(f"metrics.same_metrics: {missing} were not computed (is the feature extractor off?)")
-    hib = M.HIGHER_IS_BETTER & set(same_metrics)
+    hib = HIGHER_IS_BETTER & set(same_metrics)
     scores = {"same": same(table, same_metrics, hib), "same_rank": same_rank(table, same_metrics, hib)}
     if all(m in table.columns for m in PAPER_SAME_METRICS):
-        scores["same_paper"] = same(table, PAPER_SAME_METRICS, M.HIGHER_IS_BETTER & set(PAPER_SAME_METRICS))
+        scores["same_paper"] = same(table, PAPER_SAME_METRICS, HIGHER_IS_BETTER & set(PAPER_SAME_METRICS))
     at = table.columns.get_loc("epoch") + 1
     for i, (name, values) in enumerate(scores.items()):
         table.insert(at + i, name, values.to_numpy())

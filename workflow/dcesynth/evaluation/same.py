@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+# The pixel metrics that are better higher (SAMe reverses them), ours and the authors' arithmetic.
+HIGHER_IS_BETTER = {"ssim", "ms_ssim", "psnr", "ssim_authors", "ms_ssim_authors", "psnr_authors"}
+
 
 def same(table: pd.DataFrame, metrics: list[str], higher_is_better: set[str] | frozenset[str]) -> pd.Series:
     """Scaled Aggregate Measure: per metric, min-max scale over the rows (epochs) to [0, 1] so that

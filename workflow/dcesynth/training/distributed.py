@@ -166,7 +166,8 @@ def worker(job_file: str) -> None:
 
 def _train(job_file: str) -> None:
     from .. import logs
-    from .data import read_manifest, training_pairs
+    from .data import training_pairs
+    from .manifest import read_manifest
     from .epoch import train_epoch
 
     world = World(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"]))
