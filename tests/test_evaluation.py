@@ -142,6 +142,34 @@ def test_same_chooses_the_epoch_a_hand_computation_chooses(tmp_path):
     assert E.select_best_epoch(tables, ["ssim"], "same")["epoch"] == 2
 
 
+def test_table1_of_a_second_run_reads_every_real_slices_features(files, tmp_path, caplog):
+    """Table 1 of two runs on one feature cache: the second computes the features of its
+    synthetic slices only (the real post, pre and subtraction slices of both splits and the split
+    test's halves are read), and its FRDs equal those computed without a cache."""
+    split = {"val": {c: files[c] for c in ("a", "b")}, "test": {c: files[c] for c in ("c", "d")}}
+    off = {"mode": "off", "weights": None, "seed": 0}
+    cfg = metrics_cfg(fid_imagenet=off, fid_radimagenet=off, n_fid_pairs_test=5)
+    rng = np.random.default_rng(5)
+    runs = {}
+    for run in ("first", "second"):
+        runs[run] = {}
+        for c, f in files.items():
+            syn = np.clip(np.load(f["post1"]).astype(int) + rng.integers(-40, 40, (6, 48, 48)), 0, 255).astype(np.uint8)
+            np.save(tmp_path / f"{run}_{c}.npy", syn)
+            runs[run][c] = str(tmp_path / f"{run}_{c}.npy")
+    cache = tmp_path / "features"
+    E.quality_table(split, runs["first"], "pre", "post1", "best", cfg, "cpu", cache=cache)
+    with caplog.at_level("INFO", logger="dcesynth"):
+        cached = E.quality_table(split, runs["second"], "pre", "post1", "best", cfg, "cpu", cache=cache)
+    computed = [r.getMessage() for r in caplog.records if "computed" in r.getMessage()]
+    read = [r.getMessage() for r in caplog.records if "read from" in r.getMessage()]
+    # val and test: post, pre, subtraction; split test: two halves (some already in the job's memo)
+    assert computed == [] and 6 <= len(read) <= 8
+    plain = E.quality_table(split, runs["second"], "pre", "post1", "best", cfg, "cpu")
+    pd.testing.assert_series_equal(cached["frd"], plain["frd"], rtol=1e-12)
+    assert cached["frd"].notna().sum() >= 4
+
+
 def test_quality_table_rows(files):
     synthetic = {c: f["syn"] for c, f in files.items()}
     split = {"val": {c: files[c] for c in ("a", "b")}, "test": {c: files[c] for c in ("c", "d")}}
@@ -389,57 +417,54 @@ def test_a_truncated_cache_entry_is_refused_and_recomputed(tmp_path, caplog):
     assert Features(_counting_radiomics(calls), "frd", tmp_path).real(real).shape == want.shape
 
 
-class _Projection:
-    """A fast extractor with large rows (2048 features per slice, as the FID networks'), so that
-    a cache entry takes many writes to fill: the cache, not a network, is under test here."""
+# One job of the concurrency test, in its own interpreter: a fast extractor with large rows (2048
+# features per slice, as the FID networks') so that an entry takes many writes; the cache, not a
+# network, is under test. It reads the entry 40 times, deleting it now and then as a user clearing
+# the folder would (the entry is then written again while the others read), and counts refusals.
+CACHE_JOB = """
+import logging, sys
+from pathlib import Path
+import numpy as np
+from dcesynth.evaluation.feature_cache import Features
 
+class Projection:
     provenance = "fixed random projection"
-
     def __call__(self, slices):
         w = np.random.default_rng(0).standard_normal((slices[0].size, 2048))
         return slices.reshape(len(slices), -1).astype(np.float64) @ w
 
-
-def _cache_worker(root, out):
-    import logging
-
-    from dcesynth.evaluation.feature_cache import Features
-
-    refused = []
-    handler = logging.Handler(logging.WARNING)
-    handler.emit = refused.append
-    logging.getLogger("dcesynth").addHandler(handler)
-    real, _ = _real_and_fake(n=64, size=16)
-    results = []
-    for i in range(40):
-        features = Features(_Projection(), "fid", root)
-        if i % 3 == 2:  # as a user deleting the folder would: the entry is written again while others read
-            for entry in root.rglob("*.npy"):
-                entry.unlink(missing_ok=True)
-        results.append(features.real(real))
-    np.save(out, np.stack(results))
-    (out.parent / f"{out.stem}.refused").write_text(str(len(refused)))
+root, out = Path(sys.argv[1]), Path(sys.argv[2])
+refused = []
+handler = logging.Handler(logging.WARNING)
+handler.emit = refused.append
+logging.getLogger("dcesynth").addHandler(handler)
+real = np.random.default_rng(3).integers(0, 256, (64, 16, 16), dtype=np.uint8)
+results = []
+for i in range(40):
+    features = Features(Projection(), "fid", root)
+    if i % 3 == 2:
+        for entry in root.rglob("*.npy"):
+            entry.unlink(missing_ok=True)
+    results.append(features.real(real))
+np.save(out, np.stack(results))
+print(len(refused))
+"""
 
 
 def test_concurrent_jobs_share_the_cache_without_partial_entries(tmp_path):
     """Four processes (jobs on one node, or on a cluster's shared file system) fill and read the
-    same 1 MB entry over and over, deleting it now and then: none ever sees a partial entry (none refused), all get the same
-    features, and no temporary file is left."""
-    import multiprocessing as mp
+    same 1 MB entry over and over, deleting it now and then: none ever sees a partial entry (none
+    refused), all get the same features, and no temporary file is left."""
+    import subprocess
+    import sys
 
-    real, _ = _real_and_fake(n=64, size=16)
-    want = _Projection()(real)
-    procs = [mp.get_context("fork").Process(target=_cache_worker, args=(tmp_path / "cache", tmp_path / f"out{i}.npy"))
-             for i in range(4)]  # fmt: skip
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(120)
-        assert p.exitcode == 0
-    for i in range(4):
-        got = np.load(tmp_path / f"out{i}.npy")
-        assert np.array_equal(got, np.broadcast_to(want, got.shape))
-        assert (tmp_path / f"out{i}.refused").read_text() == "0"
+    procs = [subprocess.Popen([sys.executable, "-c", CACHE_JOB, str(tmp_path / "cache"), str(tmp_path / f"out{i}.npy")],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(4)]  # fmt: skip
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, [err[-800:] for _, err in outputs]
+    assert [out.strip() for out, _ in outputs] == ["0"] * 4  # no job ever read a partial entry
+    results = [np.load(tmp_path / f"out{i}.npy") for i in range(4)]
+    assert all(np.array_equal(r, np.broadcast_to(results[0][0], r.shape)) for r in results)
     assert len(list((tmp_path / "cache").rglob("*.npy"))) == 1 and not list((tmp_path / "cache").rglob(".*tmp"))
 
 

@@ -14,10 +14,12 @@ from .features import distribution_distance, distribution_extractors, lpips_netw
 from .sampling import gather, largest, mean_sd, sample_slices
 
 
-def _pair_row(comparison, dataset, real, fake, cfg, extractors, pixel=True, lpips_net=None, n_fid=None) -> dict:
+def _pair_row(comparison, dataset, real, fake, cfg, extractors, pixel=True, lpips_net=None, n_fid=None,
+              fake_is_real=False) -> dict:  # fmt: skip
     """One Table 1 row: pixel metrics (and LPIPS) on the first ``n_pixel_pairs`` pairs (``n_pairs``),
     distribution metrics on the first ``n_fid`` (default ``n_fid_pairs``; ``<metric>_n``) of the
-    (seeded, shuffled) sample."""
+    (seeded, shuffled) sample. ``fake_is_real``: the second set is real slices too (their
+    features cached as the first's)."""
     n_pix = min(cfg["n_pixel_pairs"] or len(real), len(real))
     row: dict[str, Any] = {"comparison": comparison, "dataset": dataset, "n_pairs": int(n_pix if pixel else 0)}
     if pixel and len(real):
@@ -36,7 +38,7 @@ def _pair_row(comparison, dataset, real, fake, cfg, extractors, pixel=True, lpip
     for name, extractor in extractors.items():
         if len(real) > 1:
             n = (n_fid if n_fid is not None else cfg["n_fid_pairs"]) or len(real)
-            row[name] = distribution_distance(extractor, real[:n], fake[:n])
+            row[name] = distribution_distance(extractor, real[:n], fake[:n], fake_is_real)
             row[f"{name}_n"] = min(n, len(real))
             row[f"{name}_provenance"] = extractor.provenance
     return row
@@ -75,7 +77,7 @@ def quality_table(
         syn_files = {c: {"syn": synthetic[c]} for c in by_case}
         fake = gather(syn_files, "syn", sample)
         rows.append(_pair_row(f"real_post_vs_syn_post_{label}", split, real, fake, cfg, **pair))
-        rows.append(_pair_row("real_post_vs_real_pre", split, real, pre, cfg, **pair))
+        rows.append(_pair_row("real_post_vs_real_pre", split, real, pre, cfg, **pair, fake_is_real=True))
         sub = lambda a: np.clip(a.astype(np.int16) - pre.astype(np.int16), 0, 255).astype(np.uint8)  # noqa: E731
         rows.append(_pair_row(f"real_subt_vs_syn_subt_{label}", split, sub(real), sub(fake), cfg, **pair))
         if split == "test" and len(by_case) >= 2:
@@ -92,7 +94,7 @@ def quality_table(
             rows.append(_pair_row(f"real_post_vs_syn_post_{label}", "split_test", real_a[:n], fake_b[:n], cfg, extractors,
                                   pixel=False, n_fid=n_fid))  # fmt: skip
             rows.append(_pair_row("real_post_vs_real_post", "split_test", real_a[:n], real_b[:n], cfg, extractors,
-                                  pixel=False, n_fid=n_fid))  # fmt: skip
+                                  pixel=False, n_fid=n_fid, fake_is_real=True))  # fmt: skip
     return pd.DataFrame(rows).assign(**(provenance or {}))
 
 
