@@ -468,6 +468,30 @@ def test_concurrent_jobs_share_the_cache_without_partial_entries(tmp_path):
     assert len(list((tmp_path / "cache").rglob("*.npy"))) == 1 and not list((tmp_path / "cache").rglob(".*tmp"))
 
 
+def test_jobs_starting_together_compute_an_entry_once(tmp_path):
+    """Three jobs that need the same real slices at once (two epochs, or two runs, starting
+    together): one computes them (a slow extractor here, 2 s), the others wait for its lock and read."""
+    import subprocess
+    import sys
+
+    job = CACHE_JOB.split("root, out =")[0] + """
+import time
+class Slow(Projection):
+    def __call__(self, slices):
+        time.sleep(2)
+        return super().__call__(slices)
+f = Features(Slow(), "fid", Path(sys.argv[1]))
+f.real(np.random.default_rng(3).integers(0, 256, (64, 16, 16), dtype=np.uint8))
+print(f.computed, f.read)
+"""
+    procs = [subprocess.Popen([sys.executable, "-c", job, str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(3)]  # fmt: skip
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 3, [err[-800:] for _, err in outputs]
+    counts = sorted(tuple(map(int, out.split())) for out, _ in outputs)
+    assert counts == [(0, 64), (0, 64), (64, 0)]
+
+
 def test_the_epoch_table_names_each_metrics_network(tmp_path):
     """One row per epoch, the means as columns and each network's provenance beside them; a per-epoch
     table of a tree made before the provenance column's rename (``source``) reads the same."""

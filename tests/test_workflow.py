@@ -243,6 +243,31 @@ def test_evaluation_outputs(tiny_run):
         assert name in report, name
 
 
+def test_real_features_are_computed_once_per_run(tiny_run):
+    """The feature cache (results/features): within each run (its evaluated epochs and Table 1)
+    each stack of real slices has its features computed once and read by the later jobs; runs
+    read what another run computed (two jobs that start together may both compute one entry)."""
+    from collections import Counter
+
+    def lines(run):
+        logs = [*sorted((tiny_run / "logs" / "evaluate_epoch" / run).glob("*.log")),
+                tiny_run / "logs" / "image_quality_tables" / f"{run}.log"]  # fmt: skip
+        return [ln for f in logs for ln in f.read_text().splitlines() if "real slices" in ln]
+
+    runs = sorted(p.name for p in (tiny_run / "logs" / "evaluate_epoch").iterdir())
+    computed, read = Counter(), Counter()
+    for run in runs:
+        mine = Counter(ln.rsplit(" ", 1)[-1] for ln in lines(run) if " computed " in ln)
+        assert set(mine.values()) <= {1}, (run, mine)
+        computed += mine
+        read += Counter(ln.rsplit(" ", 1)[-1] for ln in lines(run) if " read from " in ln)
+    entries = {str(p.relative_to(tiny_run)) for p in (tiny_run / "results" / "features").rglob("*.npy")}
+    assert set(computed) == entries and {p.split("/")[2] for p in entries} == {"fid_imagenet", "fid_radimagenet", "frd"}
+    assert len(runs) >= 2 and set(read) <= entries
+    # without the cache every real stack of every job would be computed: here most are read
+    assert sum(read.values()) > 2 * sum(computed.values()), (sum(read.values()), sum(computed.values()))
+
+
 def test_synthetic_series_open_as_valid_dicom(tiny_run):
     """Every synthetic volume is a DICOM MR series that dciodvfy (dicom3tools) passes without an
     error, and that pydicom and SimpleITK read back with the NIfTI's geometry and values."""

@@ -11,6 +11,8 @@ features by content hash. The key is a SHA-256 of:
 - the device type (a GPU's features differ from the CPU's in the last digits);
 - :data:`VERSION`, raised whenever the feature code changes what it computes.
 
+A job computing an entry holds an exclusive lock on a hidden ``.{key}.lock`` beside it, so that
+two jobs starting together (two epochs, two runs) compute it once: the second waits, then reads.
 An entry is written to a hidden temporary file beside it and renamed into place, so concurrent
 jobs (local or on a cluster's shared file system) read a whole entry or none; an entry that does
 not read back as ``len(slices)`` finite-or-NaN float rows (truncated, another shape) is refused
@@ -19,6 +21,8 @@ with a warning and recomputed. The folder can be deleted at any time: it only sa
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import logging
 import os
@@ -88,18 +92,35 @@ class Features:
         if all(k in self.memo for k in keys):  # this job has them (another row of Table 1)
             return self(slices, keys)
         path = self.entry(keys)
-        cached = self._load(path, len(keys))
-        if cached is not None:
-            self.memo.update(zip(keys, cached))
-            self.read += len(keys)
-            log.info("%s: features of %d real slices read from %s", self.name, len(keys), path)
-            return cached
-        before = self.computed
-        features = self(slices, keys)
-        self._store(path, features)
+        with self._lock(path):  # a job computing this entry now: wait for it, then read
+            cached = self._load(path, len(keys))
+            if cached is not None:
+                self.memo.update(zip(keys, cached))
+                self.read += len(keys)
+                log.info("%s: features of %d real slices read from %s", self.name, len(keys), path)
+                return cached
+            before = self.computed
+            features = self(slices, keys)
+            self._store(path, features)
         log.info("%s: features of %d real slices computed (%d new in this job), cached in %s", self.name, len(keys),
                  self.computed - before, path)  # fmt: skip
         return features
+
+    @contextlib.contextmanager
+    def _lock(self, path: Path):
+        """An exclusive ``flock`` on a hidden lock file beside the entry, released when this job
+        ends however it ends; where the file system has no locks, none (both jobs compute)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.with_name(f".{path.stem}.lock"), "a") as fh:
+            try:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    log.info("%s: waiting for another job computing %s", self.name, path)
+                    fcntl.flock(fh, fcntl.LOCK_EX)
+            except OSError as e:  # e.g. ENOLCK on a file system without locks
+                log.warning("%s: no lock on %s (%s); computing without one", self.name, path.parent, e)
+            yield
 
     def _load(self, path: Path, n: int) -> np.ndarray | None:
         if not path.exists():
