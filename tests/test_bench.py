@@ -50,6 +50,21 @@ def test_metrics_bench(capsys):
     assert diff < 1e-3  # ours and torchmetrics agree on the same pairs
 
 
+def test_evaluation_bench(capsys, tmp_path):
+    """Epochs scored by the baseline revision's code and by this tree's (alternating, each in a
+    fresh process), the second epoch reading the real features the first cached, with the same
+    metrics; Table 1 projected to the paper's sizes."""
+    from dcesynth.bench import evaluation
+
+    evaluation.main(["--pairs", "4", "--size", "64", "--epochs", "2", "--table1", "--workdir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "epoch 1 (cache filled)" in out and "epoch 2 (cache read)" in out and "faster" in out
+    assert "projected to the paper's 5000 pixel pairs" in out
+    diffs = [float(line.split("largest metric difference ")[1].rstrip(")")) for line in out.splitlines() if "difference" in line]
+    assert len(diffs) == 2 and max(diffs) < 1e-4  # before and after score the same
+    assert len(list((tmp_path / "features").rglob("*.npy"))) == 3  # the real slices' features, once per metric
+
+
 @pytest.mark.integration
 def test_gpu_check_cpu_fallback(capsys):
     """The GPU check's CPU fallback at small sizes: every path runs (bf16 is CUDA-only) and prints
