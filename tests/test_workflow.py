@@ -244,9 +244,9 @@ def test_evaluation_outputs(tiny_run):
 
 
 def test_real_features_are_computed_once_per_run(tiny_run):
-    """The feature cache (results/features): within each run (its evaluated epochs and Table 1)
-    each stack of real slices has its features computed once and read by the later jobs; runs
-    read what another run computed (two jobs that start together may both compute one entry)."""
+    """The feature cache (results/features): each stack of real slices has its features computed
+    by one job of one run (epochs and runs that start together wait for its lock) and read by every
+    other job that scores it, in that run and in the others."""
     from collections import Counter
 
     def lines(run):
@@ -255,17 +255,15 @@ def test_real_features_are_computed_once_per_run(tiny_run):
         return [ln for f in logs for ln in f.read_text().splitlines() if "real slices" in ln]
 
     runs = sorted(p.name for p in (tiny_run / "logs" / "evaluate_epoch").iterdir())
-    computed, read = Counter(), Counter()
-    for run in runs:
-        mine = Counter(ln.rsplit(" ", 1)[-1] for ln in lines(run) if " computed " in ln)
-        assert set(mine.values()) <= {1}, (run, mine)
-        computed += mine
-        read += Counter(ln.rsplit(" ", 1)[-1] for ln in lines(run) if " read from " in ln)
+    computed = {run: Counter(ln.rsplit(" ", 1)[-1] for ln in lines(run) if " computed " in ln) for run in runs}
+    read = {run: Counter(ln.rsplit(" ", 1)[-1] for ln in lines(run) if " read from " in ln) for run in runs}
+    everywhere = sum(computed.values(), Counter())
     entries = {str(p.relative_to(tiny_run)) for p in (tiny_run / "results" / "features").rglob("*.npy")}
-    assert set(computed) == entries and {p.split("/")[2] for p in entries} == {"fid_imagenet", "fid_radimagenet", "frd"}
-    assert len(runs) >= 2 and set(read) <= entries
-    # without the cache every real stack of every job would be computed: here most are read
-    assert sum(read.values()) > 2 * sum(computed.values()), (sum(read.values()), sum(computed.values()))
+    assert set(everywhere) == entries and {p.split("/")[2] for p in entries} == {"fid_imagenet", "fid_radimagenet", "frd"}
+    assert set(everywhere.values()) == {1}, everywhere  # once in the whole workflow
+    assert len(runs) >= 2 and all(set(r) <= entries for r in read.values())
+    # every run reads real features (later epochs, Table 1), and some run reads what another computed
+    assert all(read.values()) and any(set(read[run]) - set(computed[run]) for run in runs)
 
 
 def test_synthetic_series_open_as_valid_dicom(tiny_run):
