@@ -417,6 +417,20 @@ def test_a_truncated_cache_entry_is_refused_and_recomputed(tmp_path, caplog):
     assert Features(_counting_radiomics(calls), "frd", tmp_path).real(real).shape == want.shape
 
 
+def test_a_cache_folder_that_cannot_be_written_only_costs_time(tmp_path, caplog):
+    """The cache's folder cannot be made (here: a file stands where it would be; read-only and
+    full file systems fail the same way): the job computes the features, warns, and goes on."""
+    from dcesynth.evaluation.feature_cache import Features
+
+    (tmp_path / "results").write_text("not a folder")
+    real, _ = _real_and_fake(n=3)
+    calls = []
+    features = Features(_counting_radiomics(calls), "frd", tmp_path / "results" / "features")
+    with caplog.at_level("WARNING", logger="dcesynth"):
+        got = features.real(real)
+    assert got.shape[0] == 3 and calls == [3] and "no lock" in caplog.text and "not written" in caplog.text
+
+
 # One job of the concurrency test, in its own interpreter: a fast extractor with large rows (2048
 # features per slice, as the FID networks') so that an entry takes many writes; the cache, not a
 # network, is under test. It reads the entry 40 times, deleting it now and then as a user clearing

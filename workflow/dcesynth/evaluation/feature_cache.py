@@ -8,15 +8,16 @@ features by content hash. The key is a SHA-256 of:
 
 - the slices' bytes, shapes and dtypes, in order;
 - the extractor's provenance (network, weights' SHA-256, input normalisation; seed when untrained);
-- the device type (a GPU's features differ from the CPU's in the last digits);
+- the device type and torch's version (a GPU's or another build's features differ in the last digits);
 - :data:`VERSION`, raised whenever the feature code changes what it computes.
 
 A job computing an entry holds an exclusive lock on a hidden ``.{key}.lock`` beside it, so that
 two jobs starting together (two epochs, two runs) compute it once: the second waits, then reads.
 An entry is written to a hidden temporary file beside it and renamed into place, so concurrent
 jobs (local or on a cluster's shared file system) read a whole entry or none; an entry that does
-not read back as ``len(slices)`` finite-or-NaN float rows (truncated, another shape) is refused
-with a warning and recomputed. The folder can be deleted at any time: it only saves time.
+not read back as ``len(slices)`` float rows (truncated, another shape) is refused with a warning
+and recomputed. The folder can be deleted at any time, and a folder that cannot be written (read-only,
+full) only costs time: the job computes, warns, and goes on.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +80,9 @@ class Features:
 
     def entry(self, keys: list[bytes]) -> Path:
         """The cache file of a stack of slices (by their :func:`slice_keys`)."""
-        h = hashlib.sha256(f"dcesynth-features v{VERSION}\n{self.name}\n{self.provenance}\n{self.device}\n{len(keys)}\n".encode())
+        torch = sys.modules.get("torch")  # its version: another build may differ in the last digits
+        h = hashlib.sha256(f"dcesynth-features v{VERSION}\n{self.name}\n{self.provenance}\n{self.device}\n"
+                           f"{getattr(torch, '__version__', '')}\n{len(keys)}\n".encode())  # fmt: skip
         for k in keys:
             h.update(k)
         return self.root / f"{h.hexdigest()}.npy"
@@ -110,8 +114,14 @@ class Features:
     def _lock(self, path: Path):
         """An exclusive ``flock`` on a hidden lock file beside the entry, released when this job
         ends however it ends; where the file system has no locks, none (both jobs compute)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path.with_name(f".{path.stem}.lock"), "a") as fh:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(path.with_name(f".{path.stem}.lock"), "a")  # noqa: SIM115 - closed below
+        except OSError as e:  # a read-only or full file system: the cache only saves time
+            log.warning("%s: no lock in %s (%s); computing without one", self.name, path.parent, e)
+            yield
+            return
+        with fh:
             try:
                 try:
                     fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -123,25 +133,28 @@ class Features:
             yield
 
     def _load(self, path: Path, n: int) -> np.ndarray | None:
-        if not path.exists():
-            return None
         try:
             features = np.load(path, allow_pickle=False)
             if features.ndim != 2 or features.shape[0] != n or features.dtype.kind != "f":
                 raise ValueError(f"holds {features.dtype} {features.shape}, not {n} feature rows")
+        except FileNotFoundError:  # not computed yet (or deleted meanwhile)
+            return None
         except (OSError, ValueError, EOFError) as e:
             log.warning("%s: feature cache entry %s refused (%s); recomputing it", self.name, path, e)
             return None
         return features
 
     def _store(self, path: Path, features: np.ndarray) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             with open(tmp, "wb") as f:
                 np.save(f, np.asarray(features))
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)  # atomic: another job reads the old entry, the new one, or none
+        except OSError as e:  # read-only, full: the job goes on with the features it computed
+            log.warning("%s: feature cache entry %s not written (%s)", self.name, path, e)
         finally:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
