@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from .evaluation.same import HIGHER_IS_BETTER  # noqa: F401 (defined with SAMe, torch-free; named here with the metrics)
+
 MS_SSIM_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
 
@@ -208,7 +210,6 @@ def lpips(model: torch.nn.Module, a: torch.Tensor, b: torch.Tensor) -> torch.Ten
 CPU_BATCH_PIXELS = 2 * 512 * 512
 
 PIXEL_METRICS = {"ssim": ssim, "ms_ssim": ms_ssim, "psnr": psnr, "mse": mse, "mae": mae}
-from .evaluation.same import HIGHER_IS_BETTER  # noqa: E402 (torch-free, for SAMe)
 
 
 def pixel_metrics(

@@ -124,6 +124,8 @@ PLANNING_POOLS = (
     "nnunetv2.experiment_planning.dataset_fingerprint.fingerprint_extractor",
     "nnunetv2.preprocessing.preprocessors.default_preprocessor",
 )
+# The modules whose pools a trainer's final validation starts (segmentation export, Dice per case).
+VALIDATION_POOLS = ("nnunetv2.training.nnUNetTrainer.nnUNetTrainer", "nnunetv2.evaluation.evaluate_predictions")
 
 
 def plan_and_preprocess(dataset_id: int, configuration: str, threads: int, log_path: str | Path | None) -> None:

@@ -146,8 +146,7 @@ class Features:
 
     def _store(self, path: Path, features: np.ndarray) -> None:
         tmp = path.with_name(f".{path.stem}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        try:  # (the folder was made by _lock, or could not be: then this fails alike)
             with open(tmp, "wb") as f:
                 np.save(f, np.asarray(features))
                 f.flush()

@@ -9,7 +9,7 @@ checkpoint after every epoch, so a killed fold resumes from its last epoch.
 import torch
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
-from dcesynth.nnunet import pools_in_process
+from dcesynth.nnunet import VALIDATION_POOLS, pools_in_process
 
 
 class _ShortTrainer(nnUNetTrainer):
@@ -29,7 +29,7 @@ class _ShortTrainer(nnUNetTrainer):
         # The export and metric pools run in this process (dcesynth.nnunet.pools_in_process).
         axes, self.inference_allowed_mirroring_axes = self.inference_allowed_mirroring_axes, None
         try:
-            with pools_in_process("nnunetv2.training.nnUNetTrainer.nnUNetTrainer", "nnunetv2.evaluation.evaluate_predictions"):
+            with pools_in_process(*VALIDATION_POOLS):
                 super().perform_actual_validation(save_probabilities)
         finally:
             self.inference_allowed_mirroring_axes = axes
