@@ -154,7 +154,7 @@ def test_each_env_gets_the_package_from_its_post_deploy_script(tmp_path):
     hooks = {p.name.removesuffix(".post-deploy.sh"): p for p in (REPO / "envs").glob("*.post-deploy.sh")}
     assert {e.stem for e in envs} == set(hooks)
     assert {p.resolve() for p in hooks.values()} == {(REPO / "envs" / "import-hook.sh").resolve()}  # one script
-    assert "dcesynth.announce_location()" in (REPO / "Snakefile").read_text()
+    assert "dcesynth.announce_location()" in (REPO / "workflow" / "Snakefile").read_text()
     other = tmp_path / "other_checkout" / "dcesynth"
     shutil.copytree(PACKAGE, other, ignore=shutil.ignore_patterns("__pycache__"))
     for env in envs:

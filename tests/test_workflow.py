@@ -713,7 +713,7 @@ def test_lint_and_format_are_clean():
         [sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, capture_output=True, text=True, timeout=120
     )
     assert lint.returncode == 0 and "Congratulations" in lint.stdout + lint.stderr, lint.stdout + lint.stderr
-    files = [str(REPO / "Snakefile"), *map(str, sorted((REPO / "workflow" / "rules").glob("*.smk")))]
+    files = [str(REPO / "Snakefile"), str(REPO / "workflow" / "Snakefile"), *map(str, sorted((REPO / "workflow" / "rules").glob("*.smk")))]
     fmt = subprocess.run([sys.executable, "-m", "snakefmt", "--check", *files], capture_output=True, text=True)
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 

@@ -44,19 +44,28 @@ def _split_sheet(config: dict, resources: str | Path) -> str | None:
     return None
 
 
-def load(config: dict, basedir: str | Path) -> Plan:
+def load(config: dict, basedir: str | Path | None = None, *, schema: str | Path | None = None,
+         resources: str | Path | None = None) -> Plan:
     """What the workflow does with its config at parse time (``common.smk``), callable without
     Snakemake running: validate ``config`` in place against the shipped schema (filling its
     defaults), name unknown and renamed keys by their path, and make the plan. ``basedir`` is the
-    workflow's folder (the one holding ``config/schema`` and ``resources``). A refusal is a
-    :class:`ConfigError`; any other schema failure is Snakemake's own validation error. The splits'
-    problems are left in :attr:`Plan.refusals` (the summary is printed before they stop a run)."""
+    workflow's folder (the one holding ``config/schema`` and ``resources``); ``schema`` (the config
+    schema) and ``resources`` (the shipped resources folder) override it, as the workflow does, which
+    finds them through Snakemake's source cache so that a module deployment reads its own. A refusal
+    is a :class:`ConfigError`; any other schema failure is Snakemake's own validation error. The
+    splits' problems are left in :attr:`Plan.refusals` (the summary is printed before they stop a
+    run)."""
     import yaml
     from snakemake.utils import validate  # here, so that importing the plan imports no Snakemake
 
     from .. import config_keys
 
-    schema = Path(basedir) / "config" / "schema" / "config.schema.yaml"
+    if schema is None or resources is None:
+        if basedir is None:
+            raise TypeError("load() needs basedir, or both schema and resources")
+        schema = schema or Path(basedir) / "config" / "schema" / "config.schema.yaml"
+        resources = resources or Path(basedir) / "resources"
+    schema = Path(schema)
     try:
         validate(config, schema=str(schema))
     except Exception:
@@ -66,7 +75,7 @@ def load(config: dict, basedir: str | Path) -> Plan:
         if problems:
             raise ConfigError("; ".join(problems)) from None
         raise
-    return Plan.from_config(config, Path(basedir) / "resources")
+    return Plan.from_config(config, Path(resources))
 
 
 @dataclass
