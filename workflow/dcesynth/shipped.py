@@ -10,15 +10,17 @@ from pathlib import Path
 class ShippedFiles:
     """``shipped("resources/duke_split.tsv")``: the path of a file by its path from the repository's
     root. ``workflow_dir`` is ``workflow.current_basedir`` while ``workflow/Snakefile`` is parsed (a
-    Snakemake source file: a local folder, or a remote module's such as ``github(...)``). A local
-    checkout's files are read in place; a remote module's through Snakemake's source cache
+    Snakemake source file: a local folder, or a remote module's such as ``github(...)`` or ``gitfile(...)``). A
+    local checkout's files are read in place; a remote module's through Snakemake's source cache
     (``sourcecache``), which keeps the files of a tagged release between runs."""
 
     def __init__(self, workflow_dir, sourcecache):
         self.workflow_dir, self.sourcecache = workflow_dir, sourcecache
 
     def __call__(self, rel: str) -> Path:
+        from snakemake.sourcecache import LocalSourceFile
+
         source = self.workflow_dir.join(f"../{rel}")
-        if source.is_local:
+        if isinstance(source, LocalSourceFile):  # a folder (`is_local` also holds for a local git repository)
             return Path(source.get_path_or_uri(secret_free=False)).resolve()
         return Path(self.sourcecache.get_path(source))
