@@ -61,7 +61,7 @@ def test_duke_authors_config_switches_to_what_the_authors_code_did():
     # run, the sample order and the FID input scoring keys
     layered = {k: v for k, v in yaml.safe_load((REPO / "config" / "duke_authors.yaml").read_text()).items() if k != "slices"}
     layered["metrics"]["same_metrics"] = ["ssim_authors", "mse_authors", "mae_authors"]
-    plan = Plan.from_config(deep_update(default_config(), layered), REPO / "resources")
+    plan = Plan.from_config(deep_update(default_config(), layered), REPO / "resources" / "duke_split.tsv")
     assert {plan.training(run)["augment"] for run in plan.runs} == {"flip"}
     assert plan.epoch_scoring["sample_order"] == "first" and plan.epoch_scoring["fid_normalize"] == "per_image"
 

@@ -18,7 +18,7 @@ from dcesynth.plan import Plan
 
 
 def plan_of(cfg):
-    return Plan.from_config(cfg, REPO / "resources")
+    return Plan.from_config(cfg, REPO / "resources" / "duke_split.tsv")
 
 
 class Toy(nn.Module):

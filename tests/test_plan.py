@@ -14,7 +14,7 @@ from conftest import REPO, default_config, deep_update, parse_refusal, tiny_conf
 
 
 def plan_of(cfg: dict) -> Plan:
-    return Plan.from_config(cfg, REPO / "resources")
+    return Plan.from_config(cfg, REPO / "resources" / "duke_split.tsv")
 
 
 def test_importing_the_plan_imports_no_snakemake():

@@ -15,18 +15,11 @@ from dcesynth.plan import load as load_plan
 # Validation against the schema (its defaults filled in) and the plan; a refusal stops here,
 # before any job. The splits' problems are printed after the cohort summary, which says why.
 # Shipped files are found beside the workflow, not in the working directory (`shipped`, Snakefile).
-SHIPPED = shipped("resources/duke_split.tsv").parent
-for _name in (
-    "paper_table1.tsv",
-    "paper_extra_metrics.tsv",
-    "paper_segmentation_dice.tsv",
-):
-    shipped(f"resources/{_name}")  # a remote module caches each beside the split sheet
 try:
     PLAN = load_plan(
         config,
         schema=shipped("config/schema/config.schema.yaml"),
-        resources=SHIPPED,
+        duke_sheet=shipped("resources/duke_split.tsv"),
     )
     if renamed_folders(retrain=list(PLAN.models)):
         raise ConfigError("; ".join(renamed_folders(retrain=list(PLAN.models))))

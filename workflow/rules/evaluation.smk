@@ -105,8 +105,8 @@ rule image_quality_tables:
             seq=GAN["targets"][0],
         ),
         paper=[
-            str(SHIPPED / "paper_table1.tsv"),
-            str(SHIPPED / "paper_extra_metrics.tsv"),
+            str(shipped("resources/paper_table1.tsv")),
+            str(shipped("resources/paper_extra_metrics.tsv")),
         ],
         generator=synthesis_generator,
     output:

@@ -223,7 +223,7 @@ rule segmentation_metrics:
 rule segmentation_tables:
     input:
         metrics=segmentation_metric_tables,
-        paper=str(SHIPPED / "paper_segmentation_dice.tsv"),
+        paper=str(shipped("resources/paper_segmentation_dice.tsv")),
         generator=synthesis_generator,
     output:
         table=report(

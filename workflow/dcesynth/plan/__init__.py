@@ -1,6 +1,6 @@
 """The plan: everything the DAG needs, computed once from the config, without Snakemake.
 
-``Plan.from_config(config, resources)`` reads the case table (a directory listing or a sheet, no
+``Plan.from_config(config, duke_sheet)`` reads the case table (a directory listing or a sheet, no
 image), computes and checks the splits, and derives the cases of every stage, the runs (:class:`Run`: one per
 synthesis model, with its epochs and the generator it synthesises with), the segmentation
 scenarios, one path template per output and the rules' resources. ``common.smk`` wraps it for the
@@ -35,23 +35,23 @@ __all__ = ["GAN_EVALUATION_KEYS", "GAN_EXECUTION_KEYS", "MODEL_DEFAULTS", "PATHS
            "Plan", "Run", "by_case", "load", "path"]  # fmt: skip
 
 
-def _split_sheet(config: dict, resources: str | Path) -> str | None:
+def _split_sheet(config: dict, duke_sheet: str | Path) -> str | None:
     method = config["splits"]["method"]
     if method == "sheet":
         return config["splits"].get("sheet")
     if method == "duke":
-        return config["splits"]["duke_sheet"] or str(Path(resources) / "duke_split.tsv")
+        return config["splits"]["duke_sheet"] or str(duke_sheet)
     return None
 
 
 def load(config: dict, basedir: str | Path | None = None, *, schema: str | Path | None = None,
-         resources: str | Path | None = None) -> Plan:
+         duke_sheet: str | Path | None = None) -> Plan:
     """What the workflow does with its config at parse time (``common.smk``), callable without
     Snakemake running: validate ``config`` in place against the shipped schema (filling its
     defaults), name unknown and renamed keys by their path, and make the plan. ``basedir`` is the
     workflow's folder (the one holding ``config/schema`` and ``resources``); ``schema`` (the config
-    schema) and ``resources`` (the shipped resources folder) override it, as the workflow does, which
-    finds them through Snakemake's source cache so that a module deployment reads its own. A refusal
+    schema) and ``duke_sheet`` (the shipped Duke split sheet) override it, as the workflow does
+    (:mod:`dcesynth.shipped`: a module deployment reads its own). A refusal
     is a :class:`ConfigError`; any other schema failure is Snakemake's own validation error. The
     splits' problems are left in :attr:`Plan.refusals` (the summary is printed before they stop a
     run)."""
@@ -60,11 +60,11 @@ def load(config: dict, basedir: str | Path | None = None, *, schema: str | Path 
 
     from .. import config_keys
 
-    if schema is None or resources is None:
+    if schema is None or duke_sheet is None:
         if basedir is None:
-            raise TypeError("load() needs basedir, or both schema and resources")
+            raise TypeError("load() needs basedir, or both schema and duke_sheet")
         schema = schema or Path(basedir) / "config" / "schema" / "config.schema.yaml"
-        resources = resources or Path(basedir) / "resources"
+        duke_sheet = duke_sheet or Path(basedir) / "resources" / "duke_split.tsv"
     schema = Path(schema)
     try:
         validate(config, schema=str(schema))
@@ -75,7 +75,7 @@ def load(config: dict, basedir: str | Path | None = None, *, schema: str | Path 
         if problems:
             raise ConfigError("; ".join(problems)) from None
         raise
-    return Plan.from_config(config, Path(resources))
+    return Plan.from_config(config, Path(duke_sheet))
 
 
 @dataclass
@@ -83,7 +83,7 @@ class Plan(CohortMixin, RunsMixin, SegmentationMixin, OutputsMixin, ResourcesMix
     """Derived values are computed once, on first use (the config and the tables do not change)."""
 
     config: dict
-    resources: Path  # the shipped resources folder (the Duke split sheet)
+    duke_sheet: Path  # the shipped Duke split sheet (splits.method: duke without a sheet of one's own)
     cases: pd.DataFrame
     synthesis: pd.DataFrame
     segmentation_split: pd.DataFrame
@@ -94,9 +94,9 @@ class Plan(CohortMixin, RunsMixin, SegmentationMixin, OutputsMixin, ResourcesMix
     # --- construction ----------------------------------------------------------------------
 
     @classmethod
-    def from_config(cls, config: dict, resources: str | Path) -> Plan:
-        """The plan of a validated config; ``resources`` is the shipped resources folder (the
-        Duke split sheet). Refuses what cannot be planned (a missing file, a bad sheet or key);
+    def from_config(cls, config: dict, duke_sheet: str | Path) -> Plan:
+        """The plan of a validated config; ``duke_sheet`` is the shipped Duke split sheet
+        (``resources/duke_split.tsv``). Refuses what cannot be planned (a missing file, a bad sheet or key);
         splits that cannot run are listed in :attr:`refusals`, so that the cohort summary can be
         printed before the run stops."""
         synthesis_only = n_epochs(config["gan"]) == 0
@@ -109,14 +109,14 @@ class Plan(CohortMixin, RunsMixin, SegmentationMixin, OutputsMixin, ResourcesMix
         split_cfg = config["splits"]
         if not trains:  # no model trains: no annotated case is held back for training
             split_cfg = {**split_cfg, "min_gan_train_cases": 0}
-        synthesis, seg_split = splits.make_splits(cases, split_cfg, _split_sheet(config, resources))
+        synthesis, seg_split = splits.make_splits(cases, split_cfg, _split_sheet(config, duke_sheet))
         seg = config["segmentation"]
         pretrained, scenarios = None, {}
         if seg["enabled"]:
             segmentation.check_scenarios(seg["scenarios"])
             pretrained = segmentation.pretrained_model(seg.get("pretrained_model") or {})
             scenarios = segmentation.chosen_scenarios(seg["scenarios"], seg.get("run"), pretrained is not None)
-        plan = cls(config, Path(resources), cases, synthesis, seg_split, pretrained, scenarios,
+        plan = cls(config, Path(duke_sheet), cases, synthesis, seg_split, pretrained, scenarios,
                    dict(cases.attrs.get("skipped", {})))  # fmt: skip
         plan.run_specs  # refused at parse: a bad further model
         plan._check_epochs()
@@ -126,7 +126,7 @@ class Plan(CohortMixin, RunsMixin, SegmentationMixin, OutputsMixin, ResourcesMix
     @property
     def split_sheet(self) -> str | None:
         """The split sheet the splits were read from (duke or sheet method), or None."""
-        return _split_sheet(self.config, self.resources)
+        return _split_sheet(self.config, self.duke_sheet)
 
     @cached_property
     def refusals(self) -> list[str]:
