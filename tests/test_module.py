@@ -1,0 +1,121 @@
+"""The workflow used as a Snakemake module, as the workflow catalog deploys it (`snakedeploy
+deploy-workflow`, docs/module.md): shipped files are read from the workflow's folder, never from the
+user's working directory."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import REPO, TINY_MODELS, copy_of_run, tiny_config
+
+
+def deploy(dest, source=REPO):
+    """`snakedeploy deploy-workflow` into ``dest``: config/, profiles/ and a workflow/Snakefile that
+    declares the workflow as a module and uses all its rules. For a local source snakedeploy writes
+    the module's path relative to the source's root ("workflow/Snakefile"), which Snakemake reads
+    relative to the deploying Snakefile: the one fix made here is that path, made absolute (a GitHub
+    source gets `github("owner/repo", path="workflow/Snakefile", tag=...)`, which needs none)."""
+    cmd = [sys.executable, "-m", "snakedeploy.client", "deploy-workflow", str(source), str(dest), "--branch", "main",
+           "--name", "dcesynth", "--force"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    snakefile = dest / "workflow" / "Snakefile"
+    text = snakefile.read_text()
+    assert "module dcesynth:" in text and "use rule * from dcesynth" in text, text
+    text, n = re.subn(r'snakefile:\s*\n\s*"workflow/Snakefile"', f'snakefile:\n        "{REPO}/workflow/Snakefile"', text)
+    assert n == 1, text
+    snakefile.write_text(text)
+    return dest
+
+
+def snakemake(wd, *args, timeout=900):
+    """Snakemake as a user of the deployment runs it: in its folder, finding workflow/Snakefile and
+    the deployed profiles/default itself."""
+    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=wd, capture_output=True, text=True,
+                          timeout=timeout)  # fmt: skip
+
+
+@pytest.mark.integration
+def test_a_module_deployment_plans_and_runs_the_tiny_config(tmp_path, tiny_run):
+    """A copy of the tiny run, deployed into as a module: the module plans exactly the direct run's
+    jobs (nothing to do: same files, parameters, code and shipped inputs, though the deployment has
+    no resources/ folder), and the jobs that read shipped files (the paper's tables) run through it."""
+    wd = copy_of_run(tiny_run, tmp_path / "deployment")
+    deploy(wd)
+    assert not (wd / "resources").exists() and not (wd / "Snakefile").exists()
+    (wd / "config" / "config.yaml").write_text(yaml.safe_dump(tiny_config(models=TINY_MODELS), sort_keys=False))
+
+    dry = snakemake(wd, "-n")
+    assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
+    assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout[-3000:] + dry.stderr[-3000:]
+
+    for table in ("table1.tsv", "paper_table1.tsv"):
+        (wd / "results" / "tables" / "tiny" / table).unlink()
+    (wd / "results" / "tables" / "tiny" / "segmentation.tsv").unlink()
+    run = snakemake(wd, "--cores", "2")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-6000:]
+    log = run.stdout + run.stderr
+    assert re.search(r"rule image_quality_tables:", log) and re.search(r"rule segmentation_tables:", log), log[-3000:]
+    paper = (wd / "results" / "tables" / "tiny" / "paper_table1.tsv").read_text()
+    assert paper == (tiny_run / "results" / "tables" / "tiny" / "paper_table1.tsv").read_text()
+    seg = "results/tables/tiny/segmentation.tsv"
+    assert (wd / seg).read_text() == (tiny_run / seg).read_text()
+
+
+def test_a_remote_module_reads_shipped_files_through_the_source_cache(tmp_path):
+    """A module from a git repository (as from GitHub) has no folder to read in place: its files come
+    through Snakemake's source cache, whose copy of an untagged source is made anew for each run. The
+    path a job reads must still change only with the file's content (else its jobs rerun every
+    time). Real Snakemake source files and cache, on a real git repository."""
+    from snakemake.sourcecache import LocalGitFile, LocalSourceFile, SourceCache
+
+    from dcesynth.shipped import ShippedFiles
+
+    repo = tmp_path / "repo"
+    (repo / "resources").mkdir(parents=True)
+    (repo / "workflow").mkdir()
+    (repo / "workflow" / "Snakefile").write_text("")
+    (repo / "resources" / "paper_table1.tsv").write_text("metric\tvalue\nSSIM\t0.7\n")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "v1"], check=True)
+
+    def resolve(rel):
+        cache = SourceCache(tmp_path / "cache")  # one per Snakemake process
+        workflow_dir = LocalGitFile(str(repo), "workflow/Snakefile", ref="main").get_basedir()
+        return ShippedFiles(workflow_dir, cache)(rel)
+
+    first, second = resolve("resources/paper_table1.tsv"), resolve("resources/paper_table1.tsv")
+    # (Snakemake reads a git repository's file without its final newline)
+    assert first == second and first.read_text().rstrip("\n") == "metric\tvalue\nSSIM\t0.7"
+    assert tmp_path / "cache" in first.parents and first.name == "paper_table1.tsv"
+    mtime = first.stat().st_mtime_ns
+    assert resolve("resources/paper_table1.tsv").stat().st_mtime_ns == mtime  # not rewritten
+
+    (repo / "resources" / "paper_table1.tsv").write_text("metric\tvalue\nSSIM\t0.8\n")
+    subprocess.run([*git, "commit", "-qam", "v2"], check=True)
+    changed = resolve("resources/paper_table1.tsv")
+    assert changed != first and changed.read_text().rstrip().endswith("0.8") and first.read_text().rstrip().endswith("0.7")
+
+    # a local checkout's files are read in place
+    local = ShippedFiles(LocalSourceFile(str(repo / "workflow")), SourceCache(tmp_path / "cache2"))
+    assert local("resources/paper_table1.tsv") == (repo / "resources" / "paper_table1.tsv").resolve()
+
+
+def test_no_rule_reads_a_shipped_file_from_the_working_directory():
+    """Every shipped file a rule or the plan reads is named through `shipped(...)`: a path such as
+    "resources/…" or "config/schema/…" written into a rules file would be looked up in the user's
+    working directory, which a module deployment does not fill."""
+    shipped = {p.relative_to(REPO).as_posix() for d in ("resources", "config/schema") for p in (REPO / d).iterdir()}
+    for smk in [REPO / "workflow" / "Snakefile", *(REPO / "workflow" / "rules").glob("*.smk")]:
+        text = smk.read_text()
+        for rel in shipped:
+            for m in re.finditer(re.escape(rel), text):
+                before = text[max(0, m.start() - 12): m.start()]
+                assert "shipped(" in before or "../" in before, f"{smk.name} names {rel} outside shipped(): {before}{rel}"
