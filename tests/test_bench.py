@@ -110,7 +110,7 @@ def test_dag_bench(capsys, tmp_path):
 @pytest.mark.integration
 def test_paper_scale_rehearsal_plans_every_rule(capsys, tmp_path, monkeypatch):
     """The rehearsal's config (duke.yaml + counts) plans every rule of the workflow; the real run
-    (Duke-sized cases, ~1 h on 2 cores) is the benchmark itself, its figures are in the README."""
+    (Duke-sized cases, ~1 h on 2 cores) is the benchmark itself, its figures are in docs/benchmarks.md."""
     from dcesynth.bench import paper_scale
 
     monkeypatch.setattr(paper_scale, "CASE_SHAPES", {r: (40, 12) for r in paper_scale.CASE_SHAPES})

@@ -657,7 +657,7 @@ def test_bad_input_fails_alone_with_one_line_errors(tmp_path):
     good = specs[4]
     for seq in ("pre", "post1", "post2"):
         assert (wd / "results" / "slices" / good.case_id / f"{seq}.npy").exists()
-    # aggregates wait for every case they cover (README, --keep-going): the GAN's training pairs,
+    # aggregates wait for every case they cover (docs/own-data.md, --keep-going): the GAN's training pairs,
     # its validation pairs and Table 1 each cover a failed case; none is made from the others
     split = pd.read_csv(wd / "results/splits/synthesis.tsv", sep="\t")
     assert set(split.query("split == 'train'")["case_id"]) & set(expected), split

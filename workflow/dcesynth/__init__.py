@@ -4,7 +4,7 @@ All logic of the Snakemake workflow lives in this package; the rule scripts unde
 ``workflow/scripts`` only adapt the ``snakemake`` object to these functions.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def announce_location() -> str:
