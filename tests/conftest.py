@@ -72,6 +72,8 @@ def _integration_program(args) -> str | None:
     words = [str(w) for w in ([args] if isinstance(args, (str, os.PathLike)) else args)]
     if len(words) == 1 and " " in words[0]:  # a shell command line
         words = words[0].split()
+    if words and Path(words[0]).name == "which":  # looks a program up (Snakemake's SLURM plugin does)
+        return None
     for w in words:
         name = Path(w).name
         if name in INTEGRATION_PROGRAMS or name.startswith("nnUNetv2_"):
