@@ -114,3 +114,91 @@ def test_keys_and_values_of_an_older_version_are_named_with_their_new_names():
     ]
     assert unknown_keys(old, schema) == []  # named once, as renamed, not also as unknown
     assert renamed(default_config()) == []
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"series": {"include": "(dyn"}},
+     "series.include: '(dyn' is not a regular expression (missing ), unterminated subpattern at position 0)"),
+    ({"series": {"exclude": "sub[tr"}}, "series.exclude: 'sub[tr' is not a regular expression"),
+    ({"slices": {"range": [6, 2]}}, "slices.range: [6, 2] holds no slice ([start, stop) with stop > start)"),
+    ({"slices": {"range": [-3, None]}}, "slices.range: [-3, None] counts slices from the volume's first (0)"),
+    ({"gan": {"input": "post1", "targets": ["post1"]}}, "gan.input post1 is also in gan.targets ['post1']"),
+    ({"gan": {"targets": ["post3"]}, "data": {"post_phases": 1}},
+     "gan: post3 is not a phase this run ingests (data.post_phases: 1 gives pre, post1)"),
+    ({"models": {"unet": {"optionz": {}}}}, "unknown key models.unet.optionz (did you mean models.unet.options?)"),
+    ({"resources": {"ingest": {"threadz": 1}}}, "unknown key resources.ingest.threadz (did you mean resources.ingest.threads?)"),
+    ({"segmentation": {"scenarios": {"real_pre": {"tset_on": []}}}},
+     "unknown key segmentation.scenarios.real_pre.tset_on (did you mean segmentation.scenarios.real_pre.test_on?)"),
+    ({"gan": {"lr": "2e-4"}}, "gan.lr: '2e-4' is text to YAML, not a number (YAML reads an exponent only after a decimal "
+                              "point): write 0.0002"),
+    ({"gan": {"niter": "ten"}}, "gan.niter: 'ten' is not of type 'integer'"),
+])  # fmt: skip
+def test_values_are_refused_at_parse_time_in_one_line_naming_the_key(change, message):
+    """Values the schema cannot judge (a regex, a slice range, the phases a model learns) and the
+    schema's own refusals inside named entries, each as one line with the key (no schema dump)."""
+    from conftest import parse_refusal
+
+    out = parse_refusal(deep_update(default_config(), change))
+    assert out.startswith("Configuration error: ") and message in out, out
+    assert "\n" not in out and "Failed validating" not in out
+
+
+def test_an_empty_mapping_in_a_later_config_file_empties_it(tmp_path):
+    """`models: {}` in a later file means no further models (Snakemake's key-by-key merge alone keeps the
+    earlier file's); a file after it adds to the emptied mapping again; other keys merge as before."""
+    from snakemake.utils import update_config
+
+    from dcesynth.config_keys import emptied_mappings
+
+    files = [tmp_path / "a.yaml", tmp_path / "b.yaml", tmp_path / "c.yaml"]
+    files[0].write_text("models: {unet: {family: unet}, nca: {family: nca}}\ngan: {niter: 3, vgg: {mode: random}}\n")
+    files[1].write_text("models: {}\ngan: {vgg: {}}\n")
+    files[2].write_text("gan: {niter: 5}\n")
+    merged: dict = {}
+    for f in files:  # as Snakemake merges config files
+        update_config(merged, yaml.safe_load(f.read_text()))
+    assert merged["models"] == {"unet": {"family": "unet"}, "nca": {"family": "nca"}}  # what Snakemake keeps
+    emptied_mappings(merged, files)
+    assert merged == {"models": {}, "gan": {"niter": 5, "vgg": {}}}
+    files[2].write_text("models: {flow: {family: flow}}\n")
+    merged = {}
+    for f in files:
+        update_config(merged, yaml.safe_load(f.read_text()))
+    emptied_mappings(merged, files)
+    assert merged["models"] == {"flow": {"family": "flow"}}
+
+
+@pytest.mark.integration
+def test_config_file_mistakes_stop_the_dry_run_naming_the_file_and_key(tmp_path):
+    """Through Snakemake: `models: {}` in a second config file runs no further model; a YAML syntax
+    error in config/config.yaml names the file, line and column."""
+    from conftest import make_workdir, run_snakemake, tiny_config
+
+    wd = make_workdir(tmp_path, tiny_config(models={"nca": {"family": "nca", "niter": 1, "niter_decay": 0}}))
+    (wd / "none.yaml").write_text("models: {}\n")
+    with_nca = run_snakemake(wd, "-n", "--configfile", "config/config.yaml")
+    without = run_snakemake(wd, "-n", "--configfile", "config/config.yaml", "none.yaml")
+    assert "nca (nca" in with_nca.stderr and "nca (nca" not in without.stderr
+    assert "results/models/nca/" in with_nca.stdout and "results/models/nca/" not in without.stdout
+    (wd / "config" / "config.yaml").write_text("gan:\n  niter: 3\n   lr: 1\n")
+    broken = run_snakemake(wd, "-n", check=False)
+    assert broken.returncode != 0
+    assert ("Configuration error: config/config.yaml, line 3, column 6: not valid YAML (mapping values are not "
+            "allowed here)") in broken.stderr + broken.stdout  # fmt: skip
+
+
+@pytest.mark.integration
+def test_a_bad_value_stops_the_run_before_snakemake_deletes_anything(tmp_path, tiny_run):
+    """A changed series.include reruns every ingest job (its parameter), and Snakemake deletes a job's
+    outputs before running it: a value refused at parse time stops the run before that, so the finished
+    volumes are still there, unchanged."""
+    from conftest import copy_of_run, run_snakemake
+
+    wd = copy_of_run(tiny_run, tmp_path / "run")
+    volumes = sorted((wd / "results" / "nifti").rglob("*.nii.gz"))
+    before = {p: p.stat().st_mtime_ns for p in volumes}
+    (wd / "bad.yaml").write_text("series:\n  include: '(dyn'\n")
+    proc = run_snakemake(wd, "--cores", "2", "--configfile", "config/config.yaml", "bad.yaml", check=False)
+    assert proc.returncode != 0
+    assert "Configuration error: series.include: '(dyn' is not a regular expression" in proc.stderr + proc.stdout
+    assert volumes and {p: p.stat().st_mtime_ns for p in volumes if p.exists()} == before

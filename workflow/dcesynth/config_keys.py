@@ -9,6 +9,7 @@ schema validation fails).
 from __future__ import annotations
 
 import difflib
+from pathlib import Path
 from typing import Any
 
 # Renamed so that each name has one meaning: "source" is where the cohort comes from (data.source,
@@ -28,8 +29,6 @@ RENAMED_FOLDERS = {"results/gan": "results/models"}
 def renamed_folders(workdir: str = ".", retrain: list[str] | tuple[str, ...] = ()) -> list[str]:
     """One message per results folder of an earlier version found under ``workdir``; ``retrain``:
     the further models (their families changed with the rename, so they must train again)."""
-    from pathlib import Path
-
     forced = " ".join(f"results/models/{r}/state/epoch_0.pt" for r in retrain)
     again = (f", then retrain the further models, whose families changed (snakemake --cores all --forcerun {forced})"
              if retrain else "")  # fmt: skip
@@ -59,20 +58,116 @@ def renamed(config: dict[str, Any]) -> list[str]:
     return problems
 
 
-def unknown_keys(config: dict[str, Any], schema: dict[str, Any], path: str = "") -> list[str]:
+def _deref(node: Any, root: dict[str, Any]) -> Any:
+    while isinstance(node, dict) and "$ref" in node:
+        node = root["$defs"][node["$ref"].split("/")[-1]]
+    return node
+
+
+def unknown_keys(config: dict[str, Any], schema: dict[str, Any], path: str = "",
+                 root: dict[str, Any] | None = None) -> list[str]:
     """One message per key of ``config`` the schema does not know, at every level where the schema
-    lists its properties and allows no others (the top level included)."""
+    lists its properties and allows no others (the top level included), and inside mappings of
+    named entries (a model, a rule's resources, a segmentation scenario)."""
+    root = schema if root is None else root
+    schema = _deref(schema, root)
     props = schema.get("properties")
-    if not isinstance(config, dict) or props is None:
+    extra = _deref(schema.get("additionalProperties"), root)
+    if not isinstance(config, dict):
+        return []
+    if props is None:
+        if isinstance(extra, dict):  # a mapping of named entries: check each entry
+            return [p for key, value in config.items() for p in unknown_keys(value, extra, f"{path}{key}.", root)]
         return []
     closed = schema.get("additionalProperties") is False or not path
     problems = []
     for key, value in config.items():
         where = f"{path}{key}"
         if key in props:
-            problems += unknown_keys(value, props[key], f"{where}.")
+            problems += unknown_keys(value, props[key], f"{where}.", root)
+        elif isinstance(extra, dict):
+            problems += unknown_keys(value, extra, f"{where}.", root)
         elif closed and where not in RENAMED_KEYS:
             near = difflib.get_close_matches(str(key), list(props), n=1, cutoff=0.6)
             hint = f" (did you mean {path}{near[0]}?)" if near else f" (known here: {', '.join(props)})"
             problems.append(f"unknown key {where}{hint}")
     return problems
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def schema_errors(config: dict[str, Any], schema: dict[str, Any]) -> list[str]:
+    """One line per value the schema refuses, named by its key path (instead of the validator's dump
+    of the schema). A number YAML read as text (``2e-4``: YAML 1.1 wants ``2.0e-4``) is said so."""
+    import jsonschema
+
+    problems = []
+    validator = jsonschema.Draft202012Validator(schema)
+    for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
+        where = ".".join(map(str, error.absolute_path)) or "the config"
+        value = error.instance
+        if error.validator == "type" and isinstance(value, str) and _number(value):
+            problems.append(f"{where}: {value!r} is text to YAML, not a number (YAML reads an exponent only "
+                            f"after a decimal point): write {float(value)!r}")
+        elif error.validator == "additionalProperties":
+            continue  # named by unknown_keys
+        else:
+            problems.append(f"{where}: {error.message}")
+    return problems
+
+
+def yaml_problem(path: str | Path) -> str | None:
+    """What is wrong with a YAML config file, naming the file, the line and the column; None if it
+    reads (Snakemake's own message names neither)."""
+    import yaml
+
+    try:
+        yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = getattr(exc, "problem", None) or str(exc).split("\n")[0]
+        return f"{path}{where}: not valid YAML ({what}). Indent with spaces only, the same number for keys of one level"
+    return None
+
+
+def emptied_mappings(config: dict[str, Any], files: list[str | Path]) -> None:
+    """Snakemake merges config files key by key, so ``models: {}`` in a later file empties nothing:
+    the earlier file's models stay. Here an empty mapping in a file empties that key for the files
+    before it (what a reader of ``models: {}`` expects); later files still add to it. ``files``: the
+    config files in the order Snakemake merged them."""
+    import yaml
+
+    loaded = [yaml.safe_load(Path(f).read_text()) or {} for f in files]
+
+    def walk(data: Any, prefix: tuple[str, ...]):
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if value == {}:
+                    yield (*prefix, key)
+                else:
+                    yield from walk(value, (*prefix, key))
+
+    for i, data in enumerate(loaded):
+        for path in walk(data, ()):
+            value: dict[str, Any] = {}
+            for later in loaded[i + 1:]:
+                part = _at(later, ".".join(path))
+                if isinstance(part, dict):
+                    value = _merge(value, part)
+            parent = _at(config, ".".join(path[:-1])) if len(path) > 1 else config
+            if isinstance(parent, dict):
+                parent[path[-1]] = value
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out

@@ -7,7 +7,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from dcesynth import segmentation
-from dcesynth.config_keys import renamed_folders
+from dcesynth.config_keys import emptied_mappings, renamed_folders
 from dcesynth.errors import ConfigError
 from dcesynth.plan import by_case, path
 from dcesynth.plan import load as load_plan
@@ -15,6 +15,14 @@ from dcesynth.plan import load as load_plan
 # Validation against the schema (its defaults filled in) and the plan; a refusal stops here,
 # before any job. The splits' problems are printed after the cohort summary, which says why.
 # Shipped files are found beside the workflow, not in the working directory (`shipped`, Snakefile).
+# An empty mapping in a later config file (`models: {}`) empties that key; Snakemake's key-by-key
+# merge alone would keep the earlier files' entries.
+_cli_config_files = [str(f) for f in workflow.overwrite_configfiles or []]
+emptied_mappings(
+    config,
+    [f for f in map(str, workflow.configfiles) if f not in _cli_config_files]
+    + _cli_config_files,
+)
 try:
     PLAN = load_plan(
         config,

@@ -59,6 +59,7 @@ def load(config: dict, basedir: str | Path | None = None, *, schema: str | Path 
     from snakemake.utils import validate  # here, so that importing the plan imports no Snakemake
 
     from .. import config_keys
+    from . import checks
 
     if schema is None or duke_sheet is None:
         if basedir is None:
@@ -69,12 +70,17 @@ def load(config: dict, basedir: str | Path | None = None, *, schema: str | Path 
     try:
         validate(config, schema=str(schema))
     except Exception:
-        # the schema refuses an unknown key with a schema dump: name a typo or a renamed key by its
-        # path instead (only on failure: a valid config is not walked twice on every start)
-        problems = config_keys.renamed(config) + config_keys.unknown_keys(config, yaml.safe_load(schema.read_text()))
+        # the schema's own message is a dump of the schema: name a typo, a renamed key or a refused
+        # value by its path instead (only on failure: a valid config is not walked twice on every start)
+        rules = yaml.safe_load(schema.read_text())
+        problems = config_keys.renamed(config) + config_keys.unknown_keys(config, rules)
+        problems = problems or config_keys.schema_errors(config, rules)
         if problems:
             raise ConfigError("; ".join(problems)) from None
         raise
+    problems = checks.value_problems(config)
+    if problems:
+        raise ConfigError("; ".join(problems))
     return Plan.from_config(config, Path(duke_sheet))
 
 

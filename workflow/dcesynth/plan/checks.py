@@ -1,0 +1,41 @@
+"""Config values the schema cannot judge, checked before any job (``load``): each problem one line
+naming the key and the fix. A value that reaches a job unchecked can make Snakemake delete that job's
+finished outputs before the job fails (a changed parameter reruns it)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..sources.sheets import sequences
+
+
+def value_problems(config: dict[str, Any]) -> list[str]:
+    problems = []
+    for key in ("include", "exclude"):
+        pattern = config["series"].get(key)
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                problems.append(f"series.{key}: {pattern!r} is not a regular expression ({exc}); escape a literal "
+                                "parenthesis, bracket or dot with a backslash")  # fmt: skip
+    span = config["slices"].get("range")
+    if span is not None:
+        start, stop = span
+        if any(v is not None and v < 0 for v in span):
+            problems.append(f"slices.range: {span} counts slices from the volume's first (0); negative indices "
+                            "are not supported")  # fmt: skip
+        elif start is not None and stop is not None and stop <= start:
+            problems.append(f"slices.range: [{start}, {stop}] holds no slice ([start, stop) with stop > start); "
+                            "null for every slice")  # fmt: skip
+    gan, phases = config["gan"], sequences(config["data"]["post_phases"])
+    if gan["input"] in gan["targets"]:
+        problems.append(f"gan.input {gan['input']} is also in gan.targets {gan['targets']}: a model would learn to "
+                        "copy its input; make the targets other phases (the paper: input pre, targets [post1])")  # fmt: skip
+    outside = [s for s in [gan["input"], *gan["targets"]] if s not in phases]
+    if outside:
+        problems.append(f"gan: {', '.join(outside)} is not a phase this run ingests (data.post_phases: "
+                        f"{config['data']['post_phases']} gives {', '.join(phases)}); raise data.post_phases or "
+                        "choose among those")  # fmt: skip
+    return problems
