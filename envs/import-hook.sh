@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Each env's post-deploy script (envs/<env>.post-deploy.sh, a link to this file): run by Snakemake
+# Each env's post-deploy script (envs/<env>.post-deploy.sh, a copy of this file, not a link: a module
+# fetched from GitHub would receive a link as its target's name; tests/test_envs.py keeps them equal): run by Snakemake
 # once it has created the env (--use-conda), inside the env. Makes the workflow's
 # own package importable from the env itself: an import hook (a .pth line in the env's
 # site-packages) finds dcesynth in the folder DCESYNTH_PACKAGE names, which the Snakefile sets for

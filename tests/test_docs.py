@@ -88,9 +88,15 @@ def _deref(node: dict) -> dict:
     return node
 
 
+PLACEHOLDER = re.compile(r"^(<\w+>|\{\w+\}|[A-Z]+|\*)$")
+
+
 def schema_has(parts: list[str]) -> bool:
     """Whether a key path exists in the schema; a placeholder segment (<run>, {rule}, NAME) stands for
-    any key of a mapping."""
+    any key of a mapping. Under `resources` a key must be a rule of the workflow (or `default`)."""
+    if parts[0] == "resources" and len(parts) > 1 and not PLACEHOLDER.match(parts[1]):
+        if parts[1] not in RULES | {"default"}:
+            return False
     node = SCHEMA
     for part in parts:
         node = _deref(node)
@@ -125,7 +131,7 @@ def yaml_key_paths(data, prefix=()):
 
 TOP = set(SCHEMA["properties"])
 # Keys renamed in earlier versions: the changelog and config/README.md name them as renamed
-RENAMED_KEYS = {"gan.source", "gan.rotate_probability"}
+from dcesynth.config_keys import RENAMED_KEYS  # noqa: E402
 DOTTED_KEY = re.compile(r"^([a-z][a-z0-9_]*)((?:\.[A-Za-z0-9_<>{}\[\]-]+)+)(?::.*)?$")
 
 
@@ -151,8 +157,11 @@ def config_keys_named(span: str) -> list[list[str]]:
 
 
 def rule_names() -> set[str]:
+    """Every rule: top-level or inside a condition, and those made with `use rule X as Y`."""
     files = [REPO / "workflow" / "Snakefile", *(REPO / "workflow" / "rules").glob("*.smk")]
-    return {n for f in files for n in re.findall(r"^(?:rule|checkpoint)\s+(\w+)\s*:", f.read_text(), re.M)}
+    text = "\n".join(f.read_text() for f in files)
+    return set(re.findall(r"^\s*(?:rule|checkpoint)\s+(\w+)\s*:", text, re.M)) | set(
+        re.findall(r"^\s*use\s+rule\s+\w+\s+as\s+(\w+)", text, re.M))
 
 
 def output_patterns() -> list[re.Pattern]:
@@ -264,6 +273,98 @@ def check_command(words: list[str], files_made: set[str], where: str) -> list[st
 PATTERNS = output_patterns()
 
 
+# Folders under results/ that no rule names as its output: the jobs' feature cache, and the folder
+# earlier versions wrote (the changelog names it)
+from dcesynth.config_keys import RENAMED_FOLDERS  # noqa: E402
+from dcesynth.evaluation.feature_cache import ROOT as FEATURE_CACHE  # noqa: E402
+
+OTHER_RESULTS = (FEATURE_CACHE, *RENAMED_FOLDERS)
+
+
+# --- what is wrong with a page ------------------------------------------------------------------
+
+
+def link_problems(page: Path) -> list[str]:
+    problems = []
+    for target in links(page):
+        if re.match(r"^[a-z]+://|^mailto:", target):
+            continue
+        path, _, anchor = target.partition("#")
+        dest = (page.parent / path).resolve() if path else page
+        if not dest.exists():
+            problems.append(f"{target}: no such file")
+        elif anchor and dest.suffix == ".md" and anchor not in anchors(dest):
+            problems.append(f"{target}: no heading #{anchor} in {dest.name}")
+    return problems
+
+
+def command_problems(page: Path) -> list[str]:
+    """Shell blocks, untagged blocks that start with a command, and inline `snakemake ...` /
+    `python -m ...` spans."""
+    problems, where = [], page.name
+    _, blocks = split_fences(page.read_text())
+    for lang, block in blocks:
+        if lang in ("bash", "sh", "shell") or (lang == "text" and re.match(r"^\s*(snakemake|python -m) ", block)):
+            made: set[str] = set()
+            for words in commands(block):
+                problems += check_command(words, made, where)
+    for span in code_spans(page):
+        if re.match(r"^(snakemake|python -m) ", span):
+            for words in commands(span):
+                problems += check_command(words, set(), f"{where} (inline)")
+    return problems
+
+
+def key_problems(page: Path) -> list[str]:
+    """Every config key a page names: inline (`gan.vgg.mode`, `gan: {niter: 0}`) and in YAML blocks."""
+    problems = []
+    for span in code_spans(page):
+        for path in config_keys_named(span):
+            if not schema_has(path):
+                problems.append(f"`{span}` names {'.'.join(path)}, which is not a config key")
+    _, blocks = split_fences(page.read_text())
+    for lang, block in blocks:
+        if lang in ("yaml", "yml"):
+            data = yaml.safe_load(block)
+            if not isinstance(data, dict):
+                problems.append("a YAML block that is not a mapping")
+                continue
+            for path in yaml_key_paths(data):
+                if path[0] in TOP and not schema_has(list(path)):
+                    problems.append(f"its YAML block names {'.'.join(path)}, which is not a config key")
+    return problems
+
+
+def path_problems(page: Path) -> list[str]:
+    """Paths in code spans: a shipped file or folder exists; an output path is one the workflow writes;
+    the rule column of a table of outputs names rules."""
+    problems = []
+    for span in code_spans(page):
+        for token in re.findall(r"[\w./{}<>*…-]+", span):
+            token = token.rstrip(".,")
+            top = token.split("/")[0]
+            if "/" not in token or re.search(r"[{}<>*…]|NNN|\.\.\.", token):
+                continue  # a pattern, not a path
+            if top in REPO_FOLDERS and not (REPO / token.rstrip("/")).exists():
+                problems.append(f"`{token}`: no such file or folder in the repository")
+            elif top == "results" and not any(pat.match(token.rstrip("/")) or pat.pattern.startswith(
+                    re.escape(token.rstrip("/"))) for pat in PATTERNS) and not token.rstrip("/").startswith(
+                    OTHER_RESULTS):  # fmt: skip
+                problems.append(f"`{token}`: not an output of this workflow")
+    prose, _ = split_fences(page.read_text())
+    if page.name == "outputs.md":  # its table's first column: the rules, as `a`, `b` (then any words)
+        for cell in re.findall(r"^\| ([^|]*) \| [^|]*\|$", prose, re.M):
+            lead = re.match(r"^(`\w+`(?:, `\w+`)*)", cell)
+            for name in re.findall(r"`(\w+)`", lead.group(1) if lead else ""):
+                if name not in RULES:
+                    problems.append(f"`{name}` in the table's rule column is not a rule")
+    return problems
+
+
+def problems_of(page: Path) -> list[str]:
+    return link_problems(page) + command_problems(page) + key_problems(page) + path_problems(page)
+
+
 # --- the tests -------------------------------------------------------------------------------------
 
 
@@ -272,7 +373,7 @@ def test_readme_first_screen():
     lines = (REPO / "README.md").read_text().split("\n")
     assert lines[2:6] == ["```bash", "pip install -e . && snakemake --cores all", 'pip install -e ".[test]" && pytest',
                           "```"]  # fmt: skip
-    first_screen = "\n".join(lines[:40])
+    first_screen = "\n".join(lines[:30])
     image = re.search(r"!\[[^\]]+\]\(([^)]+\.png)\)", first_screen)
     assert image and (REPO / image.group(1)).stat().st_size < 200_000
     assert len(lines) <= 150
@@ -285,73 +386,71 @@ def test_every_task_has_a_page_reachable_from_the_readme():
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(REPO)))
-def test_links_and_anchors_resolve(page):
-    problems = []
-    for target in links(page):
-        if re.match(r"^[a-z]+://|^mailto:", target):
-            continue
-        path, _, anchor = target.partition("#")
-        dest = (page.parent / path).resolve() if path else page
-        if not dest.exists():
-            problems.append(f"{target}: no such file")
-        elif anchor and dest.suffix == ".md" and anchor not in anchors(dest):
-            problems.append(f"{target}: no heading #{anchor} in {dest.relative_to(REPO)}")
+def test_page_links_commands_keys_and_paths_are_true(page):
+    problems = problems_of(page)
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(REPO)))
-def test_commands_name_existing_files_rules_and_keys(page):
-    """Shell blocks, and inline `snakemake ...` / `python -m ...` spans."""
-    problems, where = [], page.relative_to(REPO)
-    _, blocks = split_fences(page.read_text())
-    for lang, block in blocks:
-        if lang in ("bash", "sh", "shell"):
-            made: set[str] = set()
-            for words in commands(block):
-                problems += check_command(words, made, str(where))
-    for span in code_spans(page):
-        if re.match(r"^(snakemake|python -m) ", span):
-            for words in commands(span):
-                problems += check_command(words, set(), f"{where} (inline)")
-    assert not problems, "\n".join(problems)
-
-
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(REPO)))
-def test_config_keys_named_are_in_the_schema(page):
-    """Every config key a page names: inline (`gan.vgg.mode`, `gan: {niter: 0}`) and in YAML blocks."""
-    problems, where = [], page.relative_to(REPO)
-    for span in code_spans(page):
-        for path in config_keys_named(span):
-            if not schema_has(path):
-                problems.append(f"{where}: `{span}` names {'.'.join(path)}, which is not a config key")
-    _, blocks = split_fences(page.read_text())
-    for lang, block in blocks:
-        if lang in ("yaml", "yml"):
-            data = yaml.safe_load(block)
-            assert isinstance(data, dict), f"{where}: a YAML block that is not a mapping"
-            for path in yaml_key_paths(data):
-                if path[0] in TOP and not schema_has(list(path)):
-                    problems.append(f"{where}: its YAML block names {'.'.join(path)}, which is not a config key")
-    assert not problems, "\n".join(problems)
+def test_the_checks_find_what_is_wrong(tmp_path):
+    """The checks above on a page made wrong on purpose: each mistake is found, and its right twin passes."""
+    (tmp_path / "other.md").write_text("# A heading\n")
+    page = tmp_path / "page.md"
+    wrong = {
+        "[x](missing.md)": "missing.md: no such file",
+        "[x](other.md#no-heading)": "no heading #no-heading",
+        "`gan.niterr`": "gan.niterr, which is not a config key",
+        "`resources.no_such_rule`": "resources.no_such_rule, which is not a config key",
+        "`gan: {niter: 1, lrr: 2}`": "gan.lrr, which is not a config key",
+        "```yaml\nmetrics: {n_fid_pair: 8}\n```": "metrics.n_fid_pair, which is not a config key",
+        "```bash\nsnakemake --cores 2 --forcerun no_such_rule\n```": "`no_such_rule` is neither a rule nor an output",
+        "```\nsnakemake --cores 2 results/tabels/x.tsv\n```": "`results/tabels/x.tsv` is neither a rule nor an output",
+        "`snakemake --config devize=cuda`": "--config devize is not a config key",
+        "`snakemake --configfile config/nothere.yaml`": "--configfile config/nothere.yaml does not exist",
+        "`snakemake --set-resources nope:mem_mb=1`": "--set-resources names no rule",
+        "`snakemake --no-such-option`": "Snakemake does not parse",
+        "`python -m dcesynth.bench.nothere`": "no such module",
+        "`workflow/dcesynth/nothere.py`": "no such file or folder in the repository",
+        "`results/nowhere/x.tsv`": "`results/nowhere/x.tsv`: not an output",
+    }
+    for text, found in wrong.items():
+        page.write_text(f"# Page\n\n{text}\n")
+        problems = problems_of(page)
+        assert any(found in p for p in problems), (text, problems)
+    right = ["[x](other.md#a-heading)", "`gan.niter`", "`resources.train_epoch`", "`gan: {niter: 1, lr: 2}`",
+             "```bash\nsnakemake --cores N --forcerun make_phantom crop_synthetic train_epoch_nodes\n```",
+             "`snakemake --config device=cuda --set-resources train_epoch:mem_mb=1`",
+             "`python -m dcesynth.bench.dag`", "`workflow/dcesynth/shipped.py`", "`results/tables/{run}/table1.tsv`",
+             "`results/models/NAME/state/epoch_0.pt`"]  # fmt: skip
+    for text in right:
+        page.write_text(f"# Page\n\n{text}\n")
+        assert problems_of(page) == [], (text, problems_of(page))
 
 
 def test_every_schema_key_is_in_config_readme():
-    """Each key of the schema appears in config/README.md: as its dotted path or by its name in a code span
-    of its section (the section of its top-level key)."""
+    """Each key of the schema appears in config/README.md within the section of its top-level key: as its
+    path below that key (`vgg.mode`) or its full path, in a code span; or, for a key inside a block the
+    section documents in one row (`generator`: `ngf`, `netG`, ...), by its name in that row."""
     text = (REPO / "config" / "README.md").read_text()
     sections = re.split(r"^## ", text, flags=re.M)
     missing = []
     for path in schema_paths():
-        if "*" in path[-1:]:
+        if "*" in path:
             continue
         section = next((s for s in sections if s.startswith(f"`{path[0]}`")), "")
-        spans = " ".join(re.findall(r"`([^`\n]+)`", section))
-        leaf = path[-1]
         if len(path) == 1:
-            ok = bool(section)
-        else:
-            ok = ".".join(path) in text or re.search(rf"(?<![\w-]){re.escape(leaf)}(?![\w-])", spans)
-        if not ok:
+            if not section:
+                missing.append(path[0])
+            continue
+        spans = set(re.findall(r"`([^`\n]+)`", section))
+        dotted = {".".join(path[1:]), ".".join(path)}
+        in_spans = any(d in sp.split(":")[0].replace(" ", "").split(",") or sp.startswith(d) for sp in spans for d in dotted)
+        parent = ".".join(path[1:-1])
+        in_parent_row = bool(parent) and any(
+            re.search(rf"`{re.escape(parent)}`", row) and re.search(rf"`{re.escape(path[-1])}`", row)
+            for row in section.split("\n"))
+        # a row of the section's table of keys: | `a`, `leaf` | ...
+        in_key_row = re.search(rf"^\| (`[^`]+`, )*`{re.escape(path[-1])}`[ ,|]", section, re.M)
+        if not (in_spans or in_parent_row or in_key_row or ".".join(path) in text):
             missing.append(".".join(path))
     assert not missing, f"schema keys config/README.md does not document: {missing}"
 

@@ -40,6 +40,30 @@ def snakemake(wd, *args, timeout=900):
                           timeout=timeout)  # fmt: skip
 
 
+def job_count(proc) -> int:
+    return int(re.search(r"^total\s+(\d+)$", proc.stdout, re.M).group(1))
+
+
+@pytest.mark.integration
+def test_a_module_deployed_into_an_empty_folder_plans_the_run_and_preprocesses(tmp_path):
+    """An empty folder, deployed into as the catalog does, with the tiny config: the module plans as many
+    jobs as the clone plans for the same config, and runs the tiny cohort's preprocessing (the phantom,
+    ingest, N4, slices, masks, splits) from nothing."""
+    from conftest import make_workdir, run_snakemake
+
+    cfg = tiny_config(models=TINY_MODELS)
+    direct = run_snakemake(make_workdir(tmp_path / "clone", cfg), "-n")
+    wd = deploy(tmp_path / "deployment")
+    (wd / "config" / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    dry = snakemake(wd, "-n")
+    assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
+    assert job_count(dry) == job_count(direct) > 100
+    run = snakemake(wd, "--cores", "2", "preprocess")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-6000:]
+    assert len(list((wd / "results" / "slices").glob("*/pre.npy"))) == 6
+    assert (wd / "results" / "splits" / "synthesis.tsv").is_file() and not (wd / "resources").exists()
+
+
 @pytest.mark.integration
 def test_a_module_deployment_plans_and_runs_the_tiny_config(tmp_path, tiny_run):
     """A copy of the tiny run, deployed into as a module: the module plans exactly the direct run's
@@ -74,7 +98,7 @@ def test_a_remote_module_reads_shipped_files_through_the_source_cache(tmp_path):
     time). Real Snakemake source files and cache, on a real git repository."""
     from snakemake.sourcecache import LocalGitFile, LocalSourceFile, SourceCache
 
-    from dcesynth.shipped import ShippedFiles
+    from dcesynth.shipped import COPY_MTIME, ShippedFiles
 
     repo = tmp_path / "repo"
     (repo / "resources").mkdir(parents=True)
@@ -95,23 +119,28 @@ def test_a_remote_module_reads_shipped_files_through_the_source_cache(tmp_path):
     # (Snakemake reads a git repository's file without its final newline)
     assert first == second and first.read_text().rstrip("\n") == "metric\tvalue\nSSIM\t0.7"
     assert tmp_path / "cache" in first.parents and first.name == "paper_table1.tsv"
-    mtime = first.stat().st_mtime_ns
-    assert resolve("resources/paper_table1.tsv").stat().st_mtime_ns == mtime  # not rewritten
+    # readable by all (a shared cache); an old fixed time, so that a copy made again reruns nothing
+    assert first.stat().st_mode & 0o777 == 0o644 and first.stat().st_mtime == COPY_MTIME
+    first.unlink()
+    assert resolve("resources/paper_table1.tsv").stat().st_mtime == COPY_MTIME
 
     (repo / "resources" / "paper_table1.tsv").write_text("metric\tvalue\nSSIM\t0.8\n")
     subprocess.run([*git, "commit", "-qam", "v2"], check=True)
     changed = resolve("resources/paper_table1.tsv")
     assert changed != first and changed.read_text().rstrip().endswith("0.8") and first.read_text().rstrip().endswith("0.7")
 
-    # a local checkout's files are read in place
-    local = ShippedFiles(LocalSourceFile(str(repo / "workflow")), SourceCache(tmp_path / "cache2"))
-    assert local("resources/paper_table1.tsv") == (repo / "resources" / "paper_table1.tsv").resolve()
+    # a local checkout's files are read in place, by the path it was given (a link in it kept: a path
+    # resolved through it would be a new input for the jobs made before)
+    (tmp_path / "linked").symlink_to(repo)
+    local = ShippedFiles(LocalSourceFile(str(tmp_path / "linked" / "workflow")), SourceCache(tmp_path / "cache2"))
+    assert local("resources/paper_table1.tsv") == tmp_path / "linked" / "resources" / "paper_table1.tsv"
 
 
 def test_no_rule_reads_a_shipped_file_from_the_working_directory():
-    """Every shipped file a rule or the plan reads is named through `shipped(...)`: a path such as
-    "resources/…" or "config/schema/…" written into a rules file would be looked up in the user's
-    working directory, which a module deployment does not fill."""
+    """Every shipped file a rule, a script or the package reads is named through `shipped(...)` and
+    passed on: a path such as "resources/…" or "config/schema/…" written into a rules file, a script or
+    the package would be looked up in the user's working directory, which a module deployment does not
+    fill. (The benchmarks run from a checkout and read its files by the checkout's path.)"""
     shipped = {p.relative_to(REPO).as_posix() for d in ("resources", "config/schema") for p in (REPO / d).iterdir()}
     for smk in [REPO / "workflow" / "Snakefile", *(REPO / "workflow" / "rules").glob("*.smk")]:
         text = smk.read_text()
@@ -119,3 +148,9 @@ def test_no_rule_reads_a_shipped_file_from_the_working_directory():
             for m in re.finditer(re.escape(rel), text):
                 before = text[max(0, m.start() - 12): m.start()]
                 assert "shipped(" in before or "../" in before, f"{smk.name} names {rel} outside shipped(): {before}{rel}"
+    code = [*(REPO / "workflow" / "scripts").glob("*.py"),
+            *(p for p in (REPO / "workflow" / "dcesynth").rglob("*.py")
+              if "bench" not in p.parts and p.name != "shipped.py")]  # fmt: skip (shipped.py: the resolver)
+    for py in code:
+        literal = re.search(r"[\"'](\./)?(resources|config/schema)/", py.read_text())
+        assert not literal, f"{py.relative_to(REPO)} reads a shipped file by a relative path: {literal.group(0)}"

@@ -33,14 +33,21 @@ class ShippedFiles:
 
         source = self.workflow_dir.join(f"../{rel}")
         if isinstance(source, LocalSourceFile):  # a folder (`is_local` also holds for a local git repository)
-            return Path(source.get_path_or_uri(secret_free=False)).resolve()
+            # absolute and normalised, links kept: the path earlier versions gave the jobs (a path resolved
+            # through a linked home folder would be a new input, and rerun its jobs)
+            return Path(os.path.normpath(os.path.abspath(source.get_path_or_uri(secret_free=False))))
         return stable_copy(Path(self.sourcecache.get_path(source)), Path(self.sourcecache.cache_path) / STABLE,
                            Path(rel).name)  # fmt: skip
 
 
+# The copies' modification time: fixed, so that a copy made again (its cache cleared) is not newer
+# than the outputs made from it (its path changes with its content, which reruns those)
+COPY_MTIME = 946684800  # 2000-01-01
+
+
 def stable_copy(fetched: Path, root: Path, name: str) -> Path:
     """``fetched``'s bytes at ``root/{sha256}/{name}``, written once (atomically: jobs of several
-    runs may start together) and left as it is when it exists."""
+    runs may start together), readable by all (a shared cache), and left as it is when it exists."""
     data = fetched.read_bytes()
     dest = root / hashlib.sha256(data).hexdigest() / name
     if not dest.is_file():
@@ -48,5 +55,7 @@ def stable_copy(fetched: Path, root: Path, name: str) -> Path:
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{name}.")
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.utime(tmp, (COPY_MTIME, COPY_MTIME))
         os.replace(tmp, dest)
     return dest
