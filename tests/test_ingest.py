@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pydicom
 import pytest
@@ -84,6 +87,49 @@ def test_nifti_source_checks_values(tmp_path):
     out = outputs(tmp_path, ("pre", "post1"))
     ingest_nifti_case("N1", inputs, out)
     np.testing.assert_allclose(sitk.GetArrayFromImage(sitk.ReadImage(out["post1"])), good * 2)
+
+
+@pytest.mark.parametrize("name", ["post1.nii.gz", "post1.NII.GZ", "post1.Nii.Gz", "post1.nii", "post1.NII"])
+def test_every_nifti_file_is_checked_whatever_the_case_of_its_extension(tmp_path, name):
+    """A truncated file (cut as a failed copy leaves it) and NaN voxels are refused in one line naming
+    the file, whatever the case of .nii/.nii.gz (ITK alone reads a truncated gzip as zeros and NaN as 0,
+    and decides the format by the extension's case); the files are real, written by SimpleITK."""
+    rng = np.random.default_rng(1)
+    good = rng.random((6, 10, 12)).astype(np.float32)
+    pre = nifti(tmp_path / "pre.nii.gz", good)
+    # ITK writes by the lower-case name; the file is then renamed as a site would have it
+    whole = Path(nifti(tmp_path / ("whole" + name.lower()[5:]), good * 2)).rename(tmp_path / name)
+    cut = tmp_path / ("cut_" + name)
+    cut.write_bytes(whole.read_bytes()[: len(whole.read_bytes()) * 2 // 3])
+    why = "EOFError: Compressed file ended" if name.lower().endswith(".gz") else "OSError: Expected"  # gzip's, nibabel's
+    with pytest.raises(InputError, match=rf"case N1: .*cut_{re.escape(name)}: truncated or corrupt NIfTI file \({why}") as e:
+        ingest_nifti_case("N1", {"pre": pre, "post1": str(cut)}, outputs(tmp_path, ("pre", "post1")))
+    assert "\n" not in str(e.value)
+    nan = good.copy()
+    nan[1, 2, 3] = np.nan
+    with_nan = Path(nifti(tmp_path / ("nan" + name.lower()[5:]), nan)).rename(tmp_path / ("nan_" + name))
+    with pytest.raises(InputError, match=rf"nan_{re.escape(name)}: volume contains 1 NaN or Inf voxels"):
+        ingest_nifti_case("N1", {"pre": pre, "post1": str(with_nan)}, outputs(tmp_path, ("pre", "post1")))
+    out = outputs(tmp_path, ("pre", "post1"))
+    ingest_nifti_case("N1", {"pre": pre, "post1": str(whole)}, out)  # the whole file ingests
+    np.testing.assert_allclose(sitk.GetArrayFromImage(sitk.ReadImage(out["post1"])), good * 2)
+
+
+def test_masks_that_are_not_3d_or_are_cut_are_refused_naming_the_file(tmp_path):
+    ref = nifti(tmp_path / "pre.nii.gz", np.ones((6, 10, 12), np.float32))
+    flat = nifti(tmp_path / "flat.nii.gz", np.ones((10, 12), np.uint8), spacing=(1.0, 1.0))
+    with pytest.raises(InputError, match="flat.nii.gz: expected a single-channel 3D mask, got a 2D image"):
+        ingest_mask("M1", flat, ref, tmp_path / "m.nii.gz")
+    four = sitk.JoinSeries([sitk.GetImageFromArray(np.ones((6, 10, 12), np.uint8))] * 2)
+    sitk.WriteImage(four, str(tmp_path / "four.nii.gz"))
+    with pytest.raises(InputError, match="four.nii.gz: expected a single-channel 3D mask, got a 4D image"):
+        ingest_mask("M1", str(tmp_path / "four.nii.gz"), ref, tmp_path / "m.nii.gz")
+    mha = nifti(tmp_path / "mask.mha", np.ones((6, 10, 12), np.uint8))
+    cut = tmp_path / "cut.mha"
+    cut.write_bytes(Path(mha).read_bytes()[:200])
+    with pytest.raises(InputError, match="cut.mha: unreadable mask file"):
+        ingest_mask("M1", str(cut), ref, tmp_path / "m.nii.gz")
+    assert not (tmp_path / "m.nii.gz").exists()
 
 
 def test_mask_checks(tmp_path):

@@ -420,3 +420,27 @@ def test_an_external_model_is_a_run_without_training(tmp_path):
             plan_of(deep_update(default_config(), {"models": {"ext": {"family": "external", **spec}}}))
     with pytest.raises(ConfigError, match="models.u.images: only a model of the external family"):
         plan_of(deep_update(default_config(), {"models": {"u": {"family": "unet", "images": template}}}))
+
+
+def test_a_mama_mia_phase_or_mask_stored_twice_is_refused_naming_both(tmp_path):
+    """`_0001.nii` beside `_0001.nii.gz` (or a mask twice): which one is meant depends on nothing but
+    the directory's order, so the cohort is refused at parse time naming both files."""
+    import shutil
+
+    from dcesynth.errors import ConfigError
+    from dcesynth.sources.mama_mia import mama_mia_cases
+
+    cases = write_mama_mia(tmp_path / "mm", [1, 1])
+    case = next(iter(cases))
+    cfg = {"data": {"root": str(tmp_path / "mm"), "post_phases": 1, "cases": None}}
+    assert len(mama_mia_cases(cfg)) == 2
+    folder = tmp_path / "mm" / "images" / case
+    shutil.copy(folder / f"{case.lower()}_0001.nii.gz", folder / f"{case.lower()}_0001.nii")
+    with pytest.raises(ConfigError, match=rf"data.root: case {case} has two files for phase 1: {case.lower()}_0001.nii "
+                       rf"and {case.lower()}_0001.nii.gz; keep one"):  # fmt: skip
+        mama_mia_cases(cfg)
+    (folder / f"{case.lower()}_0001.nii").unlink()
+    expert = tmp_path / "mm" / "segmentations" / "expert"
+    shutil.copy(expert / f"{case.lower()}.nii.gz", expert / f"{case.upper()}.NII")
+    with pytest.raises(ConfigError, match=rf"data.root: case {case} has two expert masks: "):
+        mama_mia_cases(cfg)

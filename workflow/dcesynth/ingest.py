@@ -7,6 +7,8 @@ fails with a clear error or (``resample_mismatched``) resamples it linearly onto
 from __future__ import annotations
 
 import logging
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -85,27 +87,60 @@ def ingest_nifti_case(
             raise InputError(case, None, f"the case sheet gives no file for '{seq}'", f"Fill the '{seq}' column")
         if not Path(path).is_file():
             raise InputError(case, path, f"{seq} file does not exist", "Check the case sheet")
-        try:
-            images[seq] = sitk.ReadImage(str(path))
-        except RuntimeError as exc:
-            first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown error"
-            raise InputError(case, path, f"unreadable image ({first})") from None
-        if images[seq].GetNumberOfComponentsPerPixel() != 1 or images[seq].GetDimension() != 3:
-            raise InputError(case, path, "expected a single-channel 3D volume")
-        bad = _nonfinite_nifti_voxels(path)
-        if bad:
-            raise InputError(case, path, f"volume contains {bad} NaN or Inf voxels")
+        images[seq] = read_image(case, path, "volume")
     _write_case(case, images, inputs, outputs, resample_mismatched)
 
 
-def _nonfinite_nifti_voxels(path: str | Path) -> int:
-    """NaN/Inf voxels in a NIfTI file, counted with nibabel: ITK's reader silently zeroes NaN."""
-    if not str(path).endswith((".nii", ".nii.gz")):
-        return 0
+def read_image(case: str, path: str | Path, what: str) -> sitk.Image:
+    """A single-channel 3D image file, checked whatever the case of its extension: unreadable,
+    truncated or corrupt data, and NaN or Inf voxels, are refused naming the file (ITK alone reads a
+    truncated gzip as zeros and NaN as 0). ``what``: "volume" or "mask", for the messages."""
+    with _lower_case_name(path) as readable:
+        problem = _nifti_problem(readable, what)
+        if problem:
+            raise InputError(case, path, problem.replace(str(readable), Path(path).name), "Copy or export the file again")
+        try:
+            image = sitk.ReadImage(str(readable))
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown error"
+            if "No such file" in first:  # what ITK says of a truncated file it cannot parse
+                first = "ITK cannot parse it: truncated or corrupt?"
+            raise InputError(case, path, f"unreadable {what} file ({first.replace(str(readable), Path(path).name)})") from None
+    if image.GetNumberOfComponentsPerPixel() != 1 or image.GetDimension() != 3:
+        raise InputError(case, path, f"expected a single-channel 3D {what}, got a {image.GetDimension()}D image with "
+                         f"{image.GetNumberOfComponentsPerPixel()} component(s) per voxel")  # fmt: skip
+    return image
+
+
+@contextmanager
+def _lower_case_name(path: str | Path):
+    """``path``, or a link to it whose extension is in lower case: ITK and nibabel choose a file's
+    format by its extension and know .nii.gz but not .Nii.Gz (ITK reads .NII.GZ, nibabel not)."""
+    name = Path(path).name
+    suffix = next((s for s in (".nii.gz", ".nii") if name.lower().endswith(s)), None)
+    if suffix is None or name.endswith(suffix):
+        yield Path(path)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        link = Path(tmp) / f"{name[: -len(suffix)]}{suffix}"
+        link.symlink_to(Path(path).resolve())
+        yield link
+
+
+def _nifti_problem(path: Path, what: str) -> str | None:
+    """What is wrong with a NIfTI file's voxel data (``path`` named in lower case), read whole with
+    nibabel: truncated or corrupt data, or NaN/Inf voxels. None for other formats (ITK reads them)."""
+    if not path.name.endswith((".nii", ".nii.gz")):
+        return None
     import nibabel as nib
 
-    data = np.asanyarray(nib.load(str(path)).dataobj)
-    return int(data.size - np.isfinite(data).sum()) if data.dtype.kind == "f" else 0
+    try:
+        data = np.asanyarray(nib.load(str(path)).dataobj)
+    except Exception as exc:  # noqa: BLE001 - EOFError, zlib.error, OSError, nibabel's own: all mean unreadable
+        detail = " ".join(str(exc).split()) or "no detail"
+        return f"truncated or corrupt NIfTI file ({type(exc).__name__}: {detail})"
+    bad = int(data.size - np.isfinite(data).sum()) if data.dtype.kind == "f" else 0
+    return f"{what} contains {bad} NaN or Inf voxels" if bad else None
 
 
 def _write_case(case, images, sources, outputs, resample_mismatched) -> None:
@@ -158,10 +193,7 @@ def ingest_mask(
     """Binarise a tumour mask on the grid of the case's pre-contrast volume; returns its voxel count."""
     if not Path(mask_path).is_file():
         raise InputError(case, mask_path, "mask file does not exist", "Check 'data.mask_pattern' or the sheet's 'mask' column")
-    try:
-        mask = sitk.ReadImage(str(mask_path))
-    except RuntimeError:
-        raise InputError(case, mask_path, "unreadable mask file") from None
+    mask = read_image(case, mask_path, "mask")
     ref = sitk.ReadImage(str(reference_path))
     problem = geometry_mismatch(ref, mask)
     if problem is not None:
@@ -174,8 +206,6 @@ def ingest_mask(
             )
         log.warning("case %s: mask %s; resampling (nearest neighbour)", case, problem)
         mask = sitk.Resample(mask, ref, sitk.Transform(), sitk.sitkNearestNeighbor, 0, mask.GetPixelID())
-    if _nonfinite_nifti_voxels(mask_path):
-        raise InputError(case, mask_path, "mask contains NaN or Inf")
     binary = tumour_voxels(case, mask_path, sitk.GetArrayFromImage(mask), label)
     n = int(binary.sum())
     if n == 0:

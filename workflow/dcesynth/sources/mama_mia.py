@@ -39,10 +39,13 @@ def mama_mia_cases(config: dict[str, Any]) -> pd.DataFrame:
     rows: list[dict] = []
     skipped: dict[str, str] = {}
     for folder in sorted(p for p in images.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        phases = {}
-        for f in folder.iterdir():
+        phases: dict[int, str] = {}
+        for f in sorted(folder.iterdir()):
             m = IMAGE.match(f.name)
             if m and m["case"].lower() == folder.name.lower():
+                if int(m["phase"]) in phases:  # _0001.nii beside _0001.nii.gz: which one is meant?
+                    raise ConfigError(f"data.root: case {folder.name} has two files for phase {int(m['phase'])}: "
+                                      f"{Path(phases[int(m['phase'])]).name} and {f.name}; keep one")  # fmt: skip
                 phases[int(m["phase"])] = str(f)
         post = 0
         while post + 1 in phases:
@@ -50,7 +53,11 @@ def mama_mia_cases(config: dict[str, Any]) -> pd.DataFrame:
         if 0 not in phases or post < need:
             skipped[folder.name] = "no pre-contrast image" if 0 not in phases else f"{post} post-contrast phase(s)"
             continue
-        mask = next((masks[f"{folder.name.lower()}{ext}"] for ext in (".nii.gz", ".nii") if f"{folder.name.lower()}{ext}" in masks), "")
+        found = [masks[f"{folder.name.lower()}{ext}"] for ext in (".nii.gz", ".nii") if f"{folder.name.lower()}{ext}" in masks]
+        if len(found) > 1:
+            raise ConfigError(f"data.root: case {folder.name} has two expert masks: {Path(found[0]).name} and "
+                              f"{Path(found[1]).name}; keep one")  # fmt: skip
+        mask = found[0] if found else ""
         rows.append(
             {
                 "case_id": folder.name,
