@@ -45,6 +45,39 @@ def test_dicom_case_keeps_geometry_and_no_metadata(case):
     assert n == int(phantom.draw_case(spec)["mask"].sum())
 
 
+def test_a_repeated_or_equally_numbered_series_is_refused_by_name(case):
+    """A pre-contrast series exported twice becomes post1 when ordered by number: refused, naming both,
+    instead of a post-contrast phase bit-identical to pre. Two DCE series with one SeriesNumber (their
+    order would rest on folder names) are refused naming both. Real DICOM files, named the TCIA way."""
+    import shutil
+
+    spec, tmp = case
+    raw = tmp / "raw" / spec.case_id
+    dce = dicom.select_dce(dicom.find_series(raw), "dyn|vibrant")
+    study = dce[0].path.parent
+    # the pre-contrast series again, numbered between pre and post1
+    again = study / f"{dce[0].number + 0.5:.6f}-{dce[0].description}-99999"
+    shutil.copytree(dce[0].path, again)
+    with pytest.raises(InputError, match=rf"case {spec.case_id}: .*{re.escape(again.name)}: post1 has exactly the pixel "
+                       rf"data of pre \({re.escape(dce[0].path.name)}\): a repeated series"):  # fmt: skip
+        ingest_dicom_case(spec.case_id, raw, outputs(tmp), include="dyn|vibrant")
+    shutil.rmtree(again)
+    same = study / f"{dce[1].number:.6f}-{dce[1].description}-88888"
+    dce[2].path.rename(same)  # post2 now carries post1's series number
+    with pytest.raises(InputError, match=rf"the DCE series {re.escape(dce[1].path.name)} and {re.escape(same.name)} "
+                       rf"share the series number {dce[1].number:g}, so their phase order is unknown"):  # fmt: skip
+        ingest_dicom_case(spec.case_id, raw, outputs(tmp), include="dyn|vibrant")
+
+
+def test_a_nifti_phase_that_copies_another_is_refused(tmp_path):
+    rng = np.random.default_rng(2)
+    pre = nifti(tmp_path / "pre.nii.gz", rng.random((6, 10, 12)).astype(np.float32))
+    copy = Path(tmp_path / "post1.NII.GZ")
+    copy.write_bytes(Path(pre).read_bytes())
+    with pytest.raises(InputError, match=r"post1.NII.GZ: post1 has exactly the pixel data of pre \(pre.nii.gz\)"):
+        ingest_nifti_case("N1", {"pre": pre, "post1": str(copy)}, outputs(tmp_path, ("pre", "post1")))
+
+
 def test_missing_case_folder(tmp_path):
     with pytest.raises(InputError, match="case X1: .*X1: case folder does not exist"):
         ingest_dicom_case("X1", tmp_path / "X1", outputs(tmp_path), include="dyn")

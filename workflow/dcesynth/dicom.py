@@ -106,7 +106,14 @@ def assign_sequences(case: str, case_dir: Path, dce: list[SeriesFolder], seqs: l
             problem,
             "Check the series folders, the 'series.include' pattern, or lower 'data.post_phases'",
         )
-    return dict(zip(seqs, dce))
+    chosen = dce[: len(seqs)]
+    for s in chosen:
+        twins = [t for t in dce if t is not s and t.number == s.number]
+        if twins:  # their order, and so which phase each is, would rest on nothing but folder names
+            raise InputError(case, case_dir, f"the DCE series {s.label} and {twins[0].label} share the series number "
+                             f"{s.number:g}, so their phase order is unknown",
+                             "Remove the duplicate series, or exclude one with 'series.exclude'")  # fmt: skip
+    return dict(zip(seqs, chosen))
 
 
 def _read_slice(case: str, path: Path):

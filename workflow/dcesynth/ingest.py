@@ -146,6 +146,13 @@ def _nifti_problem(path: Path, what: str) -> str | None:
 def _write_case(case, images, sources, outputs, resample_mismatched) -> None:
     seqs = list(outputs)
     ref = images[seqs[0]]
+    arrays = {seq: sitk.GetArrayViewFromImage(images[seq]) for seq in seqs}
+    for i, seq in enumerate(seqs):
+        for other in seqs[:i]:
+            if arrays[seq].shape == arrays[other].shape and np.array_equal(arrays[seq], arrays[other]):
+                raise InputError(case, sources[seq], f"{seq} has exactly the pixel data of {other} ({Path(sources[other]).name}): "
+                                 "a repeated series or a copied file, not another phase",
+                                 "Check the case's series (or 'series.include') or its files")  # fmt: skip
     for seq in seqs:
         check_volume(case, sources[seq], images[seq])
         if seq != seqs[0]:
