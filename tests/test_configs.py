@@ -132,6 +132,9 @@ def test_keys_and_values_of_an_older_version_are_named_with_their_new_names():
     ({"gan": {"lr": "2e-4"}}, "gan.lr: '2e-4' is text to YAML, not a number (YAML reads an exponent only after a decimal "
                               "point): write 0.0002"),
     ({"gan": {"niter": "ten"}}, "gan.niter: 'ten' is not of type 'integer'"),
+    ({"data": {"root": "/srv/dicom"}}, "data.root: /srv/dicom is outside the working directory"),
+    ({"data": {"mask_pattern": "../masks/{case}.nii.gz"}}, "data.mask_pattern: ../masks/{case}.nii.gz is outside the "
+                                                           "working directory"),
 ])  # fmt: skip
 def test_values_are_refused_at_parse_time_in_one_line_naming_the_key(change, message):
     """Values the schema cannot judge (a regex, a slice range, the phases a model learns) and the

@@ -52,3 +52,41 @@ def test_disk_full_leaves_no_partial_file(full_disk):
         leftovers = sorted(p.name for p in full_disk.iterdir())
         assert leftovers == ["volume.nii.gz"], (name, leftovers)  # no partial or temporary file
     assert (full_disk / "volume.nii.gz").read_bytes() == before  # the old output is untouched
+
+
+@pytest.mark.parametrize("kind", ["file", "folder"])
+def test_a_writer_killed_by_sigterm_leaves_nothing_after_the_rerun(tmp_path, kind):
+    """A writer killed as a scheduler kills (SIGTERM, mid-write, in a real process) leaves its hidden
+    temporary file or folder (a DICOM series folder is one); the rerun's write removes it, and another
+    output's temporary sibling is left alone."""
+    import signal
+    import sys
+
+    target = tmp_path / ("synthetic_post1" if kind == "folder" else "post1.nii.gz")
+    other = tmp_path / ".tmp-0123456789ab-other.nii.gz"
+    other.write_text("another output's write in progress")
+    code = f"""
+import pathlib, sys, time
+from dcesynth import io
+with io.atomic_path(pathlib.Path({str(target)!r})) as tmp:
+    if {kind == "folder"}:
+        tmp.mkdir()
+        (tmp / "0001.dcm").write_bytes(b"x" * 1000)
+    else:
+        tmp.write_bytes(b"x" * 1000)
+    print("writing", flush=True)
+    time.sleep(60)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    left = [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-") and p != other]
+    assert len(left) == 1 and not target.exists()  # what the killed job left
+    with io.atomic_path(target) as tmp:  # the rerun
+        if kind == "folder":
+            tmp.mkdir()
+            (tmp / "0001.dcm").write_bytes(b"y")
+        else:
+            tmp.write_bytes(b"y")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([target.name, other.name])

@@ -20,6 +20,19 @@ def _temp_sibling(path: Path) -> Path:
     return path.with_name(f".tmp-{uuid.uuid4().hex[:12]}-{path.name}")
 
 
+def _remove_leftovers(path: Path) -> None:
+    """Temporary siblings of ``path`` that a killed writer left (SIGKILL, or SIGTERM as a scheduler
+    sends it, end a process without its clean-up): one job writes an output at a time, so any such
+    sibling is debris of an earlier attempt at this output."""
+    import glob
+
+    for left in glob.glob(str(path.parent / f".tmp-{'[0-9a-f]' * 12}-{glob.escape(path.name)}")):
+        if os.path.isdir(left) and not os.path.islink(left):
+            shutil.rmtree(left, ignore_errors=True)
+        else:
+            Path(left).unlink(missing_ok=True)
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` only on success.
@@ -29,6 +42,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(path)
     tmp = _temp_sibling(path)
     try:
         yield tmp

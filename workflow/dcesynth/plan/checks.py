@@ -38,4 +38,29 @@ def value_problems(config: dict[str, Any]) -> list[str]:
         problems.append(f"gan: {', '.join(outside)} is not a phase this run ingests (data.post_phases: "
                         f"{config['data']['post_phases']} gives {', '.join(phases)}); raise data.post_phases or "
                         "choose among those")  # fmt: skip
+    problems += _generated_data_problems(config)
+    return problems
+
+
+def _generated_data_problems(config: dict[str, Any]) -> list[str]:
+    """A source the workflow generates (the phantom) writes its cases only inside the working
+    directory: pointed at a user's own DICOM tree, its cases would join that cohort later."""
+    from pathlib import Path
+
+    from ..sources import source
+
+    data = config["data"]
+    if not source(data["source"]).generated:
+        return []
+    here = Path.cwd().resolve()
+    problems = []
+    for key in ("root", "mask_pattern"):
+        value = data.get(key)
+        if not value:
+            continue
+        where = (here / str(value).split("{")[0]).resolve()
+        if where != here and here not in where.parents:
+            problems.append(f"data.{key}: {value} is outside the working directory ({here}), and data.source "
+                            f"{data['source']} writes generated cases there; keep it inside (the demo's "
+                            "data/phantom/...), or set data.source to read your own data")  # fmt: skip
     return problems
