@@ -98,10 +98,10 @@ def test_dag_bench(capsys, tmp_path):
     no-op run finds nothing to do (the touched tree is up to date, as after a real run)."""
     from dcesynth.bench import dag
 
-    dag.main(["--cases", "12", "--repeat", "1", "--workdir", str(tmp_path)])
+    dag.main(["--cases", "12", "--repeat", "1", "--workdir", str(tmp_path), "--files", "8"])
     out = capsys.readouterr().out
     for key in ("jobs=", "dry_run_s=", "ratio=", "noop_dry_run_s=", "noop_run_s=", "noop_run_default_gc_s=",
-                "gc_tuning_ratio="):  # fmt: skip
+                "gc_tuning_ratio=", "files_per_case=8", "without_fingerprints="):  # fmt: skip
         assert key in out
     assert "nothing_to_do=True" in out
     assert (tmp_path / "full" / "wd" / ".snakemake" / "metadata").is_dir()  # --workdir keeps the tree
@@ -125,3 +125,13 @@ def test_paper_scale_rehearsal_plans_every_rule(capsys, tmp_path, monkeypatch):
     assert counts["nnunet_train"] == 2 and counts["nnunet_predict"] == 1  # one training set, two folds
     site = (tmp_path / "site.yaml").read_text()
     assert "nnUNetTrainer_dcesynth_rehearsal" in site and "make_phantom" not in out
+
+
+def test_fingerprint_bench(capsys):
+    """The fingerprint benchmark on a small tree: every figure, and the Duke projection."""
+    from dcesynth.bench import fingerprint
+
+    fingerprint.main(["--cases", "2", "--files", "50"])
+    out = capsys.readouterr().out
+    assert "fingerprint (first pass)" in out and "walk only (baseline)" in out and "s for 922 cases" in out
+    assert "fingerprint / walk (warm):" in out

@@ -7,6 +7,7 @@ dataset is: the GAN's training cases are drawn from annotated ones (splits.min_g
 from __future__ import annotations
 
 import copy
+import re
 
 import pandas as pd
 import SimpleITK as sitk
@@ -56,6 +57,51 @@ def mama_mia_run(tmp_path_factory):
     proc = run_snakemake(wd, "--cores", "2", *targets, timeout=1800)
     assert "evaluate_epoch" not in proc.stdout + proc.stderr
     return wd, cases, proc.stderr
+
+
+def jobs_to_run(proc) -> set[tuple[str, str]]:
+    """(rule, case) of every job a dry run lists."""
+    out = set()
+    for block in re.split(r"\n(?=rule \w+:)", proc.stdout):
+        rule = re.match(r"rule (\w+):", block)
+        case = re.search(r"wildcards: .*?case=([\w.-]+)", block)
+        if rule:
+            out.add((rule.group(1), case.group(1) if case else ""))
+    return out
+
+
+@pytest.mark.integration
+def test_changed_data_reruns_exactly_its_case(tmp_path):
+    """A MAMA-MIA-shaped cohort (upper-case folders, lower-case files, other sizes), preprocessed: an
+    image edited in place reruns its case's ingest and what follows; a corrected mask copied in with
+    an older time than every output (as `cp -p` and `rsync -a` leave it) reruns that case's mask; no
+    job of another case runs; an untouched tree stays done."""
+    import os
+    import subprocess
+
+    cases = write_mama_mia(tmp_path / "MAMA-MIA", [2, 2, 2, 2])
+    cfg = mama_mia_config(tmp_path / "MAMA-MIA")
+    cfg["splits"]["allow_empty"] = True  # 4 cases: preprocessing needs no full set of splits
+    wd = make_workdir(tmp_path / "work", cfg)
+    run_snakemake(wd, "--cores", "2", "preprocess")
+    untouched = run_snakemake(wd, "-n", "preprocess")
+    assert "Nothing to be done" in untouched.stdout + untouched.stderr, untouched.stdout[-2000:]
+    a, b = sorted(cases)[:2]
+    image = tmp_path / "MAMA-MIA" / "images" / a / f"{a.lower()}_0001.nii.gz"
+    edited = sitk.ReadImage(str(image))
+    sitk.WriteImage(sitk.Cast(edited * 2, edited.GetPixelID()), str(image))  # in place: other voxels
+    mask = tmp_path / "MAMA-MIA" / "segmentations" / "expert" / f"{b.lower()}.nii.gz"
+    arr = sitk.GetArrayFromImage(sitk.ReadImage(str(mask)))
+    arr[tuple(np.argwhere(arr > 0)[0])] = 0  # the radiologist's correction: one voxel less tumour
+    corrected = sitk.GetImageFromArray(arr)
+    corrected.CopyInformation(sitk.ReadImage(str(mask)))
+    sitk.WriteImage(corrected, str(tmp_path / "corrected.nii.gz"))
+    os.utime(tmp_path / "corrected.nii.gz", (1_000_000_000, 1_000_000_000))  # 2001: older than every output
+    subprocess.run(["cp", "-p", str(tmp_path / "corrected.nii.gz"), str(mask)], check=True)
+    jobs = jobs_to_run(run_snakemake(wd, "-n", "preprocess"))
+    assert {c for r, c in jobs if r == "ingest"} == {a}, jobs
+    assert {c for r, c in jobs if r == "ingest_mask"} == {a, b}, jobs  # a's mask is resampled onto its new image
+    assert ("n4_bias_correction", a) in jobs and {c for _, c in jobs if c} == {a, b}, jobs
 
 
 def test_mama_mia_cohort_runs_end_to_end(mama_mia_run):

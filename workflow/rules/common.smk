@@ -128,6 +128,20 @@ def mask_input(wildcards):
 
 
 keep = lambda f: f if PLAN.source.generated else ancient(f)
+# The user's raw files rerun their case through a parameter, their fingerprint (path, size and
+# modification time of each file: dcesynth.fingerprint), not through their times (an rsync -a copy
+# keeps an older one). The phantom's files are the workflow's own outputs: their times suffice.
+FINGERPRINTS = config["ingest"]["fingerprint"] and not PLAN.source.generated
+input_fingerprint = (
+    {"inputs": lambda wildcards: PLAN.input_fingerprint(wildcards.case)}
+    if FINGERPRINTS
+    else {}
+)
+mask_fingerprint = (
+    {"mask_file": lambda wildcards: PLAN.mask_fingerprint(wildcards.case)}
+    if FINGERPRINTS
+    else {}
+)
 
 
 def export_source(wildcards):

@@ -20,6 +20,7 @@ rule ingest:
         include=config["series"]["include"],
         exclude=config["series"]["exclude"],
         resample_mismatched=config["ingest"]["resample_mismatched"],
+        **input_fingerprint,
     script:
         "../scripts/ingest.py"
 
@@ -41,6 +42,7 @@ rule ingest_mask:
     params:
         resample_mismatched=config["ingest"]["resample_mismatched"],
         label=config["data"]["mask_label"],
+        **mask_fingerprint,
     script:
         "../scripts/ingest_mask.py"
 

@@ -33,14 +33,21 @@ DIRECTORY_OUTPUT = re.compile(r"/(imagesTr|labelsTr|imagesTs_\w+)$|/nnUNet_prepr
                               r"|^results/mama_synth/[^/]+$")  # fmt: skip
 
 
-def make_tree(root: Path, ids: list[str], post_phases: int = 1, annotated: set[str] = frozenset()) -> None:
+def make_tree(root: Path, ids: list[str], post_phases: int = 1, annotated: set[str] = frozenset(),
+              files: int = 0) -> None:
+    """Case folders of empty series folders, or of ``files`` empty files per case spread over them (what
+    the raw inputs' fingerprints stat at every start)."""
     (root / "masks").mkdir(parents=True, exist_ok=True)
     for case in ids:
         if case in annotated:
             (root / "masks" / f"{case}.nii.gz").touch()  # existence is all a dry run reads
         study = root / "dicom" / case / "01-01-1990-NA-MRI BREAST BILATERAL W  WO-12345"
-        for k, name in enumerate(["ax dyn pre"] + [f"ax dyn {k}st pass" for k in range(1, post_phases + 1)]):
-            (study / f"{3 + k}.000000-{name}-1000{k}").mkdir(parents=True, exist_ok=True)
+        names = ["ax dyn pre"] + [f"ax dyn {k}st pass" for k in range(1, post_phases + 1)]
+        folders = [study / f"{3 + k}.000000-{name}-1000{k}" for k, name in enumerate(names)]
+        for folder in folders:
+            folder.mkdir(parents=True, exist_ok=True)
+        for f in range(files):
+            (folders[f % len(folders)] / f"1-{f // len(folders) + 1:04d}.dcm").touch()
 
 
 # Snakemake with the Snakefile's collector tuning switched off: the baseline of the no-op timing.
@@ -87,8 +94,8 @@ def interleaved(rows: list[dict]) -> list[dict]:
     return out
 
 
-def workdir_for(root: Path, ids: list[str], annotated: set[str] = frozenset()) -> Path:
-    make_tree(root, ids, annotated=annotated)
+def workdir_for(root: Path, ids: list[str], annotated: set[str] = frozenset(), files: int = 0) -> Path:
+    make_tree(root, ids, annotated=annotated, files=files)
     wd = root / "wd"
     (wd / "config").mkdir(parents=True, exist_ok=True)
     (wd / "config" / "config.yaml").write_text((REPO / "config" / "config.yaml").read_text())
@@ -104,6 +111,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cases", type=int, default=922)
     ap.add_argument("--repeat", type=int, default=3, help="no-op runs to time (median and fastest)")
     ap.add_argument("--workdir", type=Path, help="build the trees here and keep them (default: a temp dir)")
+    ap.add_argument("--files", type=int, default=0,
+                    help="empty files per case in the trees (Duke: ~840); the dry and no-op runs are then also "
+                         "timed with ingest.fingerprint: false, the baseline of the fingerprints' cost")
     args = ap.parse_args(argv)
     with open(REPO / "resources" / "duke_split.tsv") as fh:
         rows = interleaved(list(csv.DictReader(fh, delimiter="\t")))[: args.cases]
@@ -115,10 +125,11 @@ def main(argv: list[str] | None = None) -> None:
         small = workdir_for(tmp / "small", ids[:10], annotated)
         t_small, _ = snakemake(small, "-n", "--quiet", "rules")
         # the dry run: a tree with no outputs (only this tree's folders are ever made)
-        t_dry, out = snakemake(workdir_for(tmp / "dry", ids, annotated), "-n", "--quiet", "rules")
+        dry = workdir_for(tmp / "dry", ids, annotated, files=args.files)
+        t_dry, out = snakemake(dry, "-n", "--quiet", "rules")
         total = re.search(r"^total\s+(\d+)", out, re.MULTILINE)
         # the no-op runs: a tree whose every output exists and is up to date
-        wd = workdir_for(tmp / "full", ids, annotated)
+        wd = workdir_for(tmp / "full", ids, annotated, files=args.files)
         if args.workdir and "Nothing to be done" in snakemake(wd, "-n")[1]:
             summary = ""  # a tree kept by an earlier run and still up to date: no need to touch it again
         else:
@@ -142,6 +153,13 @@ def main(argv: list[str] | None = None) -> None:
             noop_dry.append(t)
             noop.append(snakemake(wd, "--cores", "1")[0])
             noop_default_gc.append(snakemake(wd, "--cores", "1", default_gc=True)[0])
+        if args.files:  # the same dry and no-op runs without the fingerprints (they rerun no job: dry runs only)
+            for tree in (dry, wd):
+                (tree / "no_fingerprint.yaml").write_text("ingest:\n  fingerprint: false\n")
+            off = ["--configfile", str(REPO / "config" / "duke.yaml"), "site.yaml", "no_fingerprint.yaml"]
+            t_dry_off = snakemake(dry, "-n", "--quiet", "rules", *off)[0]
+            fp = [snakemake(wd, "-n", "--quiet", "rules")[0] for _ in range(max(1, args.repeat))]
+            fp_off = [snakemake(wd, "-n", "--quiet", "rules", *off)[0] for _ in range(max(1, args.repeat))]
     print(f"cases={len(ids)} jobs={total.group(1) if total else '?'}")
     print(f"dry_run_s={t_dry:.1f} dry_run_10_cases_s={t_small:.1f} ratio={t_dry / t_small:.1f}")
     print(
@@ -149,6 +167,10 @@ def main(argv: list[str] | None = None) -> None:
         f"noop_run_s={statistics.median(noop):.1f} (fastest {min(noop):.1f}) runs={len(noop)} "
         f"nothing_to_do={'Nothing to be done' in out_noop}"
     )
+    if args.files:
+        print(f"files_per_case={args.files} dry_run_s={t_dry:.1f} without_fingerprints={t_dry_off:.1f} "
+              f"ratio={t_dry / t_dry_off:.2f}; up_to_date_dry_run_s={statistics.median(fp):.1f} "
+              f"without_fingerprints={statistics.median(fp_off):.1f} ratio={statistics.median(fp) / statistics.median(fp_off):.2f}")  # fmt: skip
     base = statistics.median(noop_default_gc)
     print(f"noop_run_default_gc_s={base:.1f} (fastest {min(noop_default_gc):.1f}) "
           f"gc_tuning_ratio={base / statistics.median(noop):.2f}")  # fmt: skip

@@ -9,6 +9,7 @@ from functools import cached_property
 import pandas as pd
 
 from .. import cohort, sources, splits
+from ..fingerprint import fingerprint
 from .runs import n_epochs
 
 
@@ -21,6 +22,13 @@ class CohortMixin:
     def ingest_inputs(self, case: str) -> dict[str, str]:
         """The raw inputs of one case's ingest job."""
         return self.source.ingest_inputs(self.cases.loc[case], self.seqs)
+
+    def input_fingerprint(self, case: str) -> str:
+        """The fingerprint of one case's raw images (:mod:`dcesynth.fingerprint`)."""
+        return fingerprint(list(self.ingest_inputs(case).values()))
+
+    def mask_fingerprint(self, case: str) -> str:
+        return fingerprint([self.cases.loc[case, "mask"]])
 
     # --- cohort and splits -----------------------------------------------------------------
 
