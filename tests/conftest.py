@@ -143,6 +143,45 @@ def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 
     return proc
 
 
+# --- the workflow deployed as a module, as the Snakemake workflow catalog deploys it (docs/module.md) ---
+
+
+def deploy(dest, source=REPO):
+    """`snakedeploy deploy-workflow` into ``dest``: config/, profiles/ and a workflow/Snakefile that
+    declares the workflow as a module and uses all its rules. For a local source snakedeploy writes
+    the module's path relative to the source's root ("workflow/Snakefile"), which Snakemake reads
+    relative to the deploying Snakefile: the one fix made here is that path, made absolute (a GitHub
+    source gets `github("owner/repo", path="workflow/Snakefile", tag=...)`, which needs none)."""
+    cmd = [sys.executable, "-m", "snakedeploy.client", "deploy-workflow", str(source), str(dest), "--branch", "main",
+           "--name", "dcesynth", "--force"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    snakefile = dest / "workflow" / "Snakefile"
+    text = snakefile.read_text()
+    assert "module dcesynth:" in text and "use rule * from dcesynth" in text, text
+    text, n = re.subn(r'snakefile:\s*\n\s*"workflow/Snakefile"', f'snakefile:\n        "{REPO}/workflow/Snakefile"', text)
+    assert n == 1, text
+    snakefile.write_text(text)
+    return dest
+
+
+def snakemake_deployed(wd, *args, timeout=900):
+    """Snakemake as a user of the deployment runs it: in its folder, finding workflow/Snakefile and
+    the deployed profiles/default itself."""
+    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=wd, capture_output=True, text=True,
+                          timeout=timeout)  # fmt: skip
+
+
+def run_deployed(wd, *args, timeout=1800):
+    """``snakemake`` in a deployment, failing with its output's tail unless it succeeds."""
+    proc = snakemake_deployed(wd, *args, timeout=timeout)
+    if proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} in the deployment failed ({proc.returncode}):\n"
+                             f"{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")  # fmt: skip
+    return proc
+
+
+
 @pytest.fixture(scope="session")
 def shared() -> Path:
     if not SHARED.is_dir():
@@ -161,9 +200,13 @@ def tiny_run(tmp_path_factory) -> Path:
     if os.environ.get("DCESYNTH_TINY_RUN"):
         base.rmdir()
         copy_of_run(Path(os.environ["DCESYNTH_TINY_RUN"]), base)
+    # deployed as the Snakemake workflow catalog deploys (test_module.deploy): the whole tiny config
+    # runs through the workflow as a module of the folder's own Snakefile; copies of the run are then
+    # rerun through the repository's Snakefile, which finds them up to date (test_module)
+    deploy(base)
     wd = make_workdir(base, tiny_config(models=TINY_MODELS))
-    run_snakemake(wd, "--cores", "2")
-    run_snakemake(wd, "--report", "report.html")
+    run_deployed(wd, "--cores", "2")
+    run_deployed(wd, "--report", "report.html")
     return wd
 
 

@@ -6,89 +6,34 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 
 import pytest
-import yaml
 
-from conftest import REPO, TINY_MODELS, copy_of_run, tiny_config
-
-
-def deploy(dest, source=REPO):
-    """`snakedeploy deploy-workflow` into ``dest``: config/, profiles/ and a workflow/Snakefile that
-    declares the workflow as a module and uses all its rules. For a local source snakedeploy writes
-    the module's path relative to the source's root ("workflow/Snakefile"), which Snakemake reads
-    relative to the deploying Snakefile: the one fix made here is that path, made absolute (a GitHub
-    source gets `github("owner/repo", path="workflow/Snakefile", tag=...)`, which needs none)."""
-    cmd = [sys.executable, "-m", "snakedeploy.client", "deploy-workflow", str(source), str(dest), "--branch", "main",
-           "--name", "dcesynth", "--force"]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    snakefile = dest / "workflow" / "Snakefile"
-    text = snakefile.read_text()
-    assert "module dcesynth:" in text and "use rule * from dcesynth" in text, text
-    text, n = re.subn(r'snakefile:\s*\n\s*"workflow/Snakefile"', f'snakefile:\n        "{REPO}/workflow/Snakefile"', text)
-    assert n == 1, text
-    snakefile.write_text(text)
-    return dest
-
-
-def snakemake(wd, *args, timeout=900):
-    """Snakemake as a user of the deployment runs it: in its folder, finding workflow/Snakefile and
-    the deployed profiles/default itself."""
-    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=wd, capture_output=True, text=True,
-                          timeout=timeout)  # fmt: skip
-
-
-def job_count(proc) -> int:
-    return int(re.search(r"^total\s+(\d+)$", proc.stdout, re.M).group(1))
+from conftest import REPO, copy_of_run, run_snakemake, snakemake_deployed
 
 
 @pytest.mark.integration
-def test_a_module_deployed_into_an_empty_folder_plans_the_run_and_preprocesses(tmp_path):
-    """An empty folder, deployed into as the catalog does, with the tiny config: the module plans as many
-    jobs as the clone plans for the same config, and runs the tiny cohort's preprocessing (the phantom,
-    ingest, N4, slices, masks, splits) from nothing."""
-    from conftest import make_workdir, run_snakemake
-
-    cfg = tiny_config(models=TINY_MODELS)
-    direct = run_snakemake(make_workdir(tmp_path / "clone", cfg), "-n")
-    wd = deploy(tmp_path / "deployment")
-    (wd / "config" / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    dry = snakemake(wd, "-n")
-    assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
-    assert job_count(dry) == job_count(direct) > 100
-    run = snakemake(wd, "--cores", "2", "preprocess")
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-6000:]
-    assert len(list((wd / "results" / "slices").glob("*/pre.npy"))) == 6
-    assert (wd / "results" / "splits" / "synthesis.tsv").is_file() and not (wd / "resources").exists()
-
-
-@pytest.mark.integration
-def test_a_module_deployment_plans_and_runs_the_tiny_config(tmp_path, tiny_run):
-    """A copy of the tiny run, deployed into as a module: the module plans exactly the direct run's
-    jobs (nothing to do: same files, parameters, code and shipped inputs, though the deployment has
-    no resources/ folder), and the jobs that read shipped files (the paper's tables) run through it."""
+def test_the_tiny_run_made_through_the_module_is_the_clone_s(tmp_path, tiny_run):
+    """The session's tiny run is made through the workflow deployed as a module (conftest.tiny_run):
+    the whole tiny config runs that way. Its copy, with no resources/ in it, is up to date for the
+    repository's own Snakefile (the same files, parameters, code and shipped inputs), and the jobs that
+    read shipped files (the paper's tables) remake the same tables through the module."""
+    assert "module dcesynth:" in (tiny_run / "workflow" / "Snakefile").read_text()
+    assert (tiny_run / "report.html").is_file() and (tiny_run / "results" / "tables" / "model_ranking.tsv").is_file()
     wd = copy_of_run(tiny_run, tmp_path / "deployment")
-    deploy(wd)
     assert not (wd / "resources").exists() and not (wd / "Snakefile").exists()
-    (wd / "config" / "config.yaml").write_text(yaml.safe_dump(tiny_config(models=TINY_MODELS), sort_keys=False))
-
-    dry = snakemake(wd, "-n")
-    assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
+    dry = run_snakemake(wd, "-n")
     assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout[-3000:] + dry.stderr[-3000:]
 
-    for table in ("table1.tsv", "paper_table1.tsv"):
+    for table in ("table1.tsv", "paper_table1.tsv", "segmentation.tsv"):
         (wd / "results" / "tables" / "tiny" / table).unlink()
-    (wd / "results" / "tables" / "tiny" / "segmentation.tsv").unlink()
-    run = snakemake(wd, "--cores", "2")
+    run = snakemake_deployed(wd, "--cores", "2")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-6000:]
     log = run.stdout + run.stderr
     assert re.search(r"rule image_quality_tables:", log) and re.search(r"rule segmentation_tables:", log), log[-3000:]
-    paper = (wd / "results" / "tables" / "tiny" / "paper_table1.tsv").read_text()
-    assert paper == (tiny_run / "results" / "tables" / "tiny" / "paper_table1.tsv").read_text()
-    seg = "results/tables/tiny/segmentation.tsv"
-    assert (wd / seg).read_text() == (tiny_run / seg).read_text()
+    for table in ("paper_table1.tsv", "segmentation.tsv"):
+        made = f"results/tables/tiny/{table}"
+        assert (wd / made).read_text() == (tiny_run / made).read_text()
 
 
 def test_a_remote_module_reads_shipped_files_through_the_source_cache(tmp_path):
