@@ -101,7 +101,7 @@ def test_dag_bench(capsys, tmp_path):
     dag.main(["--cases", "12", "--repeat", "1", "--workdir", str(tmp_path), "--files", "8"])
     out = capsys.readouterr().out
     for key in ("jobs=", "dry_run_s=", "ratio=", "noop_dry_run_s=", "noop_run_s=", "noop_run_default_gc_s=",
-                "gc_tuning_ratio=", "files_per_case=8", "without_fingerprints="):  # fmt: skip
+                "gc_tuning_ratio=", "files_per_case=8", "fingerprints_s=", "share_of_noop_dry_run="):  # fmt: skip
         assert key in out
     assert "nothing_to_do=True" in out
     assert (tmp_path / "full" / "wd" / ".snakemake" / "metadata").is_dir()  # --workdir keeps the tree

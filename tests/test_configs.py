@@ -121,7 +121,9 @@ def test_keys_and_values_of_an_older_version_are_named_with_their_new_names():
      "series.include: '(dyn' is not a regular expression (missing ), unterminated subpattern at position 0)"),
     ({"series": {"exclude": "sub[tr"}}, "series.exclude: 'sub[tr' is not a regular expression"),
     ({"slices": {"range": [6, 2]}}, "slices.range: [6, 2] holds no slice ([start, stop) with stop > start)"),
-    ({"slices": {"range": [-3, None]}}, "slices.range: [-3, None] counts slices from the volume's first (0)"),
+    ({"slices": {"range": [-2, -5]}}, "slices.range: [-2, -5] holds no slice ([start, stop) with stop > start)"),
+    ({"slices": {"size": "1e3"}}, "slices.size: '1e3' is text to YAML, not a number (YAML reads an exponent only "
+                                  "after a decimal point): write 1000"),
     ({"gan": {"input": "post1", "targets": ["post1"]}}, "gan.input post1 is also in gan.targets ['post1']"),
     ({"gan": {"targets": ["post3"]}, "data": {"post_phases": 1}},
      "gan: post3 is not a phase this run ingests (data.post_phases: 1 gives pre, post1)"),
@@ -169,6 +171,28 @@ def test_an_empty_mapping_in_a_later_config_file_empties_it(tmp_path):
         update_config(merged, yaml.safe_load(f.read_text()))
     emptied_mappings(merged, files)
     assert merged["models"] == {"flow": {"family": "flow"}}
+    # a JSON file indented with tabs (Snakemake reads it; YAML would not), and --config values, which win
+    files[2] = tmp_path / "c.json"
+    files[2].write_text('{\n\t"gan": {"niter": 7}\n}\n')
+    merged = {}
+    for f in files:
+        update_config(merged, yaml.safe_load(f.read_text().replace("\t", " ")))
+    emptied_mappings(merged, files, overrides={"models": {"unet": {"family": "unet"}}})
+    assert merged["models"] == {"unet": {"family": "unet"}} and merged["gan"]["niter"] == 7
+
+
+def test_a_phantom_data_folder_linked_elsewhere_is_inside_the_working_directory(tmp_path, monkeypatch):
+    """`data/` linked to scratch storage (common on clusters) is inside the working directory as written."""
+    from dcesynth.plan.checks import value_problems
+
+    (tmp_path / "scratch").mkdir()
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "data").symlink_to(tmp_path / "scratch")
+    monkeypatch.chdir(tmp_path / "work")
+    cfg = default_config()
+    assert value_problems(cfg) == []
+    cfg["data"]["root"] = str(tmp_path / "scratch" / "dicom")
+    assert any("is outside the working directory" in p for p in value_problems(cfg))
 
 
 @pytest.mark.integration

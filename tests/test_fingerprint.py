@@ -50,3 +50,18 @@ def test_files_in_order_and_a_missing_file(tmp_path):
     assert fingerprint([a, b]) != fingerprint([b, a])  # each file is a sequence's: the order is the role
     missing = fingerprint([a, tmp_path / "gone.nii.gz"])
     assert missing != fingerprint([a, b]) and missing == fingerprint([a, tmp_path / "gone.nii.gz"])
+
+
+def test_links_dangling_or_looping_do_not_stop_the_walk(tmp_path):
+    """A dangling link (ingest skips it) and a link back up the tree (a loop) must not make every start
+    fail: the dangling one counts as unreadable, the loop is walked once."""
+    case = tmp_path / "case"
+    (case / "series").mkdir(parents=True)
+    (case / "series" / "1.dcm").write_bytes(b"x")
+    before = fingerprint([case])
+    (case / "series" / "gone.dcm").symlink_to(tmp_path / "nowhere.dcm")
+    (case / "series" / "up").symlink_to(case)
+    after = fingerprint([case])
+    assert after != before and fingerprint([case]) == after
+    (tmp_path / "nowhere.dcm").write_bytes(b"y")  # the link's target appears
+    assert fingerprint([case]) != after

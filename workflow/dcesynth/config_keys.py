@@ -9,6 +9,7 @@ schema validation fails).
 from __future__ import annotations
 
 import difflib
+import math
 from pathlib import Path
 from typing import Any
 
@@ -112,9 +113,11 @@ def schema_errors(config: dict[str, Any], schema: dict[str, Any]) -> list[str]:
     for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
         where = ".".join(map(str, error.absolute_path)) or "the config"
         value = error.instance
-        if error.validator == "type" and isinstance(value, str) and _number(value):
+        if error.validator == "type" and isinstance(value, str) and _number(value) and math.isfinite(float(value)):
+            wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+            number = int(float(value)) if "integer" in wanted and float(value).is_integer() else float(value)
             problems.append(f"{where}: {value!r} is text to YAML, not a number (YAML reads an exponent only "
-                            f"after a decimal point): write {float(value)!r}")
+                            f"after a decimal point): write {number!r}")
         elif error.validator == "additionalProperties":
             continue  # named by unknown_keys
         else:
@@ -137,14 +140,16 @@ def yaml_problem(path: str | Path) -> str | None:
     return None
 
 
-def emptied_mappings(config: dict[str, Any], files: list[str | Path]) -> None:
+def emptied_mappings(config: dict[str, Any], files: list[str | Path], overrides: dict[str, Any] | None = None) -> None:
     """Snakemake merges config files key by key, so ``models: {}`` in a later file empties nothing:
     the earlier file's models stay. Here an empty mapping in a file empties that key for the files
     before it (what a reader of ``models: {}`` expects); later files still add to it. ``files``: the
-    config files in the order Snakemake merged them."""
-    import yaml
+    config files in the order Snakemake merged them (read as Snakemake reads them, JSON or YAML);
+    ``overrides``: the command line's ``--config`` values, which win over every file."""
+    from snakemake.common.configfile import load_configfile
+    from snakemake.utils import update_config
 
-    loaded = [yaml.safe_load(Path(f).read_text()) or {} for f in files]
+    loaded = [load_configfile(str(f)) or {} for f in files]
 
     def walk(data: Any, prefix: tuple[str, ...]):
         if isinstance(data, dict):
@@ -164,6 +169,8 @@ def emptied_mappings(config: dict[str, Any], files: list[str | Path]) -> None:
             parent = _at(config, ".".join(path[:-1])) if len(path) > 1 else config
             if isinstance(parent, dict):
                 parent[path[-1]] = value
+    if overrides:
+        update_config(config, dict(overrides))
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -146,6 +146,8 @@ def _nifti_problem(path: Path, what: str) -> str | None:
 def _write_case(case, images, sources, outputs, resample_mismatched) -> None:
     seqs = list(outputs)
     ref = images[seqs[0]]
+    for seq in seqs:  # each volume's own problems (constant, empty) first
+        check_volume(case, sources[seq], images[seq])
     arrays = {seq: sitk.GetArrayViewFromImage(images[seq]) for seq in seqs}
     for i, seq in enumerate(seqs):
         for other in seqs[:i]:
@@ -153,10 +155,8 @@ def _write_case(case, images, sources, outputs, resample_mismatched) -> None:
                 raise InputError(case, sources[seq], f"{seq} has exactly the pixel data of {other} ({Path(sources[other]).name}): "
                                  "a repeated series or a copied file, not another phase",
                                  "Check the case's series (or 'series.include') or its files")  # fmt: skip
-    for seq in seqs:
-        check_volume(case, sources[seq], images[seq])
-        if seq != seqs[0]:
-            images[seq] = _conform(case, seq, images[seq], ref, resample_mismatched, sources[seq])
+    for seq in seqs[1:]:
+        images[seq] = _conform(case, seq, images[seq], ref, resample_mismatched, sources[seq])
     for seq in seqs:
         write_image(images[seq], outputs[seq])
         log.info("case %s: wrote %s %s spacing %s", case, seq, list(images[seq].GetSize()),

@@ -26,7 +26,7 @@ def _remove_leftovers(path: Path) -> None:
     sibling is debris of an earlier attempt at this output."""
     import glob
 
-    for left in glob.glob(str(path.parent / f".tmp-{'[0-9a-f]' * 12}-{glob.escape(path.name)}")):
+    for left in glob.glob(os.path.join(glob.escape(str(path.parent)), f".tmp-{'[0-9a-f]' * 12}-{glob.escape(path.name)}")):
         if os.path.isdir(left) and not os.path.islink(left):
             shutil.rmtree(left, ignore_errors=True)
         else:

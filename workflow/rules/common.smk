@@ -22,6 +22,7 @@ emptied_mappings(
     config,
     [f for f in map(str, workflow.configfiles) if f not in _cli_config_files]
     + _cli_config_files,
+    overrides=workflow.config_settings.config,
 )
 try:
     PLAN = load_plan(

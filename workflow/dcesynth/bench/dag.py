@@ -112,8 +112,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeat", type=int, default=3, help="no-op runs to time (median and fastest)")
     ap.add_argument("--workdir", type=Path, help="build the trees here and keep them (default: a temp dir)")
     ap.add_argument("--files", type=int, default=0,
-                    help="empty files per case in the trees (Duke: ~840); the dry and no-op runs are then also "
-                         "timed with ingest.fingerprint: false, the baseline of the fingerprints' cost")
+                    help="empty files per case in the trees (Duke: ~840); the fingerprints of the raw files "
+                         "(ingest.fingerprint), which every start computes, are then also timed alone")
     args = ap.parse_args(argv)
     with open(REPO / "resources" / "duke_split.tsv") as fh:
         rows = interleaved(list(csv.DictReader(fh, delimiter="\t")))[: args.cases]
@@ -153,13 +153,14 @@ def main(argv: list[str] | None = None) -> None:
             noop_dry.append(t)
             noop.append(snakemake(wd, "--cores", "1")[0])
             noop_default_gc.append(snakemake(wd, "--cores", "1", default_gc=True)[0])
-        if args.files:  # the same dry and no-op runs without the fingerprints (they rerun no job: dry runs only)
-            for tree in (dry, wd):
-                (tree / "no_fingerprint.yaml").write_text("ingest:\n  fingerprint: false\n")
-            off = ["--configfile", str(REPO / "config" / "duke.yaml"), "site.yaml", "no_fingerprint.yaml"]
-            t_dry_off = snakemake(dry, "-n", "--quiet", "rules", *off)[0]
-            fp = [snakemake(wd, "-n", "--quiet", "rules")[0] for _ in range(max(1, args.repeat))]
-            fp_off = [snakemake(wd, "-n", "--quiet", "rules", *off)[0] for _ in range(max(1, args.repeat))]
+        if args.files:  # what the fingerprints of every case's raw files cost, timed alone on the same tree
+            from ..fingerprint import fingerprint
+
+            cases = sorted((tmp / "full" / "dicom").iterdir())
+            t = time.perf_counter()
+            for case in cases:
+                fingerprint([case])
+            t_fp = time.perf_counter() - t
     print(f"cases={len(ids)} jobs={total.group(1) if total else '?'}")
     print(f"dry_run_s={t_dry:.1f} dry_run_10_cases_s={t_small:.1f} ratio={t_dry / t_small:.1f}")
     print(
@@ -168,9 +169,9 @@ def main(argv: list[str] | None = None) -> None:
         f"nothing_to_do={'Nothing to be done' in out_noop}"
     )
     if args.files:
-        print(f"files_per_case={args.files} dry_run_s={t_dry:.1f} without_fingerprints={t_dry_off:.1f} "
-              f"ratio={t_dry / t_dry_off:.2f}; up_to_date_dry_run_s={statistics.median(fp):.1f} "
-              f"without_fingerprints={statistics.median(fp_off):.1f} ratio={statistics.median(fp) / statistics.median(fp_off):.2f}")  # fmt: skip
+        share = t_fp / statistics.median(noop_dry)
+        print(f"files_per_case={args.files} fingerprints_s={t_fp:.1f} ({len(cases)} cases, "
+              f"{t_fp / (len(cases) * args.files) * 1e6:.2f} us per file) share_of_noop_dry_run={share:.2f}")  # fmt: skip
     base = statistics.median(noop_default_gc)
     print(f"noop_run_default_gc_s={base:.1f} (fastest {min(noop_default_gc):.1f}) "
           f"gc_tuning_ratio={base / statistics.median(noop):.2f}")  # fmt: skip

@@ -4,6 +4,8 @@ finished outputs before the job fails (a changed parameter reruns it)."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from typing import Any
 
@@ -23,12 +25,12 @@ def value_problems(config: dict[str, Any]) -> list[str]:
     span = config["slices"].get("range")
     if span is not None:
         start, stop = span
-        if any(v is not None and v < 0 for v in span):
-            problems.append(f"slices.range: {span} counts slices from the volume's first (0); negative indices "
-                            "are not supported")  # fmt: skip
-        elif start is not None and stop is not None and stop <= start:
-            problems.append(f"slices.range: [{start}, {stop}] holds no slice ([start, stop) with stop > start); "
-                            "null for every slice")  # fmt: skip
+        # Python's slice of each volume's slices: negative indices count from its end, so only two
+        # of one sign can be compared before the volumes are known
+        if start is not None and stop is not None and (start < 0) == (stop < 0) and stop <= start:
+            shown = json.dumps(span)
+            problems.append(f"slices.range: {shown} holds no slice ([start, stop) with stop > start); null for "
+                            "every slice")  # fmt: skip
     gan, phases = config["gan"], sequences(config["data"]["post_phases"])
     if gan["input"] in gan["targets"]:
         problems.append(f"gan.input {gan['input']} is also in gan.targets {gan['targets']}: a model would learn to "
@@ -52,13 +54,14 @@ def _generated_data_problems(config: dict[str, Any]) -> list[str]:
     data = config["data"]
     if not source(data["source"]).generated:
         return []
-    here = Path.cwd().resolve()
+    # compared as written, links kept: a data/ folder linked to scratch storage is inside
+    here = Path(os.path.abspath(os.getcwd()))
     problems = []
     for key in ("root", "mask_pattern"):
         value = data.get(key)
         if not value:
             continue
-        where = (here / str(value).split("{")[0]).resolve()
+        where = Path(os.path.normpath(here / str(value).split("{")[0]))
         if where != here and here not in where.parents:
             problems.append(f"data.{key}: {value} is outside the working directory ({here}), and data.source "
                             f"{data['source']} writes generated cases there; keep it inside (the demo's "
