@@ -69,6 +69,30 @@ def test_a_repeated_or_equally_numbered_series_is_refused_by_name(case):
         ingest_dicom_case(spec.case_id, raw, outputs(tmp), include="dyn|vibrant")
 
 
+def test_phases_acquired_out_of_their_series_order_are_refused(case):
+    """Where the series carry acquisition times that differ, the phases ordered by series number must
+    have been acquired in that order; the message names the series, never the times. Equal times (an
+    export that sets one for all, as the phantom's) say nothing and pass."""
+    spec, tmp = case
+    raw = tmp / "raw" / spec.case_id
+    dce = dicom.select_dce(dicom.find_series(raw), "dyn|vibrant")
+
+    def stamp(series, tm):
+        for f in series.path.iterdir():
+            ds = pydicom.dcmread(f)
+            ds.AcquisitionTime = tm
+            ds.save_as(f)
+
+    for series, tm in zip(dce, ["120000", "115930.5", "121500"]):
+        stamp(series, tm)
+    with pytest.raises(InputError, match=rf"post1 \({re.escape(dce[1].path.name)}\) was acquired before pre "
+                       rf"\({re.escape(dce[0].path.name)}\), though its series number comes after") as e:  # fmt: skip
+        ingest_dicom_case(spec.case_id, raw, outputs(tmp), include="dyn|vibrant")
+    assert "1159" not in str(e.value) and "1200" not in str(e.value)
+    stamp(dce[1], "120700")
+    assert list(ingest_dicom_case(spec.case_id, raw, outputs(tmp), include="dyn|vibrant")) == ["pre", "post1", "post2"]
+
+
 def test_a_nifti_phase_that_copies_another_is_refused(tmp_path):
     rng = np.random.default_rng(2)
     pre = nifti(tmp_path / "pre.nii.gz", rng.random((6, 10, 12)).astype(np.float32))

@@ -113,7 +113,44 @@ def assign_sequences(case: str, case_dir: Path, dce: list[SeriesFolder], seqs: l
             raise InputError(case, case_dir, f"the DCE series {s.label} and {twins[0].label} share the series number "
                              f"{s.number:g}, so their phase order is unknown",
                              "Remove the duplicate series, or exclude one with 'series.exclude'")  # fmt: skip
-    return dict(zip(seqs, chosen))
+    order = dict(zip(seqs, chosen))
+    _check_acquisition_order(case, order)
+    return order
+
+
+def _acquired(series: SeriesFolder) -> float | None:
+    """Seconds since midnight at which a series was acquired (AcquisitionTime, else ContentTime, of
+    its first DICOM file), or None where neither is there. The time is compared, never written out."""
+    import pydicom
+
+    for f in sorted(f for f in series.path.iterdir() if f.is_file()):
+        try:
+            ds = pydicom.dcmread(f, stop_before_pixels=True, specific_tags=["AcquisitionTime", "ContentTime"])
+        except Exception:  # noqa: BLE001 - not DICOM: the next file (read_series names bad files)
+            continue
+        tm = str(ds.get("AcquisitionTime", "") or ds.get("ContentTime", "") or "").strip()
+        m = re.match(r"^(\d{2})(\d{2})?(\d{2})?(\.\d+)?$", tm)
+        if not m:
+            return None
+        return int(m[1]) * 3600 + int(m[2] or 0) * 60 + int(m[3] or 0) + float(m[4] or 0)
+    return None
+
+
+def _check_acquisition_order(case: str, order: dict[str, SeriesFolder]) -> None:
+    """Where every phase's series has an acquisition time and they are not all equal (an anonymised
+    export may set one time for all), the phases ordered by series number must be acquired in that
+    order: a post-contrast series acquired before the pre-contrast one means the numbers do not give
+    the phases. The message names the series, never the times (they can identify the examination)."""
+    times = {seq: _acquired(s) for seq, s in order.items()}
+    if None in times.values() or len(set(times.values())) == 1:
+        return
+    seqs = list(order)
+    for earlier, later in zip(seqs, seqs[1:]):
+        if times[later] < times[earlier]:
+            raise InputError(case, order[later].path, f"{later} ({order[later].label}) was acquired before {earlier} "
+                             f"({order[earlier].label}), though its series number comes after: the series numbers "
+                             "do not give the phase order",
+                             "Check the case's DCE series, or exclude the stray one with 'series.exclude'")  # fmt: skip
 
 
 def _read_slice(case: str, path: Path):
