@@ -140,6 +140,14 @@ def yaml_problem(path: str | Path) -> str | None:
     return None
 
 
+def config_files(workflow) -> tuple[list[str], dict[str, Any]]:
+    """(the config files in the order Snakemake merged them, the ``--config`` values) of a running
+    workflow: ``configfile:`` files first, then the command line's ``--configfile`` files, which
+    Snakemake re-applies over them, then ``--config``."""
+    cli = [str(f) for f in workflow.overwrite_configfiles or []]
+    return [f for f in map(str, workflow.configfiles) if f not in cli] + cli, dict(workflow.config_settings.config)
+
+
 def emptied_mappings(config: dict[str, Any], files: list[str | Path], overrides: dict[str, Any] | None = None) -> None:
     """Snakemake merges config files key by key, so ``models: {}`` in a later file empties nothing:
     the earlier file's models stay. Here an empty mapping in a file empties that key for the files

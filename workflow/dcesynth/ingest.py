@@ -87,11 +87,11 @@ def ingest_nifti_case(
             raise InputError(case, None, f"the case sheet gives no file for '{seq}'", f"Fill the '{seq}' column")
         if not Path(path).is_file():
             raise InputError(case, path, f"{seq} file does not exist", "Check the case sheet")
-        images[seq] = read_image(case, path, "volume")
+        images[seq] = read_checked(case, path, "volume")
     _write_case(case, images, inputs, outputs, resample_mismatched)
 
 
-def read_image(case: str, path: str | Path, what: str) -> sitk.Image:
+def read_checked(case: str, path: str | Path, what: str) -> sitk.Image:
     """A single-channel 3D image file, checked whatever the case of its extension: unreadable,
     truncated or corrupt data, and NaN or Inf voxels, are refused naming the file (ITK alone reads a
     truncated gzip as zeros and NaN as 0). ``what``: "volume" or "mask", for the messages."""
@@ -200,7 +200,7 @@ def ingest_mask(
     """Binarise a tumour mask on the grid of the case's pre-contrast volume; returns its voxel count."""
     if not Path(mask_path).is_file():
         raise InputError(case, mask_path, "mask file does not exist", "Check 'data.mask_pattern' or the sheet's 'mask' column")
-    mask = read_image(case, mask_path, "mask")
+    mask = read_checked(case, mask_path, "mask")
     ref = sitk.ReadImage(str(reference_path))
     problem = geometry_mismatch(ref, mask)
     if problem is not None:

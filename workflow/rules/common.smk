@@ -7,7 +7,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from dcesynth import segmentation
-from dcesynth.config_keys import emptied_mappings, renamed_folders
+from dcesynth.config_keys import config_files, emptied_mappings, renamed_folders
 from dcesynth.errors import ConfigError
 from dcesynth.plan import by_case, path
 from dcesynth.plan import load as load_plan
@@ -15,15 +15,8 @@ from dcesynth.plan import load as load_plan
 # Validation against the schema (its defaults filled in) and the plan; a refusal stops here,
 # before any job. The splits' problems are printed after the cohort summary, which says why.
 # Shipped files are found beside the workflow, not in the working directory (`shipped`, Snakefile).
-# An empty mapping in a later config file (`models: {}`) empties that key; Snakemake's key-by-key
-# merge alone would keep the earlier files' entries.
-_cli_config_files = [str(f) for f in workflow.overwrite_configfiles or []]
-emptied_mappings(
-    config,
-    [f for f in map(str, workflow.configfiles) if f not in _cli_config_files]
-    + _cli_config_files,
-    overrides=workflow.config_settings.config,
-)
+# An empty mapping in a later config file (`models: {}`) empties that key (not Snakemake's merge).
+emptied_mappings(config, *config_files(workflow))
 try:
     PLAN = load_plan(
         config,
@@ -129,20 +122,9 @@ def mask_input(wildcards):
 
 
 keep = lambda f: f if PLAN.source.generated else ancient(f)
-# The user's raw files rerun their case through a parameter, their fingerprint (path, size and
-# modification time of each file: dcesynth.fingerprint), not through their times (an rsync -a copy
-# keeps an older one). The phantom's files are the workflow's own outputs: their times suffice.
-FINGERPRINTS = config["ingest"]["fingerprint"] and not PLAN.source.generated
-input_fingerprint = (
-    {"inputs": lambda wildcards: PLAN.input_fingerprint(wildcards.case)}
-    if FINGERPRINTS
-    else {}
-)
-mask_fingerprint = (
-    {"mask_file": lambda wildcards: PLAN.mask_fingerprint(wildcards.case)}
-    if FINGERPRINTS
-    else {}
-)
+# The user's raw files rerun their case through their fingerprint, a parameter (not their times:
+# an rsync -a copy keeps an older one); none for the phantom, whose files are the workflow's outputs.
+fingerprint = PLAN.fingerprint_params
 
 
 def export_source(wildcards):

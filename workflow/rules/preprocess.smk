@@ -16,11 +16,11 @@ rule ingest:
     resources:
         **rule_resources("ingest"),
     params:
+        **fingerprint("inputs"),
         source=DATA_SOURCE,
         include=config["series"]["include"],
         exclude=config["series"]["exclude"],
         resample_mismatched=config["ingest"]["resample_mismatched"],
-        **input_fingerprint,
     script:
         "../scripts/ingest.py"
 
@@ -40,9 +40,9 @@ rule ingest_mask:
     resources:
         **rule_resources("ingest_mask"),
     params:
+        **fingerprint("mask_file"),
         resample_mismatched=config["ingest"]["resample_mismatched"],
         label=config["data"]["mask_label"],
-        **mask_fingerprint,
     script:
         "../scripts/ingest_mask.py"
 

@@ -30,6 +30,14 @@ class CohortMixin:
     def mask_fingerprint(self, case: str) -> str:
         return fingerprint([self.cases.loc[case, "mask"]])
 
+    def fingerprint_params(self, name: str) -> dict:
+        """The ingest rules' fingerprint parameter: ``{"inputs": f(wildcards)}`` (the case's images) or
+        ``{"mask_file": ...}``; none where ``ingest.fingerprint`` is off or the source is generated."""
+        if not self.config["ingest"]["fingerprint"] or self.source.generated:
+            return {}
+        of = self.input_fingerprint if name == "inputs" else self.mask_fingerprint
+        return {name: lambda wildcards: of(wildcards.case)}
+
     # --- cohort and splits -----------------------------------------------------------------
 
     @property
