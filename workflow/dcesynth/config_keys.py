@@ -109,7 +109,7 @@ def schema_errors(config: dict[str, Any], schema: dict[str, Any]) -> list[str]:
     import jsonschema
 
     problems = []
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = jsonschema.validators.validator_for(schema)(schema)  # the draft the schema names
     for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
         where = ".".join(map(str, error.absolute_path)) or "the config"
         value = error.instance
