@@ -444,3 +444,34 @@ def test_a_mama_mia_phase_or_mask_stored_twice_is_refused_naming_both(tmp_path):
     shutil.copy(expert / f"{case.lower()}.nii.gz", expert / f"{case.upper()}.NII")
     with pytest.raises(ConfigError, match=rf"data.root: case {case} has two expert masks: "):
         mama_mia_cases(cfg)
+
+
+def test_one_patient_under_two_ids_is_refused_before_the_split(tmp_path):
+    """Two cases of a case sheet that read the same file (here one through a link, as a copied
+    sheet row would) are refused at parse time, naming both: the split could put one in GAN training
+    and the other in its evaluation."""
+    cases = write_mama_mia(tmp_path / "mm", [1, 1, 1, 1, 1, 1])
+    rows = ["case_id\tpre\tpost1\tmask"]
+    for case in cases:
+        img = tmp_path / "mm" / "images" / case
+        rows.append(f"{case}\t{img / (case.lower() + '_0000.nii.gz')}\t{img / (case.lower() + '_0001.nii.gz')}\t"
+                    f"{tmp_path / 'mm' / 'segmentations' / 'expert' / (case.lower() + '.nii.gz')}")
+    first = next(iter(cases))
+    (tmp_path / "same_pre.nii.gz").symlink_to(tmp_path / "mm" / "images" / first / f"{first.lower()}_0000.nii.gz")
+    rows.append(f"COPY_001\t{tmp_path / 'same_pre.nii.gz'}\t{tmp_path / 'mm' / 'images' / first / (first.lower() + '_0001.nii.gz')}\t")
+    sheet = tmp_path / "cases.tsv"
+    sheet.write_text("\n".join(rows[:-1]) + "\n")
+    cfg = tiny_config(data={"source": "nifti", "cases": str(sheet), "mask_pattern": None, "post_phases": 1},
+                      splits={"allow_empty": True})  # fmt: skip
+    assert "read the same file" not in parse_refusal_text(cfg)
+    sheet.write_text("\n".join(rows) + "\n")
+    assert (f"cases {first} and COPY_001 read the same file {tmp_path / 'same_pre.nii.gz'} (one patient under two "
+            "ids?)") in parse_refusal_text(cfg)  # fmt: skip
+
+
+def parse_refusal_text(cfg: dict) -> str:
+    """The parse-time refusal of ``cfg``, or "" where it is accepted."""
+    try:
+        return parse_refusal(cfg)
+    except AssertionError:
+        return ""

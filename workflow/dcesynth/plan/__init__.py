@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import cohort, segmentation, splits, weights
+from .. import cohort, segmentation, sources, splits, weights
 from ..errors import ConfigError
+from . import checks
 from .cases import CohortMixin
 from .outputs import OutputsMixin
 from .paths import PATHS, by_case, path
@@ -59,7 +60,6 @@ def load(config: dict, basedir: str | Path | None = None, *, schema: str | Path 
     from snakemake.utils import validate  # here, so that importing the plan imports no Snakemake
 
     from .. import config_keys
-    from . import checks
 
     if schema is None or duke_sheet is None:
         if basedir is None:
@@ -112,6 +112,11 @@ class Plan(CohortMixin, RunsMixin, SegmentationMixin, OutputsMixin, ResourcesMix
         if missing:
             raise ConfigError("\n".join(missing))
         cases = cohort.case_table(config)
+        source = sources.source(config["data"]["source"])
+        if not source.generated:
+            shared = checks.shared_inputs(cases, cohort.sequences(config["data"]["post_phases"]), source.files)
+            if shared:
+                raise ConfigError("; ".join(shared))
         split_cfg = config["splits"]
         if not trains:  # no model trains: no annotated case is held back for training
             split_cfg = {**split_cfg, "min_gan_train_cases": 0}

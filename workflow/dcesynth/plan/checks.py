@@ -67,3 +67,23 @@ def _generated_data_problems(config: dict[str, Any]) -> list[str]:
                             f"{data['source']} writes generated cases there; keep it inside (the demo's "
                             "data/phantom/...), or set data.source to read your own data")  # fmt: skip
     return problems
+
+
+def shared_inputs(cases, seqs: list[str], files: bool) -> list[str]:
+    """Two cases that read the same raw file or DICOM folder (links resolved): one patient under two
+    ids, whom the split could put in GAN training and in evaluation at once, the leak the split
+    exists to prevent. One line per pair, naming both cases and the file."""
+    owner: dict[str, str] = {}
+    problems = []
+    for _, row in cases.iterrows():
+        paths = [row[s] for s in seqs] if files else [row["case_dir"]]
+        for p in paths:
+            if not p:
+                continue
+            key = os.path.realpath(p)
+            other = owner.setdefault(key, row["case_id"])
+            if other != row["case_id"]:
+                problems.append(f"cases {other} and {row['case_id']} read the same file {p} (one patient under two "
+                                "ids?): the split could put one in training and the other in evaluation; keep one "
+                                "of them in the cohort")  # fmt: skip
+    return problems
