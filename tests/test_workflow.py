@@ -192,11 +192,15 @@ def test_an_external_model_ranks_beside_the_trained_ones(tmp_path, tiny_run):
     assert (res / "mama_synth/elsewhere/predictions").is_dir()
     table1 = pd.read_csv(res / "tables/elsewhere/table1.tsv", sep="\t")
     assert table1["generator_epoch"].str.startswith("external (").all()
-    # a volume off the pre-contrast grid is refused by name
-    case = next(outside.iterdir())
+    # a volume replaced by one off the pre-contrast grid, its time older than every output (as
+    # `rsync -a` leaves it), reruns its import through the volumes' fingerprint, and is refused by name
+    case = sorted(outside.iterdir())[0]
     image = sitk.ReadImage(str(case))
     image.SetSpacing([2 * s for s in image.GetSpacing()])
     sitk.WriteImage(image, str(case))
+    os.utime(case, (1_000_000_000, 1_000_000_000))
+    imports = [w for r, w in dry_run_jobs(wd, "--configfile", "config/config.yaml", "ext.yaml") if r == "import_external"]
+    assert len(imports) == 1 and f"case={case.name[:-12]}" in imports[0], imports
     out = run_snakemake(wd, "--cores", "2", "--configfile", "config/config.yaml", "ext.yaml", check=False)
     assert out.returncode != 0 and f"{case}: its spacing" in (wd / f"logs/import_external/elsewhere/{case.name[:-12]}.log").read_text()
 

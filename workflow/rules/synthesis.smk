@@ -127,6 +127,7 @@ rule import_external:
         targets=synthesis_target_files,
         external=lambda wc: PLAN.external_synthesis(wc.run, wc.case),
         intensity=config["synthesis"]["intensity"],
+        **fingerprint("images"),
     script:
         "../scripts/import_external.py"
 

@@ -31,9 +31,15 @@ class CohortMixin:
         return fingerprint([self.cases.loc[case, "mask"]])
 
     def fingerprint_params(self, name: str) -> dict:
-        """The ingest rules' fingerprint parameter: ``{"inputs": f(wildcards)}`` (the case's images) or
-        ``{"mask_file": ...}``; none where ``ingest.fingerprint`` is off or the source is generated."""
-        if not self.config["ingest"]["fingerprint"] or self.source.generated:
+        """A rule's fingerprint parameter: ``{"inputs": f(wildcards)}`` (the case's images),
+        ``{"mask_file": ...}`` or ``{"images": ...}`` (an external run's volumes of the case); none
+        where ``ingest.fingerprint`` is off, and none for the images of a generated source (the
+        phantom's files are the workflow's own outputs; an external run's are never)."""
+        if not self.config["ingest"]["fingerprint"]:
+            return {}
+        if name == "images":
+            return {name: lambda wildcards: fingerprint(list(self.external_images(wildcards.run, wildcards.case).values()))}
+        if self.source.generated:
             return {}
         of = self.input_fingerprint if name == "inputs" else self.mask_fingerprint
         return {name: lambda wildcards: of(wildcards.case)}
