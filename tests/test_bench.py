@@ -50,10 +50,12 @@ def test_metrics_bench(capsys):
     assert diff < 1e-3  # ours and torchmetrics agree on the same pairs
 
 
+@pytest.mark.integration
 def test_evaluation_bench(capsys, tmp_path):
     """Epochs scored by the baseline revision's code and by this tree's (alternating, each in a
     fresh process), the second epoch reading the real features the first cached, with the same
-    metrics; Table 1 projected to the paper's sizes."""
+    metrics; Table 1 projected to the paper's sizes. An end-to-end run of the benchmark (git
+    archive of another revision, four interpreters): integration, as the other benchmarks' runs."""
     import subprocess
 
     from dcesynth.bench import evaluation
@@ -61,7 +63,7 @@ def test_evaluation_bench(capsys, tmp_path):
     known = subprocess.run(["git", "-C", str(evaluation.REPO), "cat-file", "-e", f"{evaluation.BASELINE}^{{commit}}"])
     if known.returncode:  # a shallow clone or an unpacked sdist: no baseline to run
         pytest.skip(f"the baseline revision {evaluation.BASELINE} is not in this checkout's history")
-    evaluation.main(["--pairs", "4", "--size", "64", "--epochs", "2", "--table1", "--workdir", str(tmp_path)])
+    evaluation.main(["--pairs", "4", "--size", "64", "--ngf", "8", "--epochs", "2", "--table1", "--workdir", str(tmp_path)])
     out = capsys.readouterr().out
     assert "epoch 1 (cache filled)" in out and "epoch 2 (cache read)" in out and "faster" in out
     assert "projected to the paper's 5000 pixel pairs" in out

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -82,9 +83,11 @@ def test_two_processes_of_batch_2_train_the_epoch_of_one_process_of_batch_4(tmp_
     files = _slices(tmp_path, 5, 16)  # 10 pairs: global batches of 4, 4 and 2 (rank 1 holds none of the last)
     cfg = _cfg(4)
     S.save_state(T.init_state(cfg), tmp_path / "e0.pt")
+    two_processes = ThreadPoolExecutor(1).submit(  # torchrun's start-up overlaps the one-process epoch
+        run_epoch, 2, state_in=str(tmp_path / "e0.pt"), state_out=str(tmp_path / "two.pt"), losses_out=str(tmp_path / "two.tsv"),
+        manifest=str(tmp_path / "pairs.tsv"), cfg=cfg, epoch=1, device="cpu", threads=2)  # fmt: skip
     one = _one_process(tmp_path, files, cfg)
-    run_epoch(2, state_in=str(tmp_path / "e0.pt"), state_out=str(tmp_path / "two.pt"), losses_out=str(tmp_path / "two.tsv"),
-              manifest=str(tmp_path / "pairs.tsv"), cfg=cfg, epoch=1, device="cpu", threads=2)  # fmt: skip
+    two_processes.result(timeout=300)
     two = S.load_state(tmp_path / "two.pt")
     assert two["epoch"] == 1 and two["meta"]["processes"] == 2 and one["meta"]["processes"] == 1
     _assert_same_training(one, two, cfg, 16, S.load_state(tmp_path / "e0.pt"))
@@ -116,7 +119,10 @@ def test_a_killed_two_process_epoch_leaves_nothing_and_reruns_to_the_same_result
     S.save_state(T.init_state(cfg), tmp_path / "e0.pt")
     job = dict(state_in=str(tmp_path / "e0.pt"), state_out=str(tmp_path / "two.pt"), losses_out=str(tmp_path / "two.tsv"),
                manifest=str(tmp_path / "pairs.tsv"), cfg=cfg, epoch=1, device="cpu", threads=2)  # fmt: skip
-    run_epoch(2, **{**job, "state_out": str(tmp_path / "whole.pt"), "losses_out": str(tmp_path / "whole.tsv")})
+    # the epoch that is not killed runs beside the killed one (its own torchrun on a port of its own,
+    # as two runs' epoch jobs do on one node): the two start-ups overlap
+    whole = ThreadPoolExecutor(1).submit(
+        run_epoch, 2, **{**job, "state_out": str(tmp_path / "whole.pt"), "losses_out": str(tmp_path / "whole.tsv")})
     code = f"from dcesynth.training.distributed import run_epoch; run_epoch(2, **{job!r})"
     log = tmp_path / "killed.log"
     with open(log, "w") as out:
@@ -128,6 +134,7 @@ def test_a_killed_two_process_epoch_leaves_nothing_and_reruns_to_the_same_result
     assert proc.poll() is None, "the epoch ended before it could be killed:\n" + log.read_text()
     os.kill(proc.pid, signal.SIGKILL)  # only the job's own process, as a scheduler's OOM kill may
     proc.wait()
+    whole.result(timeout=300)  # before the process scan: its workers carry the same marker
     marker = "dcesynth.training.worker"  # in the command lines of torchrun and of its workers
     for _ in range(50):  # torchrun and its workers follow their parent (PR_SET_PDEATHSIG)
         if not _workers_alive(marker):

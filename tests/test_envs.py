@@ -195,12 +195,16 @@ def test_jobs_that_need_no_torch_do_not_import_it():
     rules' scripts too: nnU-Net and torch run in the child process they start)."""
     import subprocess
 
-    loaded = {}
-    for name in TORCH_FREE_SCRIPTS:
+    probes = {}
+    for name in TORCH_FREE_SCRIPTS:  # the interpreters run side by side: each is one process of its own
         tree = ast.parse((REPO / "workflow" / "scripts" / f"{name}.py").read_text())
         imports = "\n".join(ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom)))
         probe = f"{imports}\nimport sys\nprint(sorted(m for m in ('torch', 'torchvision', 'nnunetv2') if m in sys.modules))"
-        run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO)
-        assert run.returncode == 0, f"{name}: {run.stderr[-500:]}"
-        loaded[name] = run.stdout.strip()
+        probes[name] = subprocess.Popen([sys.executable, "-c", probe], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True, cwd=REPO)  # fmt: skip
+    loaded = {}
+    for name, proc in probes.items():
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, f"{name}: {err[-500:]}"
+        loaded[name] = out.strip()
     assert {k: v for k, v in loaded.items() if v != "[]"} == {}

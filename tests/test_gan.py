@@ -91,17 +91,20 @@ def test_vgg_loss_needs_a_file_or_an_explicit_choice(tmp_path):
         VGGLoss("pretrained", None)
     with pytest.raises(ConfigError, match="does not exist"):
         VGGLoss("pretrained", str(tmp_path / "missing.pth"))
-    from torchvision.models import vgg19
+    from torchvision.models.vgg import cfgs, make_layers
 
     torch.manual_seed(0)
-    path = tmp_path / "vgg19.pth"
-    torch.save(vgg19(weights=None).state_dict(), path)
+    path = tmp_path / "vgg19.pth"  # torchvision's VGG19 keys; the classifier's (unused, 0.5 GB) left out
+    torch.save({f"features.{k}": v for k, v in make_layers(cfgs["E"]).state_dict().items()}, path)
     loss = VGGLoss("pretrained", str(path))
     assert loss.provenance["sha256"] and loss.provenance["file"] == str(path)
     a, b = torch.rand(1, 1, 32, 32) * 2 - 1, torch.rand(1, 1, 32, 32) * 2 - 1
     assert loss(a, a).item() == 0.0 and loss(a, b).item() > 0  # grey input works
     r1, r2 = VGGLoss("random", seed=3), VGGLoss("random", seed=3)
     assert r1(a, b).item() == r2(a, b).item()
+    torch.save({k: v for k, v in torch.load(path).items() if k != "features.34.weight"}, tmp_path / "partial.pth")
+    with pytest.raises(ConfigError, match='partial.pth is not a torchvision VGG19 state dict: Missing key.* "34.weight"'):
+        VGGLoss("pretrained", str(tmp_path / "partial.pth"))
 
 
 @pytest.fixture()

@@ -82,8 +82,9 @@ def paper_metrics(pairs: int) -> dict:
     return cfg
 
 
-def write_inputs(wd: Path, pairs: int, size: int) -> tuple[str, dict]:
-    """Per-case slice stacks (8 cases) and a seeded paper-size pix2pixHD generator."""
+def write_inputs(wd: Path, pairs: int, size: int, ngf: int = 64) -> tuple[str, dict]:
+    """Per-case slice stacks (8 cases) and a seeded pix2pixHD generator (the paper's size at
+    ``ngf`` 64)."""
     import torch
 
     from ..models.pix2pixhd.networks import build_generator
@@ -99,7 +100,7 @@ def write_inputs(wd: Path, pairs: int, size: int) -> tuple[str, dict]:
             np.save(f, arr[idx])
             files[case][seq] = str(f)
     torch.manual_seed(0)
-    options = {"input_nc": 1, "output_nc": 1}
+    options = {"input_nc": 1, "output_nc": 1, "ngf": ngf}
     generator = wd / "generator.pt"
     torch.save({"options": options, "state_dict": build_generator(**options).state_dict()}, generator)
     return str(generator), files
@@ -171,17 +172,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--epochs", type=int, default=2, help="epochs scored by each; the first fills the cache")
     ap.add_argument("--baseline", default=BASELINE, help="git revision whose code is 'before'")
+    ap.add_argument("--ngf", type=int, default=64, help="the generator's width (64: the paper's; smaller for a quick check)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workdir", type=Path, default=None, help="keep inputs and tables here (default: a temp dir)")
     ap.add_argument("--table1", action="store_true", help="also time Table 1 on the pairs and project it to the paper's sizes")
     args = ap.parse_args(argv)
     wd = args.workdir or Path(tempfile.mkdtemp(prefix="dcesynth_bench_evaluation_"))
     wd.mkdir(parents=True, exist_ok=True)
-    generator, files = write_inputs(wd, args.pairs, args.size)
+    generator, files = write_inputs(wd, args.pairs, args.size, args.ngf)
     before_code = export_tree(args.baseline, wd / "baseline")
     after_code = REPO / "workflow"
     common = {"generator": generator, "files": files, "cfg": paper_metrics(args.pairs)}
-    print(f"{args.pairs} pairs of {args.size}² slices, paper metrics (duke.yaml), {args.threads} threads; "
+    print(f"{args.pairs} pairs of {args.size}² slices, pix2pixHD ngf {args.ngf}, paper metrics (duke.yaml), {args.threads} threads; "
           f"before = {args.baseline}, after = this tree with the feature cache", flush=True)  # fmt: skip
     rows = []
     for epoch in range(1, args.epochs + 1):

@@ -184,9 +184,12 @@ def load_generator(path: str | Path, options: dict[str, Any] | None = None, devi
 
         return load_model(path, device)[0]
     opts, sd = _generator_state(obj, path, options)
-    G = build_generator(**opts)
+    with torch.device("meta"):  # no random initialisation to overwrite (1.6 s for the paper's generator)
+        G = build_generator(**opts)
     try:
-        G.load_state_dict(sd)
+        G.load_state_dict(sd, assign=True)
     except RuntimeError as exc:
         raise InputError(None, path, f"weights do not fit the generator options {opts}: {str(exc).splitlines()[0]}") from None
+    if any(t.is_meta for t in (*G.parameters(), *G.buffers())):  # a tensor the file does not hold
+        raise InputError(None, path, f"the file does not hold every tensor of the generator options {opts}")
     return G.to(device).eval()

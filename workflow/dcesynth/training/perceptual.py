@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..errors import ConfigError
 from ..weights import is_pretrained, load_state_dict, sha256
 
 # torchvision vgg19().features slices ending at relu1_1, relu2_1, relu3_1, relu4_1, relu5_1
@@ -27,15 +28,22 @@ class VGGLoss(nn.Module):
 
         pretrained = is_pretrained(mode, weights, "gan.vgg", "the VGG19 perceptual loss needs a local weights file "
                                    "(torchvision vgg19 state dict)")  # fmt: skip
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            features = vgg19(weights=None).features
         self.provenance = {"mode": mode, "file": None, "sha256": None}
         if pretrained:
             state = load_state_dict(weights, "gan.vgg.weights")
             state = {k.removeprefix("features."): v for k, v in state.items() if not k.startswith("classifier.")}
-            features.load_state_dict(state)
+            with torch.device("meta"):  # no random initialisation to overwrite (1.4 s of every epoch job)
+                features = vgg19(weights=None).features
+            try:
+                features.load_state_dict(state, assign=True)
+            except RuntimeError as exc:
+                detail = " ".join(str(exc).split()[6:])[:300]  # after "Error(s) in loading state_dict for Sequential:"
+                raise ConfigError(f"gan.vgg.weights: {weights} is not a torchvision VGG19 state dict: {detail}") from None
             self.provenance = {"mode": mode, "file": str(weights), "sha256": sha256(weights)}
+        else:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                features = vgg19(weights=None).features
         self.slices = nn.ModuleList(nn.Sequential(*features[a:b]) for a, b in VGG_SLICES)
         for p in self.parameters():
             p.requires_grad_(False)
