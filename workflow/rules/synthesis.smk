@@ -124,10 +124,10 @@ rule import_external:
     resources:
         **rule_resources("import_external"),
     params:
+        **fingerprint("images"),
         targets=synthesis_target_files,
         external=lambda wc: PLAN.external_synthesis(wc.run, wc.case),
         intensity=config["synthesis"]["intensity"],
-        **fingerprint("images"),
     script:
         "../scripts/import_external.py"
 
