@@ -161,6 +161,21 @@ def test_segmentation_on_the_slice_and_the_challenges_imputation():
     assert np.isnan(ms.impute_worst(table, cases=["c0"]).loc[1, "dice"])
 
 
+def test_a_case_without_a_prediction_gets_the_run_s_own_worst_values():
+    """The challenge's protocol: a case a submission left out gets, for each metric, the worst value
+    that submission scored on its other cases (its own: another run's values never move it)."""
+    table = pd.DataFrame({"model": ["a", "a", "a", "b", "b", "b"], "case": ["c0", "c1", "c2"] * 2,
+                          "mse_full_image": [0.5, 0.9, np.nan, 3.0, 4.0, 5.0],
+                          "ssim_roi": [0.7, 0.4, np.nan, 0.1, 0.2, 0.05],
+                          "missing_prediction": [False, False, True, False, False, False]})  # fmt: skip
+    out = ms.impute_missing_cases(table, ["mse_full_image", "ssim_roi"])
+    assert out.loc[2, "mse_full_image"] == 0.9 and out.loc[2, "ssim_roi"] == 0.4  # a's worst: highest MSE, lowest SSIM
+    pd.testing.assert_frame_equal(out.drop(index=2), table.drop(index=2))  # nothing else changes
+    # the run's ranking does not depend on how badly another run did
+    worse_b = table.assign(mse_full_image=table["mse_full_image"].where(table["model"] == "a", 99.0))
+    assert ms.impute_missing_cases(worse_b, ["mse_full_image"]).loc[2, "mse_full_image"] == 0.9
+
+
 def test_the_classifiers_and_their_auroc():
     from sklearn.metrics import roc_auc_score
 
@@ -213,6 +228,24 @@ def test_the_export_is_what_the_evaluator_reads(tmp_path):
         np.testing.assert_array_equal(sitk.GetArrayFromImage(img), slices[key].astype(sitk.GetArrayFromImage(img).dtype))
     back = ms.read_export(tmp_path, "case_1")
     assert back["mask"].dtype == bool and (back["mask"] == mask).all()
+    # a case the model has no volume of: its ground truth only, as a submission that left it out
+    ms.export_case(tmp_path, "case_2", {k: v for k, v in slices.items() if k != "prediction"})
+    assert not (tmp_path / "predictions" / "case_2.mha").exists()
+    assert all((tmp_path / sub / "case_2.mha").exists() for key, sub in ms.EXPORT_FOLDERS.items() if key != "prediction")
+
+
+def test_a_case_without_an_image_gets_an_empty_prediction_on_its_label_grid(tmp_path):
+    """What nnunet_predict writes for an external model's missing test case: no foreground, on the
+    label crop's grid, so that the ranking reads it as an empty segmentation (then imputed)."""
+    from dcesynth.nnunet import write_empty_prediction
+
+    label = sitk.Cast(_volume(np.ones((3, 5, 7)), direction=(0, 1, 0, 1, 0, 0, 0, 0, -1)), sitk.sitkUInt8)
+    sitk.WriteImage(label, str(tmp_path / "label.nii.gz"))
+    write_empty_prediction(tmp_path / "label.nii.gz", tmp_path / "empty.nii.gz")
+    empty = sitk.ReadImage(str(tmp_path / "empty.nii.gz"))
+    assert not sitk.GetArrayFromImage(empty).any() and empty.GetPixelID() == sitk.sitkUInt8
+    for get in ("GetSize", "GetSpacing", "GetOrigin", "GetDirection"):
+        assert getattr(empty, get)() == pytest.approx(getattr(label, get)()), get
 
 
 def test_an_external_volume_must_lie_on_the_pre_contrast_grid(tmp_path):

@@ -399,7 +399,24 @@ def test_an_external_model_is_a_run_without_training(tmp_path):
     template = str(tmp_path / "{case}_0001.nii.gz")
     cfg = deep_update(default_config(), {"models": {"ext": {"family": "external", "images": template}}})
     cases = plan_of(default_config()).synth_cases
-    with pytest.raises(ConfigError, match=rf"models.ext.images: no volume for {len(cases)} of the {len(cases)} cases"):
+    with pytest.raises(ConfigError, match=rf"models.ext.images: no volume for any of the {len(cases)} cases"):
+        plan_of(cfg)
+    # a volume missing for one test case (a challenge entry may lack some): planned without it,
+    # named in the summary, its export without a prediction, its segmentation an empty one
+    missing = [c for c in plan_of(default_config()).ranking_cases() if c in plan_of(default_config()).seg_test][0]
+    for case in cases:
+        if case != missing:
+            (tmp_path / f"{case}_0001.nii.gz").touch()
+    plan = plan_of(cfg)
+    assert plan.missing_cases("ext") == [missing] and missing not in plan.run_cases("ext")
+    assert not [t for t in plan.run_targets("ext") if f"/{missing}/" in t]
+    assert "prediction" not in plan.mama_synth_cases(run="ext")[missing]
+    seg = plan.ranking_segmentation()["runs"]
+    assert missing not in seg["ext"] and missing in seg[plan.run]
+    assert f"no volume for 1 of {len(cases)} cases ({missing})" in plan.summary()
+    for case in plan.ranking_cases():  # none of the ranked cases: nothing to rank it on
+        (tmp_path / f"{case}_0001.nii.gz").unlink(missing_ok=True)
+    with pytest.raises(ConfigError, match="models.ext.images: no volume for any of the .* test cases the model ranking scores"):
         plan_of(cfg)
     for case in cases:
         (tmp_path / f"{case}_0001.nii.gz").touch()

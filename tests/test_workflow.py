@@ -170,8 +170,15 @@ def test_an_external_model_ranks_beside_the_trained_ones(tmp_path, tiny_run):
     wd = copy_of_run(tiny_run, tmp_path / "run")
     res, outside = wd / "results", tmp_path / "elsewhere"
     outside.mkdir()
+    # one validation case has no volume (an entry may lack some): left out of Table 1, the tumour
+    # regions and the figures, not refused (the ranking's imputation of a missing test case is
+    # test_mama_synth's: the tiny run ranks one test case)
+    split = pd.read_csv(res / "splits/synthesis.tsv", sep="\t")
+    left_out = split.loc[split["split"] == "val", "case_id"].iloc[0]
     for stack in sorted(res.glob("synthetic/nca/*/post1.npy")):
         case = stack.parent.name
+        if case == left_out:
+            continue
         reference = sitk.ReadImage(str(res / f"n4/{case}/pre.nii.gz"))
         volume = stack_to_volume(np.load(stack), read_transform(res / f"slices/{case}/pre.json"), reference, "scanner",
                                  read_transform(res / f"slices/{case}/post1.json"))  # fmt: skip
@@ -182,14 +189,20 @@ def test_an_external_model_ranks_beside_the_trained_ones(tmp_path, tiny_run):
                                                              "image_quality_tables", "tumour_region_metrics", "plot_synthesis",
                                                              "nnunet_test_images", "nnunet_predict", "crop_synthetic"}  # fmt: skip
     assert not [(r, w) for r, w in jobs if "run=tiny" in w or "run=nca" in w]  # the trained runs are left as they are
+    assert not [(r, w) for r, w in jobs if f"case={left_out}" in w and "run=elsewhere" in w]
     run_snakemake(wd, "--cores", "2", "--configfile", "config/config.yaml", "ext.yaml")
     ranking = pd.read_csv(res / "tables/model_ranking.tsv", sep="\t").set_index("model")
     assert ranking.loc["elsewhere", "family"] == "external" and ranking.loc["elsewhere", "rank"] in (1, 2, 3)
+    assert ranking["n_missing_cases"].to_dict() == {m: 0 for m in ranking.index}  # the ranked test case is there
     cases = pd.read_csv(res / "tables/model_ranking_cases.tsv", sep="\t").set_index(["model", "case"])
     for m in ("mse_full_image", "ssim_roi", "lpips_full_image"):
         for case in cases.loc["nca"].index:
             assert cases.loc[("elsewhere", case), m] == pytest.approx(cases.loc[("nca", case), m], rel=0.02, abs=1e-3), m
+    assert not cases["missing_prediction"].any()
     assert (res / "mama_synth/elsewhere/predictions").is_dir()
+    # Table 1 and the tumour regions of the cases it has (the NCA's on all)
+    regions = {r: pd.read_csv(res / f"tables/{r}/tumour_region.tsv", sep="\t") for r in ("elsewhere", "nca")}
+    assert set(regions["nca"]["case_id"]) - set(regions["elsewhere"]["case_id"]) == {left_out}
     table1 = pd.read_csv(res / "tables/elsewhere/table1.tsv", sep="\t")
     assert table1["generator_epoch"].str.startswith("external (").all()
     # a volume replaced by one off the pre-contrast grid, its time older than every output (as

@@ -210,6 +210,17 @@ def predict(model_dir: str | Path, folds: list[int], images: str | Path, out_dir
                                   step_size=step_size), log_path)
 
 
+def write_empty_prediction(label_file: str | Path, out_file: str | Path) -> None:
+    """A prediction with no foreground on the grid of ``label_file`` (uint8, as nnU-Net writes
+    labels): what a case without an image gets."""
+    import SimpleITK as sitk
+
+    label = sitk.ReadImage(str(label_file))
+    empty = sitk.Image(label.GetSize(), sitk.sitkUInt8)
+    empty.CopyInformation(label)
+    sitk.WriteImage(empty, str(out_file), True)
+
+
 def _train(dataset_id, configuration, fold, trainer, plans, threads, device, resume) -> None:
     import torch
     from nnunetv2.run.run_training import run_training

@@ -173,6 +173,15 @@ nnunet_root = lambda wc: path("nnunet_root", run=wc.run, scenario=wc.scenario)
 nnunet_test_folder = lambda wc: PLAN.test_folder(wc.run, wc.scenario, wc.domain)
 crop_input = lambda wc, images: PLAN.crop_inputs(wc.run, wc.case, images)
 crop_path = PLAN.crop_path
+# the cases of a list that a run has synthetic volumes of (all but an external run's missing ones)
+run_cases = PLAN.of_run
+run_seg_test = lambda run: PLAN.of_run(run, SEG_TEST)
+# an external run's test cases without a volume: their label grids, for an empty prediction
+no_image_labels = lambda run: {
+    c: crop_path(run, c, segmentation.LABEL)
+    for c in SEG_TEST
+    if c not in run_seg_test(run)
+}
 nnunet_training_crops = lambda wc: PLAN.training_crops(wc.run, wc.scenario)
 nnunet_dataset_input = lambda wc: PLAN.dataset_inputs(wc.run, wc.scenario)
 segmentation_metric_tables = lambda wc: PLAN.metric_tables(wc.run)

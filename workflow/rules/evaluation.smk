@@ -99,11 +99,10 @@ rule tabulate_epochs:
 rule image_quality_tables:
     input:
         slices=expand(path("slices"), case=EVAL_CASES, seq=GAN_SEQS),
-        synthetic=expand(
-            path("synthetic_slices", run="{{run}}"),
-            case=EVAL_CASES,
-            seq=GAN["targets"][0],
-        ),
+        synthetic=lambda wc: [
+            path("synthetic_slices", run=wc.run, case=c, seq=GAN["targets"][0])
+            for c in run_cases(wc.run, EVAL_CASES)
+        ],
         paper=[
             str(shipped("resources/paper_table1.tsv")),
             str(shipped("resources/paper_extra_metrics.tsv")),
@@ -136,12 +135,15 @@ rule image_quality_tables:
         input_seq=GAN["input"],
         target=GAN["targets"][0],
         label=run_label,
-        val=cases_in("val"),
-        test=cases_in("test"),
+        val=lambda wc: run_cases(wc.run, cases_in("val")),
+        test=lambda wc: run_cases(wc.run, cases_in("test")),
         cohort=config["data"]["cohort"],
         slices=by_case("slices", EVAL_CASES, GAN_SEQS),
         synthetic=lambda wc: by_case(
-            "synthetic_slices", EVAL_CASES, run=wc.run, seq=GAN["targets"][0]
+            "synthetic_slices",
+            run_cases(wc.run, EVAL_CASES),
+            run=wc.run,
+            seq=GAN["targets"][0],
         ),
     script:
         "../scripts/image_quality_tables.py"
@@ -156,11 +158,10 @@ rule tumour_region_metrics:
             seq=[GAN["input"], GAN["targets"][0]],
         ),
         transforms=expand(path("transform"), case=EVAL_MASKED, seq=GAN["input"]),
-        synthetic=expand(
-            path("synthetic_slices", run="{{run}}"),
-            case=EVAL_MASKED,
-            seq=GAN["targets"][0],
-        ),
+        synthetic=lambda wc: [
+            path("synthetic_slices", run=wc.run, case=c, seq=GAN["targets"][0])
+            for c in run_cases(wc.run, EVAL_MASKED)
+        ],
         masks=expand(path("mask"), case=EVAL_MASKED),
     output:
         report(
@@ -182,15 +183,18 @@ rule tumour_region_metrics:
         input_seq=GAN["input"],
         target=GAN["targets"][0],
         margin_mm=config["metrics"]["tumour_margin_mm"],
-        val=cases_in("val"),
-        test=cases_in("test"),
+        val=lambda wc: run_cases(wc.run, cases_in("val")),
+        test=lambda wc: run_cases(wc.run, cases_in("test")),
         cohort=config["data"]["cohort"],
         slices=by_case("slices", EVAL_MASKED, [GAN["input"], GAN["targets"][0]]),
         transforms=by_case("transform", EVAL_MASKED, seq=GAN["input"]),
         synthetic=lambda wc: by_case(
-            "synthetic_slices", EVAL_MASKED, run=wc.run, seq=GAN["targets"][0]
+            "synthetic_slices",
+            run_cases(wc.run, EVAL_MASKED),
+            run=wc.run,
+            seq=GAN["targets"][0],
         ),
-        masks=by_case("mask", EVAL_MASKED),
+        masks=lambda wc: by_case("mask", run_cases(wc.run, EVAL_MASKED)),
     script:
         "../scripts/tumour_region_metrics.py"
 

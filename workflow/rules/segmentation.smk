@@ -74,10 +74,7 @@ rule nnunet_dataset:
 
 rule nnunet_test_images:
     input:
-        expand(
-            path("crop", run="{{run}}", image="{{domain}}"),
-            case=SEG_TEST,
-        ),
+        lambda wc: [crop_path(wc.run, c, wc.domain) for c in run_seg_test(wc.run)],
     output:
         directory(
             "results/segmentation/{run}/{scenario}/nnUNet_raw/{dataset}/imagesTs_{domain}"
@@ -92,7 +89,9 @@ rule nnunet_test_images:
     resources:
         **rule_resources("nnunet_test_images"),
     params:
-        crops=lambda wc: {c: crop_path(wc.run, c, wc.domain) for c in SEG_TEST},
+        crops=lambda wc: {
+            c: crop_path(wc.run, c, wc.domain) for c in run_seg_test(wc.run)
+        },
     script:
         "../scripts/nnunet_test_images.py"
 
@@ -148,6 +147,9 @@ rule nnunet_predict:
     input:
         checkpoints=nnunet_checkpoints,
         images=nnunet_test_folder,
+        # an external run's test cases without a volume: their label crops, in the outputs' order
+        # (the grid of an empty prediction; an input, not a parameter, so no other job reruns)
+        no_image=lambda wc: list(no_image_labels(wc.run).values()),
     output:
         expand(
             path(
@@ -174,7 +176,8 @@ rule nnunet_predict:
         step_size=SEG["step_size"],
         root=nnunet_root,
         out_dir=lambda wc: f"{nnunet_root(wc)}/predictions/{wc.domain}",
-        cases=SEG_TEST,
+        cases=lambda wc: run_seg_test(wc.run),
+        # only where an external run may lack cases: no other tree sees a changed parameter
     script:
         "../scripts/nnunet_predict.py"
 

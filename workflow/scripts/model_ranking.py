@@ -35,19 +35,26 @@ contrast = {m: {} for m in models}  # the contrast classifier's probability of e
 pre_contrast, tumour, mirror = {}, {m: {} for m in models}, {m: {} for m in models}
 for case in tqdm(p.cases, desc="ranking cases", unit="case", mininterval=5):
     truth = ms.read_export(p.exports[p.main], case)  # every run's export holds the same ground truth
-    predictions = {run: ms.read_slice(ms.export_path(p.exports[run], "prediction", case))[0] for run in p.runs}
+    # a run without this case's prediction (an external model's missing volume) is imputed below
+    files = {run: ms.export_path(p.exports[run], "prediction", case) for run in p.runs}
+    predictions = {run: ms.read_slice(f)[0] for run, f in files.items() if f.exists()}
     predictions[BASELINE] = truth["pre"]
     real, mask = truth["real"], truth["mask"]
     real_roi[case] = ms.roi_features(real, mask)
     whole, mirrored = np.ones(real.shape, dtype=bool), ms.mirrored(mask)
     plane = ms.Plane(sitk.ReadImage(p.masks[case])) if seg and case in seg["cases"] else None
-    for model, pred in predictions.items():
+    for model in models:
+        if model not in predictions:
+            rows.append({"model": model, "case": case, "missing_prediction": True,
+                         **(ms.segmenter_on_slice(plane, None) if plane is not None else {})})  # fmt: skip
+            continue
+        pred = predictions[model]
         row = {"model": model, "case": case, "mse_full_image": ms.mse_full_image(pred, real),
                "lpips_full_image": ms.lpips_full_image(lpips_net, pred, real) if lpips_net else np.nan,
-               "ssim_roi": ms.ssim_roi(pred, real, mask)}  # fmt: skip
+               "ssim_roi": ms.ssim_roi(pred, real, mask), "missing_prediction": False}  # fmt: skip
         if plane is not None:
             preds = seg["runs"][model] if model in p.runs else seg["baseline"]
-            row.update(ms.segmenter_on_slice(plane, preds[case]))
+            row.update(ms.segmenter_on_slice(plane, preds.get(case)))
         rows.append(row)
         # each slice's radiomic features once: the tumour (FRD and the tumour-ROI classifier), the
         # whole slice (the contrast classifier) and the tumour's mirror
@@ -57,13 +64,20 @@ for case in tqdm(p.cases, desc="ranking cases", unit="case", mininterval=5):
             X = np.stack([fake_roi[model][case], ms.roi_features(pred, mirrored)])
             tumour[model][case], mirror[model][case] = ms.probabilities(classifiers["tumour_roi"], X)
     pre_contrast[case] = contrast[BASELINE][case]  # the baseline's slice is the real pre-contrast one
-    figure[case] = {"panels": {"real post-contrast": real, **predictions}, "mask": mask, "slice": exported.loc[case, "slice"]}
+    panels = {m: predictions.get(m, np.full(real.shape, np.nan)) for m in models}  # a missing one blank
+    figure[case] = {"panels": {"real post-contrast": real, **panels}, "mask": mask, "slice": exported.loc[case, "slice"]}
     aspect[case] = truth["spacing"][1] / truth["spacing"][0]
-table = pd.DataFrame(rows).reindex(columns=["model", "case", *ms.CASE_METRICS])
+table = pd.DataFrame(rows).reindex(columns=["model", "case", *ms.CASE_METRICS, "missing_prediction"])
 
-# the challenge's imputation: a segmentation test case without a (non-empty) prediction gets the
-# worst value observed
+# the challenge's imputations: a case a run has no prediction of gets that run's worst value of
+# each metric; a segmentation test case without a (non-empty) prediction the worst value observed
 metrics = ["mse_full_image", *(["lpips_full_image"] if lpips_net else []), "ssim_roi"]
+table = ms.impute_missing_cases(table, [*metrics, *(ms.SEGMENTATION_METRICS if seg else [])])
+n_missing = table.groupby("model")["missing_prediction"].sum()
+for model, n in n_missing.items():
+    if n:
+        log.warning("%s: no prediction for %d of %d cases; each gets the run's worst value of every per-case metric",
+                    model, n, len(p.cases))  # fmt: skip
 if seg:
     table = ms.impute_worst(table, cases=seg["cases"], baseline=BASELINE)
     metrics += list(ms.SEGMENTATION_METRICS)
@@ -74,17 +88,21 @@ else:
              "has no Dice or HD95")  # fmt: skip
 
 
+# the set metrics of a draw: each model's on the drawn cases it has a prediction of
 def frd_roi(ids):
-    reference = np.stack([real_roi[c] for c in ids])
-    try:
-        return {m: frd(reference, np.stack([fake_roi[m][c] for c in ids])) for m in models}
-    except ValueError:  # no feature varies across the drawn real slices
-        return {m: np.nan for m in models}
+    out = {}
+    for m in models:
+        have = [c for c in ids if c in fake_roi[m]]
+        try:
+            out[m] = frd(np.stack([real_roi[c] for c in have]), np.stack([fake_roi[m][c] for c in have]))
+        except ValueError:  # no feature varies across the drawn real slices (or too few of them)
+            out[m] = np.nan
+    return out
 
 
 def auroc_contrast(ids):
-    return {m: ms.auroc(np.array([contrast[m][c] for c in ids]), np.array([pre_contrast[c] for c in ids]))
-            for m in models}  # fmt: skip
+    return {m: ms.auroc(np.array([contrast[m][c] for c in ids if c in contrast[m]]),
+                        np.array([pre_contrast[c] for c in ids if c in contrast[m]])) for m in models}  # fmt: skip
 
 
 def auroc_tumour_roi(ids):
@@ -113,6 +131,8 @@ ranking["n_cases_segmenter"] = len(set(p.cases) & set(seg["cases"])) if seg else
 # the cases whose segmentation was missing or empty and got the worst observed value
 imputed = table.groupby("model")["imputed_dice"].sum() if seg else {}
 ranking["n_imputed_segmentation"] = ranking["model"].map(lambda m: int(imputed.get(m, 0)) if seg else 0)
+# the cases a run has no prediction of, each imputed with the run's worst values
+ranking["n_missing_cases"] = ranking["model"].map(lambda m: int(n_missing.get(m, 0)))
 ranking["cohort"] = p.cohort
 write_table(ranking, snakemake.output.ranking)
 write_table(table.assign(lpips_provenance=lpips_provenance, cohort=p.cohort), snakemake.output.cases)

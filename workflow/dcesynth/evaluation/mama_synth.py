@@ -150,8 +150,12 @@ def export_path(folder: str | Path, key: str, case: str) -> Path:
 
 
 def export_case(folder: str | Path, case: str, slices: Mapping) -> None:
-    """One case into a run's export folder (the evaluator's local-mode layout)."""
+    """One case into a run's export folder (the evaluator's local-mode layout); a case without a
+    prediction (an external model's missing volume) gets its ground truth only, as a submission
+    that left the case out."""
     for key in EXPORT_FOLDERS:
+        if key not in slices:
+            continue
         arr = slices[key].astype(np.uint8) if key == "mask" else slices[key].astype(np.float32)
         write_slice(arr, slices["spacing"], export_path(folder, key, case))
 
@@ -222,6 +226,23 @@ def impute_worst(table, metrics=SEGMENTATION_METRICS, higher_is_better=HIGHER_IS
             observed = table.loc[pool & ~missing, m]
             if (rows & missing).any() and len(observed):
                 table.loc[rows & missing, m] = observed.min() if m in higher_is_better else observed.max()
+    return table
+
+
+def impute_missing_cases(table, metrics, higher_is_better=HIGHER_IS_BETTER, flag="missing_prediction"):
+    """The challenge's protocol for a case a submission has no output for: each metric gets the
+    worst value that submission scored on its other cases ("the worst observed score for that
+    metric prior to aggregation"). Only the rows flagged ``flag`` change; each model's worst comes
+    from its own rows, so no other model (nor the baseline) can move it."""
+    table = table.copy()
+    for model, rows in table.groupby("model", sort=False):
+        missing = rows.index[rows[flag]]
+        if not len(missing):
+            continue
+        for m in metrics:
+            observed = rows.loc[~rows[flag], m].dropna()
+            if len(observed):
+                table.loc[missing, m] = observed.min() if m in higher_is_better else observed.max()
     return table
 
 

@@ -150,11 +150,19 @@ class CohortMixin:
             },
         ) + self._models_line()
 
+    def _missing_text(self, run: str) -> str:
+        missing = self.missing_cases(run)
+        if not missing:
+            return ""
+        named = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+        return (f"; no volume for {len(missing)} of {len(self.synth_cases)} cases ({named}): the ranking imputes them "
+                f"with the run's worst values")  # fmt: skip
+
     def _models_line(self) -> str:
         if not self.models:
             return ""
         further = ", ".join(f"{name} ({m['family']}, target {m['target']}, {n_epochs(m)} epochs)" if "images" not in m
-                            else f"{name} (external: {next(iter(m['images'].values()))})"
+                            else f"{name} (external: {next(iter(m['images'].values()))}{self._missing_text(name)})"
                             for name, m in self.models.items())  # fmt: skip
         name = self.config["segmentation"].get("ranking_segmenter")
         seg = (f"nnU-Net {self.fixed_segmenter}" if self.fixed_segmenter else

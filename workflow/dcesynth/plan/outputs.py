@@ -38,7 +38,7 @@ class OutputsMixin:
                 "synthetic_subtraction": path("subtraction", run=run, case=case, kind="synthetic", seq=tgt),
                 "mask": path("mask", case=case) if case in masked else "",
             }
-            for case in (self.figure_cases() if cases is None else cases)
+            for case in self.of_run(run, self.figure_cases() if cases is None else cases)
         }
 
     def training_crops(self, run: str, scenario: str) -> dict[str, dict]:
@@ -101,7 +101,7 @@ class OutputsMixin:
         """One run's outputs: its exported generators, its training chain, losses and evaluated
         epochs (if it trains), its synthetic volumes with subtractions, figures, Table 1 and
         tumour-region table; the main run's also its preview, tumour crops, viewer and DICOM series."""
-        run, targets, cases = self.run_of(name), self.gan["targets"], self.synth_cases
+        run, targets, cases = self.run_of(name), self.gan["targets"], self.run_cases(name)
         out = [path("generator", run=name, epoch=e) for e in run.export_epochs]
         if run.trains:
             out += [path("state", run=name, epoch=run.n_epochs), path("train_log", run=name),
@@ -132,7 +132,8 @@ class OutputsMixin:
             return {}
         return {
             "cases": list(self.seg_test),
-            "runs": {r: {c: self.segmenter_prediction(r, "syn_post", c) for c in self.seg_test} for r in self.runs},
+            "runs": {r: {c: self.segmenter_prediction(r, "syn_post", c) for c in self.of_run(r, self.seg_test)}
+                     for r in self.runs},  # fmt: skip
             "baseline": {c: self.segmenter_prediction(self.run, "real_pre", c) for c in self.seg_test},
         }
 
@@ -147,7 +148,9 @@ class OutputsMixin:
             out[case] = {"mask": path("mask", case=case),
                          "volumes": {"pre": path("volume", stage=stage, case=case, seq=inp),
                                      "real": path("volume", stage=stage, case=case, seq=tgt)}}  # fmt: skip
-            if run in self.external_runs:
+            if run in self.external_runs and case not in self.run_cases(run):
+                pass  # no prediction: the ranking imputes the case
+            elif run in self.external_runs:
                 out[case]["prediction"] = {"volume": self.external_images(run, case)[tgt],
                                            "intensity": self.run_of(run).training["intensity"]}  # fmt: skip
             elif run is not None:

@@ -178,15 +178,41 @@ class RunsMixin:
             return {}
         return {t: template.replace("{case}", case) for t, template in self.run_of(run).training["images"].items()}
 
+    def run_cases(self, run: str) -> list[str]:
+        """The cases ``run`` has synthetic volumes of: every case to synthesise, or, for an external
+        run, those with a file for every target (the others are missing: :meth:`missing_cases`)."""
+        if run not in self.external_runs:
+            return self.synth_cases
+        cache = self.__dict__.setdefault("_run_cases", {})
+        if run not in cache:
+            cache[run] = [c for c in self.synth_cases if all(Path(f).is_file() for f in self.external_images(run, c).values())]
+        return cache[run]
+
+    def missing_cases(self, run: str) -> list[str]:
+        """The cases to synthesise that an external run has no volume of. The model ranking gives
+        them the run's worst observed value of each per-case metric, as the MAMA-SYNTH challenge
+        does, and counts them; Table 1, the tumour regions and the figures use the cases it has."""
+        have = set(self.run_cases(run))
+        return [c for c in self.synth_cases if c not in have]
+
+    def of_run(self, run: str, cases: list[str]) -> list[str]:
+        """Those of ``cases`` that ``run`` has synthetic volumes of."""
+        have = set(self.run_cases(run))
+        return [c for c in cases if c in have]
+
     def check_external_images(self) -> None:
-        """Every external run has a volume for every case it synthesises (refused by name if not)."""
-        for run in self.runs:
-            missing = [c for c in self.synth_cases for f in self.external_images(run, c).values() if not Path(f).is_file()]
-            if missing:
-                example = next(iter(self.external_images(run, missing[0]).values()))
-                raise ConfigError(f"models.{run}.images: no volume for {len(missing)} of the {len(self.synth_cases)} "
-                                  f"cases to synthesise ({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}; "
-                                  f"looked for {example})")  # fmt: skip
+        """Every external run has a volume for at least one case it synthesises (refused by name
+        if not); missing cases are named in the cohort summary."""
+        for run in self.external_runs:
+            example = next(iter(self.external_images(run, self.synth_cases[0]).values()))
+            if not self.run_cases(run):
+                raise ConfigError(f"models.{run}.images: no volume for any of the {len(self.synth_cases)} cases to "
+                                  f"synthesise (looked for {example}, ...)")  # fmt: skip
+            ranked = self.ranking_cases()
+            if ranked and not self.of_run(run, ranked):
+                raise ConfigError(f"models.{run}.images: no volume for any of the {len(ranked)} test cases the model "
+                                  f"ranking scores ({', '.join(ranked[:5])}{', ...' if len(ranked) > 5 else ''}; looked "
+                                  f"for {example}, ...): nothing to rank it on")  # fmt: skip
 
     # the main run's, as most rules name them
     @property
