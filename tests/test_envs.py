@@ -183,10 +183,10 @@ def test_each_env_gets_the_package_from_its_post_deploy_script(tmp_path):
 # Jobs that compute nothing with torch: starting torch (2-3 s of CPU per job) is most of what
 # these small jobs cost, and the demo runs ~200 of them.
 TORCH_FREE_SCRIPTS = (
-    "crop_breast", "export_dicom_seg", "extract_slices", "ingest", "ingest_mask", "list_slice_pairs", "make_phantom",
-    "mama_synth_classifiers", "mama_synth_export", "n4_bias_correction", "nnunet_dataset", "nnunet_plan",
-    "nnunet_predict", "nnunet_test_images", "nnunet_train", "plot_cohort", "segmentation_metrics",
-    "select_best_epoch", "split_cases", "tabulate_epochs", "tumour_region_metrics",
+    "crop_breast", "export_dicom_seg", "extract_slices", "import_external", "ingest", "ingest_mask", "list_slice_pairs",
+    "make_phantom", "make_viewer", "mama_synth_classifiers", "mama_synth_export", "n4_bias_correction", "nnunet_dataset",
+    "nnunet_plan", "nnunet_predict", "nnunet_test_images", "nnunet_train", "plot_cohort", "plot_synthesis",
+    "segmentation_metrics", "select_best_epoch", "split_cases", "tabulate_epochs", "tumour_region_metrics",
 )  # fmt: skip
 
 

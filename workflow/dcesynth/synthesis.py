@@ -16,11 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
-import torch
 
-from .models.infer import translate
-from .devices import resolve_device
-from .training.checkpoints import load_generator
 from .io import write_image, write_npy
 from .slices import restore_volume
 
@@ -39,6 +35,8 @@ def synthetic_stacks(
     A single-target model with several output channels (grey stacked to 3) gives the mean of
     its channels; a multi-phase model gives one channel per phase.
     """
+    from .models.infer import translate  # torch: only the jobs that run a generator import it
+
     out = translate(generator, pre, batch_size=batch_size, progress=progress)
     if n_targets == 1:
         return [np.rint(out.astype(np.float32).mean(axis=1)).astype(np.uint8)]
@@ -137,6 +135,11 @@ def synthesize_case(
         stacks = external_stacks({t: external["images"][t] for t in outputs}, reference, target_transforms,
                                  external["intensity"])  # fmt: skip
     else:
+        import torch
+
+        from .devices import resolve_device
+        from .training.checkpoints import load_generator
+
         torch.set_num_threads(max(1, int(threads)))
         G = load_generator(generator_path, device=resolve_device(device))
         stacks = synthetic_stacks(G, np.load(pre_slices), len(outputs), batch_size, progress=True)
