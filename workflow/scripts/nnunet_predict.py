@@ -25,4 +25,5 @@ with io.atomic_path(p.out_dir) as tmp:
         nnunet.write_empty_prediction(label, tmp / name)
 log.info("%s on %s: ensemble of folds %s, %d cases", wc.scenario, wc.domain, p.folds, len(p.cases))
 if no_image:
-    log.warning("no %s image for %s: an empty prediction written for each", wc.domain, ", ".join(no_image))
+    cases = ", ".join(n.removesuffix(".nii.gz") for n in no_image)
+    log.warning("no %s image of %s: an empty prediction written for each (the model ranking imputes it)", wc.domain, cases)
