@@ -61,6 +61,13 @@ def test_oblique_float_volume_round_trips_within_its_quantisation(tmp_path):
     export_synthetic(tmp_path / "v.nii.gz", tmp_path / "other", "Case_7", "demo", "post1", {"generator_epoch": 8}, cohort="x")
     other = pydicom.dcmread(sorted((tmp_path / "other").glob("*.dcm"))[0])
     assert other.StudyInstanceUID != ds.StudyInstanceUID and other.SOPInstanceUID != ds.SOPInstanceUID
+    # a model trained elsewhere (export.runs): no epoch of ours, its volumes named instead
+    export_synthetic(tmp_path / "v.nii.gz", tmp_path / "ext", "Case_7", "mine", "post1",
+                     {"model": "external", "generator_epoch": "external (/data/mine/{case}_0001.nii.gz)"})  # fmt: skip
+    ext = pydicom.dcmread(sorted((tmp_path / "ext").glob("*.dcm"))[0])
+    assert ext.SeriesDescription == "SYNTHETIC post1 external", ext.SeriesDescription
+    assert "external (run mine, volumes made elsewhere (/data/mine/{case}_0001.nii.gz))" in ext.DerivationDescription
+    assert ext.StudyInstanceUID == ds.StudyInstanceUID and ext.SeriesInstanceUID != ds.SeriesInstanceUID
 
 
 def test_link_to_source_takes_the_source_study(tmp_path):

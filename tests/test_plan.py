@@ -430,6 +430,13 @@ def test_an_external_model_is_a_run_without_training(tmp_path):
                                                         "intensity": "scanner"}  # fmt: skip
     assert plan.external_synthesis(plan.run, cases[0]) is None
     assert f"ext (external: {template})" in plan.summary()
+    # DICOM series and a viewer: the main run's, and those of export.runs
+    assert not [t for t in targets if t.startswith(("results/dicom/", "results/viewer/"))]
+    shown = plan_of(deep_update(cfg, {"export": {"runs": ["ext"]}}))
+    assert path("viewer", run="ext") in shown.run_targets("ext") and not shown.selected_by_same_of("ext")
+    assert path("dicom_series", run="ext", case=cases[0], seq="post1") in shown.run_targets("ext")
+    with pytest.raises(ConfigError, match=r"export.runs: no run named 'exd' \(the runs: "):
+        plan_of(deep_update(cfg, {"export": {"runs": ["exd"]}}))
     for spec, message in (({"images": "/data/x.nii.gz"}, "a path with {case}"),
                           ({"images": template, "niter": 3}, "models.ext.niter: a model of the external family trains nowhere"),
                           ({"images": {"post2": template}}, "one per target .post1")):  # fmt: skip

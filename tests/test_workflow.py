@@ -183,11 +183,14 @@ def test_an_external_model_ranks_beside_the_trained_ones(tmp_path, tiny_run):
         volume = stack_to_volume(np.load(stack), read_transform(res / f"slices/{case}/pre.json"), reference, "scanner",
                                  read_transform(res / f"slices/{case}/post1.json"))  # fmt: skip
         sitk.WriteImage(volume, str(outside / f"{case}_0001.nii.gz"))
-    (wd / "ext.yaml").write_text(f"models:\n  elsewhere:\n    family: external\n    images: {outside}/{{case}}_0001.nii.gz\n")
+    # shown to radiologists as the main run is (export.runs): DICOM series and a viewer of its own
+    (wd / "ext.yaml").write_text(f"models:\n  elsewhere:\n    family: external\n    images: {outside}/{{case}}_0001.nii.gz\n"
+                                 "export:\n  runs: [elsewhere]\n")  # fmt: skip
     jobs = dry_run_jobs(wd, "--configfile", "config/config.yaml", "ext.yaml")
     assert {r for r, w in jobs if "run=elsewhere" in w} == {"external_model", "import_external", "mama_synth_export",
                                                              "image_quality_tables", "tumour_region_metrics", "plot_synthesis",
-                                                             "nnunet_test_images", "nnunet_predict", "crop_synthetic"}  # fmt: skip
+                                                             "nnunet_test_images", "nnunet_predict", "crop_synthetic",
+                                                             "export_dicom", "viewer"}  # fmt: skip
     assert not [(r, w) for r, w in jobs if "run=tiny" in w or "run=nca" in w]  # the trained runs are left as they are
     assert not [(r, w) for r, w in jobs if f"case={left_out}" in w and "run=elsewhere" in w]
     run_snakemake(wd, "--cores", "2", "--configfile", "config/config.yaml", "ext.yaml")
@@ -200,6 +203,10 @@ def test_an_external_model_ranks_beside_the_trained_ones(tmp_path, tiny_run):
             assert cases.loc[("elsewhere", case), m] == pytest.approx(cases.loc[("nca", case), m], rel=0.02, abs=1e-3), m
     assert not cases["missing_prediction"].any()
     assert (res / "mama_synth/elsewhere/predictions").is_dir()
+    series = sorted((res / "dicom/elsewhere").glob("*/synthetic_post1"))
+    assert len(series) == len(list(outside.iterdir())) and (res / "viewer/elsewhere/index.html").stat().st_size > 10_000
+    header = pydicom.dcmread(sorted(series[0].glob("*.dcm"))[0], stop_before_pixels=True)
+    assert "SYNTHETIC" in header.SeriesDescription and "external" in header.SeriesDescription, header.SeriesDescription
     # Table 1 and the tumour regions of the cases it has (the NCA's on all)
     regions = {r: pd.read_csv(res / f"tables/{r}/tumour_region.tsv", sep="\t") for r in ("elsewhere", "nca")}
     assert set(regions["nca"]["case_id"]) - set(regions["elsewhere"]["case_id"]) == {left_out}

@@ -224,9 +224,12 @@ def export_synthetic(
     identity = series_identity(case, cohort, source_header)
     model = provenance.get("model", GAN_FAMILY)  # the family (a provenance of before it was recorded: the gan block's)
     epoch = provenance.get("generator_epoch", "?")
-    description = f"SYNTHETIC {seq} {model} ep{str(epoch).split()[0]}"
+    first = str(epoch).split()[0]
+    # a model trained elsewhere has no epoch here: its family says so (``external``)
+    description = f"SYNTHETIC {seq} {model}" + (f" ep{first}" if first[:1].isdigit() else "")
+    made = f"epoch {epoch}" if first[:1].isdigit() else f"volumes made elsewhere {str(epoch).removeprefix('external ')}"
     derivation = (f"Synthetic {seq} image computed by dcesynth {__version__} from the {source_seq} series with "
-                  f"{model} (run {run}, epoch {epoch}{', chosen by SAMe' if provenance.get('selected') else ''}). "
+                  f"{model} (run {run}, {made}{', chosen by SAMe' if provenance.get('selected') else ''}). "
                   "Not acquired: no contrast agent was given for this image.")  # fmt: skip
     series_uid = uid(identity["StudyInstanceUID"], "|", run, "|", seq, "|", epoch, "|",
                      provenance.get("intensity", ""), "|synthetic")  # fmt: skip

@@ -21,7 +21,7 @@ rule export_dicom:
     params:
         # the series patterns find the source series only when the export links to it
         link=dicom_link_params(),
-        selected_by_same=PLAN.selected_by_same,
+        selected_by_same=lambda wc: PLAN.selected_by_same_of(wc.run),
         intensity=config["synthesis"]["intensity"],
         cohort=config["data"]["cohort"],
     script:

@@ -132,6 +132,7 @@ class Plan(CohortMixin, RunsMixin, SegmentationMixin, OutputsMixin, ResourcesMix
         plan.run_specs  # refused at parse: a bad further model
         plan._check_epochs()
         plan.check_external_images()
+        plan.export_runs  # refused at parse: an unknown run name
         return plan
 
     @property

@@ -100,7 +100,8 @@ class OutputsMixin:
     def run_targets(self, name: str) -> list[str]:
         """One run's outputs: its exported generators, its training chain, losses and evaluated
         epochs (if it trains), its synthetic volumes with subtractions, figures, Table 1 and
-        tumour-region table; the main run's also its preview, tumour crops, viewer and DICOM series."""
+        tumour-region table; the main run's also its preview and tumour crops, and the main run's
+        and ``export.runs``' their viewer and DICOM series."""
         run, targets, cases = self.run_of(name), self.gan["targets"], self.run_cases(name)
         out = [path("generator", run=name, epoch=e) for e in run.export_epochs]
         if run.trains:
@@ -118,9 +119,10 @@ class OutputsMixin:
             path("tumour_region", run=name),
             *([path("mama_synth", run=name)] if self.ranking_cases() else []),
         ]
-        if run.main and self.config["report"]["viewer_cases"]:
+        clinician = name in self.export_runs  # the main run and export.runs
+        if clinician and self.config["report"]["viewer_cases"]:
             out.append(path("viewer", run=name))
-        if run.main and self.dicom_export["enabled"]:
+        if clinician and self.dicom_export["enabled"]:
             out += [path("dicom_series", run=name, case=c, seq=t) for c in cases for t in targets]
         return out
 

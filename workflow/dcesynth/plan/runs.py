@@ -272,6 +272,19 @@ class RunsMixin:
         """Whether SAMe chose the generator the main run synthesises with."""
         return self.run_of(self.run).label == "best"
 
+    def selected_by_same_of(self, run: str) -> bool:
+        """Whether SAMe chose the generator ``run`` synthesises with (never for an external model)."""
+        return self.run_of(run).label == "best"
+
+    @cached_property
+    def export_runs(self) -> list[str]:
+        """The runs with DICOM series and a viewer: the main run and ``export.runs`` (checked)."""
+        extra = list((self.config.get("export") or {}).get("runs") or [])
+        unknown = [r for r in extra if r not in self.runs]
+        if unknown:
+            raise ConfigError(f"export.runs: no run named {unknown[0]!r} (the runs: {', '.join(self.runs)})")
+        return [self.run, *(r for r in extra if r != self.run)]
+
     @property
     def scoring(self) -> dict:
         """What scores one generator (Table 1; the per-epoch tables without TABLE1_ONLY_KEYS)."""
