@@ -252,3 +252,23 @@ def test_synthesis_and_evaluation_do_not_import_the_training_loop():
     code = ("import sys, dcesynth.evaluation, dcesynth.synthesis, dcesynth.training.report; "
             "sys.exit('dcesynth.training.epoch' in sys.modules)")  # fmt: skip
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_a_generator_file_loads_whole_and_in_float32(tmp_path):
+    """load_generator builds no random network to overwrite: every tensor comes from the file (one
+    missing is refused by name), and a half-precision file is computed in float32 as before."""
+    torch.manual_seed(0)
+    opts = {"input_nc": 1, "output_nc": 1, "ngf": 4, "n_downsample_global": 1, "n_blocks_global": 1}
+    G = build_generator(**opts).eval()
+    half = {k: v.half() if v.is_floating_point() else v for k, v in G.state_dict().items()}
+    torch.save({"options": opts, "state_dict": half}, tmp_path / "half.pt")
+    loaded = load_generator(tmp_path / "half.pt")
+    assert all(p.dtype == torch.float32 and not p.is_meta for p in loaded.parameters())
+    G.load_state_dict(half)  # the old way: copied into the float32 parameters
+    x = torch.rand(1, 1, 16, 16) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(loaded(x), G(x))
+    torch.save({"options": opts, "state_dict": {k: v for k, v in half.items() if not k.endswith("1.weight")}},
+               tmp_path / "part.pt")  # fmt: skip
+    with pytest.raises(InputError, match="part.pt.*weights do not fit the generator options"):
+        load_generator(tmp_path / "part.pt")

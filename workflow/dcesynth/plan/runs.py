@@ -203,7 +203,7 @@ class RunsMixin:
     def check_external_images(self) -> None:
         """Every external run has a volume for at least one case it synthesises (refused by name
         if not); missing cases are named in the cohort summary."""
-        for run in self.external_runs:
+        for run in self.external_runs if self.synth_cases else []:
             example = next(iter(self.external_images(run, self.synth_cases[0]).values()))
             if not self.run_cases(run):
                 raise ConfigError(f"models.{run}.images: no volume for any of the {len(self.synth_cases)} cases to "

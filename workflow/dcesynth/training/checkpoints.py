@@ -186,6 +186,7 @@ def load_generator(path: str | Path, options: dict[str, Any] | None = None, devi
     opts, sd = _generator_state(obj, path, options)
     with torch.device("meta"):  # no random initialisation to overwrite (1.6 s for the paper's generator)
         G = build_generator(**opts)
+    sd = {k: v.float() if v.is_floating_point() else v for k, v in sd.items()}  # as copying into fp32 did
     try:
         G.load_state_dict(sd, assign=True)
     except RuntimeError as exc:

@@ -31,7 +31,8 @@ class VGGLoss(nn.Module):
         self.provenance = {"mode": mode, "file": None, "sha256": None}
         if pretrained:
             state = load_state_dict(weights, "gan.vgg.weights")
-            state = {k.removeprefix("features."): v for k, v in state.items() if not k.startswith("classifier.")}
+            state = {k.removeprefix("features."): v.float() if v.is_floating_point() else v
+                     for k, v in state.items() if not k.startswith("classifier.")}  # fmt: skip
             with torch.device("meta"):  # no random initialisation to overwrite (1.4 s of every epoch job)
                 features = vgg19(weights=None).features
             try:
