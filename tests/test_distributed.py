@@ -83,11 +83,12 @@ def test_two_processes_of_batch_2_train_the_epoch_of_one_process_of_batch_4(tmp_
     files = _slices(tmp_path, 5, 16)  # 10 pairs: global batches of 4, 4 and 2 (rank 1 holds none of the last)
     cfg = _cfg(4)
     S.save_state(T.init_state(cfg), tmp_path / "e0.pt")
-    two_processes = ThreadPoolExecutor(1).submit(  # torchrun's start-up overlaps the one-process epoch
-        run_epoch, 2, state_in=str(tmp_path / "e0.pt"), state_out=str(tmp_path / "two.pt"), losses_out=str(tmp_path / "two.tsv"),
-        manifest=str(tmp_path / "pairs.tsv"), cfg=cfg, epoch=1, device="cpu", threads=2)  # fmt: skip
-    one = _one_process(tmp_path, files, cfg)
-    two_processes.result(timeout=300)
+    with ThreadPoolExecutor(1) as pool:  # torchrun's start-up overlaps the one-process epoch
+        two_processes = pool.submit(run_epoch, 2, state_in=str(tmp_path / "e0.pt"), state_out=str(tmp_path / "two.pt"),
+                                    losses_out=str(tmp_path / "two.tsv"), manifest=str(tmp_path / "pairs.tsv"), cfg=cfg,
+                                    epoch=1, device="cpu", threads=2)  # fmt: skip
+        one = _one_process(tmp_path, files, cfg)
+        two_processes.result(timeout=300)
     two = S.load_state(tmp_path / "two.pt")
     assert two["epoch"] == 1 and two["meta"]["processes"] == 2 and one["meta"]["processes"] == 1
     _assert_same_training(one, two, cfg, 16, S.load_state(tmp_path / "e0.pt"))
@@ -110,7 +111,7 @@ def _workers_alive(marker: str) -> list[int]:
     return alive
 
 
-def test_a_killed_two_process_epoch_leaves_nothing_and_reruns_to_the_same_result(tmp_path):
+def test_a_killed_two_process_epoch_leaves_nothing_and_reruns_to_the_same_result(tmp_path, request):
     """Bit-identical to an epoch that was not killed, as a one-process epoch is (over 30 iterations
     the float drift between 1 x 4 and 2 x 2 outgrows 1e-4 in a few small weights, so the two
     process counts are compared on the short epoch above)."""
@@ -123,8 +124,10 @@ def test_a_killed_two_process_epoch_leaves_nothing_and_reruns_to_the_same_result
                manifest=str(tmp_path / "pairs.tsv"), cfg=cfg, epoch=1, device="cpu", threads=2)  # fmt: skip
     # the epoch that is not killed runs beside the killed one (its own torchrun on a port of its own,
     # as two runs' epoch jobs do on one node): the two start-ups overlap
-    whole = ThreadPoolExecutor(1).submit(
-        run_epoch, 2, **{**job, "state_out": str(tmp_path / "whole.pt"), "losses_out": str(tmp_path / "whole.tsv")})
+    pool = ThreadPoolExecutor(1)
+    request.addfinalizer(pool.shutdown)  # a failed assertion below still waits for the epoch's thread
+    whole = pool.submit(run_epoch, 2, **{**job, "state_out": str(tmp_path / "whole.pt"),
+                                         "losses_out": str(tmp_path / "whole.tsv")})  # fmt: skip
     code = f"from dcesynth.training.distributed import run_epoch; run_epoch(2, **{job!r})"
     log = tmp_path / "killed.log"
     with open(log, "w") as out:

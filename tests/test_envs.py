@@ -195,16 +195,17 @@ def test_jobs_that_need_no_torch_do_not_import_it():
     rules' scripts too: nnU-Net and torch run in the child process they start)."""
     import subprocess
 
-    probes = {}
-    for name in TORCH_FREE_SCRIPTS:  # the interpreters run side by side: each is one process of its own
+    from concurrent.futures import ThreadPoolExecutor
+
+    def probe(name: str) -> subprocess.CompletedProcess:  # a fresh interpreter per script
         tree = ast.parse((REPO / "workflow" / "scripts" / f"{name}.py").read_text())
         imports = "\n".join(ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom)))
-        probe = f"{imports}\nimport sys\nprint(sorted(m for m in ('torch', 'torchvision', 'nnunetv2') if m in sys.modules))"
-        probes[name] = subprocess.Popen([sys.executable, "-c", probe], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True, cwd=REPO)  # fmt: skip
+        code = f"{imports}\nimport sys\nprint(sorted(m for m in ('torch', 'torchvision', 'nnunetv2') if m in sys.modules))"
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+
     loaded = {}
-    for name, proc in probes.items():
-        out, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, f"{name}: {err[-500:]}"
-        loaded[name] = out.strip()
+    with ThreadPoolExecutor(4) as pool:  # four interpreters at a time
+        for name, run in zip(TORCH_FREE_SCRIPTS, pool.map(probe, TORCH_FREE_SCRIPTS)):
+            assert run.returncode == 0, f"{name}: {run.stderr[-500:]}"
+            loaded[name] = run.stdout.strip()
     assert {k: v for k, v in loaded.items() if v != "[]"} == {}

@@ -171,6 +171,11 @@ def test_a_case_without_a_prediction_gets_the_run_s_own_worst_values():
     out = ms.impute_missing_cases(table, ["mse_full_image", "ssim_roi"])
     assert out.loc[2, "mse_full_image"] == 0.9 and out.loc[2, "ssim_roi"] == 0.4  # a's worst: highest MSE, lowest SSIM
     pd.testing.assert_frame_equal(out.drop(index=2), table.drop(index=2))  # nothing else changes
+    # with cases (Dice and HD95: the segmentation test cases), a missing case outside them stays empty
+    seg = table.assign(dice=[0.5, 0.2, np.nan, 0.1, 0.2, 0.3])
+    out = ms.impute_missing_cases(seg, ["dice"], cases=["c0", "c2"])
+    assert out.loc[2, "dice"] == 0.5  # a's own worst over its segmentation test cases (c0 only; c1's 0.2 is not one)
+    assert np.isnan(ms.impute_missing_cases(seg, ["dice"], cases=["c0", "c1"]).loc[2, "dice"])
     # the run's ranking does not depend on how badly another run did
     worse_b = table.assign(mse_full_image=table["mse_full_image"].where(table["model"] == "a", 99.0))
     assert ms.impute_missing_cases(worse_b, ["mse_full_image"]).loc[2, "mse_full_image"] == 0.9
@@ -236,13 +241,20 @@ def test_the_export_is_what_the_evaluator_reads(tmp_path):
 
 def test_a_case_without_an_image_gets_an_empty_prediction_on_its_label_grid(tmp_path):
     """What nnunet_predict writes for an external model's missing test case: no foreground, on the
-    label crop's grid, so that the ranking reads it as an empty segmentation (then imputed)."""
-    from dcesynth.nnunet import write_empty_prediction
+    label crop's grid (the ranking imputes the case)."""
+    import torch
+
+    from dcesynth import nnunet, segmentation
 
     label = sitk.Cast(_volume(np.ones((3, 5, 7)), direction=(0, 1, 0, 1, 0, 0, 0, 0, -1)), sitk.sitkUInt8)
     sitk.WriteImage(label, str(tmp_path / "label.nii.gz"))
-    write_empty_prediction(tmp_path / "label.nii.gz", tmp_path / "empty.nii.gz")
-    empty = sitk.ReadImage(str(tmp_path / "empty.nii.gz"))
+    # the test folder names the case; nnU-Net is not started for a folder without an image
+    segmentation.write_test_images(tmp_path / "imagesTs", {"Case_9": {"no_image": str(tmp_path / "label.nii.gz")}})
+    assert not list((tmp_path / "imagesTs").glob("*.nii.gz")) and (tmp_path / "imagesTs/no_image/Case_9.json").exists()
+    (tmp_path / "model/fold_0").mkdir(parents=True)
+    torch.save({}, tmp_path / "model/fold_0/checkpoint_final.pth")
+    nnunet.predict(tmp_path / "model", [0], tmp_path / "imagesTs", tmp_path / "out", 1, "cpu", False, 0.5)
+    empty = sitk.ReadImage(str(tmp_path / "out/Case_9.nii.gz"))
     assert not sitk.GetArrayFromImage(empty).any() and empty.GetPixelID() == sitk.sitkUInt8
     for get in ("GetSize", "GetSpacing", "GetOrigin", "GetDirection"):
         assert getattr(empty, get)() == pytest.approx(getattr(label, get)()), get

@@ -411,6 +411,7 @@ def test_an_external_model_is_a_run_without_training(tmp_path):
     assert plan.missing_cases("ext") == [missing] and missing not in plan.run_cases("ext")
     assert not [t for t in plan.run_targets("ext") if f"/{missing}/" in t]
     assert "prediction" not in plan.mama_synth_cases(run="ext")[missing]
+    assert missing not in plan.figure_files("ext") and plan.figure_files("ext")  # never an empty figure
     seg = plan.ranking_segmentation()["runs"]
     assert missing not in seg["ext"] and missing in seg[plan.run]
     assert f"no volume for 1 of {len(cases)} cases ({missing})" in plan.summary()

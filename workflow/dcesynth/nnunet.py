@@ -205,9 +205,17 @@ def predict(model_dir: str | Path, folds: list[int], images: str | Path, out_dir
         if not _complete_checkpoint(ckpt):
             raise InputError(None, ckpt, "corrupt or truncated nnU-Net checkpoint",
                              "delete it and rerun: Snakemake then trains this fold again")  # fmt: skip
-    _run_in_child("predict", dict(model_dir=str(model_dir), folds=list(folds), images=str(images),
-                                  out_dir=str(out_dir), threads=threads, device=device, tta=tta,
-                                  step_size=step_size), log_path)
+    if any(Path(images).glob("*_0000.nii.gz")):
+        _run_in_child("predict", dict(model_dir=str(model_dir), folds=list(folds), images=str(images),
+                                      out_dir=str(out_dir), threads=threads, device=device, tta=tta,
+                                      step_size=step_size), log_path)
+    # the cases the folder has no image of (an external model's missing volumes): an empty
+    # prediction each, on its label crop's grid, which the model ranking imputes
+    for marker in sorted(Path(images, "no_image").glob("*.json")):
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        write_empty_prediction(json.loads(marker.read_text())["label"], Path(out_dir) / f"{marker.stem}.nii.gz")
+        log.warning("no image of %s in %s: an empty prediction written (the model ranking imputes it)", marker.stem,
+                    Path(images).name)  # fmt: skip
 
 
 def write_empty_prediction(label_file: str | Path, out_file: str | Path) -> None:

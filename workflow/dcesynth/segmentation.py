@@ -252,15 +252,28 @@ def write_training_set(
     return meta
 
 
-def write_test_images(folder: str | Path, cases: dict[str, str]) -> None:
+# Where a test folder names the cases it has no image of, each with its label crop's grid
+NO_IMAGE = "no_image"
+
+
+def write_test_images(folder: str | Path, cases: dict[str, str | dict]) -> None:
     """An ``imagesTs_<domain>`` folder: {case: image} as nnU-Net's ``<case>_0000.nii.gz`` files.
 
-    Kept apart from the training set so that adding a test case never retrains a model.
+    A case given as ``{"no_image": label}`` (an external model's missing volume) is listed in the
+    folder's ``no_image/`` (nnU-Net reads none of it): :func:`dcesynth.nnunet.predict` writes it an
+    empty prediction on the label's grid. Kept apart from the training set so that adding a test
+    case never retrains a model.
     """
+    import json
+
     with io.atomic_path(folder) as tmp:
         tmp.mkdir()
         for case, image in sorted(cases.items()):
-            _link_or_copy(image, tmp / f"{case}_0000.nii.gz")
+            if isinstance(image, dict):
+                (tmp / NO_IMAGE).mkdir(exist_ok=True)
+                (tmp / NO_IMAGE / f"{case}.json").write_text(json.dumps({"label": str(image[NO_IMAGE])}))
+            else:
+                _link_or_copy(image, tmp / f"{case}_0000.nii.gz")
 
 
 # --- evaluation ---------------------------------------------------------------------------------------

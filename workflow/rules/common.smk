@@ -182,6 +182,11 @@ no_image_labels = lambda run: {
     for c in SEG_TEST
     if c not in run_seg_test(run)
 }
+# a test folder's images, and {"no_image": label} for a case the run has none of
+test_images = lambda run, domain: {
+    **{c: crop_path(run, c, domain) for c in run_seg_test(run)},
+    **{c: {"no_image": label} for c, label in no_image_labels(run).items()},
+}
 nnunet_training_crops = lambda wc: PLAN.training_crops(wc.run, wc.scenario)
 nnunet_dataset_input = lambda wc: PLAN.dataset_inputs(wc.run, wc.scenario)
 segmentation_metric_tables = lambda wc: PLAN.metric_tables(wc.run)

@@ -217,6 +217,7 @@ rule mama_synth_export:
     resources:
         **rule_resources("mama_synth_export"),
     params:
+        **fingerprint("run_images"),
         cases=lambda wc: PLAN.mama_synth_cases(run=wc.run),
     script:
         "../scripts/mama_synth_export.py"

@@ -75,6 +75,8 @@ rule nnunet_dataset:
 rule nnunet_test_images:
     input:
         lambda wc: [crop_path(wc.run, c, wc.domain) for c in run_seg_test(wc.run)],
+        # an external run's test cases without a volume: their label crops (an empty prediction's grid)
+        no_image=lambda wc: list(no_image_labels(wc.run).values()),
     output:
         directory(
             "results/segmentation/{run}/{scenario}/nnUNet_raw/{dataset}/imagesTs_{domain}"
@@ -89,9 +91,7 @@ rule nnunet_test_images:
     resources:
         **rule_resources("nnunet_test_images"),
     params:
-        crops=lambda wc: {
-            c: crop_path(wc.run, c, wc.domain) for c in run_seg_test(wc.run)
-        },
+        crops=lambda wc: test_images(wc.run, wc.domain),
     script:
         "../scripts/nnunet_test_images.py"
 
@@ -147,9 +147,6 @@ rule nnunet_predict:
     input:
         checkpoints=nnunet_checkpoints,
         images=nnunet_test_folder,
-        # an external run's test cases without a volume: their label crops, in the outputs' order
-        # (the grid of an empty prediction; an input, not a parameter, so no other job reruns)
-        no_image=lambda wc: list(no_image_labels(wc.run).values()),
     output:
         expand(
             path(
@@ -177,7 +174,6 @@ rule nnunet_predict:
         root=nnunet_root,
         out_dir=lambda wc: f"{nnunet_root(wc)}/predictions/{wc.domain}",
         cases=lambda wc: run_seg_test(wc.run),
-        # only where an external run may lack cases: no other tree sees a changed parameter
     script:
         "../scripts/nnunet_predict.py"
 

@@ -72,14 +72,20 @@ table = pd.DataFrame(rows).reindex(columns=["model", "case", *ms.CASE_METRICS, "
 # the challenge's imputations: a case a run has no prediction of gets that run's worst value of
 # each metric; a segmentation test case without a (non-empty) prediction the worst value observed
 metrics = ["mse_full_image", *(["lpips_full_image"] if lpips_net else []), "ssim_roi"]
-table = ms.impute_missing_cases(table, [*metrics, *(ms.SEGMENTATION_METRICS if seg else [])])
+table = ms.impute_missing_cases(table, metrics)
 n_missing = table.groupby("model")["missing_prediction"].sum()
 for model, n in n_missing.items():
     if n:
         log.warning("%s: no prediction for %d of %d cases; each gets the run's worst value of every per-case metric",
                     model, n, len(p.cases))  # fmt: skip
 if seg:
-    table = ms.impute_worst(table, cases=seg["cases"], baseline=BASELINE)
+    # an empty segmentation first (the worst over the runs), then a missing case (the run's own
+    # worst, its imputed empty ones included), on the segmentation test cases only
+    present = ~table["missing_prediction"]
+    table = pd.concat([ms.impute_worst(table[present], cases=seg["cases"], baseline=BASELINE), table[~present]])
+    flags = {f"imputed_{m}": False for m in ms.SEGMENTATION_METRICS}
+    table = table.sort_index().fillna(flags).astype({k: bool for k in flags})
+    table = ms.impute_missing_cases(table, list(ms.SEGMENTATION_METRICS), cases=seg["cases"])
     metrics += list(ms.SEGMENTATION_METRICS)
     log.info("fixed segmenter: %s (Dice and HD95 on the evaluated slice of %d test cases; %d predictions imputed)",
              p.segmenter, len(set(p.cases) & set(seg["cases"])), int(table["imputed_dice"].sum()))  # fmt: skip

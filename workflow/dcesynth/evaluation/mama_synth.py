@@ -229,13 +229,15 @@ def impute_worst(table, metrics=SEGMENTATION_METRICS, higher_is_better=HIGHER_IS
     return table
 
 
-def impute_missing_cases(table, metrics, higher_is_better=HIGHER_IS_BETTER, flag="missing_prediction"):
+def impute_missing_cases(table, metrics, higher_is_better=HIGHER_IS_BETTER, flag="missing_prediction", cases=None):
     """The challenge's protocol for a case a submission has no output for: each metric gets the
     worst value that submission scored on its other cases ("the worst observed score for that
     metric prior to aggregation"). Only the rows flagged ``flag`` change; each model's worst comes
-    from its own rows, so no other model (nor the baseline) can move it."""
+    from its own rows, so no other model (nor the baseline) can move it. With ``cases``, only the
+    rows of those cases take part (the segmentation test cases for Dice and HD95)."""
     table = table.copy()
-    for model, rows in table.groupby("model", sort=False):
+    scored = table["case"].isin(list(cases)) if cases is not None else table["case"].notna()
+    for model, rows in table[scored].groupby("model", sort=False):
         missing = rows.index[rows[flag]]
         if not len(missing):
             continue

@@ -32,13 +32,17 @@ class CohortMixin:
 
     def fingerprint_params(self, name: str) -> dict:
         """A rule's fingerprint parameter: ``{"inputs": f(wildcards)}`` (the case's images),
-        ``{"mask_file": ...}`` or ``{"images": ...}`` (an external run's volumes of the case); none
+        ``{"mask_file": ...}``, ``{"images": ...}`` (an external run's volumes of the case) or
+        ``{"run_images": ...}`` (an external run's volumes of the ranked cases); none
         where ``ingest.fingerprint`` is off, and none for the images of a generated source (the
         phantom's files are the workflow's own outputs; an external run's are never)."""
         if not self.config["ingest"]["fingerprint"]:
             return {}
         if name == "images":
             return {name: lambda wildcards: fingerprint(list(self.external_images(wildcards.run, wildcards.case).values()))}
+        if name == "run_images":  # every volume of an external run's ranked cases (its export reads them)
+            return {name: lambda wildcards: fingerprint([f for c in self.ranking_cases()
+                                                         for f in self.external_images(wildcards.run, c).values()])}  # fmt: skip
         if self.source.generated:
             return {}
         of = self.input_fingerprint if name == "inputs" else self.mask_fingerprint

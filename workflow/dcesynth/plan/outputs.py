@@ -38,8 +38,13 @@ class OutputsMixin:
                 "synthetic_subtraction": path("subtraction", run=run, case=case, kind="synthetic", seq=tgt),
                 "mask": path("mask", case=case) if case in masked else "",
             }
-            for case in self.of_run(run, self.figure_cases() if cases is None else cases)
+            for case in self._shown(run, self.figure_cases() if cases is None else cases)
         }
+
+    def _shown(self, run: str, cases: list[str]) -> list[str]:
+        """Those of ``cases`` that ``run`` has volumes of; if none, its first evaluation case (an
+        external model may lack the figures' cases)."""
+        return self.of_run(run, cases) or self.of_run(run, self.eval_cases)[:1]
 
     def training_crops(self, run: str, scenario: str) -> dict[str, dict]:
         """The CV cases' crops in the scenario's images, ``{case: {image: path}}``, and their
