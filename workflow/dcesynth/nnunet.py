@@ -211,8 +211,12 @@ def predict(model_dir: str | Path, folds: list[int], images: str | Path, out_dir
                                       step_size=step_size), log_path)
     # the cases the folder has no image of (an external model's missing volumes): an empty
     # prediction each, on its label crop's grid, which the model ranking imputes
-    for marker in sorted(Path(images, "no_image").glob("*.json")):
+    from .segmentation import NO_IMAGE
+
+    markers = sorted(Path(images, NO_IMAGE).glob("*.json"))
+    if markers:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
+    for marker in markers:
         write_empty_prediction(json.loads(marker.read_text())["label"], Path(out_dir) / f"{marker.stem}.nii.gz")
         log.warning("no image of %s in %s: an empty prediction written (the model ranking imputes it)", marker.stem,
                     Path(images).name)  # fmt: skip

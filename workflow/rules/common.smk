@@ -178,14 +178,12 @@ run_cases = PLAN.of_run
 run_seg_test = lambda run: PLAN.of_run(run, SEG_TEST)
 # an external run's test cases without a volume: their label grids, for an empty prediction
 no_image_labels = lambda run: {
-    c: crop_path(run, c, segmentation.LABEL)
-    for c in SEG_TEST
-    if c not in run_seg_test(run)
+    c: crop_path(run, c, segmentation.LABEL) for c in PLAN.missing_cases(run, SEG_TEST)
 }
 # a test folder's images, and {"no_image": label} for a case the run has none of
 test_images = lambda run, domain: {
     **{c: crop_path(run, c, domain) for c in run_seg_test(run)},
-    **{c: {"no_image": label} for c, label in no_image_labels(run).items()},
+    **{c: {segmentation.NO_IMAGE: f} for c, f in no_image_labels(run).items()},
 }
 nnunet_training_crops = lambda wc: PLAN.training_crops(wc.run, wc.scenario)
 nnunet_dataset_input = lambda wc: PLAN.dataset_inputs(wc.run, wc.scenario)

@@ -81,10 +81,7 @@ for model, n in n_missing.items():
 if seg:
     # an empty segmentation first (the worst over the runs), then a missing case (the run's own
     # worst, its imputed empty ones included), on the segmentation test cases only
-    present = ~table["missing_prediction"]
-    table = pd.concat([ms.impute_worst(table[present], cases=seg["cases"], baseline=BASELINE), table[~present]])
-    flags = {f"imputed_{m}": False for m in ms.SEGMENTATION_METRICS}
-    table = table.sort_index().fillna(flags).astype({k: bool for k in flags})
+    table = ms.impute_worst(table, cases=seg["cases"], baseline=BASELINE, exclude=table["missing_prediction"])
     table = ms.impute_missing_cases(table, list(ms.SEGMENTATION_METRICS), cases=seg["cases"])
     metrics += list(ms.SEGMENTATION_METRICS)
     log.info("fixed segmenter: %s (Dice and HD95 on the evaluated slice of %d test cases; %d predictions imputed)",

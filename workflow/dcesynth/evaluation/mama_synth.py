@@ -210,14 +210,21 @@ def segmentation_scores(label: np.ndarray, prediction: np.ndarray | None, spacin
     return {"dice": dice, "hd95": hd95(ref, pred, tuple(reversed(spacing_xy)))}
 
 
-def impute_worst(table, metrics=SEGMENTATION_METRICS, higher_is_better=HIGHER_IS_BETTER, cases=None, baseline=None):
+def _worst(observed, metric: str, higher_is_better=HIGHER_IS_BETTER) -> float:
+    return observed.min() if metric in higher_is_better else observed.max()
+
+
+def impute_worst(table, metrics=SEGMENTATION_METRICS, higher_is_better=HIGHER_IS_BETTER, cases=None, baseline=None,
+                 exclude=None):  # fmt: skip
     """The challenge's imputation: a missing value gets the worst value observed for that metric
     (over every run and case); an ``imputed_<metric>`` column marks where. Only rows of ``cases``
-    (all if None) take part. A run's value is the worst among the runs' only: the ``baseline``'s
-    never enters a run's, so adding or removing the baseline cannot change the runs' order; the
-    baseline's own missing values get the worst of all."""
+    (all if None) take part, and none that ``exclude`` (a boolean column) marks. A run's value is the
+    worst among the runs' only: the ``baseline``'s never enters a run's, so adding or removing the
+    baseline cannot change the runs' order; the baseline's own missing values get the worst of all."""
     table = table.copy()
     scored = table["case"].isin(list(cases)) if cases is not None else table["case"].notna()
+    if exclude is not None:
+        scored &= ~exclude
     runs = scored & (table["model"] != baseline)
     for m in metrics:
         missing = table[m].isna()
@@ -225,7 +232,7 @@ def impute_worst(table, metrics=SEGMENTATION_METRICS, higher_is_better=HIGHER_IS
         for rows, pool in ((runs, runs), (scored & ~runs, scored)):
             observed = table.loc[pool & ~missing, m]
             if (rows & missing).any() and len(observed):
-                table.loc[rows & missing, m] = observed.min() if m in higher_is_better else observed.max()
+                table.loc[rows & missing, m] = _worst(observed, m, higher_is_better)
     return table
 
 
@@ -244,7 +251,7 @@ def impute_missing_cases(table, metrics, higher_is_better=HIGHER_IS_BETTER, flag
         for m in metrics:
             observed = rows.loc[~rows[flag], m].dropna()
             if len(observed):
-                table.loc[missing, m] = observed.min() if m in higher_is_better else observed.max()
+                table.loc[missing, m] = _worst(observed, m, higher_is_better)
     return table
 
 

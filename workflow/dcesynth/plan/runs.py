@@ -181,19 +181,21 @@ class RunsMixin:
     def run_cases(self, run: str) -> list[str]:
         """The cases ``run`` has synthetic volumes of: every case to synthesise, or, for an external
         run, those with a file for every target (the others are missing: :meth:`missing_cases`)."""
-        if run not in self.external_runs:
-            return self.synth_cases
-        cache = self.__dict__.setdefault("_run_cases", {})
-        if run not in cache:
-            cache[run] = [c for c in self.synth_cases if all(Path(f).is_file() for f in self.external_images(run, c).values())]
-        return cache[run]
+        return self._external_cases.get(run, self.synth_cases)
 
-    def missing_cases(self, run: str) -> list[str]:
-        """The cases to synthesise that an external run has no volume of. The model ranking gives
-        them the run's worst observed value of each per-case metric, as the MAMA-SYNTH challenge
-        does, and counts them; Table 1, the tumour regions and the figures use the cases it has."""
+    @cached_property
+    def _external_cases(self) -> dict[str, list[str]]:
+        """Per external run, the cases to synthesise with a file for every target (looked up once)."""
+        return {run: [c for c in self.synth_cases if all(Path(f).is_file() for f in self.external_images(run, c).values())]
+                for run in self.external_runs}  # fmt: skip
+
+    def missing_cases(self, run: str, cases: list[str] | None = None) -> list[str]:
+        """The cases to synthesise (or those of ``cases``) that an external run has no volume of.
+        The model ranking gives them the run's worst observed value of each per-case metric, as the
+        MAMA-SYNTH challenge does, and counts them; Table 1, the tumour regions and the figures use
+        the cases it has."""
         have = set(self.run_cases(run))
-        return [c for c in self.synth_cases if c not in have]
+        return [c for c in (self.synth_cases if cases is None else cases) if c not in have]
 
     def of_run(self, run: str, cases: list[str]) -> list[str]:
         """Those of ``cases`` that ``run`` has synthetic volumes of."""
@@ -270,7 +272,7 @@ class RunsMixin:
     @property
     def selected_by_same(self) -> bool:
         """Whether SAMe chose the generator the main run synthesises with."""
-        return self.run_of(self.run).label == "best"
+        return self.selected_by_same_of(self.run)
 
     def selected_by_same_of(self, run: str) -> bool:
         """Whether SAMe chose the generator ``run`` synthesises with (never for an external model)."""
