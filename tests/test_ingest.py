@@ -102,6 +102,41 @@ def test_a_nifti_phase_that_copies_another_is_refused(tmp_path):
         ingest_nifti_case("N1", {"pre": pre, "post1": str(copy)}, outputs(tmp_path, ("pre", "post1")))
 
 
+def test_one_patient_under_two_case_ids_is_refused_naming_both(tmp_path):
+    """A pre-contrast volume exported again (another file, format and header; the same voxels) under a
+    second case id is refused naming both cases. A re-ingest of the same case passes; a claim whose
+    case no longer holds those pixels (re-ingested from other data) is stale and refuses nothing."""
+    rng = np.random.default_rng(3)
+    voxels = (rng.random((6, 10, 12)) * 1000).astype(np.int16)
+    again = sitk.GetImageFromArray(voxels)
+    again.SetSpacing((0.7, 0.7, 2.0))
+    again.SetOrigin((-12.0, 30.0, 5.0))
+    sitk.WriteImage(again, str(tmp_path / "b_pre.nii"))  # re-exported: uncompressed, other geometry
+    (tmp_path / "b_pre.nii").rename(tmp_path / "B_PRE.NII")  # (ITK writes no upper-case name)
+    pre = {"A": nifti(tmp_path / "a_pre.nii.gz", voxels), "B": str(tmp_path / "B_PRE.NII"),
+           "C": nifti(tmp_path / "c_pre.nii.gz", voxels + 1), "A2": nifti(tmp_path / "a2_pre.nii.gz", voxels + 2)}
+    post = nifti(tmp_path / "post1.nii.gz", voxels * 2)
+    post_b = sitk.GetImageFromArray(voxels * 2)
+    post_b.CopyInformation(again)
+    sitk.WriteImage(post_b, str(tmp_path / "b_post1.nii.gz"))
+
+    def ingest(case, source=None):
+        out = {s: str(tmp_path / "nifti" / case / f"{s}.nii.gz") for s in ("pre", "post1")}
+        source = source or case
+        ingest_nifti_case(case, {"pre": pre[source], "post1": str(tmp_path / "b_post1.nii.gz") if source == "B" else post}, out)
+
+    ingest("A")
+    ingest("A")  # its own claim
+    ingest("C")  # other pixels
+    with pytest.raises(InputError, match=r"case B: .*B_PRE.NII: its pre-contrast pixel data are exactly those of "
+                       r"case A \(.*nifti/A/pre.nii.gz\).*Keep one of A and B in the cohort"):
+        ingest("B")
+    ingest("A", source="A2")  # A corrected: it no longer holds B's pixels
+    ingest("B")
+    with pytest.raises(InputError, match=r"case D: .*a_pre.nii.gz: .* exactly those of case B "):
+        ingest("D", source="A")
+
+
 def test_missing_case_folder(tmp_path):
     with pytest.raises(InputError, match="case X1: .*X1: case folder does not exist"):
         ingest_dicom_case("X1", tmp_path / "X1", outputs(tmp_path), include="dyn")

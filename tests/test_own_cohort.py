@@ -75,7 +75,8 @@ def test_changed_data_reruns_exactly_its_case(tmp_path):
     """A MAMA-MIA-shaped cohort (upper-case folders, lower-case files, other sizes), preprocessed: an
     image edited in place reruns its case's ingest and what follows; a corrected mask copied in with
     an older time than every output (as `cp -p` and `rsync -a` leave it) reruns that case's mask; no
-    job of another case runs; an untouched tree stays done."""
+    job of another case runs; an untouched tree stays done. A case copied in under a second id is
+    refused by its ingest, naming the first."""
     import os
     import subprocess
 
@@ -102,6 +103,19 @@ def test_changed_data_reruns_exactly_its_case(tmp_path):
     assert {c for r, c in jobs if r == "ingest"} == {a}, jobs
     assert {c for r, c in jobs if r == "ingest_mask"} == {a, b}, jobs  # a's mask is resampled onto its new image
     assert ("n4_bias_correction", a) in jobs and {c for _, c in jobs if c} == {a, b}, jobs
+    # One patient, one id: b's images copied in again under a new id (other files, the same voxels)
+    import shutil
+
+    twin = tmp_path / "MAMA-MIA" / "images" / "SITE3_099"
+    twin.mkdir()
+    for k in range(3):
+        shutil.copy(tmp_path / "MAMA-MIA" / "images" / b / f"{b.lower()}_{k:04d}.nii.gz", twin / f"site3_099_{k:04d}.nii.gz")
+    shutil.copy(mask, tmp_path / "MAMA-MIA" / "segmentations" / "expert" / "site3_099.nii.gz")
+    proc = run_snakemake(wd, "--cores", "1", "results/nifti/SITE3_099/pre.nii.gz", check=False)
+    assert proc.returncode != 0
+    assert (f"case SITE3_099: {twin}/site3_099_0000.nii.gz: its pre-contrast pixel data are exactly those of case {b} "
+            f"(results/nifti/{b}/pre.nii.gz)") in proc.stdout + proc.stderr, proc.stderr[-3000:]  # fmt: skip
+    assert not (wd / "results/nifti/SITE3_099/pre.nii.gz").exists()
 
 
 def test_mama_mia_cohort_runs_end_to_end(mama_mia_run):

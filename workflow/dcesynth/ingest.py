@@ -6,6 +6,7 @@ fails with a clear error or (``resample_mismatched``) resamples it linearly onto
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import tempfile
 from contextlib import contextmanager
@@ -161,6 +162,55 @@ def _write_case(case, images, sources, outputs, resample_mismatched) -> None:
         write_image(images[seq], outputs[seq])
         log.info("case %s: wrote %s %s spacing %s", case, seq, list(images[seq].GetSize()),
                  [round(s, 4) for s in images[seq].GetSpacing()])
+    claim_pixel_data(case, images[seqs[0]], outputs[seqs[0]], sources[seqs[0]])
+
+
+#: Beside the case folders of the ingested volumes: a folder per pre-contrast pixel hash, holding
+#: one empty file per case that claimed those pixels.
+CLAIMS = ".pre_pixel_data"
+
+
+def pixel_hash(image: sitk.Image) -> str:
+    """SHA-256 of a volume's pixel data: type, size and voxel values (not its geometry or header)."""
+    arr = np.ascontiguousarray(sitk.GetArrayViewFromImage(image))
+    digest = hashlib.sha256(f"{arr.dtype.str}{arr.shape}".encode())
+    digest.update(memoryview(arr).cast("B"))
+    return digest.hexdigest()
+
+
+def claim_pixel_data(case: str, image: sitk.Image, written: str | Path, source) -> None:
+    """One patient, one id: refuse a case whose pre-contrast pixel data are exactly another
+    case's (a series exported twice, a patient under two ids), which would put the same images on
+    both sides of the split. ``written``: the case's ingested volume, ``{stage}/{case}/{seq}.nii.gz``.
+
+    Each case marks its hash first and then looks for other cases there, after its volume is
+    written: two ingest jobs running at once (or on two cluster nodes) each see the other, so they
+    cannot both pass. A mark whose case no longer holds those pixels (re-ingested from other data,
+    or its volume deleted) is stale: removed and ignored.
+    """
+    written = Path(written)
+    folder = written.parent.parent / CLAIMS / pixel_hash(image)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / case).touch()
+    for mark in sorted(folder.iterdir()):
+        other = mark.name
+        if other == case:
+            continue
+        other_volume = folder.parent.parent / other / written.name
+        if not _holds(other_volume, folder.name):
+            mark.unlink(missing_ok=True)
+            continue
+        (folder / case).unlink(missing_ok=True)
+        raise InputError(case, source, f"its pre-contrast pixel data are exactly those of case {other} ({other_volume}): "
+                         "one patient under two case ids puts the same images on both sides of the split",
+                         f"Keep one of {other} and {case} in the cohort (the case sheet or data.root)")  # fmt: skip
+
+
+def _holds(volume: Path, digest: str) -> bool:
+    try:
+        return volume.is_file() and pixel_hash(sitk.ReadImage(str(volume))) == digest
+    except RuntimeError:  # unreadable: not a claim that can stand
+        return False
 
 
 def tumour_voxels(case: str, mask_path: str | Path, arr: np.ndarray, label: int | None = None) -> np.ndarray:
