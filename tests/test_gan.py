@@ -6,6 +6,7 @@ Networks here are small and seeded (ngf 4–8); the fixture generator comes from
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ from dcesynth.training import epoch as T
 from dcesynth.training.data import SlicePairs
 from dcesynth.training.manifest import read_manifest, write_manifest
 from dcesynth.models.pix2pixhd.losses import feature_matching_loss, lsgan_loss
-from dcesynth.training.perceptual import VGGLoss
+from dcesynth.training.perceptual import VGG_SLICES, VGGLoss
 from dcesynth.models.pix2pixhd.networks import infer_generator_options
 from conftest import default_config, deep_update, TINY
 
@@ -105,6 +106,27 @@ def test_vgg_loss_needs_a_file_or_an_explicit_choice(tmp_path):
     torch.save({k: v for k, v in torch.load(path).items() if k != "features.34.weight"}, tmp_path / "partial.pth")
     with pytest.raises(ConfigError, match='partial.pth is not a torchvision VGG19 state dict: Missing key.* "34.weight"'):
         VGGLoss("pretrained", str(tmp_path / "partial.pth"))
+
+
+def test_the_seeded_vgg19_is_torchvisions_without_importing_torchvision(tmp_path):
+    """gan.vgg.mode: random builds torchvision's seeded VGG19 features bit for bit, in a process that
+    never imports torchvision (whose models package costs every epoch job 1.5 s)."""
+    import subprocess
+    import sys
+
+    from torchvision.models import vgg19
+
+    code = ("import sys, torch; from dcesynth.training.perceptual import VGGLoss; "
+            f"loss = VGGLoss('random', seed=3); torch.save(loss.state_dict(), {str(tmp_path / 'ours.pt')!r}); "
+            "assert 'torchvision' not in sys.modules, 'torchvision imported'")  # fmt: skip
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1] / "workflow")
+    ours = torch.load(tmp_path / "ours.pt")
+    torch.manual_seed(3)
+    theirs = vgg19(weights=None).features
+    expected = {f"slices.{i}.{j}.{name}": v for i, (a, b) in enumerate(VGG_SLICES) for j, layer in enumerate(theirs[a:b])
+                for name, v in layer.state_dict().items()}  # fmt: skip
+    assert list(ours) == list(expected)
+    assert all(torch.equal(ours[k], expected[k]) for k in ours)
 
 
 @pytest.fixture()
