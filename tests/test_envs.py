@@ -186,7 +186,8 @@ TORCH_FREE_SCRIPTS = (
     "crop_breast", "export_dicom_seg", "extract_slices", "import_external", "ingest", "ingest_mask", "list_slice_pairs",
     "make_phantom", "make_viewer", "mama_synth_classifiers", "mama_synth_export", "n4_bias_correction", "nnunet_dataset",
     "nnunet_plan", "nnunet_predict", "nnunet_test_images", "nnunet_train", "plot_cohort", "plot_synthesis",
-    "segmentation_metrics", "select_best_epoch", "split_cases", "tabulate_epochs", "tumour_region_metrics",
+    "segmentation_metrics", "select_best_epoch", "split_cases", "tabulate_epochs", "training_log",
+    "tumour_region_metrics",
 )  # fmt: skip
 
 

@@ -11,13 +11,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import torch  # noqa: E402
 
 from ..io import atomic_path, write_table  # noqa: E402
-from ..models.infer import translate  # noqa: E402
-from ..devices import resolve_device  # noqa: E402
-from .checkpoints import load_generator  # noqa: E402
-from ..models.pix2pixhd.losses import LOSS_COLUMNS  # noqa: E402
+from ..models.pix2pixhd import LOSS_COLUMNS  # noqa: E402
 
 log = logging.getLogger("dcesynth")
 
@@ -68,6 +64,12 @@ def preview(
     threads: int = 1,
 ) -> dict[str, float]:
     """MAE (0–255) of synthetic vs real and of pre vs real per validation case, and a figure."""
+    import torch  # here, not above: the training log's job needs no torch
+
+    from ..devices import resolve_device
+    from ..models.infer import translate
+    from .checkpoints import load_generator
+
     torch.set_num_threads(max(1, threads))
     G = load_generator(generator_path, device=resolve_device(device))
     rows, examples = [], []

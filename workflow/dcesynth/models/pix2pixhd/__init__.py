@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# The loss terms of one training iteration, as the loss tables name them.
+LOSS_COLUMNS = ["G_GAN", "G_feat", "G_VGG", "D_real", "D_fake"]
+
 
 def build_pix2pixhd(input_nc: int = 3, output_nc: int = 3, **options: Any):
     """The generator, from NVIDIA's option names (``gan.generator``; missing ones take the paper's

@@ -6,9 +6,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-
-# The loss terms of one training iteration, as the loss tables name them.
-LOSS_COLUMNS = ["G_GAN", "G_feat", "G_VGG", "D_real", "D_fake"]
+from . import LOSS_COLUMNS  # noqa: F401 - the loss tables' columns, here beside the losses they name
 
 
 def lsgan_loss(predictions: list[list[torch.Tensor]], target_is_real: bool) -> torch.Tensor:
