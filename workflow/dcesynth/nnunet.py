@@ -118,6 +118,38 @@ def pools_in_process(*modules: str):
             m.multiprocessing = mp
 
 
+@contextlib.contextmanager
+def our_trainers_found_first(*modules: str):
+    """nnU-Net finds a trainer by name by importing every module of its own trainer package (about
+    1500 modules: ~3 s of every training and prediction job) before it looks in ``nnUNet_extTrainer``,
+    where ours are. While the context lasts, the named modules' lookup returns a trainer of ours
+    (:data:`TRAINERS`) at once; any other name (nnU-Net's own, a published model's) is looked up
+    as nnU-Net does."""
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+    ours = importlib.import_module("dcesynth.nnunet_trainers.nnUNetTrainer_dcesynth")
+    loaded = [importlib.import_module(m) for m in modules]
+    saved = [m.recursive_find_trainer_class_by_name for m in loaded]
+
+    def find(trainer_name: str):
+        cls = getattr(ours, trainer_name, None)
+        if isinstance(cls, type) and issubclass(cls, nnUNetTrainer) and cls.__module__ == ours.__name__:
+            return cls
+        return saved[0](trainer_name)
+
+    for m in loaded:
+        m.recursive_find_trainer_class_by_name = find
+    try:
+        yield
+    finally:
+        for m, original in zip(loaded, saved):
+            m.recursive_find_trainer_class_by_name = original
+
+
+# The modules that look a trainer up by name: training and prediction.
+TRAINER_LOOKUPS = ("nnunetv2.run.run_training", "nnunetv2.inference.predict_from_raw_data")
+
+
 # The modules whose pools planning and preprocessing start (integrity check, fingerprints, preprocessing).
 PLANNING_POOLS = (
     "nnunetv2.experiment_planning.verify_dataset_integrity",
@@ -241,7 +273,8 @@ def _train(dataset_id, configuration, fold, trainer, plans, threads, device, res
 
     dev = resolve_device(device)
     torch.set_num_threads(int(threads) if dev.type == "cpu" else 1)
-    run_training(str(dataset_id), configuration, fold, trainer, plans, continue_training=resume, device=dev)
+    with our_trainers_found_first(*TRAINER_LOOKUPS):
+        run_training(str(dataset_id), configuration, fold, trainer, plans, continue_training=resume, device=dev)
 
 
 def _plan(args, threads) -> None:
@@ -263,7 +296,8 @@ def _predict(model_dir, folds, images, out_dir, threads, device, tta, step_size)
     dev = resolve_device(device)
     torch.set_num_threads(int(threads) if dev.type == "cpu" else 1)
     predictor = nnUNetPredictor(tile_step_size=step_size, use_mirroring=tta, device=dev, allow_tqdm=False)
-    predictor.initialize_from_trained_model_folder(model_dir, use_folds=tuple(folds))
+    with our_trainers_found_first(*TRAINER_LOOKUPS):
+        predictor.initialize_from_trained_model_folder(model_dir, use_folds=tuple(folds))
     # as the predictor holds it (segmentation.tta), with the mirror axes the model allows
     mirroring = f"on (axes {tuple(predictor.allowed_mirroring_axes)})" if predictor.use_mirroring else "off"
     print(f"nnU-Net prediction: folds {list(folds)}, test-time mirroring {mirroring}", flush=True)
