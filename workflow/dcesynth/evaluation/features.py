@@ -95,12 +95,13 @@ class InceptionFeatures(torch.nn.Module):
         self.normalize = _check_normalize(normalize, "metrics.fid_normalize")
         if network not in FID_IMAGENET_NETWORKS:
             raise ConfigError(f"{key}.network must be one of {', '.join(FID_IMAGENET_NETWORKS)}, not {network!r}")
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        # Built without initialising it (2 s of every scoring job): its weights are loaded from the
+        # file, or drawn below. The classifier (fc, AuxLogits) is dropped, so it is never initialised.
+        with torch.device("meta"):
             if network == "torchvision":
                 from torchvision.models import inception_v3
 
-                net = inception_v3(weights=None, aux_logits=True, init_weights=True, transform_input=True)
+                net = inception_v3(weights=None, aux_logits=True, init_weights=False, transform_input=True)
             else:
                 from ..tf_inception import build
 
@@ -108,8 +109,10 @@ class InceptionFeatures(torch.nn.Module):
         needs = ("FID needs pt_inception-2015-12-05-6726825d.pth (pytorch-fid's TF Inception)" if network == "tf_inception"
                  else "FID needs torchvision's inception_v3_google-0cc3c7bd.pth")  # fmt: skip
         if is_pretrained(mode, weights, key, needs):
+            state = load_state_dict(weights, f"{key}.weights")
+            state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}  # as copying did
             try:
-                net.load_state_dict(load_state_dict(weights, f"{key}.weights"))
+                net.load_state_dict(state, assign=True)
             except RuntimeError:
                 other = "torchvision" if network == "tf_inception" else "tf_inception"
                 raise ConfigError(f"{key}.weights: {Path(weights).name} does not fit the {network} Inception "
@@ -117,12 +120,16 @@ class InceptionFeatures(torch.nn.Module):
             self.provenance = f"{network} {_provenance(weights)}"
         else:
             # He-initialised convolutions keep activations O(1) through the 90+ layers (torchvision's
-            # own init is meant for training with batch statistics and explodes in eval mode).
+            # own init is meant for training with batch statistics and explodes in eval mode); batch
+            # norms at their defaults (weight 1, bias 0, mean 0, variance 1).
+            net.to_empty(device="cpu")
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 for m in net.modules():
                     if isinstance(m, torch.nn.Conv2d):
                         torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                    elif isinstance(m, torch.nn.BatchNorm2d):
+                        m.reset_parameters()
             self.provenance = f"UNTRAINED (seeded random {network} Inception v3, seed {seed})"
         self.provenance += _FID_NORMALIZE_PROVENANCE[normalize]
         net.fc = torch.nn.Identity()
