@@ -113,22 +113,30 @@ def test_tf_inception_equals_pytorch_fid(tmp_path, monkeypatch):
         assert _rel(plain.eval()(_rgb01(slices) * 2 - 1).numpy(), expected) > 1e-3
 
 
-def test_the_inception_is_built_without_a_first_initialisation(tmp_path):
-    """Untrained (metrics.fid_imagenet.mode: random): TF-Inception as built, its convolutions then
-    He-initialised under the seed, as defined before the network was built on the meta device.
-    Pretrained from a half-precision file: its values, in float32. The classifier is dropped."""
+@pytest.mark.parametrize("network", ["tf_inception", "torchvision"])
+def test_the_inception_is_built_without_a_first_initialisation(tmp_path, network):
+    """Untrained (metrics.fid_imagenet.mode: random): the Inception as its builder makes it, its
+    convolutions then He-initialised under the seed, as defined before the network was built on the
+    meta device. Pretrained from a half-precision file: its values, in float32. The classifier is
+    dropped."""
+    from torchvision.models import inception_v3
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(3)
-        reference = tf_inception.build()
+        if network == "torchvision":
+            reference = inception_v3(weights=None, aux_logits=True, init_weights=True, transform_input=True)
+        else:
+            reference = tf_inception.build()
         torch.manual_seed(3)
         for m in reference.modules():
             if isinstance(m, torch.nn.Conv2d):
                 torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
     kept = {k: v for k, v in reference.state_dict().items() if not k.startswith(("fc.", "AuxLogits."))}
-    ours = E.InceptionFeatures("random", None, "metrics.fid_imagenet", seed=3).net.state_dict()
+    ours = E.InceptionFeatures("random", None, "metrics.fid_imagenet", seed=3, network=network).net.state_dict()
     assert list(ours) == list(kept) and all(torch.equal(ours[k], kept[k]) for k in kept)
     torch.save({k: v.half() if v.is_floating_point() else v for k, v in reference.state_dict().items()}, tmp_path / "w.pth")
-    loaded = E.InceptionFeatures("pretrained", str(tmp_path / "w.pth"), "metrics.fid_imagenet").net.state_dict()
+    loaded = E.InceptionFeatures("pretrained", str(tmp_path / "w.pth"), "metrics.fid_imagenet", network=network)
+    loaded = loaded.net.state_dict()
     assert all(loaded[k].dtype == kept[k].dtype and torch.equal(loaded[k], kept[k].half().to(kept[k].dtype)) for k in kept)
 
 

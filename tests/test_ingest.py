@@ -133,8 +133,21 @@ def test_one_patient_under_two_case_ids_is_refused_naming_both(tmp_path):
         ingest("B")
     ingest("A", source="A2")  # A corrected: it no longer holds B's pixels
     ingest("B")
-    with pytest.raises(InputError, match=r"case D: .*a_pre.nii.gz: .* exactly those of case B "):
+    with pytest.raises(InputError, match=r"case D: .*a_pre.nii.gz: .* exactly those of case B .*if B has left it, "
+                       r"delete .*nifti/B"):
         ingest("D", source="A")
+    # B's volume deleted (its case left the cohort): its mark is stale
+    (tmp_path / "nifti" / "B" / "pre.nii.gz").unlink()
+    ingest("D", source="A")
+    # two ingests at once: G has written its volume and marked it but not yet looked; D, ingesting
+    # again, sees G (and G would see D): both are refused
+    marks = next((tmp_path / "nifti" / ".pre_pixel_data").glob("*/D")).parent
+    (tmp_path / "nifti" / "G").mkdir()
+    (tmp_path / "nifti" / "G" / "pre.nii.gz").write_bytes((tmp_path / "nifti" / "D" / "pre.nii.gz").read_bytes())
+    (marks / "G").touch()
+    with pytest.raises(InputError, match=r"case D: .* exactly those of case G "):
+        ingest("D", source="A")
+    assert sorted(p.name for p in marks.iterdir()) == ["G"]  # D's own mark went with its refusal
 
 
 def test_missing_case_folder(tmp_path):

@@ -100,6 +100,34 @@ def test_predictions_are_on_the_label_grid(tiny_run):
                 assert set(np.unique(sitk.GetArrayViewFromImage(pred))) <= {0, 1}
 
 
+def test_prediction_finds_our_trainer_without_nnunets_search(tiny_run, tmp_path, monkeypatch):
+    """The prediction job's code (``dcesynth.nnunet._predict``, run here in this process) loads the
+    tiny trainer's folds without nnU-Net's search of its trainer package, and predicts what the run
+    predicted."""
+    import torch
+    from nnunetv2.utilities import find_objects
+
+    from dcesynth import nnunet
+
+    searched = []
+    search = find_objects.recursive_find_python_class
+    monkeypatch.setattr(find_objects, "recursive_find_python_class", lambda *a, **k: searched.append(a[1]) or search(*a, **k))
+    segmenter = tiny_run / "results/segmentation/tiny/fixed_segmenter"
+    model = next((tiny_run / "results/segmentation/tiny/real_pre/nnUNet_results").glob("Dataset501_*/nnUNetTrainer_dcesynth_tiny__*"))
+    images = next((segmenter / "nnUNet_raw").glob("Dataset501_*/imagesTs_syn_post"))
+    threads = torch.get_num_threads()
+    try:
+        nnunet._predict(str(model), [0, 1], str(images), str(tmp_path), 1, "cpu", False, 0.5)
+    finally:
+        torch.set_num_threads(threads)
+    assert searched == []
+    for ours in tmp_path.glob("*.nii.gz"):
+        run = segmenter / "predictions" / "syn_post" / ours.name
+        np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(ours))),
+                                      sitk.GetArrayFromImage(sitk.ReadImage(str(run))))  # fmt: skip
+    assert list(tmp_path.glob("*.nii.gz"))
+
+
 def test_datasets_pass_nnunet_integrity_check(tiny_run, tmp_path):
     for scenario in TINY_SCENARIOS:
         log = (tiny_run / "logs" / "nnunet_plan" / "tiny" / scenario / f"{_dataset_dir(tiny_run, 'x', scenario).name}.log").read_text()

@@ -184,9 +184,11 @@ def claim_pixel_data(case: str, image: sitk.Image, written: str | Path, source) 
     both sides of the split. ``written``: the case's ingested volume, ``{stage}/{case}/{seq}.nii.gz``.
 
     Each case marks its hash first and then looks for other cases there, after its volume is
-    written: two ingest jobs running at once (or on two cluster nodes) each see the other, so they
-    cannot both pass. A mark whose case no longer holds those pixels (re-ingested from other data,
-    or its volume deleted) is stale: removed and ignored.
+    written: two ingest jobs running at once each see the other, so they cannot both pass (both
+    may be refused). Across cluster nodes this holds where the shared file system shows a new file
+    at once (an NFS client may cache a folder's listing for seconds). A mark whose case no longer
+    holds those pixels (re-ingested from other data, or its volume deleted) is stale: removed when
+    met, and ignored. A tree ingested before these marks existed has none to compare with.
     """
     written = Path(written)
     folder = written.parent.parent / CLAIMS / pixel_hash(image)
@@ -203,7 +205,8 @@ def claim_pixel_data(case: str, image: sitk.Image, written: str | Path, source) 
         (folder / case).unlink(missing_ok=True)
         raise InputError(case, source, f"its pre-contrast pixel data are exactly those of case {other} ({other_volume}): "
                          "one patient under two case ids puts the same images on both sides of the split",
-                         f"Keep one of {other} and {case} in the cohort (the case sheet or data.root)")  # fmt: skip
+                         f"Keep one of {other} and {case} in the cohort (the case sheet or data.root); if {other} has "
+                         f"left it, delete {other_volume.parent}")  # fmt: skip
 
 
 def _holds(volume: Path, digest: str) -> bool:

@@ -121,7 +121,7 @@ def pools_in_process(*modules: str):
 @contextlib.contextmanager
 def our_trainers_found_first(*modules: str):
     """nnU-Net finds a trainer by name by importing every module of its own trainer package (about
-    1500 modules: ~3 s of every training and prediction job) before it looks in ``nnUNet_extTrainer``,
+    1500 modules: about 2 s of every training and prediction job) before it looks in ``nnUNet_extTrainer``,
     where ours are. While the context lasts, the named modules' lookup returns a trainer of ours
     (:data:`TRAINERS`) at once; any other name (nnU-Net's own, a published model's) is looked up
     as nnU-Net does."""

@@ -6,8 +6,6 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from . import LOSS_COLUMNS  # noqa: F401 - the loss tables' columns, here beside the losses they name
-
 
 def lsgan_loss(predictions: list[list[torch.Tensor]], target_is_real: bool) -> torch.Tensor:
     """Least-squares GAN loss summed over the discriminator scales (last feature = prediction)."""

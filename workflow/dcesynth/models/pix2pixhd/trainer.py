@@ -20,7 +20,8 @@ from ...training import channels_for, to_cpu
 from ...training.checkpoints import read_generator_state
 from ...training.perceptual import VGGLoss
 from ...training.world import World
-from .losses import LOSS_COLUMNS, feature_matching_loss, lsgan_loss
+from . import LOSS_COLUMNS
+from .losses import feature_matching_loss, lsgan_loss
 from .networks import build_discriminator, build_generator, freeze_biases_into_instance_norm
 
 log = logging.getLogger("dcesynth")
