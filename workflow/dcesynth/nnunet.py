@@ -100,6 +100,19 @@ _IN_PROCESS = types.SimpleNamespace(get_context=lambda method=None: types.Simple
 
 
 @contextlib.contextmanager
+def _replaced(modules: tuple[str, ...], name: str, value):
+    """``name`` in each of the named modules set to ``value`` while the context lasts."""
+    loaded = [importlib.import_module(m) for m in modules]
+    saved = [getattr(m, name) for m in loaded]
+    for m in loaded:
+        setattr(m, name, value)
+    try:
+        yield
+    finally:
+        for m, original in zip(loaded, saved):
+            setattr(m, name, original)
+
+
 def pools_in_process(*modules: str):
     """nnU-Net's worker pools in the named modules (``multiprocessing.get_context("spawn").Pool``)
     run in this process while the context lasts.
@@ -107,43 +120,27 @@ def pools_in_process(*modules: str):
     Each ``spawn`` worker imports torch and nnU-Net again, 3-5 s of CPU per worker: for the handful
     of small cases of a job on one thread (the demo, the tests) most of planning's and a short
     fold's validation. The same nnU-Net functions run, one case at a time."""
-    loaded = [importlib.import_module(m) for m in modules]
-    saved = [m.multiprocessing for m in loaded]
-    for m in loaded:
-        m.multiprocessing = _IN_PROCESS
-    try:
-        yield
-    finally:
-        for m, mp in zip(loaded, saved):
-            m.multiprocessing = mp
+    return _replaced(modules, "multiprocessing", _IN_PROCESS)
 
 
-@contextlib.contextmanager
 def our_trainers_found_first(*modules: str):
     """nnU-Net finds a trainer by name by importing every module of its own trainer package (about
-    1500 modules: about 2 s of every training and prediction job) before it looks in ``nnUNet_extTrainer``,
-    where ours are. While the context lasts, the named modules' lookup returns a trainer of ours
-    (:data:`TRAINERS`) at once; any other name (nnU-Net's own, a published model's) is looked up
-    as nnU-Net does."""
+    1500 modules: about 2 s of every training and prediction job) before it looks in
+    ``nnUNet_extTrainer``, where ours are. While the context lasts, the named modules' lookup returns
+    a trainer of ours (:data:`TRAINERS`) at once; any other name (nnU-Net's own, a published
+    model's) is looked up as nnU-Net does."""
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+    from nnunetv2.utilities import find_objects
 
     ours = importlib.import_module("dcesynth.nnunet_trainers.nnUNetTrainer_dcesynth")
-    loaded = [importlib.import_module(m) for m in modules]
-    saved = [m.recursive_find_trainer_class_by_name for m in loaded]
 
     def find(trainer_name: str):
         cls = getattr(ours, trainer_name, None)
         if isinstance(cls, type) and issubclass(cls, nnUNetTrainer) and cls.__module__ == ours.__name__:
             return cls
-        return saved[0](trainer_name)
+        return find_objects.recursive_find_trainer_class_by_name(trainer_name)
 
-    for m in loaded:
-        m.recursive_find_trainer_class_by_name = find
-    try:
-        yield
-    finally:
-        for m, original in zip(loaded, saved):
-            m.recursive_find_trainer_class_by_name = original
+    return _replaced(modules, "recursive_find_trainer_class_by_name", find)
 
 
 # The modules that look a trainer up by name: training and prediction.
