@@ -239,6 +239,17 @@ def parse_refusal(config: dict) -> str:
 AUTHORS_TORCHMETRICS = "1.2.1"
 
 
+@pytest.fixture()
+def nnunet_searches(monkeypatch) -> list[str]:
+    """The class names nnU-Net's class search (``recursive_find_python_class``, which imports every
+    module of a package) is asked for while the test runs; the search itself still runs."""
+    from nnunetv2.utilities import find_objects
+
+    asked, search = [], find_objects.recursive_find_python_class
+    monkeypatch.setattr(find_objects, "recursive_find_python_class", lambda *a, **k: asked.append(a[1]) or search(*a, **k))
+    return asked
+
+
 @pytest.fixture(scope="session")
 def authors_torchmetrics(request) -> Path:
     """A folder holding torchmetrics 1.2.1 alone (kept in pytest's cache between sessions)."""

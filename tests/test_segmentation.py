@@ -231,26 +231,22 @@ def test_truncated_nnunet_checkpoint_is_refused_before_prediction(tmp_path):
         nnunet.predict(model, [0, 1], tmp_path / "imagesTs", tmp_path / "out", 1, "cpu", False, 0.5)
 
 
-def test_our_trainers_are_found_without_searching_nnunets_package(monkeypatch):
+def test_our_trainers_are_found_without_searching_nnunets_package(nnunet_searches):
     """nnU-Net's lookup imports every module of its trainer package before it tries
     nnUNet_extTrainer: a trainer of ours is returned without that search, nnU-Net's own are still
     found by it, and the lookup is nnU-Net's again afterwards."""
-    from nnunetv2.utilities import find_objects
     from nnunetv2.run import run_training
     from nnunetv2.inference import predict_from_raw_data
 
-    searches = []
-    search = find_objects.recursive_find_python_class
-    monkeypatch.setattr(find_objects, "recursive_find_python_class", lambda *a, **k: searches.append(a[1]) or search(*a, **k))
     original = run_training.recursive_find_trainer_class_by_name
     with nnunet.our_trainers_found_first(*nnunet.TRAINER_LOOKUPS):
         for module in (run_training, predict_from_raw_data):
             tiny = module.recursive_find_trainer_class_by_name("nnUNetTrainer_dcesynth_tiny")
             assert tiny.__name__ == "nnUNetTrainer_dcesynth_tiny"
             assert tiny.__module__ == "dcesynth.nnunet_trainers.nnUNetTrainer_dcesynth" and tiny.EPOCHS == 2
-        assert searches == []
+        assert nnunet_searches == []
         theirs = run_training.recursive_find_trainer_class_by_name("nnUNetTrainer")
-        assert theirs.__module__ == "nnunetv2.training.nnUNetTrainer.nnUNetTrainer" and searches == ["nnUNetTrainer"]
+        assert theirs.__module__ == "nnunetv2.training.nnUNetTrainer.nnUNetTrainer" and nnunet_searches == ["nnUNetTrainer"]
     assert run_training.recursive_find_trainer_class_by_name is original
     assert predict_from_raw_data.recursive_find_trainer_class_by_name is original
 

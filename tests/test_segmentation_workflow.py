@@ -100,18 +100,14 @@ def test_predictions_are_on_the_label_grid(tiny_run):
                 assert set(np.unique(sitk.GetArrayViewFromImage(pred))) <= {0, 1}
 
 
-def test_prediction_finds_our_trainer_without_nnunets_search(tiny_run, tmp_path, monkeypatch):
+def test_prediction_finds_our_trainer_without_nnunets_search(tiny_run, tmp_path, nnunet_searches):
     """The prediction job's code (``dcesynth.nnunet._predict``, run here in this process) loads the
     tiny trainer's folds without nnU-Net's search of its trainer package, and predicts what the run
     predicted."""
     import torch
-    from nnunetv2.utilities import find_objects
 
     from dcesynth import nnunet
 
-    searched = []
-    search = find_objects.recursive_find_python_class
-    monkeypatch.setattr(find_objects, "recursive_find_python_class", lambda *a, **k: searched.append(a[1]) or search(*a, **k))
     segmenter = tiny_run / "results/segmentation/tiny/fixed_segmenter"
     model = next((tiny_run / "results/segmentation/tiny/real_pre/nnUNet_results").glob("Dataset501_*/nnUNetTrainer_dcesynth_tiny__*"))
     images = next((segmenter / "nnUNet_raw").glob("Dataset501_*/imagesTs_syn_post"))
@@ -120,7 +116,7 @@ def test_prediction_finds_our_trainer_without_nnunets_search(tiny_run, tmp_path,
         nnunet._predict(str(model), [0, 1], str(images), str(tmp_path), 1, "cpu", False, 0.5)
     finally:
         torch.set_num_threads(threads)
-    assert searched == []
+    assert nnunet_searches == []
     for ours in tmp_path.glob("*.nii.gz"):
         run = segmenter / "predictions" / "syn_post" / ours.name
         np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(ours))),
