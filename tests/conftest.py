@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import copy
+import fcntl
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
-import numpy as np
-import pytest
-import yaml
+# Before any OpenMP runtime starts, here and in every process the tests start (they inherit it):
+# threads that wait sleep instead of spinning. Where two test processes' jobs share the cores, a
+# spinning torch thread pool holds a core its peer needs (two 2-thread training steps at once ran 5x
+# slower than one alone, against 2x with this); a process alone runs as fast either way.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import yaml  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -99,6 +109,63 @@ def integration_marker_enforced(request, monkeypatch):
 
     monkeypatch.setattr(subprocess.Popen, "__init__", guarded)
     yield
+
+
+# Two test processes (pytest-xdist; `-n auto --dist loadgroup` in pyproject's addopts, `-n 0` runs
+# one): most of the suite's time is one core's work (Python start-up, Snakemake's parse, 1-thread
+# jobs) or waiting (SLURM's status checks, killed jobs). The session's tiny run is built once, in the
+# background from the start, in a folder both processes share (``tiny_run``); the tests that use it
+# come last, and the long ones (``long`` marker) first within each part, so the processes end
+# together. A module's tests that share a module-scoped fixture run in one process, so each such
+# fixture is built once (test_slurm's single SLURM among them).
+def pytest_xdist_auto_num_workers(config) -> int:
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config, items):
+    group, tiny_groups = {}, set()
+    for item in items:
+        defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+        if not item.get_closest_marker("xdist_group") and any(d[-1].scope == "module" for d in defs.values() if d):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+        marker = item.get_closest_marker("xdist_group")
+        group[item] = marker.args[0] if marker else None
+        if group[item] and "tiny_run" in item.fixturenames:
+            tiny_groups.add(group[item])
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # one process runs the files in their order
+        # a group goes where its first test is: one that waits for the tiny run goes with its users
+        items.sort(key=lambda item: ("tiny_run" in item.fixturenames or group[item] in tiny_groups,
+                                     item.get_closest_marker("long") is None,
+                                     item.get_closest_marker("integration") is None))  # fmt: skip
+
+
+_TINY_BUILD: subprocess.Popen | None = None
+
+
+def _shared_tiny_run(config) -> Path:
+    """Where the tiny run of a session in several test processes is built: beside their own folders."""
+    return config._tmp_path_factory.getbasetemp().parent / "tiny_run"
+
+
+def pytest_collection_finish(session):
+    """The first test process starts the tiny run in the background once the tests are known, if
+    any of them uses it (none does in the unit tier)."""
+    global _TINY_BUILD
+    if os.environ.get("PYTEST_XDIST_WORKER") != "gw0" or not any("tiny_run" in i.fixturenames for i in session.items):
+        return
+    base = _shared_tiny_run(session.config)
+    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import conftest; "
+            f"conftest.build_tiny_run_reporting({str(base)!r})")  # fmt: skip
+    with open(base.with_suffix(".log"), "w") as log:
+        _TINY_BUILD = subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT,
+                                       start_new_session=True)  # fmt: skip
+
+
+def pytest_sessionfinish(session):
+    if _TINY_BUILD is not None and _TINY_BUILD.poll() is None:  # the session stopped early (-x, Ctrl-C)
+        os.killpg(_TINY_BUILD.pid, signal.SIGTERM)
+        _TINY_BUILD.wait()
 
 
 def deep_update(base: dict, extra: dict) -> dict:
@@ -190,24 +257,53 @@ def shared() -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory) -> Path:
+def tiny_run(request, tmp_path_factory) -> Path:
     """The whole workflow run once on the tiny phantom cohort (with TINY_MODELS), with its report.
+    Tests only read it or run dry runs in it (their config files elsewhere); the others work on a
+    ``copy_of_run``.
 
     ``DCESYNTH_TINY_RUN=DIR`` (for work on the tests, never in CI) starts from a copy of a tiny run
-    an earlier session finished (``pytest-of-$USER/pytest-N/tiny_run0``): the run below then finds
-    little or nothing to do, unless the code changed what it computes."""
-    base = tmp_path_factory.mktemp("tiny_run")
+    an earlier session finished (``pytest-of-$USER/pytest-N/tiny_run``, or ``tiny_run0`` under
+    ``-n 0``): the run then finds little or nothing to do, unless the code changed what it computes."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return build_tiny_run(tmp_path_factory.getbasetemp() / "tiny_run0")
+    base = _shared_tiny_run(request.config)
+    status = base.with_suffix(".status")
+    deadline = time.monotonic() + 3600
+    while not status.exists():  # written by the build the first test process started
+        if time.monotonic() > deadline:
+            pytest.fail(f"the tiny run did not finish within an hour: {base.with_suffix('.log')}")
+        time.sleep(1)
+    if status.read_text() != "ok":
+        pytest.fail(f"the tiny run failed:\n{status.read_text()[-8000:]}", pytrace=False)
+    return base
+
+
+def build_tiny_run(base: Path) -> Path:
     if os.environ.get("DCESYNTH_TINY_RUN"):
-        base.rmdir()
         copy_of_run(Path(os.environ["DCESYNTH_TINY_RUN"]), base)
     # deployed as the Snakemake workflow catalog deploys (test_module.deploy): the whole tiny config
     # runs through the workflow as a module of the folder's own Snakefile; copies of the run are then
     # rerun through the repository's Snakefile, which finds them up to date (test_module)
+    base.mkdir(parents=True, exist_ok=True)
     deploy(base)
     wd = make_workdir(base, tiny_config(models=TINY_MODELS))
     run_deployed(wd, "--cores", "2")
     run_deployed(wd, "--report", "report.html")
     return wd
+
+
+def build_tiny_run_reporting(base: str) -> None:
+    """``build_tiny_run`` in the background process: ``tiny_run.status`` says "ok" or why not."""
+    status = Path(base).with_suffix(".status")
+    try:
+        build_tiny_run(Path(base))
+        text = "ok"
+    except BaseException as exc:  # noqa: BLE001 - whatever stopped it is the test's failure
+        text = f"{type(exc).__name__}: {exc}"
+    tmp = status.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(status)
 
 
 def copy_of_run(run: Path, dest: Path) -> Path:
@@ -262,10 +358,12 @@ def side_package(request, spec: str) -> Path:
     cache = getattr(request.config, "cache", None)  # None under -p no:cacheprovider: a fresh folder then
     name = spec.replace("==", "-")
     folder = cache.mkdir(name) if cache is not None else request.getfixturevalue("tmp_path_factory").mktemp(name)
-    if not (folder / ".installed").exists():
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(folder), spec],
-                       check=True)  # fmt: skip
-        (folder / ".installed").touch()
+    with open(folder.parent / f"{name}.lock", "w") as lock:  # the other test process may install it at once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / ".installed").exists():
+            subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(folder), spec],
+                           check=True)  # fmt: skip
+            (folder / ".installed").touch()
     return folder
 
 
@@ -363,12 +461,13 @@ def browse(page: Path, fragment: str, out_png: Path | None = None, size=(1400, 7
     (``out_png``), and the console errors Chromium logged."""
     chromium = tool_or_skip("chromium|chromium-browser|google-chrome", "chromium (headless browser)")
     url = f"{page.resolve().as_uri()}#{fragment}"
-    base = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=20000",
-            f"--window-size={size[0]},{size[1]}", "--enable-logging=stderr", "--v=0"]  # fmt: skip
-    dom = subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True, timeout=120)
-    shot = None
-    if out_png is not None:
-        shot = subprocess.run([*base, f"--screenshot={out_png}", url], capture_output=True, text=True, timeout=120)
+    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:  # its own: the other test process may browse too
+        base = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=20000",
+                f"--window-size={size[0]},{size[1]}", "--enable-logging=stderr", "--v=0", f"--user-data-dir={profile}"]  # fmt: skip
+        dom = subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+        shot = None
+        if out_png is not None:
+            shot = subprocess.run([*base, f"--screenshot={out_png}", url], capture_output=True, text=True, timeout=120)
     logs = dom.stderr + (shot.stderr if shot else "")
     console = [line for line in logs.splitlines() if "CONSOLE" in line and re.search("error|uncaught", line, re.I)]
     return {"dom": dom.stdout, "console_errors": console}

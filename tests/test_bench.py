@@ -51,6 +51,7 @@ def test_metrics_bench(capsys):
 
 
 @pytest.mark.integration
+@pytest.mark.long
 def test_evaluation_bench(capsys, tmp_path):
     """Epochs scored by the baseline revision's code and by this tree's (alternating, each in a
     fresh process), the second epoch reading the real features the first cached, with the same
@@ -73,6 +74,7 @@ def test_evaluation_bench(capsys, tmp_path):
 
 
 @pytest.mark.integration
+@pytest.mark.long
 def test_gpu_check_cpu_fallback(capsys):
     """The GPU check's CPU fallback at small sizes: every path runs (bf16 is CUDA-only) and prints
     its figures, and the paper-size projection is printed."""
@@ -95,6 +97,7 @@ def test_gpu_check_cpu_fallback(capsys):
 
 
 @pytest.mark.integration
+@pytest.mark.long
 def test_dag_bench(capsys, tmp_path):
     """The Duke-scale DAG benchmark on 12 cases of the Duke sheet: every figure printed, and the
     no-op run finds nothing to do (the touched tree is up to date, as after a real run)."""

@@ -99,12 +99,13 @@ def test_two_processes_of_batch_2_train_the_epoch_of_one_process_of_batch_4(tmp_
     assert not list(tmp_path.glob(".*.job.json"))
 
 
-def _workers_alive(marker: str) -> list[int]:
+def _workers_alive(marker: tuple[str, ...]) -> list[int]:
     alive = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
-                if marker in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+                if all(m in cmdline for m in marker):
                     alive.append(int(proc.name))
             except OSError:
                 pass
@@ -140,7 +141,9 @@ def test_a_killed_two_process_epoch_leaves_nothing_and_reruns_to_the_same_result
     os.kill(proc.pid, signal.SIGKILL)  # only the job's own process, as a scheduler's OOM kill may
     proc.wait()
     whole.result(timeout=300)  # before the process scan: its workers carry the same marker
-    marker = "dcesynth.training.worker"  # in the command lines of torchrun and of its workers
+    # in the command lines of torchrun and of its workers, with the job file in tmp_path (another
+    # test process may be training at the same moment)
+    marker = ("dcesynth.training.worker", str(tmp_path))
     for _ in range(50):  # torchrun and its workers follow their parent (PR_SET_PDEATHSIG)
         if not _workers_alive(marker):
             break

@@ -302,6 +302,7 @@ def test_a_published_generator_synthesises_without_training(tmp_path, shared, ti
     assert "gan.niter + gan.niter_decay is 0 (no training), so gan.init_generator must name the generator" in out
 
 
+@pytest.mark.long
 def test_a_pretrained_nnunet_predicts_without_training(tmp_path, tiny_run):
     """segmentation.pretrained_model: an existing model folder (the tiny run's own real_pre model,
     standing in for a published one) predicts real and synthetic test domains; nothing trains."""

@@ -208,6 +208,6 @@ def test_tta_turns_nnunet_test_time_mirroring_on(tiny_run, tmp_path, monkeypatch
     assert (out / image.name.replace("_0000", "")).exists()
     ran = sorted((tiny_run / "logs/nnunet_predict/tiny").rglob("*.log"))
     assert ran and all("test-time mirroring off" in f.read_text() for f in ran)
-    (tiny_run / "tta.yaml").write_text("segmentation:\n  tta: true\n")
-    dry = run_snakemake(tiny_run, "-n", "--configfile", "config/config.yaml", "tta.yaml").stdout
+    (tmp_path / "tta.yaml").write_text("segmentation:\n  tta: true\n")
+    dry = run_snakemake(tiny_run, "-n", "--configfile", "config/config.yaml", str(tmp_path / "tta.yaml")).stdout
     assert "nnunet_predict" in dry and "nnunet_train" not in dry and "nnunet_plan" not in dry

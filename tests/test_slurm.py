@@ -22,7 +22,9 @@ import torch
 
 from conftest import REPO, make_workdir, tiny_config
 
-pytestmark = pytest.mark.integration
+# long: the status checks of a SLURM run are most of its time, spent waiting; the tests share one
+# SLURM (a module fixture), so they run in one test process (conftest)
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 
 SLURM_DIR = Path(os.environ.get("SLURM_TEST_DIR", "/tmp/dcesynth-slurm"))
 PROFILE = REPO / "profiles" / "slurm"

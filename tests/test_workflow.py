@@ -161,6 +161,7 @@ def test_a_further_model_runs_through_the_same_rules(tiny_run):
     assert not list((run / "segmentation/nca/crops").glob("*/label.nii.gz"))  # labels are cut once, for the main run
 
 
+@pytest.mark.long
 def test_an_external_model_ranks_beside_the_trained_ones(tmp_path, tiny_run):
     """Volumes another model family wrote to disk (the NCA's synthetic stacks, as volumes in scanner
     units, as a tool elsewhere would write them) enter as an external run: imported and checked, no
@@ -405,20 +406,20 @@ def test_viewer_opens_in_a_headless_browser(tiny_run, tmp_path):
     assert "interactive viewer" in (tiny_run / "report.html").read_text(errors="replace")
 
 
-def test_evaluation_keys_do_not_rerun_training(tiny_run):
-    (tiny_run / "eval_only.yaml").write_text(
+def test_evaluation_keys_do_not_rerun_training(tiny_run, tmp_path):
+    (tmp_path / "eval_only.yaml").write_text(
         "gan:\n  eval_every: 4\n  preview:\n    n_figure_pairs: 1\nmetrics:\n  n_pixel_pairs: 7\n  selection: same_rank\n"
     )
-    out = run_snakemake(tiny_run, "-n", "--configfile", "config/config.yaml", "eval_only.yaml").stdout
+    out = run_snakemake(tiny_run, "-n", "--configfile", "config/config.yaml", str(tmp_path / "eval_only.yaml")).stdout
     assert "preview_model" in out and "evaluate_epoch" in out and "select_best_epoch" in out
     assert "train_epoch" not in out and "init_model" not in out
 
 
-def test_switching_device_reruns_nothing(tiny_run):
+def test_switching_device_reruns_nothing(tiny_run, tmp_path):
     """The device is where a job runs, not what it computes: after a finished run, no job reruns."""
     for device in ("auto", "cuda"):  # cuda also asks the scheduler for a GPU: resources, not params
-        (tiny_run / "device.yaml").write_text(f"device: {device}\n")
-        out = run_snakemake(tiny_run, "-n", "--configfile", "config/config.yaml", "device.yaml").stdout
+        (tmp_path / "device.yaml").write_text(f"device: {device}\n")
+        out = run_snakemake(tiny_run, "-n", "--configfile", "config/config.yaml", str(tmp_path / "device.yaml")).stdout
         for rule in ("train_epoch", "evaluate_epoch", "synthesize_volume", "nnunet_train", "nnunet_predict"):
             assert rule not in out, (device, rule)
         assert "Nothing to be done" in out, device
@@ -444,10 +445,10 @@ def test_switching_device_reruns_nothing(tiny_run):
          ("evaluate_epoch", "train_epoch", "select_best_epoch", "synthesize_volume", "nnunet_train", "extract_slices")),
     ],
 )  # fmt: skip
-def test_selection_and_tumour_keys_do_not_rescore_epochs(tiny_run, keys, reruns, untouched):
+def test_selection_and_tumour_keys_do_not_rescore_epochs(tiny_run, tmp_path, keys, reruns, untouched):
     """Epoch selection and the tumour margin are not scoring keys: no epoch is evaluated again."""
-    (tiny_run / "one_key.yaml").write_text(keys)
-    out = run_snakemake(tiny_run, "-n", "--configfile", "config/config.yaml", "one_key.yaml").stdout
+    (tmp_path / "one_key.yaml").write_text(keys)
+    out = run_snakemake(tiny_run, "-n", "--configfile", "config/config.yaml", str(tmp_path / "one_key.yaml")).stdout
     assert reruns in out
     for rule in untouched:
         assert rule not in out, rule
@@ -493,10 +494,10 @@ def dry_run_jobs(wd: Path, *args: str) -> list[tuple[str, str]]:
                                                    "crop_breast") for i in range(1, 7)]),
     ],
 )  # fmt: skip
-def test_documented_rerun_scopes(tiny_run, keys, runs, not_runs):
+def test_documented_rerun_scopes(tiny_run, tmp_path, keys, runs, not_runs):
     """config/README.md's claims of what a key reruns, against the jobs a dry run schedules."""
-    (tiny_run / "scope.yaml").write_text(keys)
-    jobs = dry_run_jobs(tiny_run, "--configfile", "config/config.yaml", "scope.yaml")
+    (tmp_path / "scope.yaml").write_text(keys)
+    jobs = dry_run_jobs(tiny_run, "--configfile", "config/config.yaml", str(tmp_path / "scope.yaml"))
     for rule, wildcards in runs:
         assert any(r == rule and wildcards in w for r, w in jobs), (rule, wildcards, jobs)
     for word in not_runs:  # a rule, a wildcard ("case=X") or both ("rule:case=X")
@@ -506,21 +507,21 @@ def test_documented_rerun_scopes(tiny_run, keys, runs, not_runs):
         assert not [(r, w) for r, w in jobs if (not rule or r == rule) and wildcard in w], (word, jobs)
 
 
-def test_use_n4_false_extracts_slices_from_the_ingested_volumes(tiny_run):
+def test_use_n4_false_extracts_slices_from_the_ingested_volumes(tiny_run, tmp_path):
     """slices.use_n4: false: every slice stack is cut from the ingested volume, not the N4-corrected
     one, and no N4 job is needed for it (nor is anything ingested again)."""
-    (tiny_run / "n4.yaml").write_text("slices:\n  use_n4: false\n")
-    blocks = dry_run_blocks(tiny_run, "--configfile", "config/config.yaml", "n4.yaml")
+    (tmp_path / "n4.yaml").write_text("slices:\n  use_n4: false\n")
+    blocks = dry_run_blocks(tiny_run, "--configfile", "config/config.yaml", str(tmp_path / "n4.yaml"))
     inputs = [b.split("output:")[0] for rule, b in blocks if rule == "extract_slices"]
     assert len(inputs) == 6 and all("results/nifti/" in i and "results/n4/" not in i for i in inputs), inputs
     for rule in ("n4_bias_correction", "ingest", "make_phantom"):
         assert rule not in {r for r, _ in blocks}, rule
 
 
-def test_adding_a_case_runs_only_its_jobs_and_the_aggregates(tiny_run):
+def test_adding_a_case_runs_only_its_jobs_and_the_aggregates(tiny_run, tmp_path):
     """Phantom_007 is annotated and drawn into the test split: no other case's job, no training."""
-    (tiny_run / "one_more.yaml").write_text("phantom:\n  n_cases: 7\n")
-    out = run_snakemake(tiny_run, "-n", "--configfile", "config/config.yaml", "one_more.yaml").stdout
+    (tmp_path / "one_more.yaml").write_text("phantom:\n  n_cases: 7\n")
+    out = run_snakemake(tiny_run, "-n", "--configfile", "config/config.yaml", str(tmp_path / "one_more.yaml")).stdout
     cases = set(re.findall(r"rule (\w+):(?:(?!\nrule ).)*?wildcards: (?:run=\w+, )?case=([\w.-]+)", out, re.S))
     # nnunet_predict predicts every test case in one job per scenario and domain (an aggregate), so
     # the other test cases' DICOM SEG jobs follow their rewritten predictions; nothing else reruns
@@ -742,6 +743,7 @@ def test_lint_and_format_are_clean():
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 
+@pytest.mark.long
 def test_demo_model_learns_the_enhancement(tmp_path):
     """The demo config of the README: inside the tumour region (the mask dilated by 10 mm, and its
     bounding box) the synthetic post-contrast volume is closer to the real one than the
