@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 # Before any OpenMP runtime starts, here and in every process the tests start (they inherit it):
@@ -111,15 +112,15 @@ def integration_marker_enforced(request, monkeypatch):
     yield
 
 
-# Two test processes (pytest-xdist; `-n auto --dist loadgroup` in pyproject's addopts, `-n 0` runs
-# one): most of the suite's time is one core's work (Python start-up, Snakemake's parse, 1-thread
-# jobs) or waiting (SLURM's status checks, killed jobs). The session's tiny run is built once, in the
-# background from the start, in a folder both processes share (``tiny_run``); the tests that use it
-# come last, and the long ones (``long`` marker) first within each part, so the processes end
-# together. A module's tests that share a module-scoped fixture run in one process, so each such
-# fixture is built once (test_slurm's single SLURM among them).
+# One test process per core, at most four (pytest-xdist; `-n auto --dist loadgroup` in pyproject's
+# addopts, `-n 0` runs one): much of the suite's time is one core's work (Python start-up,
+# Snakemake's parse, 1-thread jobs) or waiting (SLURM's status checks, killed jobs). The session's
+# tiny run is built once, in the background from the start, in a folder the processes share
+# (``tiny_run``); the tests that use it come last, and the long ones (``long`` marker) first within
+# each part, so the processes end together. A module's tests that share a module-scoped fixture run
+# in one process, so each such fixture is built once (test_slurm's single SLURM among them).
 def pytest_xdist_auto_num_workers(config) -> int:
-    return max(1, min(os.cpu_count() or 1, 4))
+    return max(1, min(len(os.sched_getaffinity(0)), 4))  # the cores this process may use
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
@@ -140,32 +141,43 @@ def pytest_collection_modifyitems(config, items):
                                      item.get_closest_marker("integration") is None))  # fmt: skip
 
 
-_TINY_BUILD: subprocess.Popen | None = None
-
-
 def _shared_tiny_run(config) -> Path:
-    """Where the tiny run of a session in several test processes is built: beside their own folders."""
-    return config._tmp_path_factory.getbasetemp().parent / "tiny_run"
+    """Where the tiny run of a session in several test processes is built: beside their own folders
+    (in the session's folder, which is the parent of each test process's own)."""
+    base = config._tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "tiny_run"
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process runs (an exited one its parent has not reaped yet is a zombie: not alive)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def pytest_collection_finish(session):
     """The first test process starts the tiny run in the background once the tests are known, if
-    any of them uses it (none does in the unit tier)."""
-    global _TINY_BUILD
+    any of them uses it (none does in the unit tier). Its process group id is in ``tiny_run.pid``."""
     if os.environ.get("PYTEST_XDIST_WORKER") != "gw0" or not any("tiny_run" in i.fixturenames for i in session.items):
         return
     base = _shared_tiny_run(session.config)
     code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import conftest; "
             f"conftest.build_tiny_run_reporting({str(base)!r})")  # fmt: skip
-    with open(base.with_suffix(".log"), "w") as log:
-        _TINY_BUILD = subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT,
-                                       start_new_session=True)  # fmt: skip
+    with open(base.with_suffix(".log"), "w") as log:  # a group of its own: it can be stopped whole
+        build = subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT,
+                                 start_new_session=True)  # fmt: skip
+    base.with_suffix(".pid").write_text(str(build.pid))
 
 
 def pytest_sessionfinish(session):
-    if _TINY_BUILD is not None and _TINY_BUILD.poll() is None:  # the session stopped early (-x, Ctrl-C)
-        os.killpg(_TINY_BUILD.pid, signal.SIGTERM)
-        _TINY_BUILD.wait()
+    """The controlling process, once every test process has ended, stops a build still running
+    (the session stopped early: -x, Ctrl-C, or no test that needs it was left)."""
+    if os.environ.get("PYTEST_XDIST_WORKER") or not _shared_tiny_run(session.config).with_suffix(".pid").exists():
+        return
+    pid = int(_shared_tiny_run(session.config).with_suffix(".pid").read_text())
+    if _alive(pid):
+        os.killpg(pid, signal.SIGTERM)
 
 
 def deep_update(base: dict, extra: dict) -> dict:
@@ -268,14 +280,16 @@ def tiny_run(request, tmp_path_factory) -> Path:
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return build_tiny_run(tmp_path_factory.getbasetemp() / "tiny_run0")
     base = _shared_tiny_run(request.config)
-    status = base.with_suffix(".status")
+    status, pid, log = base.with_suffix(".status"), base.with_suffix(".pid"), base.with_suffix(".log")
     deadline = time.monotonic() + 3600
     while not status.exists():  # written by the build the first test process started
         if time.monotonic() > deadline:
-            pytest.fail(f"the tiny run did not finish within an hour: {base.with_suffix('.log')}")
+            pytest.fail(f"the tiny run did not finish within an hour: {log}", pytrace=False)
+        if pid.exists() and not _alive(int(pid.read_text())) and not status.exists():
+            pytest.fail(f"the tiny run's build stopped before it finished (killed?): {log}", pytrace=False)
         time.sleep(1)
     if status.read_text() != "ok":
-        pytest.fail(f"the tiny run failed:\n{status.read_text()[-8000:]}", pytrace=False)
+        pytest.fail(f"the tiny run failed ({log}):\n{status.read_text()[-8000:]}", pytrace=False)
     return base
 
 
@@ -299,8 +313,8 @@ def build_tiny_run_reporting(base: str) -> None:
     try:
         build_tiny_run(Path(base))
         text = "ok"
-    except BaseException as exc:  # noqa: BLE001 - whatever stopped it is the test's failure
-        text = f"{type(exc).__name__}: {exc}"
+    except BaseException:  # noqa: BLE001 - whatever stopped it is the tests' failure
+        text = traceback.format_exc()
     tmp = status.with_suffix(".tmp")
     tmp.write_text(text)
     tmp.replace(status)
