@@ -173,11 +173,9 @@ def pytest_collection_finish(session):
 def pytest_sessionfinish(session):
     """The controlling process, once every test process has ended, stops a build still running
     (the session stopped early: -x, Ctrl-C, or no test that needs it was left)."""
-    if os.environ.get("PYTEST_XDIST_WORKER") or not _shared_tiny_run(session.config).with_suffix(".pid").exists():
-        return
-    pid = int(_shared_tiny_run(session.config).with_suffix(".pid").read_text())
-    if _alive(pid):
-        os.killpg(pid, signal.SIGTERM)
+    pid = _shared_tiny_run(session.config).with_suffix(".pid")
+    if not os.environ.get("PYTEST_XDIST_WORKER") and pid.exists() and _alive(int(pid.read_text())):
+        os.killpg(int(pid.read_text()), signal.SIGTERM)
 
 
 def deep_update(base: dict, extra: dict) -> dict:
