@@ -172,3 +172,28 @@ def test_same_seed_same_bytes(tmp_path, cfg):
     assert fa == fb and fa
     for rel in fa[:: max(1, len(fa) // 10)]:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
+
+
+def test_every_file_is_what_pydicom_writes_for_its_dataset(written):
+    """make_phantom encodes a series' shared header once (dicom_writer._SeriesEncoder); each file must
+    still be byte for byte what pydicom's own dcmwrite writes for the dataset it holds, and each
+    slice must carry its own instance number, position, UID and pixels."""
+    from io import BytesIO
+
+    spec, root = written
+    files = sorted((root / spec.case_id).rglob("*.dcm"))
+    assert len(files) > spec.slices * (spec.post_phases + 1)
+    by_series: dict[str, list] = {}
+    for f in files:
+        ds = pydicom.dcmread(f)
+        again = BytesIO()
+        ds.save_as(again, enforce_file_format=True)
+        assert again.getvalue() == f.read_bytes(), f
+        by_series.setdefault(ds.SeriesInstanceUID, []).append(ds)
+    for slices in by_series.values():
+        assert sorted(int(ds.InstanceNumber) for ds in slices) == list(range(1, len(slices) + 1))
+        assert len({float(ds.ImagePositionPatient[2]) for ds in slices}) == len(slices)
+        assert len({float(ds.SliceLocation) for ds in slices}) == len(slices)
+        assert len({ds.SOPInstanceUID for ds in slices}) == len(slices)
+        assert all(ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID for ds in slices)
+        assert len({ds.PixelData for ds in slices}) == len(slices)

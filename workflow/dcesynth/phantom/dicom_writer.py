@@ -42,6 +42,56 @@ def _uid(spec: CaseSpec, *parts: Any) -> str:
     return generate_uid(entropy_srcs=[str(spec.seed), spec.case_id, *map(str, parts)])
 
 
+class _SeriesEncoder:
+    """Encodes the files of one series whose headers differ only in ``per_slice`` elements.
+
+    A phantom header holds ~660 planted identifiers; encoding them again for every slice was
+    most of make_phantom's time. Every other element is encoded once (pydicom encodes an
+    element the same way in every file); a file's bytes are those elements and its own
+    per-slice ones in tag order, after the preamble and file meta, as pydicom's ``dcmwrite``
+    writes the same dataset (tests/test_phantom.py rewrites files with pydicom and compares).
+    """
+
+    def __init__(self, per_slice: tuple[str, ...]) -> None:
+        from pydicom.datadict import tag_for_keyword
+
+        self.per_slice = {tag_for_keyword(k) for k in per_slice}
+        self.shared: list[tuple[int, bytes | None]] | None = None
+        self.encoding: Any = None
+
+    def _element(self, elem: Any) -> bytes:
+        from pydicom.filebase import DicomBytesIO
+        from pydicom.filewriter import write_data_element
+
+        fp = DicomBytesIO()
+        fp.is_implicit_VR, fp.is_little_endian = False, True
+        write_data_element(fp, elem, self.encoding)
+        return fp.getvalue()
+
+    def file_bytes(self, ds: Any, meta: Any) -> bytes:
+        from pydicom.charset import default_encoding
+        from pydicom.filebase import DicomBytesIO
+        from pydicom.filewriter import correct_ambiguous_vr, write_file_meta_info
+
+        if self.shared is None:
+            correct_ambiguous_vr(ds, True)  # as write_dataset does (PixelData: OW)
+            self.encoding = ds.get("SpecificCharacterSet", default_encoding)
+            tags = [t for t in sorted(ds.keys()) if not (t.element == 0 and t.group > 6)]
+            self.shared = [(t, None if t in self.per_slice else self._element(ds[t])) for t in tags]
+        elif len(ds) != len(self.shared):
+            raise RuntimeError("a phantom series' slices must carry the same elements")
+        fp = DicomBytesIO()
+        fp.is_implicit_VR, fp.is_little_endian = False, True
+        fp.write(b"\0" * 128 + b"DICM")
+        write_file_meta_info(fp, meta, enforce_standard=True)
+        fp.write(b"".join(self._element(ds[t]) if chunk is None else chunk for t, chunk in self.shared))
+        return fp.getvalue()
+
+
+# The elements that differ between the slices of a phantom series.
+_PER_SLICE = ("SOPInstanceUID", "InstanceNumber", "ImagePositionPatient", "SliceLocation", "PixelData")
+
+
 def _write_series(
     folder: Path,
     spec: CaseSpec,
@@ -54,13 +104,37 @@ def _write_series(
     spacing: tuple[float, float, float],
     idents: dict[str, str],
 ) -> None:
-    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.filewriter import validate_file_meta
     from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, PYDICOM_IMPLEMENTATION_UID
 
     folder.mkdir(parents=True)
     series_uid = _uid(spec, "series", number)
     nz = volume.shape[0]
     sz, sy, sx = spacing
+    ds = Dataset()
+    ds.SOPClassUID = MRImageStorage
+    ds.StudyInstanceUID = study_uid
+    ds.SeriesInstanceUID = series_uid
+    ds.FrameOfReferenceUID = frame_uid
+    ds.Modality = "MR"
+    ds.Manufacturer = "dcesynth phantom"
+    plant_identifiers(ds, idents)
+    ds.SeriesDescription = description
+    ds.SeriesNumber = number
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "OTHER"]
+    ds.ScanningSequence = "GR"
+    ds.SequenceVariant = "SS\\SP"
+    ds.MRAcquisitionType = "3D"
+    ds.RepetitionTime = 5.2
+    ds.EchoTime = 2.4
+    ds.FlipAngle = 10
+    ds.MagneticFieldStrength = 1.5
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    ds.PixelSpacing = [sy, sx]
+    ds.SliceThickness = sz
+    ds.SpacingBetweenSlices = sz
+    encoder = _SeriesEncoder(_PER_SLICE)
     # Files are numbered from the most superior slice down, as scanners often do; readers
     # must sort by position, not by file name.
     for i in range(nz):
@@ -71,34 +145,13 @@ def _write_series(
         meta.MediaStorageSOPInstanceUID = sop_uid
         meta.TransferSyntaxUID = ExplicitVRLittleEndian
         meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-        ds = FileDataset(str(folder / f"1-{i + 1:03d}.dcm"), {}, file_meta=meta, preamble=b"\0" * 128)
-        ds.SOPClassUID = MRImageStorage
+        validate_file_meta(meta, enforce_standard=True)
         ds.SOPInstanceUID = sop_uid
-        ds.StudyInstanceUID = study_uid
-        ds.SeriesInstanceUID = series_uid
-        ds.FrameOfReferenceUID = frame_uid
-        ds.Modality = "MR"
-        ds.Manufacturer = "dcesynth phantom"
-        plant_identifiers(ds, idents)
-        ds.SeriesDescription = description
-        ds.SeriesNumber = number
         ds.InstanceNumber = i + 1
-        ds.ImageType = ["ORIGINAL", "PRIMARY", "OTHER"]
-        ds.ScanningSequence = "GR"
-        ds.SequenceVariant = "SS\\SP"
-        ds.MRAcquisitionType = "3D"
-        ds.RepetitionTime = 5.2
-        ds.EchoTime = 2.4
-        ds.FlipAngle = 10
-        ds.MagneticFieldStrength = 1.5
-        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
         ds.ImagePositionPatient = [float(origin[0]), float(origin[1]), float(origin[2] + k * sz)]
         ds.SliceLocation = float(origin[2] + k * sz)
-        ds.PixelSpacing = [sy, sx]
-        ds.SliceThickness = sz
-        ds.SpacingBetweenSlices = sz
         set_grey_pixels(ds, volume[k])
-        ds.save_as(folder / f"1-{i + 1:03d}.dcm", enforce_file_format=True)
+        (folder / f"1-{i + 1:03d}.dcm").write_bytes(encoder.file_bytes(ds, meta))
 
 
 def write_case(spec: CaseSpec, case_dir: str | Path, mask_path: str | Path) -> dict[str, Any]:
