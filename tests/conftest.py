@@ -135,10 +135,16 @@ def pytest_collection_modifyitems(config, items):
         if group[item] and "tiny_run" in item.fixturenames:
             tiny_groups.add(group[item])
     if os.environ.get("PYTEST_XDIST_WORKER"):  # one process runs the files in their order
-        # a group goes where its first test is: one that waits for the tiny run goes with its users
-        items.sort(key=lambda item: ("tiny_run" in item.fixturenames or group[item] in tiny_groups,
-                                     item.get_closest_marker("long") is None,
-                                     item.get_closest_marker("integration") is None))  # fmt: skip
+        # a group goes where its first test is: one that waits for the tiny run goes with its users.
+        # A long group goes before long single tests: it is one unit that one process runs (SLURM's
+        # module, mostly waiting on its scheduler, then waits while the other process works instead
+        # of last and alone)
+        def order(item):
+            long = item.get_closest_marker("long") is not None
+            return ("tiny_run" in item.fixturenames or group[item] in tiny_groups, not long,
+                    long and group[item] is None, item.get_closest_marker("integration") is None)
+
+        items.sort(key=order)
 
 
 def _shared_tiny_run(config) -> Path:
