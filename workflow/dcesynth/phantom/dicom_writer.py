@@ -105,7 +105,6 @@ def _write_series(
     idents: dict[str, str],
 ) -> None:
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.filewriter import validate_file_meta
     from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, PYDICOM_IMPLEMENTATION_UID
 
     folder.mkdir(parents=True)
@@ -145,7 +144,6 @@ def _write_series(
         meta.MediaStorageSOPInstanceUID = sop_uid
         meta.TransferSyntaxUID = ExplicitVRLittleEndian
         meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-        validate_file_meta(meta, enforce_standard=True)
         ds.SOPInstanceUID = sop_uid
         ds.InstanceNumber = i + 1
         ds.ImagePositionPatient = [float(origin[0]), float(origin[1]), float(origin[2] + k * sz)]
