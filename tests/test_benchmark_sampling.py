@@ -31,13 +31,13 @@ def _samples_of_a_job(seconds: float) -> tuple[int, float]:
     return len(calls), record.running_time
 
 
-def test_snakemakes_timer_samples_every_two_seconds_after_tune(monkeypatch):
-    # restored after the test: tune() changes Snakemake's module in this process
+def test_snakemakes_timer_samples_every_two_seconds_after_sample_every(monkeypatch):
+    # restored after the test: sample_every() changes Snakemake's module in this process
     monkeypatch.setattr(benchmark, "BENCHMARK_INTERVAL_SHORT", benchmark.BENCHMARK_INTERVAL_SHORT)
     default, _ = _samples_of_a_job(3)
     assert default >= 5  # Snakemake's own 0.5 s: one at the start, then about 6
 
-    assert benchmark_sampling.tune() is True
+    assert benchmark_sampling.sample_every() is True
     tuned, wall = _samples_of_a_job(3)
     # at the start, then at 2 s (and at most one more as the process exits)
     assert 2 <= tuned <= 3, tuned

@@ -10,7 +10,7 @@ next run, sampling every 2 s (and with the profile's greedy job selection), used
 88 s system) in 1368 s; on 120 two-second jobs, the system time alone fell 5-fold with sampling
 every 5 s (it is the kernel's page-table walk for ``smaps_rollup``).
 
-:func:`tune` samples every :data:`SHORT_INTERVAL_S` seconds instead of 0.5 for those first samples
+:func:`sample_every` samples every :data:`SHORT_INTERVAL_S` seconds instead of 0.5 for those first samples
 (the 30 s cadence after them is unchanged). What a benchmark file holds stays what it was: ``s``
 and ``h:m:s`` are the job's wall time, measured apart from the samples; memory and CPU are the
 largest and the last sampled values, now from samples 2 s apart. A job shorter than that is sampled
@@ -23,7 +23,7 @@ from __future__ import annotations
 SHORT_INTERVAL_S = 2.0
 
 
-def tune(interval_s: float = SHORT_INTERVAL_S) -> bool:
+def sample_every(interval_s: float = SHORT_INTERVAL_S) -> bool:
     """Sample benchmarked jobs every ``interval_s`` seconds at first; False where this Snakemake
     has no such setting (another version: its own sampling then applies, nothing fails)."""
     from snakemake import benchmark

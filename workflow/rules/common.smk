@@ -58,9 +58,8 @@ SLICE_STAGE = PLAN.slice_stage
 EVAL_CASES, EVAL_MASKED = PLAN.eval_cases, PLAN.eval_masked
 cases_in, example_cases = PLAN.cases_in, PLAN.example_cases
 rule_threads, rule_resources = PLAN.rule_threads, PLAN.rule_resources
-# Jobs of the training chains (training, epoch scoring, SAMe's choice, synthesis) and the
-# preprocessing they read (phantom, ingest, N4, slices, pair lists) run before others that are
-# ready: everything synthetic waits for them, while real-image work fills in.
+# Jobs of the training chains (training, epoch scoring, SAMe's choice, synthesis) run before others
+# that are ready: everything synthetic waits for them, while real-image work fills in.
 TRAINING_PRIORITY = 1
 # The runs whose epochs train on one node, and on several (gan.nodes > 1, SLURM)
 ONE_NODE_TRAINING_RUNS = PLAN.runs_on_nodes(multi=False)

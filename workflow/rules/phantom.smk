@@ -12,7 +12,6 @@ if PLAN.source.generated:
             "logs/make_phantom/{case}.log",
         benchmark:
             "benchmarks/make_phantom/{case}.tsv"
-        priority: TRAINING_PRIORITY
         conda:
             "../../envs/imaging.yaml"
         threads: rule_threads("make_phantom")

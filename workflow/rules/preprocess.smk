@@ -10,7 +10,6 @@ rule ingest:
         "logs/ingest/{case}.log",
     benchmark:
         "benchmarks/ingest/{case}.tsv"
-    priority: TRAINING_PRIORITY
     conda:
         "../../envs/imaging.yaml"
     threads: rule_threads("ingest")
@@ -59,7 +58,6 @@ rule n4_bias_correction:
         "logs/n4_bias_correction/{case}.log",
     benchmark:
         "benchmarks/n4_bias_correction/{case}.tsv"
-    priority: TRAINING_PRIORITY
     conda:
         "../../envs/imaging.yaml"
     threads: rule_threads("n4_bias_correction")
@@ -83,7 +81,6 @@ rule extract_slices:
         "logs/extract_slices/{case}.log",
     benchmark:
         "benchmarks/extract_slices/{case}.tsv"
-    priority: TRAINING_PRIORITY
     conda:
         "../../envs/imaging.yaml"
     threads: rule_threads("extract_slices")

@@ -16,7 +16,6 @@ rule list_slice_pairs:
         "benchmarks/list_slice_pairs/{run}/{split}.tsv"
     wildcard_constraints:
         split="train|val|test",
-    priority: TRAINING_PRIORITY
     conda:
         "../../envs/torch.yaml"
     threads: rule_threads("list_slice_pairs")
