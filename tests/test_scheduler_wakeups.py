@@ -1,0 +1,56 @@
+"""Snakemake's scheduler with one pending wake-up at a time (dcesynth.scheduler_wakeups), on a real
+Snakemake run: the scheduling rounds it logs, and the jobs it runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+# a real Snakemake run, twice (about 20 s)
+pytestmark = pytest.mark.integration
+
+N_JOBS = 20
+
+SNAKEFILE = textwrap.dedent(
+    f"""
+    import os
+    if os.environ.get("DCESYNTH_COALESCE"):
+        from dcesynth import scheduler_wakeups
+        assert scheduler_wakeups.coalesce()
+    rule all:
+        input: expand("out/{{i}}.txt", i=range({N_JOBS}))
+    rule one:
+        output: "out/{{i}}.txt"
+        shell: "sleep 0.3; touch {{output}}"
+    """
+)
+
+
+def _rounds(tmp_path, coalesce: bool) -> tuple[int, int]:
+    """Scheduling rounds Snakemake logs for 20 jobs of 0.3 s on one core (its rate limiter's
+    default timespan: 1 s), and the jobs it ran."""
+    root = tmp_path / ("coalesced" if coalesce else "default")
+    root.mkdir()
+    (root / "Snakefile").write_text(SNAKEFILE)
+    env = {"DCESYNTH_COALESCE": "1"} if coalesce else {}
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "1", "--scheduler", "greedy", "--verbose"],
+        cwd=root, capture_output=True, text=True, env={**os.environ, **env}, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = proc.stdout + proc.stderr
+    return log.count("Ready jobs:"), len(list((root / "out").glob("*.txt")))
+
+
+def test_one_pending_wakeup_keeps_the_rounds_linear_in_the_jobs(tmp_path):
+    default, ran_default = _rounds(tmp_path, coalesce=False)
+    coalesced, ran_coalesced = _rounds(tmp_path, coalesce=True)
+    assert ran_default == ran_coalesced == N_JOBS
+    # default: every finished job adds a timer chain that fires every second (about 0.3 x 20^2 / 2
+    # rounds besides one per job); one pending timer: a round per finished job plus one a second
+    assert default > 2 * coalesced, (default, coalesced)
+    assert coalesced < 2 * N_JOBS + 0.3 * N_JOBS + 10, coalesced

@@ -1,0 +1,58 @@
+"""One pending wake-up of Snakemake's scheduler at a time, instead of one more per finished job.
+
+Snakemake 9's local scheduler runs a scheduling round whenever its semaphore is released: when a
+job finishes, and from a timer that its job-rate limiter (``--max-jobs-per-timespan``, default
+``100/1s``, always on) starts after every round that had ready jobs, so that rate-limited jobs are
+looked at again a timespan later. Each timer's round starts the next timer, and every finished job
+adds a round: while jobs wait ready (on a machine whose cores are busy, most of a run), the timers
+multiply, one perpetual chain per finished job. On 80 one-second jobs on one core, Snakemake ran
+3241 rounds (80 would do); each round re-evaluates every ready job's params and resources and
+stats all their inputs. In the demo (354 jobs on 2 cores, 2026-12-07) Snakemake's own process used
+up to 443 s of CPU in a 1306 s run, most of it in these rounds: time the jobs waited for.
+
+:func:`coalesce` lets a round start a timer only where none is pending; the timers are daemon
+threads, so Snakemake no longer waits up to a timespan for one at exit. What is scheduled, and
+when, stays as it was: a round still follows every finished job at once, and a round with ready
+jobs is still followed by another within the timespan (the pending timer fires within it).
+"""
+
+from __future__ import annotations
+
+import threading
+
+_PATCHED = "_dcesynth_one_pending_wakeup"
+
+
+def coalesce() -> bool:
+    """Make Snakemake's scheduler keep at most one re-evaluation timer pending; False where this
+    Snakemake has no such timer (another version: its own scheduling then applies, nothing fails)."""
+    try:
+        from snakemake.scheduling.job_scheduler import JobScheduler
+    except ImportError:
+        return False
+    original = getattr(JobScheduler, "_schedule_reevalutation", None)
+    if original is None:
+        return False
+    if getattr(original, _PATCHED, False):
+        return True
+
+    def _schedule_reevalutation(self, delay) -> None:
+        # the lock and flag live on the scheduler: one per Snakemake run
+        lock = self.__dict__.setdefault("_dcesynth_wakeup_lock", threading.Lock())
+        with lock:
+            if self.__dict__.get("_dcesynth_wakeup_pending"):
+                return
+            self._dcesynth_wakeup_pending = True
+
+        def wake() -> None:
+            with lock:
+                self._dcesynth_wakeup_pending = False
+            self._open_jobs.release()
+
+        timer = threading.Timer(delay, wake)
+        timer.daemon = True
+        timer.start()
+
+    setattr(_schedule_reevalutation, _PATCHED, True)
+    JobScheduler._schedule_reevalutation = _schedule_reevalutation
+    return True
