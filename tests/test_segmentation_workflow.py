@@ -176,6 +176,8 @@ def test_killed_fold_resumes_from_its_last_epoch(tmp_path, tiny_run):
     proc.wait()
     assert not (fold_dir / "checkpoint_final.pth").exists()
     assert (fold_dir / "checkpoint_latest.pth").exists()
+    # our short trainers draw nnU-Net's progress plot after the last epoch only (about 1 s an epoch)
+    assert not (fold_dir / "progress.png").exists()
     run_snakemake(wd, "--unlock")
     proc = run_snakemake(wd, "--cores", "2", "--rerun-incomplete", target)
     assert "rule nnunet_plan:" not in proc.stdout + proc.stderr  # only the fold reruns
@@ -186,6 +188,7 @@ def test_killed_fold_resumes_from_its_last_epoch(tmp_path, tiny_run):
     assert sum(line.endswith(": Epoch 0") for line in lines) == 1  # the first epoch is not repeated
     assert sum(line.endswith(": Epoch 1") for line in lines) == 2  # the killed second epoch is run again
     assert any(line.endswith("Training done.") for line in lines)
+    assert (fold_dir / "progress.png").stat().st_size > 0
 
 
 def test_tta_turns_nnunet_test_time_mirroring_on(tiny_run, tmp_path, monkeypatch):
