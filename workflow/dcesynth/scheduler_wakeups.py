@@ -8,7 +8,8 @@ adds a round: while jobs wait ready (on a machine whose cores are busy, most of 
 multiply, one perpetual chain per finished job. On 80 one-second jobs on one core, Snakemake ran
 3241 rounds (80 would do); each round re-evaluates every ready job's params and resources and
 stats all their inputs. In the demo (354 jobs on 2 cores, 2026-12-07) Snakemake's own process used
-up to 443 s of CPU in a 1306 s run, most of it in these rounds: time the jobs waited for.
+218 s of CPU in a 1368 s run (443 s in a variant with more jobs waiting), most of it in these
+rounds: time the jobs waited for. With one pending timer, the next run: 19 s in 1009 s.
 
 :func:`coalesce` lets a round start a timer only where none is pending; the timers are daemon
 threads, so Snakemake no longer waits up to a timespan for one at exit. What is scheduled, and
