@@ -11,22 +11,27 @@ stats all their inputs. In the demo (354 jobs on 2 cores, 2026-12-07) Snakemake'
 218 s of CPU in a 1368 s run (443 s in a variant with more jobs waiting), most of it in these
 rounds: time the jobs waited for. With one pending timer, the next run: 19 s in 1009 s.
 
-:func:`coalesce` lets a round start a timer only where none is pending; the timers are daemon
-threads, so Snakemake no longer waits up to a timespan for one at exit. What is scheduled, and
-when, stays as it was: a round still follows every finished job at once, and a round with ready
-jobs is still followed by another within the timespan (the pending timer fires within it).
+:func:`coalesce` lets a round start a timer only where none is pending that fires as early (the
+queue-input wait asks for 10 s, the rate limiter for 1 s: the earlier one gets its timer); the
+timers are daemon threads, so Snakemake no longer waits up to a timespan for one at exit. What is
+scheduled, and when, stays as it was: a round still follows every finished job at once, and a round
+with ready jobs is still followed by another within the delay it asked for.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 
 _PATCHED = "_dcesynth_one_pending_wakeup"
+# On the scheduler: the lock of its wake-ups, and when the pending one fires (None: none pending)
+_LOCK, _DUE = "_dcesynth_wakeup_lock", "_dcesynth_wakeup_due"
 
 
 def coalesce() -> bool:
-    """Make Snakemake's scheduler keep at most one re-evaluation timer pending; False where this
-    Snakemake has no such timer (another version: its own scheduling then applies, nothing fails)."""
+    """Make Snakemake's scheduler keep at most one re-evaluation timer pending (another only where
+    a round asks for an earlier one); False where this Snakemake has no such timer (another
+    version: its own scheduling then applies, nothing fails)."""
     try:
         from snakemake.scheduling.job_scheduler import JobScheduler
     except ImportError:
@@ -38,16 +43,18 @@ def coalesce() -> bool:
         return True
 
     def _schedule_reevalutation(self, delay) -> None:
-        # the lock and flag live on the scheduler: one per Snakemake run
-        lock = self.__dict__.setdefault("_dcesynth_wakeup_lock", threading.Lock())
+        lock = self.__dict__.setdefault(_LOCK, threading.Lock())
+        due = time.monotonic() + float(delay)
         with lock:
-            if self.__dict__.get("_dcesynth_wakeup_pending"):
-                return
-            self._dcesynth_wakeup_pending = True
+            pending = self.__dict__.get(_DUE)
+            if pending is not None and pending <= due:
+                return  # a wake-up no later than this one is pending
+            self.__dict__[_DUE] = due
 
         def wake() -> None:
             with lock:
-                self._dcesynth_wakeup_pending = False
+                if self.__dict__.get(_DUE) == due:
+                    self.__dict__[_DUE] = None
             self._open_jobs.release()
 
         timer = threading.Timer(delay, wake)

@@ -56,8 +56,8 @@ class nnUNetTrainer_dcesynth_tiny(_ShortTrainer):
 
 class nnUNetTrainer_dcesynth_demo(_ShortTrainer):
     """3 epochs of 5 training and 3 validation iterations: the phantom demo on a laptop CPU (about
-    30 s per fold on one core, 8 of them importing nnU-Net). It shows every stage of the
-    segmentation experiments run, not what nnU-Net learns: with 15 iterations (as with the 30
+    30 s per fold on one core, 8 of them importing nnU-Net). It shows that every stage of the
+    segmentation experiments runs, not what nnU-Net learns: with 15 iterations (as with the 30
     before 2026-12-07) the demo's Dice stays between 0 and 0.25; the paper trains 500 epochs of 250."""
 
     EPOCHS, ITERATIONS, VAL_ITERATIONS = 3, 5, 3
