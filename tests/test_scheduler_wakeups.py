@@ -1,5 +1,5 @@
-"""Snakemake's scheduler with one pending wake-up at a time (dcesynth.scheduler_wakeups), on a real
-Snakemake run: the scheduling rounds it logs, and the jobs it runs."""
+"""Snakemake's scheduler with one pending wake-up at a time (dcesynth.scheduler_wakeups): on a real
+Snakemake run, the scheduling rounds it logs and the jobs it runs; on its timers alone, when they fire."""
 
 from __future__ import annotations
 
