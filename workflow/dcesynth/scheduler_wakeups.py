@@ -8,8 +8,9 @@ adds a round: while jobs wait ready (on a machine whose cores are busy, most of 
 multiply, one perpetual chain per finished job. On 80 one-second jobs on one core, Snakemake ran
 3241 rounds (80 would do); each round re-evaluates every ready job's params and resources and
 stats all their inputs. In the demo (354 jobs on 2 cores, 2026-12-07) Snakemake's own process used
-218 s of CPU in a 1368 s run (443 s in a variant with more jobs waiting), most of it in these
-rounds: time the jobs waited for. With one pending timer, the next run: 19 s in 1009 s.
+218 s and 406 s of CPU in runs of 1368 s and 1441 s (443 s in a variant with more jobs waiting),
+most of it in these rounds (190 timer threads alive at once): time the jobs waited for. With one
+pending timer: 19 s in 1009 s, and 25 s in 1143 s.
 
 :func:`coalesce` lets a round start a timer only where none is pending that fires as early (the
 queue-input wait asks for 10 s, the rate limiter for 1 s: the earlier one gets its timer); the
