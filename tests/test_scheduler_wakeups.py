@@ -13,7 +13,6 @@ import types
 
 import pytest
 
-
 N_JOBS = 20
 
 SNAKEFILE = textwrap.dedent(
