@@ -209,6 +209,20 @@ def test_further_models_are_runs_of_their_own():
         plan_of(deep_update(alone, {"models": {"x": {"family": "pix2pixHD"}}}))
 
 
+def test_an_epochs_threads_and_the_training_chains_priorities():
+    alone = deep_update(default_config(), {"models": None})
+    models = {"u": {"family": "unet", "niter": 1, "niter_decay": 1}, "n": {"family": "nca", "niter": 1, "niter_decay": 1}}
+    plan = plan_of(deep_update(alone, {"models": models}))
+    threaded = plan_of(deep_update(alone, {"models": {**models, "u": {**models["u"], "threads": 1}}}))
+    # models.<run>.threads, else resources.train_epoch's (2 in the demo config); not a training key
+    assert plan.rule_threads("train_epoch") == 2
+    assert threaded.epoch_threads("u") == 1 and threaded.epoch_threads("n") == threaded.epoch_threads(plan.run) == 2
+    assert threaded.training("u") == plan.training("u")
+    # the main run's chain before the other models', an epoch before the rest of its run's chain
+    assert (plan.training_priority(plan.run, epoch=True) > plan.training_priority(plan.run)
+            > plan.training_priority("u", epoch=True) > plan.training_priority("u") > 0)  # fmt: skip
+
+
 def test_the_ranking_segments_every_models_images_with_one_fixed_segmenter():
     from dcesynth.segmentation import FIXED
 

@@ -58,9 +58,6 @@ SLICE_STAGE = PLAN.slice_stage
 EVAL_CASES, EVAL_MASKED = PLAN.eval_cases, PLAN.eval_masked
 cases_in, example_cases = PLAN.cases_in, PLAN.example_cases
 rule_threads, rule_resources = PLAN.rule_threads, PLAN.rule_resources
-# Jobs of the training chains (training, epoch scoring, SAMe's choice, synthesis) run before others
-# that are ready: everything synthetic waits for them, while real-image work fills in.
-TRAINING_PRIORITY = 1
 # The runs whose epochs train on one node, and on several (gan.nodes > 1, SLURM)
 ONE_NODE_TRAINING_RUNS = PLAN.runs_on_nodes(multi=False)
 MULTI_NODE_TRAINING_RUNS = PLAN.runs_on_nodes(multi=True)
@@ -95,6 +92,10 @@ run_losses = lambda wc: PLAN.loss_tables(wc.run)
 run_eval_epochs = lambda wc: PLAN.eval_epochs_of(wc.run)
 previous_state = lambda wc: path("state", run=wc.run, epoch=int(wc.epoch) - 1)
 training_gpus = lambda wc: PLAN.epoch_gpus(wc.run)
+epoch_threads = lambda wc: PLAN.epoch_threads(wc.run)
+# the training chains before other jobs that are ready, the main run's first (PLAN.training_priority)
+training_priority = lambda wc: PLAN.training_priority(wc.run)
+epoch_priority = lambda wc: PLAN.training_priority(wc.run, epoch=True)
 training_nodes_resources = lambda: PLAN.nodes_resources("train_epoch")
 synthesis_target_files = lambda wc: PLAN.synthesis_files(wc.run, wc.case)
 synthesis_generator = lambda wc: PLAN.synthesis_generator(wc.run)

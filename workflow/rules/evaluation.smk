@@ -12,7 +12,7 @@ rule evaluate_epoch:
     benchmark:
         "benchmarks/evaluate_epoch/{run}/epoch_{epoch}.tsv"
     # the training chains and their synthesis are the long pole: start them first
-    priority: TRAINING_PRIORITY
+    priority: training_priority
     conda:
         "../../envs/torch.yaml"
     threads: rule_threads("evaluate_epoch")
@@ -43,7 +43,7 @@ rule select_best_epoch:
     benchmark:
         "benchmarks/select_best_epoch/{run}.tsv"
     # the training chains and their synthesis are the long pole: start them first
-    priority: TRAINING_PRIORITY
+    priority: training_priority
     conda:
         "../../envs/torch.yaml"
     threads: rule_threads("select_best_epoch")

@@ -36,7 +36,7 @@ rule synthesize_volume:
     wildcard_constraints:
         run=TRAINED_RUNS,
     # the training chains and their synthesis are the long pole: start them first
-    priority: TRAINING_PRIORITY
+    priority: training_priority
     conda:
         "../../envs/torch.yaml"
     threads: rule_threads("synthesize_volume")

@@ -35,7 +35,7 @@ rule init_model:
     benchmark:
         "benchmarks/init_model/{run}.tsv"
     # the training chains and their synthesis are the long pole: start them first
-    priority: TRAINING_PRIORITY
+    priority: training_priority
     conda:
         "../../envs/torch.yaml"
     threads: rule_threads("init_model")
@@ -64,10 +64,10 @@ rule train_epoch:
         epoch=r"[1-9]\d*",
         run=ONE_NODE_TRAINING_RUNS,
     # the training chains and their synthesis are the long pole: start them first
-    priority: TRAINING_PRIORITY
+    priority: epoch_priority
     conda:
         "../../envs/torch.yaml"
-    threads: rule_threads("train_epoch")
+    threads: epoch_threads
     resources:
         **rule_resources("train_epoch"),
         # one GPU per training process (gan.processes for pix2pixHD; the further models train in one)
@@ -100,7 +100,7 @@ rule export_generator:
     benchmark:
         "benchmarks/export_generator/{run}/epoch_{epoch}.tsv"
     # the training chains and their synthesis are the long pole: start them first
-    priority: TRAINING_PRIORITY
+    priority: training_priority
     conda:
         "../../envs/torch.yaml"
     threads: rule_threads("export_generator")

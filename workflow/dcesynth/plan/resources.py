@@ -21,6 +21,21 @@ class ResourcesMixin:
         resources = self.config["resources"]
         return (resources.get(name) or {}).get("threads", resources["default"].get("threads", 1))
 
+    def training_priority(self, run: str, epoch: bool = False) -> int:
+        """Scheduling priority of a job of ``run``'s training chain (an epoch, its scoring, SAMe's
+        choice, the synthesis), above every other rule's 0: everything synthetic waits for them,
+        while real-image work fills in. The main run's chain above the other models' (its volumes
+        feed the segmentation experiments), and an ``epoch`` above the rest of its run's chain (the
+        next epoch before the last one's scoring: a chain without gaps). With the cores kept for
+        the highest-priority job that waits (:mod:`dcesynth.core_reservation`), a chain whose epochs
+        take several threads starts when one running job ends, not when the one-thread jobs run out."""
+        return (3 if run == self.run else 1) + int(epoch)
+
+    def epoch_threads(self, run: str) -> int:
+        """Threads of one training epoch of ``run``: ``models.<run>.threads`` where a further model
+        sets it (a small model gains nothing from a second thread), else ``resources.train_epoch``'s."""
+        return int((self.models.get(run) or {}).get("threads") or self.rule_threads("train_epoch"))
+
     def rule_resources(self, name: str, gpu: int = 0) -> dict:
         """Resources of a rule from config (`resources.<rule>`), with the defaults of
         `resources.default`; ``gpu``: the GPUs a job of this rule uses when it runs on CUDA."""

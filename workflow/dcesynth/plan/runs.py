@@ -23,6 +23,8 @@ TABLE1_ONLY_KEYS = ("n_fid_pairs_test", "lpips")
 MODEL_DEFAULTS = {"target": "post", "options": {}, "niter": 2, "niter_decay": 2, "batch_size": 4, "lr": 1e-3,
                   "beta1": 0.9, "lambda_perceptual": 0.0, "eval_every": 2}  # fmt: skip
 # The gan block's keys every further model shares: they define the task (input, targets, seed, pairs)
+# A further model's keys that are not training params: changing them retrains nothing
+MODEL_EXECUTION_KEYS = ("eval_every", "threads")
 SHARED_KEYS = ("input", "targets", "channels", "seed", "augment", "augment_probability", "max_pairs_per_epoch", "vgg")
 
 
@@ -113,7 +115,7 @@ class RunsMixin:
         n = n_epochs(model)
         evaluated = _evaluated(n, int(model["eval_every"]))
         # the family's state format is a training key: a new version of a family retrains its runs
-        training = {**{k: v for k, v in model.items() if k != "eval_every"},
+        training = {**{k: v for k, v in model.items() if k not in MODEL_EXECUTION_KEYS},
                     "state_format": family(model["family"]).state_format}  # fmt: skip
         return Run(name, model["family"], False, training, n, evaluated, evaluated, 1, 1,
                    path("generator_best", run=name), "best")  # fmt: skip
