@@ -163,11 +163,16 @@ def test_table1_of_a_second_run_reads_every_real_slices_features(files, tmp_path
         cached = E.quality_table(split, runs["second"], "pre", "post1", "best", cfg, "cpu", cache=cache)
     computed = [r.getMessage() for r in caplog.records if "computed" in r.getMessage()]
     read = [r.getMessage() for r in caplog.records if "read from" in r.getMessage()]
-    # val and test: post, pre, subtraction; split test: two halves (some already in the job's memo)
-    assert computed == [] and 6 <= len(read) <= 8
+    # val and test: post, pre, subtraction; split test: two halves (some already in the job's memo);
+    # and the per-pair values of the two real-against-real rows (post against pre, val and test)
+    assert computed == [] and 6 <= len([m for m in read if m.startswith("frd")]) <= 8
+    assert len([m for m in read if m.startswith("values of 10 pairs")]) == 2, read
     plain = E.quality_table(split, runs["second"], "pre", "post1", "best", cfg, "cpu")
     pd.testing.assert_series_equal(cached["frd"], plain["frd"], rtol=1e-12)
     assert cached["frd"].notna().sum() >= 4
+    # every value of the table as computed without a cache (LPIPS and the authors' metrics included)
+    assert {"lpips", "lpips_authors", "ssim_authors", "psnr"} <= set(cached.columns)
+    pd.testing.assert_frame_equal(cached, plain, rtol=1e-12)
 
 
 def test_quality_table_rows(files):
@@ -415,6 +420,35 @@ def test_a_truncated_cache_entry_is_refused_and_recomputed(tmp_path, caplog):
     # another stack's entry under this one's name (not its row count) is refused too
     np.save(entry, want[:3])
     assert Features(_counting_radiomics(calls), "frd", tmp_path).real(real).shape == want.shape
+
+
+def test_a_truncated_pair_values_entry_is_refused_and_recomputed(tmp_path, caplog):
+    from dcesynth.evaluation.feature_cache import PairValues
+
+    a, b = _real_and_fake(n=4)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"mae": np.abs(a.astype(float) - b).mean(axis=(1, 2)), "lpips": np.arange(4, dtype=np.float32)}
+
+    first = PairValues(tmp_path, "settings")
+    want = first.values(a, b, compute)
+    entry = first.entry(a, b)
+    assert PairValues(tmp_path, "settings").values(a, b, compute).keys() == want.keys() and len(calls) == 1
+    # other settings, or the stacks the other way round: another entry
+    assert len({entry, PairValues(tmp_path, "other").entry(a, b), first.entry(b, a)}) == 3
+    data = entry.read_bytes()
+    for broken in (data[: len(data) // 2], b""):
+        entry.write_bytes(broken)
+        again = PairValues(tmp_path, "settings")
+        with caplog.at_level("WARNING", logger="dcesynth"):
+            got = again.values(a, b, compute)
+        assert all(np.array_equal(got[k], want[k]) for k in want) and again.computed == 4 and again.read == 0
+        assert "refused" in caplog.text and entry.name in caplog.text
+        caplog.clear()
+    np.savez(entry, mae=want["mae"][:3])  # another stack's values under this name
+    assert PairValues(tmp_path, "settings").values(a, b, compute)["mae"].shape == (4,)
 
 
 def test_a_cache_folder_that_cannot_be_written_only_costs_time(tmp_path, caplog):

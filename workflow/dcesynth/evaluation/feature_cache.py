@@ -18,6 +18,10 @@ jobs (local or on a cluster's shared file system) read a whole entry or none; an
 not read back as ``len(slices)`` float rows (truncated, another shape) is refused with a warning
 and recomputed. The folder can be deleted at any time, and a folder that cannot be written (read-only,
 full) only costs time: the job computes, warns, and goes on.
+
+The per-pair values of Table 1's pre-contrast baseline (real post-contrast against real
+pre-contrast: pixel metrics, the authors' metrics, LPIPS) are the same in every run's table, and
+are kept the same way (:class:`PairValues`, ``results/features/pairs/{key}.npz``).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import hashlib
 import logging
 import os
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +101,7 @@ class Features:
         if all(k in self.memo for k in keys):  # this job has them (another row of Table 1)
             return self(slices, keys)
         path = self.entry(keys)
-        with self._lock(path):  # a job computing this entry now: wait for it, then read
+        with _locked(path, self.name):  # a job computing this entry now: wait for it, then read
             cached = self._load(path, len(keys))
             if cached is not None:
                 self.memo.update(zip(keys, cached))
@@ -105,32 +110,10 @@ class Features:
                 return cached
             before = self.computed
             features = self(slices, keys)
-            self._store(path, features)
+            _store(path, self.name, lambda f: np.save(f, np.asarray(features)))
         log.info("%s: features of %d real slices computed (%d new in this job), cached in %s", self.name, len(keys),
                  self.computed - before, path)  # fmt: skip
         return features
-
-    @contextlib.contextmanager
-    def _lock(self, path: Path):
-        """An exclusive ``flock`` on a hidden lock file beside the entry, released when this job
-        ends however it ends; where the file system has no locks, none (both jobs compute)."""
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fh = open(path.with_name(f".{path.stem}.lock"), "a")  # noqa: SIM115 - closed below
-        except OSError as e:  # a read-only or full file system: the cache only saves time
-            log.warning("%s: no lock in %s (%s); computing without one", self.name, path.parent, e)
-            yield
-            return
-        with fh:
-            try:
-                try:
-                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    log.info("%s: waiting for another job computing %s", self.name, path)
-                    fcntl.flock(fh, fcntl.LOCK_EX)
-            except OSError as e:  # e.g. ENOLCK on a file system without locks
-                log.warning("%s: no lock on %s (%s); computing without one", self.name, path.parent, e)
-            yield
 
     def _load(self, path: Path, n: int) -> np.ndarray | None:
         try:
@@ -144,16 +127,95 @@ class Features:
             return None
         return features
 
-    def _store(self, path: Path, features: np.ndarray) -> None:
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-        try:  # (the folder was made by _lock, or could not be: then this fails alike)
-            with open(tmp, "wb") as f:
-                np.save(f, np.asarray(features))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)  # atomic: another job reads the old entry, the new one, or none
-        except OSError as e:  # read-only, full: the job goes on with the features it computed
-            log.warning("%s: feature cache entry %s not written (%s)", self.name, path, e)
-        finally:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
+
+class PairValues:
+    """Per-pair values of metrics comparing two stacks of real slices, computed once across jobs:
+    Table 1's pre-contrast baseline (the real post-contrast slices against the real pre-contrast
+    ones) is the same in every run's table. ``values(a, b, compute)`` is ``compute()``'s
+    ``{metric: (n,) array}``, read from ``root/pairs/{key}.npz`` where a job computed it before
+    (locked, written and refused as the features are). The key: both stacks' slice keys,
+    ``settings`` (what the values depend on besides the slices: the metrics' options, LPIPS'
+    network), the device type, torch's version and :data:`VERSION`. ``computed`` and ``read``
+    count pairs."""
+
+    def __init__(self, root: str | Path, settings: str, device: str = "cpu"):
+        self.root = Path(root) / "pairs"
+        self.settings = settings
+        self.device = str(device).split(":")[0]
+        self.computed = self.read = 0
+
+    def entry(self, a: np.ndarray, b: np.ndarray) -> Path:
+        torch = sys.modules.get("torch")
+        h = hashlib.sha256(f"dcesynth-pairs v{VERSION}\n{self.settings}\n{self.device}\n"
+                           f"{getattr(torch, '__version__', '')}\n{len(a)} {len(b)}\n".encode())  # fmt: skip
+        for k in slice_keys(np.ascontiguousarray(a)) + slice_keys(np.ascontiguousarray(b)):
+            h.update(k)
+        return self.root / f"{h.hexdigest()}.npz"
+
+    def values(self, a: np.ndarray, b: np.ndarray, compute) -> dict[str, np.ndarray]:
+        path = self.entry(a, b)
+        with _locked(path, "pair values"):
+            cached = self._load(path, len(a))
+            if cached is not None:
+                self.read += len(a)
+                log.info("values of %d pairs of real slices read from %s", len(a), path)
+                return cached
+            values = {k: np.asarray(v) for k, v in compute().items()}
+            self.computed += len(a)
+            _store(path, "pair values", lambda f: np.savez(f, **values))
+        log.info("values of %d pairs of real slices computed, cached in %s", len(a), path)
+        return values
+
+    @staticmethod
+    def _load(path: Path, n: int) -> dict[str, np.ndarray] | None:
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                values = {k: z[k] for k in z.files}
+            bad = [k for k, v in values.items() if v.shape != (n,) or v.dtype.kind != "f"]
+            if not values or bad:
+                raise ValueError(f"holds {', '.join(bad) or 'nothing'}, not {n} values per metric")
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
+            log.warning("pair values: cache entry %s refused (%s); recomputing it", path, e)
+            return None
+        return values
+
+
+@contextlib.contextmanager
+def _locked(path: Path, what: str):
+    """An exclusive ``flock`` on a hidden lock file beside the entry ``path``, released when this
+    job ends however it ends; where the file system has no locks, none (both jobs compute)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(path.with_name(f".{path.stem}.lock"), "a")  # noqa: SIM115 - closed below
+    except OSError as e:  # a read-only or full file system: the cache only saves time
+        log.warning("%s: no lock in %s (%s); computing without one", what, path.parent, e)
+        yield
+        return
+    with fh:
+        try:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.info("%s: waiting for another job computing %s", what, path)
+                fcntl.flock(fh, fcntl.LOCK_EX)
+        except OSError as e:  # e.g. ENOLCK on a file system without locks
+            log.warning("%s: no lock on %s (%s); computing without one", what, path.parent, e)
+        yield
+
+
+def _store(path: Path, what: str, write) -> None:
+    """``write(file)`` to a hidden temporary file beside ``path``, renamed into place."""
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    try:  # (the folder was made by _locked, or could not be: then this fails alike)
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # atomic: another job reads the old entry, the new one, or none
+    except OSError as e:  # read-only, full: the job goes on with what it computed
+        log.warning("%s: cache entry %s not written (%s)", what, path, e)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)

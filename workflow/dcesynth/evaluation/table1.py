@@ -10,28 +10,38 @@ import pandas as pd
 
 from .. import metrics as M
 from ..devices import resolve_device
+from .feature_cache import PairValues
 from .features import distribution_distance, distribution_extractors, lpips_network
 from .sampling import gather, largest, mean_sd, sample_slices
 
 
+def _pair_values(real, fake, cfg, lpips_net, size) -> dict:
+    """Per-pair pixel metrics, the authors' (their metrics.py under torchmetrics 1.2, beside the
+    paper's values) and LPIPS."""
+    vals = M.pixel_metrics(real, fake, int(cfg["batch_size"]), cfg["normalize_per_image"])
+    authors = M.authors_metrics(fake, real, batch_size=int(cfg["batch_size"]), size=size)
+    vals |= {f"{k}_authors": v for k, v in authors.items()}
+    if lpips_net is not None:
+        vals["lpips"] = lpips_net(real, fake, int(cfg["batch_size"]), cfg["normalize_per_image"])
+        vals["lpips_authors"] = lpips_net.authors(fake, real, int(cfg["batch_size"]), size)
+    return vals
+
+
 def _pair_row(comparison, dataset, real, fake, cfg, extractors, pixel=True, lpips_net=None, n_fid=None,
-              fake_is_real=False) -> dict:  # fmt: skip
+              fake_is_real=False, pair_cache=None) -> dict:  # fmt: skip
     """One Table 1 row: pixel metrics (and LPIPS) on the first ``n_pixel_pairs`` pairs (``n_pairs``),
     distribution metrics on the first ``n_fid`` (default ``n_fid_pairs``; ``<metric>_n``) of the
     (seeded, shuffled) sample. ``fake_is_real``: the second set is real slices too (their
-    features cached as the first's)."""
+    features cached as the first's, and the per-pair values in ``pair_cache``)."""
     n_pix = min(cfg["n_pixel_pairs"] or len(real), len(real))
     row: dict[str, Any] = {"comparison": comparison, "dataset": dataset, "n_pairs": int(n_pix if pixel else 0)}
     if pixel and len(real):
-        vals = M.pixel_metrics(real[:n_pix], fake[:n_pix], int(cfg["batch_size"]), cfg["normalize_per_image"])
-        # the authors' arithmetic (their metrics.py under torchmetrics 1.2), beside the paper's values
         size = int(cfg.get("authors_size", M.AUTHORS_SIZE))
-        authors = M.authors_metrics(fake[:n_pix], real[:n_pix], batch_size=int(cfg["batch_size"]), size=size)
-        vals |= {f"{k}_authors": v for k, v in authors.items()}
+        a, b = real[:n_pix], fake[:n_pix]
+        compute = lambda: _pair_values(a, b, cfg, lpips_net, size)  # noqa: E731
+        vals = pair_cache.values(a, b, compute) if fake_is_real and pair_cache is not None else compute()
         row["authors_size"] = size
         if lpips_net is not None:
-            vals["lpips"] = lpips_net(real[:n_pix], fake[:n_pix], int(cfg["batch_size"]), cfg["normalize_per_image"])
-            vals["lpips_authors"] = lpips_net.authors(fake[:n_pix], real[:n_pix], int(cfg["batch_size"]), size)
             row["lpips_provenance"] = lpips_net.provenance
         for k, v in vals.items():
             row[k], row[f"{k}_sd"] = mean_sd(v)
@@ -66,11 +76,15 @@ def quality_table(
     lpips_net = lpips_network(cfg.get("lpips"))
     if lpips_net is not None:
         lpips_net = lpips_net.to(resolve_device(device))
+    # the real-against-real rows' per-pair values, the same in every run's table: computed once
+    settings = {k: cfg.get(k) for k in ("batch_size", "normalize_per_image", "authors_size")}
+    settings["lpips"] = getattr(lpips_net, "provenance", None)
+    pair_cache = None if cache is None else PairValues(cache, repr(sorted(settings.items())), resolve_device(device))
     rows, sample_order = [], cfg.get("sample_order", "seeded")
     for split, by_case in files.items():
         # the paper: 3000 FID pairs on validation, 2000 on test
         n_fid = cfg["n_fid_pairs_test"] if split == "test" else cfg["n_fid_pairs"]
-        pair = dict(extractors=extractors, lpips_net=lpips_net, n_fid=n_fid)
+        pair = dict(extractors=extractors, lpips_net=lpips_net, n_fid=n_fid, pair_cache=pair_cache)
         # only the sample's first max(pixel, FID) pairs are scored: gather no more (Duke: ~38k slices)
         sample = sample_slices(by_case, input_seq, largest(cfg["n_pixel_pairs"], n_fid), int(cfg["seed"]), sample_order)
         pre, real = gather(by_case, input_seq, sample), gather(by_case, target, sample)
