@@ -271,13 +271,14 @@ def test_evaluation_outputs(tiny_run):
 def test_real_features_are_computed_once_per_run(tiny_run):
     """The feature cache (results/features): each stack of real slices has its features computed
     by one job of one run (epochs and runs that start together wait for its lock) and read by every
-    other job that scores it, in that run and in the others."""
+    other job that scores it, in that run and in the others; so are the per-pair values of Table 1's
+    pre-contrast baseline (results/features/pairs), by one run's Table 1 for all."""
     from collections import Counter
 
-    def lines(run):
+    def lines(run, what="features of"):
         logs = [*sorted((tiny_run / "logs" / "evaluate_epoch" / run).glob("*.log")),
                 tiny_run / "logs" / "image_quality_tables" / f"{run}.log"]  # fmt: skip
-        return [ln for f in logs for ln in f.read_text().splitlines() if "real slices" in ln]
+        return [ln for f in logs for ln in f.read_text().splitlines() if what in ln and "real slices" in ln]
 
     runs = sorted(p.name for p in (tiny_run / "logs" / "evaluate_epoch").iterdir())
     computed = {run: Counter(ln.rsplit(" ", 1)[-1] for ln in lines(run) if " computed " in ln) for run in runs}
@@ -289,6 +290,13 @@ def test_real_features_are_computed_once_per_run(tiny_run):
     assert len(runs) >= 2 and all(set(r) <= entries for r in read.values())
     # every run reads real features (later epochs, Table 1), and some run reads what another computed
     assert all(read.values()) and any(set(read[run]) - set(computed[run]) for run in runs)
+    # the baseline rows' values (validation and test): computed once, read by every other run's Table 1
+    pairs = {how: {run: Counter(ln.rsplit(" ", 1)[-1] for ln in lines(run, "pairs of") if how in ln) for run in runs}
+             for how in (" computed", " read from ")}  # fmt: skip
+    made = sum(pairs[" computed"].values(), Counter())
+    entries = {str(p.relative_to(tiny_run)) for p in (tiny_run / "results" / "features" / "pairs").glob("*.npz")}
+    assert len(entries) == 2 and set(made) == entries and set(made.values()) == {1}, made
+    assert all(set(pairs[" computed"][run]) | set(pairs[" read from "][run]) == entries for run in runs), pairs
 
 
 def test_synthetic_series_open_as_valid_dicom(tiny_run):

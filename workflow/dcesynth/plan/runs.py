@@ -22,9 +22,9 @@ TABLE1_ONLY_KEYS = ("n_fid_pairs_test", "lpips")
 # Training keys of a further model that its config entry may leave out
 MODEL_DEFAULTS = {"target": "post", "options": {}, "niter": 2, "niter_decay": 2, "batch_size": 4, "lr": 1e-3,
                   "beta1": 0.9, "lambda_perceptual": 0.0, "eval_every": 2}  # fmt: skip
-# The gan block's keys every further model shares: they define the task (input, targets, seed, pairs)
 # A further model's keys that are not training params: changing them retrains nothing
 MODEL_EXECUTION_KEYS = ("eval_every", "threads")
+# The gan block's keys every further model shares: they define the task (input, targets, seed, pairs)
 SHARED_KEYS = ("input", "targets", "channels", "seed", "augment", "augment_probability", "max_pairs_per_epoch", "vgg")
 
 
