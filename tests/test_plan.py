@@ -218,8 +218,9 @@ def test_an_epochs_threads_and_the_training_chains_priorities():
     assert plan.rule_threads("train_epoch") == 2
     assert threaded.epoch_threads("u") == 1 and threaded.epoch_threads("n") == threaded.epoch_threads(plan.run) == 2
     assert threaded.training("u") == plan.training("u")
-    # the main run's chain before the other models', an epoch before the rest of its run's chain
-    assert (plan.training_priority(plan.run, epoch=True) > plan.training_priority(plan.run)
+    # the preprocessing the chains wait for first, then the main run's chain before the other
+    # models', an epoch before the rest of its run's chain
+    assert (plan.preprocess_priority > plan.training_priority(plan.run, epoch=True) > plan.training_priority(plan.run)
             > plan.training_priority("u", epoch=True) > plan.training_priority("u") > 0)  # fmt: skip
 
 

@@ -93,7 +93,9 @@ run_eval_epochs = lambda wc: PLAN.eval_epochs_of(wc.run)
 previous_state = lambda wc: path("state", run=wc.run, epoch=int(wc.epoch) - 1)
 training_gpus = lambda wc: PLAN.epoch_gpus(wc.run)
 epoch_threads = lambda wc: PLAN.epoch_threads(wc.run)
-# the training chains before other jobs that are ready, the main run's first (PLAN.training_priority)
+# the training chains before other jobs that are ready, the main run's first, and the preprocessing
+# they wait for before them (PLAN.training_priority)
+PREPROCESS_PRIORITY = PLAN.preprocess_priority
 training_priority = lambda wc: PLAN.training_priority(wc.run)
 epoch_priority = lambda wc: PLAN.training_priority(wc.run, epoch=True)
 training_nodes_resources = lambda: PLAN.nodes_resources("train_epoch")

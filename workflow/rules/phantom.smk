@@ -14,6 +14,8 @@ if PLAN.source.generated:
             "benchmarks/make_phantom/{case}.tsv"
         conda:
             "../../envs/imaging.yaml"
+        # the training chains wait for it: it runs first (PLAN.preprocess_priority)
+        priority: PREPROCESS_PRIORITY
         threads: rule_threads("make_phantom")
         resources:
             **rule_resources("make_phantom"),

@@ -12,6 +12,8 @@ rule ingest:
         "benchmarks/ingest/{case}.tsv"
     conda:
         "../../envs/imaging.yaml"
+    # the training chains wait for it: it runs first (PLAN.preprocess_priority)
+    priority: PREPROCESS_PRIORITY
     threads: rule_threads("ingest")
     resources:
         **rule_resources("ingest"),
@@ -60,6 +62,8 @@ rule n4_bias_correction:
         "benchmarks/n4_bias_correction/{case}.tsv"
     conda:
         "../../envs/imaging.yaml"
+    # the training chains wait for it: it runs first (PLAN.preprocess_priority)
+    priority: PREPROCESS_PRIORITY
     threads: rule_threads("n4_bias_correction")
     resources:
         **rule_resources("n4_bias_correction"),
@@ -83,6 +87,8 @@ rule extract_slices:
         "benchmarks/extract_slices/{case}.tsv"
     conda:
         "../../envs/imaging.yaml"
+    # the training chains wait for it: it runs first (PLAN.preprocess_priority)
+    priority: PREPROCESS_PRIORITY
     threads: rule_threads("extract_slices")
     resources:
         **rule_resources("extract_slices"),

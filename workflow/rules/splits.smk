@@ -24,6 +24,8 @@ rule split_cases:
         "benchmarks/split_cases/split_cases.tsv"
     conda:
         "../../envs/imaging.yaml"
+    # the training chains wait for it: it runs first (PLAN.preprocess_priority)
+    priority: PREPROCESS_PRIORITY
     threads: rule_threads("split_cases")
     resources:
         **rule_resources("split_cases"),

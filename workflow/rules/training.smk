@@ -18,6 +18,8 @@ rule list_slice_pairs:
         split="train|val|test",
     conda:
         "../../envs/torch.yaml"
+    # the training chains wait for it: it runs first (PLAN.preprocess_priority)
+    priority: PREPROCESS_PRIORITY
     threads: rule_threads("list_slice_pairs")
     resources:
         **rule_resources("list_slice_pairs"),

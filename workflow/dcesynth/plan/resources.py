@@ -31,6 +31,13 @@ class ResourcesMixin:
         take several threads starts when one running job ends, not when the one-thread jobs run out."""
         return (3 if run == self.run else 1) + int(epoch)
 
+    @property
+    def preprocess_priority(self) -> int:
+        """Priority of the preprocessing the training chains wait for (the cohort, ingest, N4, the
+        slices and the pair lists): above the chains', which would otherwise start only when those
+        jobs, of priority 0 like the nnU-Net folds, had their turn."""
+        return self.training_priority(self.run, epoch=True) + 1
+
     def epoch_threads(self, run: str) -> int:
         """Threads of one training epoch of ``run``: ``models.<run>.threads`` where a further model
         sets it (a small model gains nothing from a second thread), else ``resources.train_epoch``'s."""
