@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import traceback
 from pathlib import Path
@@ -224,6 +225,22 @@ def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
     return proc
+
+
+def run_scheduler_patch(root: Path, patch: str | None, rules: str, *args: str) -> str:
+    """Snakemake on a throwaway Snakefile of ``rules`` in ``root``, with ``dcesynth.<patch>()`` (a
+    patch of its scheduler, e.g. ``"core_reservation.reserve"``) applied, or Snakemake's own
+    scheduling (``None``); the greedy selection, as the workflow profile's. Its log."""
+    root.mkdir()
+    head = ""
+    if patch:
+        module, call = patch.split(".")
+        head = f"from dcesynth import {module}\nassert {module}.{call}()\n"
+    (root / "Snakefile").write_text(head + textwrap.dedent(rules))
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--scheduler", "greedy", *args],
+                          cwd=root, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
 
 
 # --- the workflow deployed as a module, as the Snakemake workflow catalog deploys it (docs/module.md) ---

@@ -4,23 +4,15 @@ priority; and which jobs a round holds back."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
-
 import pytest
+
+from conftest import run_scheduler_patch
 
 N_NARROW = 8
 
 # a gate job, then a two-thread job of high priority, beside eight one-thread jobs of 1 s of
 # priority 0 that start half a second apart: two cores are never free together until they are done
-SNAKEFILE = textwrap.dedent(
-    f"""
-    import os
-    if os.environ.get("DCESYNTH_RESERVE"):
-        from dcesynth import core_reservation
-        assert core_reservation.reserve()
+RULES = f"""
     rule all:
         input: "wide.txt", expand("narrow/{{i}}.txt", i=range({N_NARROW}))
     rule gate:
@@ -37,20 +29,12 @@ SNAKEFILE = textwrap.dedent(
         output: "narrow/{{i}}.txt"
         shell: "date +%s.%N > {{output}}; sleep 1"
     """
-)
 
 
 def _narrow_before_wide(tmp_path, reserve: bool) -> int:
     """How many of the one-thread jobs started before the two-thread one."""
     root = tmp_path / ("reserved" if reserve else "default")
-    root.mkdir()
-    (root / "Snakefile").write_text(SNAKEFILE)
-    env = {"DCESYNTH_RESERVE": "1"} if reserve else {}
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", "--scheduler", "greedy"],
-        cwd=root, capture_output=True, text=True, env={**os.environ, **env}, timeout=300,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_scheduler_patch(root, "core_reservation.reserve" if reserve else None, RULES, "--cores", "2")
     wide = float((root / "wide.txt").read_text())
     narrow = [float(p.read_text()) for p in (root / "narrow").glob("*.txt")]
     assert len(narrow) == N_NARROW

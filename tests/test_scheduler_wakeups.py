@@ -3,46 +3,30 @@ Snakemake run, the scheduling rounds it logs and the jobs it runs; on its timers
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 import types
 
 import pytest
 
+from conftest import run_scheduler_patch
+
 N_JOBS = 20
 
-SNAKEFILE = textwrap.dedent(
-    f"""
-    import os
-    if os.environ.get("DCESYNTH_COALESCE"):
-        from dcesynth import scheduler_wakeups
-        assert scheduler_wakeups.coalesce()
+RULES = f"""
     rule all:
         input: expand("out/{{i}}.txt", i=range({N_JOBS}))
     rule one:
         output: "out/{{i}}.txt"
         shell: "sleep 0.3; touch {{output}}"
     """
-)
 
 
 def _rounds(tmp_path, coalesce: bool) -> tuple[int, int]:
     """Scheduling rounds Snakemake logs for 20 jobs of 0.3 s on one core (its rate limiter's
     default timespan: 1 s), and the jobs it ran."""
     root = tmp_path / ("coalesced" if coalesce else "default")
-    root.mkdir()
-    (root / "Snakefile").write_text(SNAKEFILE)
-    env = {"DCESYNTH_COALESCE": "1"} if coalesce else {}
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "1", "--scheduler", "greedy", "--verbose"],
-        cwd=root, capture_output=True, text=True, env={**os.environ, **env}, timeout=300,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    log = proc.stdout + proc.stderr
+    log = run_scheduler_patch(root, "scheduler_wakeups.coalesce" if coalesce else None, RULES, "--cores", "1", "--verbose")
     return log.count("Ready jobs:"), len(list((root / "out").glob("*.txt")))
 
 

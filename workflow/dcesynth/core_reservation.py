@@ -19,7 +19,7 @@ chain that starts, and in return the chain runs without gaps. Where cores are no
 
 from __future__ import annotations
 
-_PATCHED = "_dcesynth_core_reservation"
+from .snakemake_patch import patch_job_scheduler
 
 
 def held_back(jobs, free_cores) -> set:
@@ -39,20 +39,12 @@ def reserve() -> bool:
     """Make Snakemake's local job selection keep free cores for the highest-priority job that
     waits for them (see the module); False where this Snakemake selects jobs elsewhere (another
     version: its own selection then applies, nothing fails)."""
-    try:
-        from snakemake.scheduling.job_scheduler import JobScheduler
-    except ImportError:
-        return False
-    original = getattr(JobScheduler, "job_selector", None)
-    if original is None:
-        return False
-    if getattr(original, _PATCHED, False):
-        return True
 
-    def job_selector(self, jobs):
-        held = held_back(jobs, self.resources.get("_cores"))
-        return original(self, [job for job in jobs if job not in held] if held else jobs)
+    def replacement(original):
+        def job_selector(self, jobs):
+            held = held_back(jobs, self.resources.get("_cores"))
+            return original(self, [job for job in jobs if job not in held] if held else jobs)
 
-    setattr(job_selector, _PATCHED, True)
-    JobScheduler.job_selector = job_selector
-    return True
+        return job_selector
+
+    return patch_job_scheduler("job_selector", replacement)

@@ -24,7 +24,8 @@ from __future__ import annotations
 import threading
 import time
 
-_PATCHED = "_dcesynth_one_pending_wakeup"
+from .snakemake_patch import patch_job_scheduler
+
 # On the scheduler: the lock of its wake-ups, and when the pending one fires (None: none pending)
 _LOCK, _DUE = "_dcesynth_wakeup_lock", "_dcesynth_wakeup_due"
 
@@ -33,35 +34,24 @@ def coalesce() -> bool:
     """Make Snakemake's scheduler keep at most one re-evaluation timer pending (another only where
     a round asks for an earlier one); False where this Snakemake has no such timer (another
     version: its own scheduling then applies, nothing fails)."""
-    try:
-        from snakemake.scheduling.job_scheduler import JobScheduler
-    except ImportError:
-        return False
-    original = getattr(JobScheduler, "_schedule_reevalutation", None)
-    if original is None:
-        return False
-    if getattr(original, _PATCHED, False):
-        return True
+    return patch_job_scheduler("_schedule_reevalutation", lambda original: _schedule_reevalutation)
 
-    def _schedule_reevalutation(self, delay) -> None:
-        lock = self.__dict__.setdefault(_LOCK, threading.Lock())
-        due = time.monotonic() + float(delay)
+
+def _schedule_reevalutation(self, delay) -> None:
+    lock = self.__dict__.setdefault(_LOCK, threading.Lock())
+    due = time.monotonic() + float(delay)
+    with lock:
+        pending = self.__dict__.get(_DUE)
+        if pending is not None and pending <= due:
+            return  # a wake-up no later than this one is pending
+        self.__dict__[_DUE] = due
+
+    def wake() -> None:
         with lock:
-            pending = self.__dict__.get(_DUE)
-            if pending is not None and pending <= due:
-                return  # a wake-up no later than this one is pending
-            self.__dict__[_DUE] = due
+            if self.__dict__.get(_DUE) == due:
+                self.__dict__[_DUE] = None
+        self._open_jobs.release()
 
-        def wake() -> None:
-            with lock:
-                if self.__dict__.get(_DUE) == due:
-                    self.__dict__[_DUE] = None
-            self._open_jobs.release()
-
-        timer = threading.Timer(delay, wake)
-        timer.daemon = True
-        timer.start()
-
-    setattr(_schedule_reevalutation, _PATCHED, True)
-    JobScheduler._schedule_reevalutation = _schedule_reevalutation
-    return True
+    timer = threading.Timer(delay, wake)
+    timer.daemon = True
+    timer.start()
