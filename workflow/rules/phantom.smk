@@ -12,10 +12,10 @@ if PLAN.source.generated:
             "logs/make_phantom/{case}.log",
         benchmark:
             "benchmarks/make_phantom/{case}.tsv"
-        conda:
-            "../../envs/imaging.yaml"
         # the training chains wait for it: it runs first (PLAN.preprocess_priority)
         priority: PREPROCESS_PRIORITY
+        conda:
+            "../../envs/imaging.yaml"
         threads: rule_threads("make_phantom")
         resources:
             **rule_resources("make_phantom"),

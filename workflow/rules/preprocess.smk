@@ -10,10 +10,10 @@ rule ingest:
         "logs/ingest/{case}.log",
     benchmark:
         "benchmarks/ingest/{case}.tsv"
-    conda:
-        "../../envs/imaging.yaml"
     # the training chains wait for it: it runs first (PLAN.preprocess_priority)
     priority: PREPROCESS_PRIORITY
+    conda:
+        "../../envs/imaging.yaml"
     threads: rule_threads("ingest")
     resources:
         **rule_resources("ingest"),
@@ -60,10 +60,10 @@ rule n4_bias_correction:
         "logs/n4_bias_correction/{case}.log",
     benchmark:
         "benchmarks/n4_bias_correction/{case}.tsv"
-    conda:
-        "../../envs/imaging.yaml"
     # the training chains wait for it: it runs first (PLAN.preprocess_priority)
     priority: PREPROCESS_PRIORITY
+    conda:
+        "../../envs/imaging.yaml"
     threads: rule_threads("n4_bias_correction")
     resources:
         **rule_resources("n4_bias_correction"),
@@ -85,10 +85,10 @@ rule extract_slices:
         "logs/extract_slices/{case}.log",
     benchmark:
         "benchmarks/extract_slices/{case}.tsv"
-    conda:
-        "../../envs/imaging.yaml"
     # the training chains wait for it: it runs first (PLAN.preprocess_priority)
     priority: PREPROCESS_PRIORITY
+    conda:
+        "../../envs/imaging.yaml"
     threads: rule_threads("extract_slices")
     resources:
         **rule_resources("extract_slices"),

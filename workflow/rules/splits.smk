@@ -22,10 +22,10 @@ rule split_cases:
         "logs/split_cases/split_cases.log",
     benchmark:
         "benchmarks/split_cases/split_cases.tsv"
-    conda:
-        "../../envs/imaging.yaml"
     # the training chains wait for it: it runs first (PLAN.preprocess_priority)
     priority: PREPROCESS_PRIORITY
+    conda:
+        "../../envs/imaging.yaml"
     threads: rule_threads("split_cases")
     resources:
         **rule_resources("split_cases"),

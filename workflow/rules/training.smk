@@ -16,10 +16,10 @@ rule list_slice_pairs:
         "benchmarks/list_slice_pairs/{run}/{split}.tsv"
     wildcard_constraints:
         split="train|val|test",
-    conda:
-        "../../envs/torch.yaml"
     # the training chains wait for it: it runs first (PLAN.preprocess_priority)
     priority: PREPROCESS_PRIORITY
+    conda:
+        "../../envs/torch.yaml"
     threads: rule_threads("list_slice_pairs")
     resources:
         **rule_resources("list_slice_pairs"),
