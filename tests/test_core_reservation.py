@@ -51,25 +51,33 @@ def test_a_two_thread_job_of_high_priority_starts_when_one_job_ends(tmp_path):
 
 
 class _Job:  # what the selection reads of a Snakemake job (hashable by identity, as Snakemake's)
-    def __init__(self, priority: int, cores: int):
-        self.priority, self.scheduler_resources = priority, {"_cores": cores}
+    def __init__(self, priority: int, resources: dict):
+        self.priority, self.scheduler_resources = priority, resources
 
 
-def _job(priority: int, cores: int) -> _Job:
-    return _Job(priority, cores)
+def _job(priority: int, cores: int, **resources) -> _Job:
+    return _Job(priority, {"_cores": cores, **resources})
 
 
 def test_a_round_holds_back_only_what_is_below_a_job_waiting_for_cores():
+    import sys
+
     from dcesynth.core_reservation import held_back
 
     wide, wide_low = _job(4, 2), _job(0, 2)
     narrow_same, narrow_low, narrow_high = _job(4, 1), _job(1, 1), _job(6, 1)
     jobs = [wide, wide_low, narrow_same, narrow_low, narrow_high]
     # one free core: the two-thread job of priority 4 waits; what is below it is held back
-    assert held_back(jobs, 1) == {wide_low, narrow_low}
-    # two free cores: nothing waits for cores
-    assert held_back(jobs, 2) == set()
+    assert held_back(jobs, {"_cores": 1}) == {wide_low, narrow_low}
+    # two free cores, but the job of priority 6 takes one first: the same
+    assert held_back(jobs, {"_cores": 2}) == {wide_low, narrow_low}
+    # six: all but the lowest fit, which holds back nothing below it
+    assert held_back(jobs, {"_cores": 6}) == set()
     # only a job of priority 0 waits: nothing is below it
-    assert held_back([wide_low, narrow_low, narrow_same], 1) == set()
-    # no core limit (a cluster executor)
-    assert held_back(jobs, None) == set()
+    assert held_back([wide_low, narrow_same], {"_cores": 1}) == set()
+    # a job that waits for a GPU too keeps no cores (they would not start it)
+    gpu_wide = _job(4, 2, gpu=1)
+    assert held_back([gpu_wide, narrow_low], {"_cores": 1, "gpu": 0}) == set()
+    assert held_back([gpu_wide, narrow_low], {"_cores": 1, "gpu": 1}) == {narrow_low}
+    # unlimited cores (a cluster executor)
+    assert held_back(jobs, {"_cores": sys.maxsize}) == set()

@@ -8,13 +8,16 @@ the small models' epochs on one thread, pix2pixHD's two-thread epochs had not st
 every core that came free went to a one-thread job (the nnU-Net folds, the other models' epochs).
 
 :func:`reserve` makes a round hold back the jobs of lower priority than the highest-priority job
-that waits for cores: the cores that come free stay free until it fits, and it starts as soon as
-a running job ends. Jobs of its priority or higher still start where they fit; where no ready
-job waits for cores, a round is as Snakemake's. What waits is what the workflow's priorities say
-runs first (``common.smk``: the main run's epochs before the other models', training before the
-folds), so the wait costs the cores a running job leaves for the rest of its time, once per
-chain that starts, and in return the chain runs without gaps. Where cores are not the limit
-(a cluster executor) nothing is held back.
+that waits for cores (after the jobs of higher priority took theirs, and with every other
+resource it needs free): the cores that come free stay free until it fits, and it starts as soon
+as enough running jobs have ended. Jobs of its priority or higher still start where they fit;
+where no ready job waits for cores, a round is as Snakemake's. What waits is what the workflow's
+priorities say runs first (``PLAN.training_priority``: the main run's epochs before the other
+models', training before the folds); the wait costs the cores running jobs leave meanwhile, and
+in return a chain of several-thread epochs runs without gaps. Where cores are not the limit (a
+cluster executor) nothing is held back. It assumes the greedy selection (the workflow profile's
+``scheduler: greedy``): Snakemake's ILP maximises the sum of the selected priorities, and may pass
+over the waiting job again.
 """
 
 from __future__ import annotations
@@ -22,17 +25,23 @@ from __future__ import annotations
 from .snakemake_patch import patch_job_scheduler
 
 
-def held_back(jobs, free_cores) -> set:
-    """The ready ``jobs`` (with ``priority`` and ``scheduler_resources``) a round does not start:
-    those of lower priority than the highest-priority one that needs more cores than
-    ``free_cores``; none where ``free_cores`` is not a number (no core limit)."""
-    if not isinstance(free_cores, int):
+def held_back(jobs, free: dict) -> set:
+    """The ready ``jobs`` (with ``priority`` and ``scheduler_resources``) a round does not start,
+    given the ``free`` resources: taking the jobs by priority as the greedy selection does, the
+    first that needs more cores than the jobs before it left, though every other resource it
+    needs is free, waits; the jobs of lower priority are held back. None where no job waits for
+    cores (unlimited cores: a cluster executor's ``sys.maxsize``)."""
+    cores = free.get("_cores")
+    if not isinstance(cores, int):
         return set()
-    waiting = [job.priority for job in jobs if job.scheduler_resources.get("_cores", 0) > free_cores]
-    if not waiting:
-        return set()
-    top = max(waiting)
-    return {job for job in jobs if job.priority < top}
+    others = {k: v for k, v in free.items() if k not in ("_cores", "_job_count") and isinstance(v, int)}
+    for job in sorted(jobs, key=lambda j: -j.priority):
+        need = job.scheduler_resources.get("_cores", 0)
+        if need <= cores:
+            cores -= need
+        elif all(job.scheduler_resources.get(k, 0) <= v for k, v in others.items()):
+            return {j for j in jobs if j.priority < job.priority}
+    return set()
 
 
 def reserve() -> bool:
@@ -42,7 +51,7 @@ def reserve() -> bool:
 
     def replacement(original):
         def job_selector(self, jobs):
-            held = held_back(jobs, self.resources.get("_cores"))
+            held = held_back(jobs, self.resources)
             return original(self, [job for job in jobs if job not in held] if held else jobs)
 
         return job_selector

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,14 @@ from ..devices import resolve_device
 from .feature_cache import PairValues
 from .features import distribution_distance, distribution_extractors, lpips_network
 from .sampling import gather, largest, mean_sd, sample_slices
+
+
+def _metrics_code() -> str:
+    """A digest of the code the per-pair values come from (metrics and LPIPS): a new version of it
+    is another cache entry."""
+    from . import features
+
+    return hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (M, features))).hexdigest()[:16]
 
 
 def _pair_values(real, fake, cfg, lpips_net, size) -> dict:
@@ -79,6 +88,7 @@ def quality_table(
     # the real-against-real rows' per-pair values, the same in every run's table: computed once
     settings = {k: cfg.get(k) for k in ("batch_size", "normalize_per_image", "authors_size")}
     settings["lpips"] = getattr(lpips_net, "provenance", None)
+    settings["code"] = _metrics_code()
     pair_cache = None if cache is None else PairValues(cache, repr(sorted(settings.items())), resolve_device(device))
     rows, sample_order = [], cfg.get("sample_order", "seeded")
     for split, by_case in files.items():

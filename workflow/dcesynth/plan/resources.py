@@ -23,8 +23,8 @@ class ResourcesMixin:
 
     def training_priority(self, run: str, epoch: bool = False) -> int:
         """Scheduling priority of a job of ``run``'s training chain (an epoch, its scoring, SAMe's
-        choice, the synthesis), above every other rule's 0: everything synthetic waits for them,
-        while real-image work fills in. The main run's chain above the other models' (its volumes
+        choice, the synthesis), above the rules after them (0; the preprocessing before them is
+        :attr:`preprocess_priority`): everything synthetic waits for them, while real-image work fills in. The main run's chain above the other models' (its volumes
         feed the segmentation experiments), and an ``epoch`` above the rest of its run's chain (the
         next epoch before the last one's scoring: a chain without gaps). With the cores kept for
         the highest-priority job that waits (:mod:`dcesynth.core_reservation`), a chain whose epochs
@@ -33,14 +33,14 @@ class ResourcesMixin:
 
     @property
     def preprocess_priority(self) -> int:
-        """Priority of the preprocessing the training chains wait for (the cohort, ingest, N4, the
-        slices and the pair lists): above the chains', which would otherwise start only when those
-        jobs, of priority 0 like the nnU-Net folds, had their turn."""
+        """Priority of the preprocessing (the phantom, every case's ingest, N4 and slices, the pair
+        lists): above the chains', which wait for it and would otherwise start only when those jobs,
+        of priority 0 like the nnU-Net folds, had their turn."""
         return self.training_priority(self.run, epoch=True) + 1
 
     def epoch_threads(self, run: str) -> int:
         """Threads of one training epoch of ``run``: ``models.<run>.threads`` where a further model
-        sets it (a small model gains nothing from a second thread), else ``resources.train_epoch``'s."""
+        sets it (a small model's epoch gains little from a second thread), else ``resources.train_epoch``'s."""
         return int((self.models.get(run) or {}).get("threads") or self.rule_threads("train_epoch"))
 
     def rule_resources(self, name: str, gpu: int = 0) -> dict:
