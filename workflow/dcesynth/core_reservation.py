@@ -3,7 +3,7 @@
 Snakemake's local scheduler starts, in each round, the ready jobs that fit the free cores, those
 of higher priority first. A job that does not fit is passed over and jobs of lower priority take
 the cores, so a job of several threads starts only when that many cores happen to come free
-together: with many one-thread jobs ready, late or never. In the demo (2 cores, 2026-12-07), with
+together: with many one-thread jobs ready, late. In the demo (2 cores, 2026-12-07), with
 the small models' epochs on one thread, pix2pixHD's two-thread epochs had not started at 494 s:
 every core that came free went to a one-thread job (the nnU-Net folds, the other models' epochs).
 
