@@ -71,6 +71,37 @@ def test_evaluation_bench(capsys, tmp_path):
     diffs = [float(line.split("largest metric difference ")[1].rstrip(")")) for line in out.splitlines() if "difference" in line]
     assert len(diffs) == 2 and max(diffs) < 1e-4  # before and after score the same
     assert len(list((tmp_path / "features").rglob("*.npy"))) == 3  # the real slices' features, once per metric
+    assert "GFLOP per slice" in out and "at most" in out
+
+
+def test_the_generator_ceiling_counts_the_convolutions_flops(tmp_path):
+    """The evaluation benchmark's ceiling: its FLOP count of a generator pass equals the sum over
+    the convolutions of 2 x C_in x C_out x k² per output pixel (per input pixel for a transposed
+    one), counted here from hooks on a real forward pass; its times and rate are positive."""
+    import torch
+
+    from dcesynth.bench import evaluation
+    from dcesynth.models.pix2pixhd.networks import build_generator
+
+    torch.manual_seed(0)
+    options = {"input_nc": 1, "output_nc": 1, "ngf": 4, "n_blocks_global": 2}
+    G = build_generator(**options)
+    torch.save({"options": options, "state_dict": G.state_dict()}, tmp_path / "g.pt")
+    expected = []
+
+    def count(module, inputs, output):
+        k = module.kernel_size[0] * module.kernel_size[1]
+        pixels = (inputs[0] if isinstance(module, torch.nn.ConvTranspose2d) else output)[0, 0].numel()
+        expected.append(2 * module.in_channels * module.out_channels * k * pixels)
+
+    for m in G.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+            m.register_forward_hook(count)
+    with torch.no_grad():
+        G(torch.zeros(1, 1, 64, 64))
+    flops, t_slice, gemm = evaluation.generator_ceiling(str(tmp_path / "g.pt"), 64, threads=1, slices=1)
+    assert flops == sum(expected) and len(expected) == 1 + 4 + 2 * 2 + 4 + 1
+    assert t_slice > 0 and gemm > 1e8
 
 
 @pytest.mark.integration

@@ -166,6 +166,36 @@ def table1_projection(files: dict, pairs: int, threads: int, wd: Path) -> None:
           f"{projected / 60:.0f} min on {threads} threads (a first run; later runs read the real slices' features)")  # fmt: skip
 
 
+def generator_ceiling(generator: str, size: int, threads: int, slices: int = 3) -> tuple[float, float, float]:
+    """The generator pass against this CPU's arithmetic: its FLOPs per slice (counted on the meta
+    device), its measured seconds per slice (batch 1, as ``duke.yaml`` scores), and the rate of a
+    large float32 matrix product on the same threads (the practical peak the convolutions' GEMMs
+    could reach)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from ..models.pix2pixhd.networks import build_generator
+
+    torch.set_num_threads(threads)
+    options = torch.load(generator, map_location="cpu", weights_only=True)["options"]
+    with torch.device("meta"), FlopCounterMode(display=False) as counter:
+        build_generator(**options)(torch.empty(1, options["input_nc"], size, size))
+    G = build_generator(**options).eval()
+    x = torch.rand(1, options["input_nc"], size, size) * 2 - 1
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    with torch.inference_mode():
+        G(x), a @ b  # warm-up
+        t = time.perf_counter()
+        for _ in range(slices):
+            G(x)
+        t_slice = (time.perf_counter() - t) / slices
+        t = time.perf_counter()
+        for _ in range(10):
+            a @ b
+        gemm = 10 * 2 * 2048**3 / (time.perf_counter() - t)
+    return counter.get_total_flops(), t_slice, gemm
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", type=int, default=1000, help="validation pairs scored per epoch (pixel metrics and FIDs)")
@@ -198,6 +228,13 @@ def main(argv: list[str] | None = None) -> None:
     later = [r for r in rows if r[0] > 1] or rows
     b, a = np.mean([r[1] for r in later]), np.mean([r[2] for r in later])
     print(f"\nper evaluated epoch (epochs 2+): {b:.1f} s -> {a:.1f} s, {b / a:.2f}x faster", flush=True)
+    flops, t_slice, gemm = generator_ceiling(generator, args.size, args.threads)
+    rest = max(a - args.pairs * t_slice, 0.0)  # the epoch after, less its generator pass
+    best = rest + args.pairs * flops / gemm
+    print(f"the generator pass: {flops / 1e9:.0f} GFLOP per slice in {t_slice:.2f} s ({flops / t_slice / 1e9:.0f} GFLOP/s), "
+          f"{args.pairs * t_slice / a:.0%} of an epoch after; this CPU's float32 matrix product on {args.threads} threads: "
+          f"{gemm / 1e9:.0f} GFLOP/s. With the generator at that rate and the rest as measured, an epoch would take "
+          f"{best:.1f} s: at most {b / best:.2f}x faster than before", flush=True)  # fmt: skip
     if args.table1:
         table1_projection(files, args.pairs, args.threads, wd)
     if args.workdir is None:
