@@ -71,7 +71,7 @@ def test_evaluation_bench(capsys, tmp_path):
     diffs = [float(line.split("largest metric difference ")[1].rstrip(")")) for line in out.splitlines() if "difference" in line]
     assert len(diffs) == 2 and max(diffs) < 1e-4  # before and after score the same
     assert len(list((tmp_path / "features").rglob("*.npy"))) == 3  # the real slices' features, once per metric
-    assert "GFLOP per slice" in out and "at most" in out
+    assert "GFLOP of convolutions per slice" in out and "at most" in out
 
 
 def test_the_generator_ceiling_counts_the_convolutions_flops(tmp_path):
@@ -99,9 +99,28 @@ def test_the_generator_ceiling_counts_the_convolutions_flops(tmp_path):
             m.register_forward_hook(count)
     with torch.no_grad():
         G(torch.zeros(1, 1, 64, 64))
-    flops, t_slice, gemm = evaluation.generator_ceiling(str(tmp_path / "g.pt"), 64, threads=1, slices=1)
+    flops, t_slice, gemm = evaluation.generator_ceiling(str(tmp_path / "g.pt"), 64, threads=1, batch=2)
     assert flops == sum(expected) and len(expected) == 1 + 4 + 2 * 2 + 4 + 1
     assert t_slice > 0 and gemm > 1e8
+
+
+def test_the_ceilings_arithmetic():
+    """10 pairs, 60 s of generator in an 80 s epoch after (100 s before); 4 GFLOP per slice at
+    1 GFLOP/s is 40 s: 20 s + 40 s with the rest as measured; with the FID networks' 1 GFLOP per
+    slice (10 s) and the rest free, 50 s."""
+    from dcesynth.bench.evaluation import ceiling
+
+    c = ceiling(before=100.0, after=80.0, pairs=10, flops=4e9, t_slice=6.0, gemm=1e9, fid=1e9)
+    assert c == pytest.approx({"share": 0.75, "estimate": 100 / 60, "bound": 2.0})
+
+
+def test_the_fid_networks_flops_are_two_inception_v3s():
+    """The paper's FID networks (TF-GAN Inception, RadImageNet's InceptionV3) at 299 px are two
+    Inception v3s: torchvision documents 5.71 GFLOPS (multiply-adds) for inception_v3 at 299 px,
+    so 2 x 2 x 5.71e9 floating-point operations per slice."""
+    from dcesynth.bench.evaluation import fid_flops, paper_metrics
+
+    assert fid_flops(paper_metrics(8)) == pytest.approx(2 * 2 * 5.71e9, rel=0.01)
 
 
 @pytest.mark.integration

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import os
@@ -598,8 +599,9 @@ def test_no_planted_identifier_leaves_the_dicom_tree(tiny_run):
     needles = {p.encode() for p in planted | uids} | {p.replace("^", " ").encode() for p in planted}
     # Ages are four bytes ("059Y"): in megabytes of float weights such a pattern occurs by chance
     # (it did, in an nnU-Net checkpoint), so in binary files they are searched only in the first
-    # kilobyte, where NIfTI, npy and zip/pickle headers keep their text; in text files everywhere but
-    # in base64 runs (the report's embedded images: "033Y" came up in one by chance).
+    # kilobyte, where NIfTI, npy and zip/pickle headers keep their text; in text files everywhere.
+    # The report embeds its images and tables as base64 data: URIs ("033Y" came up in an image's
+    # base64 by chance): each is decoded and searched as a file of its own.
     short = {n for n in needles if len(n) < 6}
     assert short, "the ages should be among the planted values"
     # thousands of needles in megabytes of outputs: one Aho-Corasick pass per file, not one
@@ -614,7 +616,17 @@ def test_no_planted_identifier_leaves_the_dicom_tree(tiny_run):
         return a
 
     every, long_only = automaton(needles), automaton(needles - short)
-    checked = 0
+
+    def hits(data: bytes) -> set:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:  # binary: the short needles only in its header
+            text = data.decode("latin-1")
+            return {w for _, w in long_only.iter(text)} | {w for _, w in every.iter(text[:1024])}
+        return {w for _, w in every.iter(data.decode("latin-1"))}
+
+    data_uri = re.compile(rb"data:[\w/+.-]+(?:;[^;,\"'\s]*)*;base64,([A-Za-z0-9+/=]+)")
+    checked = embedded = 0
     for top in ("results", "logs", "benchmarks", "report.html"):
         for f in [wd / top] if (wd / top).is_file() else (wd / top).rglob("*"):
             if not f.is_file():
@@ -622,19 +634,16 @@ def test_no_planted_identifier_leaves_the_dicom_tree(tiny_run):
             data = f.read_bytes()
             if f.name.endswith(".gz"):
                 data = gzip.decompress(data)
-            try:
-                data.decode("utf-8")
-                binary = False
-            except UnicodeDecodeError:
-                binary = True
-            text = data.decode("latin-1")
-            hits = {w for _, w in long_only.iter(text)}
-            if not binary:
-                hits |= {w for _, w in every.iter(re.sub(r"[A-Za-z0-9+/]{200,}", " ", text))}
-            if binary:  # the short needles only in a binary file's header
-                hits |= {w for _, w in every.iter(text[:1024])}
-            assert not hits, f"{f.relative_to(wd)} contains {hits}"
+            found = set()
+            if f.suffix == ".html":
+                for m in data_uri.finditer(data):
+                    found |= hits(base64.b64decode(m.group(1)))
+                    embedded += 1
+                data = data_uri.sub(b" ", data)
+            found |= hits(data)
+            assert not found, f"{f.relative_to(wd)} contains {found}"
             checked += 1
+    assert embedded > 10  # the report's images and tables were decoded and searched
     assert checked > 50
     # the DICOM export (synthetic and real series, SEG objects) and the viewer are among the outputs checked
     assert any((wd / "results" / "dicom").rglob("synthetic_post1/*.dcm")) and any((wd / "results" / "dicom").rglob("real_pre/*.dcm"))

@@ -166,34 +166,71 @@ def table1_projection(files: dict, pairs: int, threads: int, wd: Path) -> None:
           f"{projected / 60:.0f} min on {threads} threads (a first run; later runs read the real slices' features)")  # fmt: skip
 
 
-def generator_ceiling(generator: str, size: int, threads: int, slices: int = 3) -> tuple[float, float, float]:
-    """The generator pass against this CPU's arithmetic: its FLOPs per slice (counted on the meta
-    device), its measured seconds per slice (batch 1, as ``duke.yaml`` scores), and the rate of a
-    large float32 matrix product on the same threads (the practical peak the convolutions' GEMMs
-    could reach)."""
+def fid_flops(cfg: dict) -> float:
+    """The FLOPs (convolutions and matrix products) of the FID networks ``cfg`` turns on, per slice
+    at their 299 px input: each evaluated epoch runs them on every synthetic FID slice."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from ..evaluation.features import distribution_extractors
+
+    total = 0
+    for features in distribution_extractors(cfg, "cpu").values():
+        net = getattr(features.extractor, "net", None)
+        if net is not None:  # FRD's radiomics: no network
+            with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+                net(torch.zeros(1, 3, 299, 299))
+            total += counter.get_total_flops()
+    return float(total)
+
+
+def generator_ceiling(generator: str, size: int, threads: int, batch: int) -> tuple[float, float, float]:
+    """The generator pass against this CPU's arithmetic: the FLOPs of its convolutions per slice
+    (counted on the meta device), its measured seconds per slice (the saved generator through
+    ``synthetic_stacks`` on one batch of ``batch`` slices, as an epoch runs it), and the rate of a
+    large float32 matrix product on the same threads (the median of five tries): the usual ceiling
+    of a direct or im2col float32 convolution. Faster algorithms (Winograd, FFT) do fewer operations
+    but round differently, and so change the synthetic uint8 slices."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     from ..models.pix2pixhd.networks import build_generator
+    from ..synthesis import synthetic_stacks
+    from ..training.checkpoints import load_generator
 
     torch.set_num_threads(threads)
     options = torch.load(generator, map_location="cpu", weights_only=True)["options"]
     with torch.device("meta"), FlopCounterMode(display=False) as counter:
         build_generator(**options)(torch.empty(1, options["input_nc"], size, size))
-    G = build_generator(**options).eval()
-    x = torch.rand(1, options["input_nc"], size, size) * 2 - 1
+    G = load_generator(generator, device="cpu")
+    pre, _ = phantom_slices(batch, size, seed=1)
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    with torch.inference_mode():
-        G(x), a @ b  # warm-up
+    synthetic_stacks(G, pre[:1], 1, 1)  # warm-up
+    t = time.perf_counter()
+    synthetic_stacks(G, pre, 1, batch)
+    t_slice = (time.perf_counter() - t) / batch
+    rates = []
+    for _ in range(5):
         t = time.perf_counter()
-        for _ in range(slices):
-            G(x)
-        t_slice = (time.perf_counter() - t) / slices
-        t = time.perf_counter()
-        for _ in range(10):
+        for _ in range(3):
             a @ b
-        gemm = 10 * 2 * 2048**3 / (time.perf_counter() - t)
-    return counter.get_total_flops(), t_slice, gemm
+        rates.append(3 * 2 * 2048**3 / (time.perf_counter() - t))
+    return counter.get_total_flops(), t_slice, float(np.median(rates))
+
+
+def ceiling(before: float, after: float, pairs: int, flops: float, t_slice: float, gemm: float, fid: float = 0.0) -> dict[str, float]:
+    """What the networks' arithmetic leaves of an epoch's speed-up, from an epoch's seconds before
+    and after at ``pairs`` pairs (every pair's synthetic slice through the generator, ``flops``
+    per slice, and through the FID networks, ``fid`` per slice): ``share``, the generator pass's part
+    of the epoch after; ``estimate``, the speed-up were the generator's convolutions at the matrix
+    product's rate ``gemm`` and the rest of the epoch as measured; ``bound``, the speed-up were the
+    generator and the FID networks at that rate and everything else free. ``bound`` holds at any
+    larger number of pairs too: an epoch's fixed costs (start-up, network builds) only spread over
+    more pairs, so the time before per pair can only fall, while the networks' per pair stays."""
+    generator = pairs * flops / gemm
+    rest = max(after - pairs * t_slice, 0.0)
+    return {"share": pairs * t_slice / after, "estimate": before / (rest + generator),
+            "bound": before / (generator + pairs * fid / gemm)}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -228,13 +265,16 @@ def main(argv: list[str] | None = None) -> None:
     later = [r for r in rows if r[0] > 1] or rows
     b, a = np.mean([r[1] for r in later]), np.mean([r[2] for r in later])
     print(f"\nper evaluated epoch (epochs 2+): {b:.1f} s -> {a:.1f} s, {b / a:.2f}x faster", flush=True)
-    flops, t_slice, gemm = generator_ceiling(generator, args.size, args.threads)
-    rest = max(a - args.pairs * t_slice, 0.0)  # the epoch after, less its generator pass
-    best = rest + args.pairs * flops / gemm
-    print(f"the generator pass: {flops / 1e9:.0f} GFLOP per slice in {t_slice:.2f} s ({flops / t_slice / 1e9:.0f} GFLOP/s), "
-          f"{args.pairs * t_slice / a:.0%} of an epoch after; this CPU's float32 matrix product on {args.threads} threads: "
-          f"{gemm / 1e9:.0f} GFLOP/s. With the generator at that rate and the rest as measured, an epoch would take "
-          f"{best:.1f} s: at most {b / best:.2f}x faster than before", flush=True)  # fmt: skip
+    cfg = common["cfg"]
+    flops, t_slice, gemm = generator_ceiling(generator, args.size, args.threads, min(int(cfg["batch_size"]), args.pairs))
+    fid = fid_flops(cfg)
+    c = ceiling(b, a, args.pairs, flops, t_slice, gemm, fid)
+    print(f"the generator pass: {flops / 1e9:.0f} GFLOP of convolutions per slice in {t_slice:.2f} s "
+          f"({flops / t_slice / 1e9:.0f} GFLOP/s), {c['share']:.0%} of an epoch after; the FID networks: {fid / 1e9:.0f} GFLOP "
+          f"per slice; this CPU's float32 matrix product on {args.threads} threads: {gemm / 1e9:.0f} GFLOP/s. With the "
+          f"generator's convolutions at that rate and the rest as measured, an epoch would be {c['estimate']:.2f}x faster "
+          f"than before; with the generator and the FID networks at that rate and everything else free, at most "
+          f"{c['bound']:.2f}x (at {args.pairs} pairs or more)", flush=True)  # fmt: skip
     if args.table1:
         table1_projection(files, args.pairs, args.threads, wd)
     if args.workdir is None:
