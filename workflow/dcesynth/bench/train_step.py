@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch default)")
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="gan.precision (bf16: CUDA only)")
-    ap.add_argument("--family", default="pix2pixHD", help="pix2pixHD (default: its GAN step against NVIDIA's), or another "
+    ap.add_argument("--family", default="pix2pixHD", help="pix2pixHD (default: its GAN step, NVIDIA's order of work), or another "
                     "family of dcesynth.models: unet, nca, flow (its training_loss step)")  # fmt: skip
     ap.add_argument("--options", default="{}", help="the family's options as JSON (default: its defaults)")
     ap.add_argument("--sizes", default="256,512", help="slice sizes of the --family lines")
