@@ -18,6 +18,10 @@ Before and after alternate, epoch by epoch, each in a fresh process, so that loa
 on the machine falls on both alike; every epoch's metrics are compared between the two (they must
 agree). ``--table1`` also times Table 1 on the pairs (half validation, half test) and projects it
 to the paper's sample sizes (5000 pixel pairs per split, 3000 and 2000 FID pairs).
+
+Last, the networks against this CPU's arithmetic (:func:`ceiling`): the generator's and the FID
+networks' FLOPs per slice, the generator's measured rate, a float32 matrix product's rate, and what
+they leave of the speed-up.
 """
 
 from __future__ import annotations
