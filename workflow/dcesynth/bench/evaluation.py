@@ -201,6 +201,7 @@ def generator_ceiling(generator: str, size: int, threads: int, batch: int) -> tu
     from ..models.pix2pixhd.networks import build_generator
     from ..synthesis import synthetic_stacks
     from ..training.checkpoints import load_generator
+    from .train_step import _time
 
     torch.set_num_threads(threads)
     options = torch.load(generator, map_location="cpu", weights_only=True)["options"]
@@ -209,16 +210,10 @@ def generator_ceiling(generator: str, size: int, threads: int, batch: int) -> tu
     G = load_generator(generator, device="cpu")
     pre, _ = phantom_slices(batch, size, seed=1)
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    cpu = torch.device("cpu")
     synthetic_stacks(G, pre[:1], 1, 1)  # warm-up
-    t = time.perf_counter()
-    synthetic_stacks(G, pre, 1, batch)
-    t_slice = (time.perf_counter() - t) / batch
-    rates = []
-    for _ in range(5):
-        t = time.perf_counter()
-        for _ in range(3):
-            a @ b
-        rates.append(3 * 2 * 2048**3 / (time.perf_counter() - t))
+    t_slice = _time(lambda: synthetic_stacks(G, pre, 1, batch), 1, cpu, warmup=False) / batch
+    rates = [2 * 2048**3 / _time(lambda: a @ b, 3, cpu, warmup=False) for _ in range(5)]
     return counter.get_total_flops(), t_slice, float(np.median(rates))
 
 
